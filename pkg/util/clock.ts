@@ -1,0 +1,63 @@
+/** Injected time source, so that timers and durations are testable without waiting. */
+export interface Clock {
+  now(): number; // milliseconds since the epoch
+  monotonicMs(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+export interface TimerHandle {
+  readonly id: unknown;
+}
+
+export function systemClock(): Clock {
+  return {
+    now: () => Date.now(),
+    monotonicMs: () => performance.now(),
+    setTimeout: (fn, ms) => {
+      const t = setTimeout(fn, ms);
+      t.unref?.();
+      return { id: t };
+    },
+    clearTimeout: (h) => clearTimeout(h.id as NodeJS.Timeout),
+  };
+}
+
+/** A manual clock for tests: time moves only when `advance` is called. */
+export class FakeClock implements Clock {
+  private t: number;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  constructor(start = 1_700_000_000_000) {
+    this.t = start;
+  }
+  now(): number {
+    return this.t;
+  }
+  monotonicMs(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return { id };
+  }
+  clearTimeout(h: TimerHandle): void {
+    this.timers.delete(h.id as number);
+  }
+  pendingTimers(): number {
+    return this.timers.size;
+  }
+  /** Moves time forward, firing due timers in order (timers set by callbacks fire too if due). */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = end;
+  }
+}

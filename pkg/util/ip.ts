@@ -1,0 +1,160 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Brand } from './brand.js';
+import { ErrorCode, KubeRouterError } from './errors.js';
+
+export type Family = 4 | 6;
+/** A canonical IP address text (IPv4 dotted quad, IPv6 RFC 5952 lower-case compressed). */
+export type IP = Brand<string, 'IP'>;
+/** A canonical CIDR with the host bits cleared, e.g. `198.18.0.0/24`. */
+export type CIDR = Brand<string, 'CIDR'>;
+export type Port = Brand<number, 'Port'>;
+
+export function familyOf(ip: IP | CIDR): Family {
+  return ip.includes(':') ? 6 : 4;
+}
+
+function ipv4ToBig(s: string): bigint {
+  const parts = s.split('.').map((p) => BigInt(Number(p)));
+  return parts.reduce((acc, p) => (acc << 8n) | p, 0n);
+}
+
+function ipv6ToBig(s: string): bigint {
+  // Embedded IPv4 tail (::ffff:1.2.3.4) is converted to two hextets first.
+  let text = s;
+  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4tail?.[1]) {
+    const n = ipv4ToBig(v4tail[1]);
+    text = text.slice(0, -v4tail[1].length) + ((n >> 16n) & 0xffffn).toString(16) + ':' + (n & 0xffffn).toString(16);
+  }
+  const [head = '', tail] = text.split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === undefined || tail === '' ? [] : tail.split(':');
+  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+  const groups = [...h, ...Array<string>(fill).fill('0'), ...t];
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+export function ipToBigInt(ip: IP): bigint {
+  return familyOf(ip) === 4 ? ipv4ToBig(ip) : ipv6ToBig(ip);
+}
+
+export function bigIntToIP(n: bigint, family: Family): IP {
+  if (family === 4) {
+    return [24n, 16n, 8n, 0n].map((s) => ((n >> s) & 0xffn).toString()).join('.') as IP;
+  }
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((n >> BigInt(i * 16)) & 0xffffn));
+  // RFC 5952: compress the longest run (length >= 2) of zero groups, the first one on a tie.
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':') as IP;
+  return (hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLen).join(':')) as IP;
+}
+
+export function tryParseIP(text: string): IP | undefined {
+  const s = text.trim();
+  if (isIPv4(s)) return bigIntToIP(ipv4ToBig(s), 4);
+  if (isIPv6(s) && !s.includes('%')) return bigIntToIP(ipv6ToBig(s), 6);
+  return undefined;
+}
+
+export function parseIP(text: string): IP {
+  const ip = tryParseIP(text);
+  if (ip === undefined) throw new KubeRouterError(ErrorCode.Invalid, `invalid IP address ${JSON.stringify(text)}`);
+  return ip;
+}
+
+export function bitsOf(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+export interface CidrParts {
+  readonly ip: IP;
+  readonly prefix: number;
+  readonly family: Family;
+}
+
+/** Parses `a.b.c.d/n` or `x::/n`; with `strict`, host bits must be zero. A bare IP is refused. */
+export function tryParseCIDR(text: string, strict = false): CIDR | undefined {
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
+  if (!m?.[1] || !m[2]) return undefined;
+  const ip = tryParseIP(m[1]);
+  if (ip === undefined) return undefined;
+  const family = familyOf(ip);
+  const prefix = Number(m[2]);
+  if (prefix > bitsOf(family)) return undefined;
+  const n = ipToBigInt(ip);
+  const masked = n & prefixMask(prefix, family);
+  if (strict && masked !== n) return undefined;
+  return `${bigIntToIP(masked, family)}/${prefix}` as CIDR;
+}
+
+export function parseCIDR(text: string, strict = false): CIDR {
+  const c = tryParseCIDR(text, strict);
+  if (c === undefined) throw new KubeRouterError(ErrorCode.Invalid, `invalid CIDR ${JSON.stringify(text)}`);
+  return c;
+}
+
+export function prefixMask(prefix: number, family: Family): bigint {
+  const bits = BigInt(bitsOf(family));
+  const all = (1n << bits) - 1n;
+  return (all << (bits - BigInt(prefix))) & all;
+}
+
+export function cidrParts(c: CIDR): CidrParts {
+  const slash = c.lastIndexOf('/');
+  const ip = c.slice(0, slash) as IP;
+  return { ip, prefix: Number(c.slice(slash + 1)), family: familyOf(ip) };
+}
+
+export function cidrContains(c: CIDR, ip: IP): boolean {
+  const p = cidrParts(c);
+  if (familyOf(ip) !== p.family) return false;
+  return (ipToBigInt(ip) & prefixMask(p.prefix, p.family)) === ipToBigInt(p.ip);
+}
+
+/** Whether `inner` lies wholly inside `outer`. */
+export function cidrCovers(outer: CIDR, inner: CIDR): boolean {
+  const o = cidrParts(outer);
+  const i = cidrParts(inner);
+  return o.family === i.family && i.prefix >= o.prefix && cidrContains(outer, i.ip);
+}
+
+/** The host route for an address: /32 or /128. */
+export function hostCIDR(ip: IP): CIDR {
+  return `${ip}/${bitsOf(familyOf(ip))}` as CIDR;
+}
+
+/** The n-th address of a CIDR (0 is the network address). */
+export function nthAddress(c: CIDR, n: bigint): IP {
+  const p = cidrParts(c);
+  return bigIntToIP(ipToBigInt(p.ip) + n, p.family);
+}
+
+export function tryParsePort(v: unknown): Port | undefined {
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 ? (n as Port) : undefined;
+}
+
+export function compareIP(a: IP, b: IP): number {
+  const fa = familyOf(a);
+  const fb = familyOf(b);
+  if (fa !== fb) return fa - fb;
+  const x = ipToBigInt(a);
+  const y = ipToBigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

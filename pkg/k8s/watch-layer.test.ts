@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiServerFixture } from '../../fixture/apiserver/index.js';
+import { resourceByKind } from '../../fixture/apiserver/resources.js';
+import { systemClock } from '../util/clock.js';
+import { memoryLogger } from '../util/logger.js';
+import type { StoreEvent } from './object.js';
+import { KubeTransport } from './transport.js';
+import { WatchLayer } from './watch-layer.js';
+
+const svcType = resourceByKind('Service')!;
+
+function svc(name: string, port = 80, ns = 'default'): Record<string, unknown> {
+  return { metadata: { name, namespace: ns, labels: { app: name } }, spec: { clusterIP: '198.18.100.1', ports: [{ port, protocol: 'TCP' }] } };
+}
+
+async function until(cond: () => boolean, what: string, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('watch layer against the API server fixture (client-node transport)', function () {
+  let api: ApiServerFixture;
+  let layer: WatchLayer;
+  let events: StoreEvent[];
+
+  beforeEach(async () => {
+    api = new ApiServerFixture({ bookmarkIntervalMs: 200 });
+    await api.start();
+    const kc = new KubeConfig();
+    kc.loadFromString(api.kubeconfig());
+    layer = new WatchLayer({ transport: new KubeTransport(kc), clock: systemClock(), logger: memoryLogger(0).logger, reflector: { backoffInitialMs: 50, backoffMaxMs: 200 } });
+    events = [];
+  });
+  afterEach(async () => {
+    await layer.stop();
+    await api.stop();
+  });
+
+  it('lists, syncs, then delivers add / update with the old object / delete', async () => {
+    api.store.create(svcType, 'default', svc('a'));
+    const v = layer.views('services');
+    v.services.subscribe((e) => events.push(e));
+    layer.start();
+    await layer.waitForSync(5000);
+    assert.equal(v.services.list().length, 1);
+    assert.equal(events[0]?.type, 'add');
+    const cur = api.store.get(svcType, 'default', 'a')!;
+    api.store.update(svcType, 'default', { ...cur, spec: { clusterIP: '198.18.100.1', ports: [{ port: 81 }] } });
+    api.store.delete(svcType, 'default', 'a');
+    await until(() => events.length === 3, 'update and delete');
+    const upd = events[1];
+    assert.ok(upd?.type === 'update');
+    assert.deepEqual((upd.old.raw['spec'] as { ports: { port: number }[] }).ports[0]?.port, 80);
+    assert.deepEqual((upd.obj.raw['spec'] as { ports: { port: number }[] }).ports[0]?.port, 81);
+    assert.equal(events[2]?.type, 'delete');
+    assert.equal(v.services.get('default/a'), undefined);
+  });
+
+  it('waitForSync times out with the missing resources named', async () => {
+    await api.stop();
+    layer.views('services', 'nodes');
+    layer.start();
+    await assert.rejects(layer.waitForSync(300), (e: Error) => /caches not synced.*services, nodes/.test(e.message));
+  });
+
+  it('recovers from dropped watches without losing or repeating events', async () => {
+    const v = layer.views('services');
+    v.services.subscribe((e) => events.push(e));
+    layer.start();
+    await layer.waitForSync(5000);
+    for (let i = 0; i < 5; i++) {
+      api.store.create(svcType, 'default', svc(`s${i}`));
+      api.dropWatches();
+    }
+    api.store.create(svcType, 'default', svc('last'));
+    await until(() => v.services.list().length === 6, 'six services');
+    assert.equal(events.filter((e) => e.type === 'add').length, 6);
+  });
+
+  it('re-lists on 410 Gone and reconciles deletions it missed', async () => {
+    api.store.create(svcType, 'default', svc('keep'));
+    api.store.create(svcType, 'default', svc('gone'));
+    const v = layer.views('services');
+    v.services.subscribe((e) => events.push(e));
+    layer.start();
+    await layer.waitForSync(5000);
+    await api.stop();
+    api.store.delete(svcType, 'default', 'gone');
+    api.store.create(svcType, 'default', svc('new'));
+    api.store.compact();
+    await api.start();
+    await until(() => v.services.get('default/new') !== undefined && v.services.get('default/gone') === undefined, 'relist after 410');
+    assert.ok(events.some((e) => e.type === 'delete' && e.obj.metadata.name === 'gone'));
+  });
+
+  it('survives an API server restart on the same port and reports disconnection meanwhile', async () => {
+    const v = layer.views('services');
+    layer.start();
+    await layer.waitForSync(5000);
+    await until(() => layer.disconnectedForMs() === 0, 'watch open');
+    await api.stop();
+    await until(() => layer.disconnectedForMs() > 0, 'disconnection seen');
+    api.store.create(svcType, 'default', svc('while-down'));
+    await api.start();
+    await until(() => v.services.get('default/while-down') !== undefined, 'object created while down');
+    await until(() => layer.disconnectedForMs() === 0, 'reconnected');
+  });
+
+  it('skips objects without a name instead of failing', async () => {
+    const v = layer.views('namespaces');
+    layer.start();
+    await layer.waitForSync(5000);
+    api.store.create(resourceByKind('Namespace')!, undefined, { metadata: { name: 'ns1' } });
+    await until(() => v.namespaces.list().length === 1, 'namespace');
+  });
+
+  it('label selectors on the fixture: equality and set-based', async () => {
+    api.store.create(svcType, 'default', svc('x'));
+    api.store.create(svcType, 'default', svc('y'));
+    const kc = new KubeConfig();
+    kc.loadFromString(api.kubeconfig());
+    const t = new KubeTransport(kc);
+    assert.equal((await t.list('/api/v1/services', { labelSelector: 'app=x' })).items.length, 1);
+    assert.equal((await t.list('/api/v1/services', { labelSelector: 'app in (x,y)' })).items.length, 2);
+    assert.equal((await t.list('/api/v1/services', { labelSelector: 'app notin (x)' })).items.length, 1);
+    assert.equal((await t.list('/api/v1/namespaces/default/services', { labelSelector: '!app' })).items.length, 0);
+    assert.equal((await t.list('/api/v1/services', { fieldSelector: 'metadata.name=y' })).items.length, 1);
+  });
+});

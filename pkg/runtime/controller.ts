@@ -1,0 +1,18 @@
+/**
+ * What the daemon needs from each controller. Constructors do no I/O; `start` registers event
+ * handlers and begins reconciling once the controller's informers have synced.
+ */
+export interface Controller {
+  /** Upstream's health component name, e.g. `NetworkServicesController`. */
+  readonly name: string;
+  readonly syncPeriodMs: number;
+  start(): Promise<void>;
+  /** Stops reconciling; kernel state is left in place so traffic keeps flowing across a restart. */
+  stop(): Promise<void>;
+}
+
+/** Removes exactly the kernel objects one controller owns (`--cleanup-config`). */
+export interface Cleanup {
+  readonly name: string;
+  run(): Promise<void>;
+}

@@ -1,0 +1,29 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The daemon's metrics registry (never prom-client's global one). Controllers create their own
+ * metrics on it with upstream's `kube_router_*` names where they measure the same thing.
+ */
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly inputRejected: Counter<'controller' | 'kind'>;
+  readonly watchRestarts: Counter<'resource' | 'reason'>;
+
+  constructor(version: string, opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    new Gauge({ name: 'kube_router_build_info', help: 'Build information', labelNames: ['version', 'nodeversion'], registers: [this.registry] }).set({ version, nodeversion: process.version }, 1);
+    this.inputRejected = this.counter('kube_router_input_rejected_total', 'API objects or annotations skipped because they were malformed', ['controller', 'kind']);
+    this.watchRestarts = this.counter('kube_router_watch_restarts_total', 'List/watch restarts by resource and reason', ['resource', 'reason']);
+  }
+
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+  /** Durations in seconds, with buckets from 1 ms to about 1 min. */
+  histogram<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Histogram<L> {
+    return new Histogram({ name, help, labelNames, registers: [this.registry], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
+  }
+}

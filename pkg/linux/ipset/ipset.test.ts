@@ -1,0 +1,4 @@
+import { ipsetContract } from './contract.js';
+import { FakeIpset } from './fake.js';
+
+ipsetContract('fake', () => Promise.resolve({ ipset: new FakeIpset(), close: () => Promise.resolve() }));

@@ -1,0 +1,44 @@
+import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
+import { stderrOf, type Exec } from '../exec.js';
+import { parseNftJson } from './parse-json.js';
+import type { NftFamily, Nftables, NftTableState } from './types.js';
+
+/** nft's error output names the failing line as `/dev/stdin:N:…`. */
+function nftError(script: string, stderr: string): KubeRouterError {
+  const m = /(?:stdin|-):(\d+):/.exec(stderr);
+  const n = m ? Number(m[1]) : undefined;
+  return new KubeRouterError(ErrorCode.RestoreFailed, `nft -f failed${n ? ` at line ${n}` : ''}: ${stderr.trim().split('\n')[0] ?? ''}`, {
+    line: n,
+    failingLine: n ? script.split('\n')[n - 1] : undefined,
+    stderr,
+  });
+}
+
+export class RealNftables implements Nftables {
+  constructor(private readonly exec: Exec) {}
+
+  async apply(script: string): Promise<void> {
+    try {
+      await this.exec.run(['nft', '-f', '-'], { stdin: script, timeoutMs: 300_000 });
+    } catch (e) {
+      if (isKubeRouterError(e, ErrorCode.ToolFailed)) throw nftError(script, stderrOf(e));
+      throw e;
+    }
+  }
+
+  async dump(family: NftFamily, table: string): Promise<NftTableState | undefined> {
+    try {
+      const out = await this.exec.run(['nft', '-j', 'list', 'table', family, table], { timeoutMs: 300_000 });
+      return parseNftJson(out.stdout, family, table);
+    } catch (e) {
+      if (isKubeRouterError(e, ErrorCode.ToolFailed) && /No such file or directory/.test(stderrOf(e))) return undefined;
+      throw e;
+    }
+  }
+
+  async listTables(): Promise<{ family: NftFamily; name: string }[]> {
+    const out = await this.exec.run(['nft', '-j', 'list', 'tables']);
+    const doc = JSON.parse(out.stdout) as { nftables?: { table?: { family: string; name: string } }[] };
+    return (doc.nftables ?? []).flatMap((i) => (i.table ? [{ family: i.table.family as NftFamily, name: i.table.name }] : []));
+  }
+}

@@ -1,0 +1,36 @@
+export type NftFamily = 'ip' | 'ip6' | 'inet';
+
+export interface NftChainState {
+  /** `type nat hook prerouting priority -100` for base chains. */
+  readonly base?: { readonly type: string; readonly hook: string; readonly priority: number; readonly policy?: string };
+  readonly ruleCount: number;
+}
+
+export interface NftSetState {
+  readonly kind: 'set' | 'map';
+  /** Key type, `ipv4_addr . inet_proto . inet_service`; maps add ` : verdict` or ` : ipv4_addr`. */
+  readonly type: string;
+  /** Canonical element texts: `198.18.0.1 . tcp . 80`, with ` : goto chain` for maps. Sorted. */
+  readonly elements: readonly string[];
+}
+
+export interface NftTableState {
+  readonly chains: ReadonlyMap<string, NftChainState>;
+  readonly sets: ReadonlyMap<string, NftSetState>;
+}
+
+/** nftables through `nft -f -`: every apply is one kernel transaction, all or nothing. */
+export interface Nftables {
+  apply(script: string): Promise<void>;
+  /** Structured state of one table; undefined when it does not exist. Expensive at scale. */
+  dump(family: NftFamily, table: string): Promise<NftTableState | undefined>;
+  listTables(): Promise<{ family: NftFamily; name: string }[]>;
+}
+
+/**
+ * One element as canonical text: single spaces, ` . ` between concatenated parts, ` : ` before a map
+ * value. Our renderers emit exactly this; this only folds white space.
+ */
+export function canonicalElement(text: string): string {
+  return text.trim().replace(/\s+/g, ' ');
+}

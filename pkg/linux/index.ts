@@ -1,0 +1,6 @@
+export * from './exec.js';
+export * from './netns.js';
+export * as iptables from './iptables/index.js';
+export * as ipset from './ipset/index.js';
+export * as nftables from './nftables/index.js';
+export * as netlink from './netlink/index.js';

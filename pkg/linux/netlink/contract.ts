@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
+import type { CIDR, IP } from '../../util/ip.js';
+import { KUBE_ROUTER_RT_PROTO, type Netlink, type Route } from './types.js';
+
+export interface NetlinkSubject {
+  readonly nl: Netlink;
+  /** Adds a veth-like interface `krt0` (another tool's doing), up, with no address. */
+  addUplink(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const ip = (s: string): IP => s as IP;
+const cidr = (s: string): CIDR => s as CIDR;
+
+/** Behaviour every Netlink must show, against the fake and iproute2 in a netns. */
+export function netlinkContract(label: string, make: () => Promise<NetlinkSubject>): void {
+  describe(`netlink contract: ${label}`, function () {
+    this.timeout(30_000);
+    let s: NetlinkSubject;
+    beforeEach(async () => {
+      s = await make();
+      await s.addUplink();
+      await s.nl.apply([{ op: 'addr-add', dev: 'krt0', ip: ip('198.18.0.1'), prefix: 24 }, { op: 'addr-add', dev: 'krt0', ip: ip('2001:db8::1'), prefix: 64 }]);
+    });
+    afterEach(async () => {
+      await s.close();
+    });
+
+    const route = (dst: string, gw: string, table = 254): Route => ({ dst: cidr(dst), gateway: ip(gw), table, protocol: KUBE_ROUTER_RT_PROTO });
+
+    it('replaces routes idempotently and lists exactly ours by protocol', async () => {
+      const r = route('198.19.1.0/24', '198.18.0.2');
+      await s.nl.apply([{ op: 'route-replace', route: r }, { op: 'route-replace', route: r }, { op: 'route-replace', route: route('198.19.2.0/24', '198.18.0.3', 77) }]);
+      const main = await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO });
+      assert.deepEqual(main.map((x) => [x.dst, x.gateway, x.dev]), [['198.19.1.0/24', '198.18.0.2', 'krt0']]);
+      const all = await s.nl.routes(4, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO });
+      assert.deepEqual(all.map((x) => [x.dst, x.table]).sort(), [['198.19.1.0/24', 254], ['198.19.2.0/24', 77]]);
+      const t77 = await s.nl.routes(4, { table: 77 });
+      assert.deepEqual(t77.map((x) => x.dst), ['198.19.2.0/24']);
+    });
+
+    it('IPv6 routes and host routes', async () => {
+      await s.nl.apply([{ op: 'route-replace', route: route('2001:db8:1::/64', '2001:db8::2') }, { op: 'route-replace', route: route('198.19.9.9/32', '198.18.0.9') }]);
+      assert.deepEqual((await s.nl.routes(6, { protocol: KUBE_ROUTER_RT_PROTO })).map((x) => x.dst), ['2001:db8:1::/64']);
+      assert.deepEqual((await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO })).map((x) => x.dst), ['198.19.9.9/32']);
+    });
+
+    it('an unreachable gateway is refused; onlink is accepted', async () => {
+      await assert.rejects(s.nl.apply([{ op: 'route-replace', route: route('198.19.3.0/24', '198.17.0.1') }]));
+      await s.nl.apply([{ op: 'route-replace', route: { ...route('198.19.3.0/24', '198.17.0.1'), dev: 'krt0', onlink: true } }]);
+      assert.equal((await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO }))[0]?.onlink, true);
+    });
+
+    it('deleting a route that is not there is a typed not-found', async () => {
+      await assert.rejects(s.nl.apply([{ op: 'route-delete', route: route('198.19.4.0/24', '198.18.0.2') }]), (e: unknown) => isKubeRouterError(e, ErrorCode.NotFound));
+      await s.nl.apply([{ op: 'route-replace', route: route('198.19.4.0/24', '198.18.0.2') }]);
+      await s.nl.apply([{ op: 'route-delete', route: route('198.19.4.0/24', '198.18.0.2') }]);
+      assert.deepEqual(await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO }), []);
+    });
+
+    it('a bridge with an address; a vxlan device; link delete', async () => {
+      await s.nl.apply([
+        { op: 'link-add-bridge', name: 'krt-br0' },
+        { op: 'link-set', name: 'krt-br0', up: true, mtu: 1400 },
+        { op: 'addr-add', dev: 'krt-br0', ip: ip('198.18.5.1'), prefix: 24 },
+        { op: 'link-add-vxlan', name: 'krt-vx0', vni: 4096, local: ip('198.18.0.1'), port: 4789, dev: 'krt0' },
+        { op: 'link-set', name: 'krt-vx0', up: true },
+      ]);
+      const links = await s.nl.links();
+      const br = links.find((l) => l.name === 'krt-br0');
+      assert.equal(br?.kind, 'bridge');
+      assert.equal(br?.mtu, 1400);
+      assert.equal(br?.up, true);
+      assert.equal(links.find((l) => l.name === 'krt-vx0')?.kind, 'vxlan');
+      assert.ok((await s.nl.addresses(4)).some((a) => a.dev === 'krt-br0' && a.ip === '198.18.5.1' && a.prefix === 24));
+      await s.nl.apply([{ op: 'link-delete', name: 'krt-vx0' }]);
+      assert.equal((await s.nl.links()).some((l) => l.name === 'krt-vx0'), false);
+      await assert.rejects(s.nl.apply([{ op: 'link-add-bridge', name: 'krt-br0' }]), (e: unknown) => isKubeRouterError(e, ErrorCode.AlreadyExists));
+    });
+
+    it('policy rules for both families: add, list, refuse a duplicate, delete', async () => {
+      const r4 = { family: 4 as const, priority: 100, from: cidr('198.19.0.0/24'), table: 77 };
+      const r6 = { family: 6 as const, priority: 100, from: cidr('2001:db8:9::/64'), table: 77 };
+      await s.nl.apply([{ op: 'rule-add', rule: r4 }, { op: 'rule-add', rule: r6 }]);
+      assert.ok((await s.nl.rules(4)).some((r) => r.priority === 100 && r.from === '198.19.0.0/24' && r.table === 77));
+      assert.ok((await s.nl.rules(6)).some((r) => r.priority === 100 && r.from === '2001:db8:9::/64' && r.table === 77));
+      await assert.rejects(s.nl.apply([{ op: 'rule-add', rule: r4 }]));
+      await s.nl.apply([{ op: 'rule-delete', rule: r4 }, { op: 'rule-delete', rule: r6 }]);
+      assert.equal((await s.nl.rules(4)).some((r) => r.priority === 100), false);
+    });
+  });
+}

@@ -1,0 +1,121 @@
+import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
+import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { stderrOf, type Exec } from '../exec.js';
+import { renderOp } from './render.js';
+import type { Address, Link, Netlink, NetOp, Route, RouteRule } from './types.js';
+
+const TABLE_IDS: Readonly<Record<string, number>> = { main: 254, local: 255, default: 253 };
+
+function tableId(v: unknown): number {
+  if (v === undefined) return 254;
+  if (typeof v === 'number') return v;
+  const s = String(v);
+  return TABLE_IDS[s] ?? Number(s);
+}
+
+function protoId(v: unknown): number {
+  const names: Record<string, number> = { redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16, zebra: 11, bird: 12, bgp: 186 };
+  if (typeof v === 'number') return v;
+  const s = String(v ?? 'boot');
+  return names[s] ?? (/^\d+$/.test(s) ? Number(s) : 0);
+}
+
+function dstOf(v: unknown, family: Family): CIDR {
+  const s = String(v);
+  if (s === 'default') return family === 4 ? ('0.0.0.0/0' as CIDR) : ('::/0' as CIDR);
+  return tryParseCIDR(s) ?? parseCIDR(`${s}/${family === 4 ? 32 : 128}`);
+}
+
+type J = Record<string, unknown>;
+
+/** rtnetlink through iproute2: `ip -batch -` for writes (one process per apply), `ip -j` for reads. */
+export class RealNetlink implements Netlink {
+  constructor(private readonly exec: Exec) {}
+
+  private async json(args: string[]): Promise<J[]> {
+    const out = (await this.exec.run(['ip', '-j', ...args])).stdout.trim();
+    return out === '' ? [] : (JSON.parse(out) as J[]);
+  }
+
+  async routes(family: Family, filter: { table?: number | 'all'; protocol?: number } = {}): Promise<Route[]> {
+    const args = [`-${family}`, 'route', 'show', 'table', String(filter.table ?? 'main')];
+    if (filter.protocol !== undefined) args.push('proto', String(filter.protocol));
+    return (await this.json(args)).map((r) => {
+      const gw = r['gateway'] !== undefined ? tryParseIP(String(r['gateway'])) : undefined;
+      const src = r['prefsrc'] !== undefined ? tryParseIP(String(r['prefsrc'])) : undefined;
+      const type = r['type'] === 'local' || r['type'] === 'blackhole' ? r['type'] : 'unicast';
+      return {
+        dst: dstOf(r['dst'], family),
+        table: filter.table === 'all' ? tableId(r['table']) : typeof filter.table === 'number' ? filter.table : 254,
+        protocol: protoId(r['protocol']),
+        type,
+        ...(gw ? { gateway: gw } : {}),
+        ...(r['dev'] !== undefined ? { dev: String(r['dev']) } : {}),
+        ...(src ? { src } : {}),
+        ...(Array.isArray(r['flags']) && r['flags'].includes('onlink') ? { onlink: true } : {}),
+      };
+    });
+  }
+
+  async links(): Promise<Link[]> {
+    return (await this.json(['-d', 'link', 'show'])).map((l) => {
+      const info = l['linkinfo'] as J | undefined;
+      return {
+        name: String(l['ifname']),
+        index: Number(l['ifindex']),
+        mtu: Number(l['mtu']),
+        up: Array.isArray(l['flags']) && l['flags'].includes('UP'),
+        ...(info?.['info_kind'] !== undefined ? { kind: String(info['info_kind']) } : {}),
+        ...(l['master'] !== undefined ? { master: String(l['master']) } : {}),
+      };
+    });
+  }
+
+  async addresses(family: Family): Promise<Address[]> {
+    const out: Address[] = [];
+    for (const l of await this.json(['-d', `-${family}`, 'address', 'show'])) {
+      for (const a of (l['addr_info'] as J[] | undefined) ?? []) {
+        const ip = tryParseIP(String(a['local']));
+        if (ip) out.push({ dev: String(l['ifname']), ip, prefix: Number(a['prefixlen']) });
+      }
+    }
+    return out;
+  }
+
+  async rules(family: Family): Promise<RouteRule[]> {
+    return (await this.json([`-${family}`, 'rule', 'show'])).map((r) => {
+      const from = r['src'] !== undefined && r['src'] !== 'all' ? tryParseCIDR(`${String(r['src'])}/${String(r['srclen'] ?? (family === 4 ? 32 : 128))}`) : undefined;
+      return {
+        family,
+        priority: Number(r['priority']),
+        table: tableId(r['table']),
+        ...(from ? { from } : {}),
+        ...(r['fwmark'] !== undefined ? { fwmark: Number(r['fwmark']) } : {}),
+      };
+    });
+  }
+
+  async apply(ops: readonly NetOp[]): Promise<void> {
+    const v6rules = ops.filter((o) => (o.op === 'rule-add' || o.op === 'rule-delete') && o.rule.family === 6);
+    const rest = ops.filter((o) => !v6rules.includes(o));
+    await this.batch([], rest);
+    await this.batch(['-6'], v6rules);
+  }
+
+  private async batch(global: string[], ops: readonly NetOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const lines = ops.map(renderOp);
+    try {
+      await this.exec.run(['ip', ...global, '-batch', '-'], { stdin: lines.join('\n') + '\n', timeoutMs: 120_000 });
+    } catch (e) {
+      if (!isKubeRouterError(e, ErrorCode.ToolFailed)) throw e;
+      const stderr = stderrOf(e);
+      const m = /Command failed -:(\d+)/.exec(stderr);
+      const n = m ? Number(m[1]) : undefined;
+      const code = /No such process|Cannot find device|No such file|not found/i.test(stderr) ? ErrorCode.NotFound : /File exists/.test(stderr) ? ErrorCode.AlreadyExists : ErrorCode.ToolFailed;
+      throw new KubeRouterError(code, `ip -batch failed${n ? ` at line ${n} (${lines[n - 1] ?? ''})` : ''}: ${stderr.trim().split('\n')[0] ?? ''}`, { line: n, failingLine: n ? lines[n - 1] : undefined, stderr });
+    }
+  }
+}
+
+export type { IP };

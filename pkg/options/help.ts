@@ -33,7 +33,6 @@ export function renderHelp(version: string): string {
     `kube-router ${version}: service proxy, pod network and NetworkPolicy firewall for Kubernetes nodes.`,
     '',
     'Usage: kube-router [flags]',
-    '       kube-router bgp peers|routes [--socket PATH]   inspect a running daemon',
     '',
   ];
   for (const group of Object.values(FlagGroup)) {

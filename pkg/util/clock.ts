@@ -13,11 +13,9 @@ export function systemClock(): Clock {
   return {
     now: () => Date.now(),
     monotonicMs: () => performance.now(),
-    setTimeout: (fn, ms) => {
-      const t = setTimeout(fn, ms);
-      t.unref?.();
-      return { id: t };
-    },
+    // Not unref'd: a pending retry or resync is a reason to stay alive. Components clear their
+    // timers in stop().
+    setTimeout: (fn, ms) => ({ id: setTimeout(fn, ms) }),
     clearTimeout: (h) => clearTimeout(h.id as NodeJS.Timeout),
   };
 }

@@ -35,7 +35,7 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       const main = await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO });
       assert.deepEqual(main.map((x) => [x.dst, x.gateway, x.dev]), [['198.19.1.0/24', '198.18.0.2', 'krt0']]);
       const all = await s.nl.routes(4, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO });
-      assert.deepEqual(all.map((x) => [x.dst, x.table]).sort(), [['198.19.1.0/24', 254], ['198.19.2.0/24', 77]]);
+      assert.deepEqual(all.map((x) => [x.dst, x.table, x.protocol]).sort(), [['198.19.1.0/24', 254, KUBE_ROUTER_RT_PROTO], ['198.19.2.0/24', 77, KUBE_ROUTER_RT_PROTO]]);
       const t77 = await s.nl.routes(4, { table: 77 });
       assert.deepEqual(t77.map((x) => x.dst), ['198.19.2.0/24']);
     });

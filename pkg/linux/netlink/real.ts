@@ -47,7 +47,8 @@ export class RealNetlink implements Netlink {
       return {
         dst: dstOf(r['dst'], family),
         table: filter.table === 'all' ? tableId(r['table']) : typeof filter.table === 'number' ? filter.table : 254,
-        protocol: protoId(r['protocol']),
+        // iproute2 leaves out the field it filtered on
+        protocol: filter.protocol ?? protoId(r['protocol']),
         type,
         ...(gw ? { gateway: gw } : {}),
         ...(r['dev'] !== undefined ? { dev: String(r['dev']) } : {}),

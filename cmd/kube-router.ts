@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * kube-router: the only place that may exit the process. Exit status: 0 done, 1 runtime failure,
+ * 2 usage error.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { loadConfig, renderHelp, renderUsageErrors } from '../pkg/options/index.js';
+import { KubeTransport, loadKubeConfig } from '../pkg/k8s/transport.js';
+import { realExec } from '../pkg/linux/exec.js';
+import { cleanupAll, Daemon, enabledControllers, realKernel } from '../pkg/daemon/index.js';
+import { availableControllers } from '../pkg/daemon/available.js';
+import { systemClock } from '../pkg/util/clock.js';
+import { errorMessage } from '../pkg/util/errors.js';
+import { createLogger } from '../pkg/util/logger.js';
+import { readVersion } from '../pkg/version.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  const version = readVersion();
+  const r = loadConfig(argv, { env: process.env, hostname, readFile: (p) => readFileSync(p, 'utf8') });
+  switch (r.kind) {
+    case 'help':
+      process.stdout.write(renderHelp(version) + '\n');
+      return 0;
+    case 'version':
+      process.stdout.write(`kube-router-ts ${version} (node ${process.version})\n`);
+      return 0;
+    case 'usage-error':
+      process.stderr.write(renderUsageErrors(r.issues) + '\n');
+      return 2;
+    case 'run':
+      break;
+  }
+  const config = r.config;
+  const logger = createLogger({ verbosity: config.verbosity });
+  for (const w of r.warnings) logger.warn(w);
+  const exec = realExec();
+
+  if (config.cleanupConfig) {
+    const kernel = await realKernel(exec, logger);
+    return (await cleanupAll(kernel, logger)) ? 0 : 1;
+  }
+  if (!config.runRouter && !config.runServiceProxy && !config.runFirewall && !config.runLoadBalancer) {
+    process.stderr.write(renderUsageErrors([{ message: 'nothing to run: --run-router, --run-service-proxy, --run-firewall and --run-loadbalancer are all false' }]) + '\n');
+    return 2;
+  }
+
+  const clock = systemClock();
+  const transport = new KubeTransport(loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master }));
+  const kernel = await realKernel(exec, logger);
+  const daemon = new Daemon({ config, transport, kernel, clock, logger, version, controllers: enabledControllers(config, availableControllers()) });
+  logger.info('starting kube-router', { version, node: config.nodeName, api: transport.server });
+
+  let stopping = false;
+  const stopped = new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('stopping: kernel state is left in place', { signal });
+      daemon.stop().then(
+        () => resolve(0),
+        (e: unknown) => {
+          logger.error('stop failed', { error: errorMessage(e) });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+  process.on('unhandledRejection', (e) => logger.error('unhandled rejection (kept running)', { error: errorMessage(e) }));
+
+  try {
+    await daemon.start();
+    const p = daemon.boundPorts();
+    logger.info('kube-router running', { healthPort: p.health, metricsPort: p.metrics });
+  } catch (e) {
+    logger.error('start failed', { error: errorMessage(e) });
+    await daemon.stop().catch(() => undefined);
+    return 1;
+  }
+  return stopped;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`kube-router: ${errorMessage(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,28 @@
+import type { Logger } from '../util/logger.js';
+import { errorMessage } from '../util/errors.js';
+import { cleanupIpsets, cleanupIptables, cleanupNetlink, cleanupNftables } from '../linux/cleanup.js';
+import type { KernelAdapters } from './kernel.js';
+
+/**
+ * `--cleanup-config`: removes every kernel object kube-router owns (pkg/linux/owned.ts) and nothing
+ * else, whichever controllers were enabled. Order: firewall and proxy rules first (they reference
+ * the sets), then sets, nft tables, routes and links. Returns false if any step failed.
+ */
+export async function cleanupAll(kernel: KernelAdapters, logger: Logger): Promise<boolean> {
+  let ok = true;
+  const step = async (what: string, fn: () => Promise<number>): Promise<void> => {
+    try {
+      const n = await fn();
+      logger.info('cleanup', { what, removed: n });
+    } catch (e) {
+      ok = false;
+      logger.error('cleanup step failed', { what, error: errorMessage(e) });
+    }
+  };
+  await step('iptables v4', () => cleanupIptables(kernel.iptables[4]));
+  await step('iptables v6', () => cleanupIptables(kernel.iptables[6]));
+  await step('ipsets', () => cleanupIpsets(kernel.ipset));
+  await step('nftables', () => cleanupNftables(kernel.nft));
+  await step('routes and links', () => cleanupNetlink(kernel.netlink));
+  return ok;
+}

@@ -1,0 +1,5 @@
+export * from './cleanup.js';
+export * from './context.js';
+export * from './controllers.js';
+export * from './daemon.js';
+export * from './kernel.js';

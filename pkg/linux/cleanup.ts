@@ -1,0 +1,69 @@
+import { isOwnedChain, isOwnedIpset, isOwnedLink, OWNED_NFT_TABLES } from './owned.js';
+import type { Ipset } from './ipset/types.js';
+import { renderDestroy } from './ipset/render.js';
+import type { Iptables, IptablesTable } from './iptables/types.js';
+import { splitRuleWords } from './iptables/types.js';
+import type { Nftables } from './nftables/types.js';
+import type { Netlink, NetOp } from './netlink/types.js';
+import { KUBE_ROUTER_RT_PROTO } from './netlink/types.js';
+
+const TABLES: readonly IptablesTable[] = ['filter', 'nat', 'mangle', 'raw'];
+
+/**
+ * Removes our chains and the jumps to them from chains that are not ours, one `--noflush` restore per
+ * table. Nothing else in the table is rewritten.
+ */
+export async function cleanupIptables(ipt: Iptables): Promise<number> {
+  let removed = 0;
+  for (const table of TABLES) {
+    const save = await ipt.save(table);
+    const ours = new Set<string>();
+    const jumps: string[] = [];
+    for (const line of save.split('\n')) {
+      if (line.startsWith(':')) {
+        const name = line.slice(1).split(' ')[0] ?? '';
+        if (isOwnedChain(name)) ours.add(name);
+      }
+    }
+    for (const line of save.split('\n')) {
+      if (!line.startsWith('-A ')) continue;
+      const words = splitRuleWords(line);
+      const chain = words[1] ?? '';
+      const j = words.findIndex((w) => w === '-j' || w === '-g');
+      const target = j >= 0 ? words[j + 1] : undefined;
+      if (!ours.has(chain) && target !== undefined && ours.has(target)) jumps.push(`-D ${line.slice(3)}`);
+    }
+    if (ours.size === 0) continue;
+    const names = [...ours].sort();
+    const text = [`*${table}`, ...jumps, ...names.map((c) => `-F ${c}`), ...names.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+    await ipt.restore(text);
+    removed += names.length;
+  }
+  return removed;
+}
+
+export async function cleanupIpsets(ipset: Ipset): Promise<number> {
+  const ours = (await ipset.save()).map((s) => s.name).filter(isOwnedIpset);
+  if (ours.length === 0) return 0;
+  // list:set members first would be needed if we used list:set; we do not.
+  await ipset.restore(renderDestroy(ours));
+  return ours.length;
+}
+
+export async function cleanupNftables(nft: Nftables): Promise<number> {
+  const present = await nft.listTables();
+  const ours = present.filter((t) => OWNED_NFT_TABLES.some((o) => o.family === t.family && o.name === t.name));
+  if (ours.length > 0) await nft.apply(ours.map((t) => `delete table ${t.family} ${t.name}`).join('\n') + '\n');
+  return ours.length;
+}
+
+/** Our routes (by protocol number, every table) and our links (by name). */
+export async function cleanupNetlink(nl: Netlink): Promise<number> {
+  const ops: NetOp[] = [];
+  for (const family of [4, 6] as const) {
+    for (const route of await nl.routes(family, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })) ops.push({ op: 'route-delete', route });
+  }
+  for (const l of await nl.links()) if (isOwnedLink(l.name)) ops.push({ op: 'link-delete', name: l.name });
+  if (ops.length > 0) await nl.apply(ops);
+  return ops.length;
+}

@@ -31,7 +31,7 @@ export function toKubeObject(v: unknown): KubeObject | undefined {
   const meta = m as Record<string, unknown>;
   const name = meta['name'];
   if (typeof name !== 'string' || name === '') return undefined;
-  const str = (k: string): string | undefined => (typeof meta[k] === 'string' ? (meta[k] as string) : undefined);
+  const str = (k: string): string | undefined => (typeof meta[k] === 'string' ? meta[k] : undefined);
   const ns = str('namespace');
   const uid = str('uid');
   const rv = str('resourceVersion');

@@ -58,7 +58,7 @@ export class KubeTransport implements ApiTransport {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
     const init = await this.kc.applyToFetchOptions({});
-    const res = await fetch(url.toString(), { ...init, method: 'GET', timeout: 60_000 } as Parameters<typeof fetch>[1]);
+    const res = await fetch(url.toString(), { ...init, method: 'GET', timeout: 60_000 });
     const text = await res.text();
     if (res.status !== 200) {
       throw new KubeRouterError(res.status === 410 ? ErrorCode.Gone : ErrorCode.ApiError, `LIST ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, { status: res.status });

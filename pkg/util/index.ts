@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './ip.js';
 export * from './logger.js';
 export * from './names.js';
+export * from './json.js';

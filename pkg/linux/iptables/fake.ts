@@ -130,6 +130,7 @@ export class FakeIptables implements Iptables {
           }
           break;
         }
+        case undefined:
         default:
           fail(n, `unknown command ${op ?? ''}`);
       }

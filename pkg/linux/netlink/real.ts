@@ -1,6 +1,7 @@
 import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { stderrOf, type Exec } from '../exec.js';
+import { asNumber, asString } from '../../util/json.js';
 import { renderOp } from './render.js';
 import type { Address, Link, Netlink, NetOp, Route, RouteRule } from './types.js';
 
@@ -9,19 +10,19 @@ const TABLE_IDS: Readonly<Record<string, number>> = { main: 254, local: 255, def
 function tableId(v: unknown): number {
   if (v === undefined) return 254;
   if (typeof v === 'number') return v;
-  const s = String(v);
+  const s = asString(v) ?? 'main';
   return TABLE_IDS[s] ?? Number(s);
 }
 
 function protoId(v: unknown): number {
   const names: Record<string, number> = { redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16, zebra: 11, bird: 12, bgp: 186 };
   if (typeof v === 'number') return v;
-  const s = String(v ?? 'boot');
+  const s = asString(v) ?? 'boot';
   return names[s] ?? (/^\d+$/.test(s) ? Number(s) : 0);
 }
 
 function dstOf(v: unknown, family: Family): CIDR {
-  const s = String(v);
+  const s = asString(v) ?? '';
   if (s === 'default') return family === 4 ? ('0.0.0.0/0' as CIDR) : ('::/0' as CIDR);
   return tryParseCIDR(s) ?? parseCIDR(`${s}/${family === 4 ? 32 : 128}`);
 }
@@ -41,8 +42,10 @@ export class RealNetlink implements Netlink {
     const args = [`-${family}`, 'route', 'show', 'table', String(filter.table ?? 'main')];
     if (filter.protocol !== undefined) args.push('proto', String(filter.protocol));
     return (await this.json(args)).map((r) => {
-      const gw = r['gateway'] !== undefined ? tryParseIP(String(r['gateway'])) : undefined;
-      const src = r['prefsrc'] !== undefined ? tryParseIP(String(r['prefsrc'])) : undefined;
+      const gwText = asString(r['gateway']);
+      const gw = gwText !== undefined ? tryParseIP(gwText) : undefined;
+      const srcText = asString(r['prefsrc']);
+      const src = srcText !== undefined ? tryParseIP(srcText) : undefined;
       const type = r['type'] === 'local' || r['type'] === 'blackhole' ? r['type'] : 'unicast';
       return {
         dst: dstOf(r['dst'], family),
@@ -51,7 +54,7 @@ export class RealNetlink implements Netlink {
         protocol: filter.protocol ?? protoId(r['protocol']),
         type,
         ...(gw ? { gateway: gw } : {}),
-        ...(r['dev'] !== undefined ? { dev: String(r['dev']) } : {}),
+        ...(asString(r['dev']) !== undefined ? { dev: asString(r['dev']) as string } : {}),
         ...(src ? { src } : {}),
         ...(Array.isArray(r['flags']) && r['flags'].includes('onlink') ? { onlink: true } : {}),
       };
@@ -66,8 +69,8 @@ export class RealNetlink implements Netlink {
         index: Number(l['ifindex']),
         mtu: Number(l['mtu']),
         up: Array.isArray(l['flags']) && l['flags'].includes('UP'),
-        ...(info?.['info_kind'] !== undefined ? { kind: String(info['info_kind']) } : {}),
-        ...(l['master'] !== undefined ? { master: String(l['master']) } : {}),
+        ...(asString(info?.['info_kind']) !== undefined ? { kind: asString(info?.['info_kind']) as string } : {}),
+        ...(asString(l['master']) !== undefined ? { master: asString(l['master']) as string } : {}),
       };
     });
   }
@@ -85,7 +88,8 @@ export class RealNetlink implements Netlink {
 
   async rules(family: Family): Promise<RouteRule[]> {
     return (await this.json([`-${family}`, 'rule', 'show'])).map((r) => {
-      const from = r['src'] !== undefined && r['src'] !== 'all' ? tryParseCIDR(`${String(r['src'])}/${String(r['srclen'] ?? (family === 4 ? 32 : 128))}`) : undefined;
+      const srcText = asString(r['src']);
+      const from = srcText !== undefined && srcText !== 'all' ? tryParseCIDR(`${srcText}/${asNumber(r['srclen']) ?? (family === 4 ? 32 : 128)}`) : undefined;
       return {
         family,
         priority: Number(r['priority']),

@@ -1,3 +1,4 @@
+import { asNumber, asString } from '../../util/json.js';
 import type { NftChainState, NftFamily, NftSetState, NftTableState } from './types.js';
 
 type J = unknown;
@@ -41,7 +42,9 @@ export function parseNftJson(text: string, family: NftFamily, table: string): Nf
     const c = obj(o['chain']);
     if (c && c['family'] === family && c['table'] === table) {
       const name = String(c['name']);
-      const base = c['hook'] !== undefined ? { type: String(c['type']), hook: String(c['hook']), priority: Number(c['prio']), ...(c['policy'] !== undefined ? { policy: String(c['policy']) } : {}) } : undefined;
+      const hook = asString(c['hook']);
+      const policy = asString(c['policy']);
+      const base = hook !== undefined ? { type: asString(c['type']) ?? '', hook, priority: asNumber(c['prio']) ?? 0, ...(policy !== undefined ? { policy } : {}) } : undefined;
       chains.set(name, { ...(base ? { base } : {}), ruleCount: 0 });
     }
     const r = obj(o['rule']);

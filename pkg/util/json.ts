@@ -1,0 +1,20 @@
+/** Narrowing helpers for `unknown` JSON at boundaries (API objects, tool output). */
+export type JsonRecord = Readonly<Record<string, unknown>>;
+
+export function asRecord(v: unknown): JsonRecord | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as JsonRecord) : undefined;
+}
+export function asArray(v: unknown): readonly unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+/** Strings as they are; numbers and booleans as text; anything else undefined. */
+export function asString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+export function asNumber(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  return undefined;
+}

@@ -65,6 +65,14 @@ export function nftablesContract(label: string, make: () => Promise<NftSubject>)
       await assert.rejects(s.nft.apply('delete element ip krt-test vips { 198.18.0.7 . tcp . 1 }\n'));
     });
 
+    it('re-adding a map key: same value is fine, another value fails unless deleted first in the same transaction', async () => {
+      await s.nft.apply(BASE);
+      await s.nft.apply('add element ip krt-test dispatch { 198.18.0.1 . tcp . 80 : goto svc-a }\n');
+      await assert.rejects(s.nft.apply('add element ip krt-test dispatch { 198.18.0.1 . tcp . 80 : goto svc-b }\n'));
+      await s.nft.apply('delete element ip krt-test dispatch { 198.18.0.1 . tcp . 80 }\nadd element ip krt-test dispatch { 198.18.0.1 . tcp . 80 : goto svc-b }\n');
+      assert.ok((await s.nft.dump('ip', 'krt-test'))?.sets.get('dispatch')?.elements.includes('198.18.0.1 . tcp . 80 : goto svc-b'));
+    });
+
     it('a chain a map still points at cannot be deleted', async () => {
       await s.nft.apply(BASE);
       await assert.rejects(s.nft.apply('delete chain ip krt-test svc-b\n'));

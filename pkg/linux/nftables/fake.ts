@@ -136,10 +136,8 @@ export class FakeNftables implements Nftables {
             if (verb === 'add' || verb === 'create') {
               for (const c of references(e).chains) if (!t.chains.has(c)) fail(n, `No such file or directory: chain ${c}`);
               const k = s.kind === 'map' ? e.split(' : ')[0] : e;
-              for (const x of [...s.elements]) if ((s.kind === 'map' ? x.split(' : ')[0] : x) === k) {
-                if (verb === 'create') fail(n, 'File exists');
-                s.elements.delete(x);
-              }
+              // The kernel accepts re-adding an identical element; a map key with another value is EEXIST.
+              for (const x of s.elements) if ((s.kind === 'map' ? x.split(' : ')[0] : x) === k && (verb === 'create' || x !== e)) fail(n, `File exists: ${e}`);
               s.elements.add(e);
             } else if (verb === 'delete') {
               const k = s.kind === 'map' ? e.split(' : ')[0] : e;

@@ -49,5 +49,6 @@ runner.on('fail', () => failed++);
 runner.on('pending', () => skipped++);
 runner.on('end', () => {
   process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
-  process.exitCode = failed > 0 ? 1 : 0;
+  // Like `mocha --exit`: a handle a failed test left open must not hang CI.
+  setTimeout(() => process.exit(failed > 0 ? 1 : 0), 100);
 });

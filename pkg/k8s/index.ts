@@ -2,3 +2,4 @@ export * from './object.js';
 export * from './reflector.js';
 export * from './transport.js';
 export * from './watch-layer.js';
+export * from './node.js';

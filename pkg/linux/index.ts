@@ -6,3 +6,4 @@ export * as nftables from './nftables/index.js';
 export * as netlink from './netlink/index.js';
 export * from './owned.js';
 export * from './cleanup.js';
+export * from './conntrack.js';

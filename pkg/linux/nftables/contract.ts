@@ -89,6 +89,14 @@ export function nftablesContract(label: string, make: () => Promise<NftSubject>)
       assert.deepEqual(await s.nft.listTables(), [{ family: 'inet', name: 'foreign' }]);
     });
 
+    it('lists one set or map; undefined when missing', async () => {
+      await s.nft.apply(BASE);
+      assert.deepEqual(await s.nft.listSet('ip', 'krt-test', 'vips'), ['198.18.0.1 . tcp . 80', '198.18.0.2 . udp . 53']);
+      assert.deepEqual(await s.nft.listSet('ip', 'krt-test', 'dispatch'), ['198.18.0.1 . tcp . 80 : goto svc-a', '198.18.0.2 . udp . 53 : goto svc-b']);
+      assert.equal(await s.nft.listSet('ip', 'krt-test', 'nope'), undefined);
+      assert.equal(await s.nft.listSet('ip', 'no-table', 'vips'), undefined);
+    });
+
     it('IPv6 sets with concatenations', async () => {
       await s.nft.apply('add table ip6 krt-test6\nadd set ip6 krt-test6 v { type ipv6_addr . inet_proto . inet_service ; }\nadd element ip6 krt-test6 v { 2001:db8::1 . tcp . 80 }\n');
       assert.deepEqual((await s.nft.dump('ip6', 'krt-test6'))?.sets.get('v')?.elements, ['2001:db8::1 . tcp . 80']);

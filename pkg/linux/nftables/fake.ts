@@ -113,7 +113,8 @@ export class FakeNftables implements Nftables {
         case 'map': {
           const s = t.sets.get(name);
           if (verb === 'add' || verb === 'create') {
-            const type = /type\s+([^;]+);/.exec(block ?? '')?.[1]?.trim().replace(/\s+/g, ' ') ?? fail(n, 'set needs a type');
+            const tm = /(?:^|;)\s*(type|typeof)\s+([^;]+);/.exec(block ?? '') ?? fail(n, 'set needs a type');
+            const type = `${tm[1] === 'typeof' ? 'typeof ' : ''}${(tm[2] as string).trim().replace(/\s+/g, ' ')}`;
             if ((what === 'map') !== type.includes(':')) fail(n, `${what} type ${type}`);
             if (s) {
               if (verb === 'create' || s.type !== type || s.kind !== what) fail(n, 'File exists');
@@ -174,6 +175,11 @@ export class FakeNftables implements Nftables {
     const chains = new Map<string, NftChainState>([...t.chains].map(([k, c]) => [k, { ...(c.base ? { base: c.base } : {}), ruleCount: c.rules.length }]));
     const sets = new Map<string, NftSetState>([...t.sets].map(([k, s]) => [k, { kind: s.kind, type: s.type, elements: [...s.elements].sort() }]));
     return Promise.resolve({ chains, sets });
+  }
+
+  listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined> {
+    const s = this.tables.get(`${family} ${table}`)?.sets.get(set);
+    return Promise.resolve(s ? [...s.elements].sort() : undefined);
   }
 
   listTables(): Promise<{ family: NftFamily; name: string }[]> {

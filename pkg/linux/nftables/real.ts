@@ -36,6 +36,18 @@ export class RealNftables implements Nftables {
     }
   }
 
+  async listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined> {
+    for (const kind of ['set', 'map'] as const) {
+      try {
+        const out = await this.exec.run(['nft', '-j', 'list', kind, family, table, set], { timeoutMs: 60_000 });
+        return [...(parseNftJson(out.stdout, family, table).sets.get(set)?.elements ?? [])];
+      } catch (e) {
+        if (!(isKubeRouterError(e, ErrorCode.ToolFailed) && /No such file or directory/.test(stderrOf(e)))) throw e;
+      }
+    }
+    return undefined;
+  }
+
   async listTables(): Promise<{ family: NftFamily; name: string }[]> {
     const out = await this.exec.run(['nft', '-j', 'list', 'tables']);
     const doc = JSON.parse(out.stdout) as { nftables?: { table?: { family: string; name: string } }[] };

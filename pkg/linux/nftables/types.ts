@@ -25,6 +25,8 @@ export interface Nftables {
   /** Structured state of one table; undefined when it does not exist. Expensive at scale. */
   dump(family: NftFamily, table: string): Promise<NftTableState | undefined>;
   listTables(): Promise<{ family: NftFamily; name: string }[]>;
+  /** Elements of one set or map (canonical text); undefined when it or its table does not exist. Cheap for small sets. */
+  listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined>;
 }
 
 /**

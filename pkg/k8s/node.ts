@@ -1,0 +1,59 @@
+import { asArray, asRecord, asString } from '../util/json.js';
+import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
+import type { KubeObject } from './object.js';
+
+export interface NodeInfo {
+  readonly name: string;
+  readonly internalIPs: readonly IP[];
+  readonly externalIPs: readonly IP[];
+  /** kube-router.io/pod-cidr, else kube-router.io/pod-cidrs, else spec.podCIDRs / spec.podCIDR. */
+  readonly podCIDRs: readonly CIDR[];
+  readonly zone?: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Problems met while parsing (a bad annotation), for a log line and a metric. */
+  readonly problems: readonly string[];
+}
+
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+
+export function parseNode(o: KubeObject): NodeInfo {
+  const problems: string[] = [];
+  const status = asRecord(o.raw['status']);
+  const spec = asRecord(o.raw['spec']);
+  const internalIPs: IP[] = [];
+  const externalIPs: IP[] = [];
+  for (const a of asArray(status?.['addresses'])) {
+    const r = asRecord(a);
+    const ip = tryParseIP(asString(r?.['address']) ?? '');
+    if (!ip) continue;
+    if (r?.['type'] === 'InternalIP') internalIPs.push(ip);
+    else if (r?.['type'] === 'ExternalIP') externalIPs.push(ip);
+  }
+  const cidrsFrom = (texts: readonly string[], source: string): CIDR[] => {
+    const out: CIDR[] = [];
+    for (const t of texts) {
+      const c = tryParseCIDR(t.trim());
+      if (c) out.push(c);
+      else problems.push(`${source}: ${JSON.stringify(t)} is not a CIDR`);
+    }
+    return out;
+  };
+  let podCIDRs: CIDR[] = [];
+  const single = o.metadata.annotations['kube-router.io/pod-cidr'];
+  const multi = o.metadata.annotations['kube-router.io/pod-cidrs'];
+  if (single !== undefined) podCIDRs = cidrsFrom([single], 'kube-router.io/pod-cidr');
+  if (podCIDRs.length === 0 && multi !== undefined) podCIDRs = cidrsFrom(multi.split(','), 'kube-router.io/pod-cidrs');
+  if (podCIDRs.length === 0) {
+    const list = asArray(spec?.['podCIDRs']).map((x) => asString(x) ?? '');
+    const one = asString(spec?.['podCIDR']);
+    podCIDRs = cidrsFrom(list.length > 0 ? list : one ? [one] : [], 'spec.podCIDRs');
+  }
+  const zone = o.metadata.labels[ZONE_LABEL];
+  return { name: o.metadata.name, internalIPs, externalIPs, podCIDRs, ...(zone !== undefined ? { zone } : {}), labels: o.metadata.labels, annotations: o.metadata.annotations, problems };
+}
+
+/** Upstream's choice of a node's address for a family: the first InternalIP, else the first ExternalIP. */
+export function primaryIP(n: NodeInfo, family: Family): IP | undefined {
+  return n.internalIPs.find((ip) => familyOf(ip) === family) ?? n.externalIPs.find((ip) => familyOf(ip) === family);
+}

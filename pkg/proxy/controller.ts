@@ -1,0 +1,243 @@
+import { existsSync } from 'node:fs';
+import type { ControllerContext } from '../daemon/context.js';
+import { parseNode } from '../k8s/node.js';
+import { objectKey, type StoreEvent } from '../k8s/object.js';
+import type { Views } from '../k8s/watch-layer.js';
+import type { Conntrack } from '../linux/conntrack.js';
+import type { Nftables } from '../linux/nftables/types.js';
+import type { Netlink } from '../linux/netlink/types.js';
+import type { Controller } from '../runtime/controller.js';
+import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
+import { errorMessage, ErrorCode, KubeRouterError } from '../util/errors.js';
+import type { Family, IP } from '../util/ip.js';
+import type { Logger } from '../util/logger.js';
+import { HealthCheckServers, type HealthCheckTarget } from './healthcheck.js';
+import { proxyMetrics, type ProxyMetrics } from './metrics.js';
+import { localReadyEndpoints } from './model/compute.js';
+import { parseEndpointSlice } from './model/parse-endpoint-slice.js';
+import { parseService } from './model/parse-service.js';
+import type { NodeContext } from './model/types.js';
+import { NftProxyBackend } from './nft/backend.js';
+import { SETS, TABLE, words } from './nft/layout.js';
+import { buildNodeContext, sameNodeContext } from './node-context.js';
+import { ServiceTracker } from './tracker.js';
+
+export interface ProxyDeps {
+  readonly nft: Nftables;
+  readonly netlink: Netlink;
+  readonly conntrack: Conntrack;
+  /** Whether the kernel has IPVS (default: /proc/net/ip_vs exists). */
+  readonly ipvsAvailable?: () => boolean;
+}
+
+/**
+ * The service proxy: Services + EndpointSlices → nftables (reference §4.4 semantics on an O(1)
+ * datapath). Informer handlers only record changes; one sync at a time computes the dirty services,
+ * renders the difference and applies it in one transaction per family; side effects (conntrack,
+ * affinity cleanup, health check ports, metrics, heartbeat) run after a successful commit.
+ */
+export class ProxyController implements Controller {
+  readonly name = 'NetworkServicesController';
+  readonly syncPeriodMs: number;
+  private readonly views: Views<'services' | 'endpointSlices' | 'nodes'>;
+  private readonly tracker: ServiceTracker;
+  private readonly backends: NftProxyBackend[];
+  private readonly runner: BoundedFrequencyRunner;
+  private readonly logger: Logger;
+  private readonly metrics: ProxyMetrics;
+  private readonly healthChecks: HealthCheckServers;
+  private readonly families: Family[];
+  private readonly unsubscribe: (() => void)[] = [];
+  private node: NodeContext | undefined;
+  private nodeDirty = true;
+  private localIPs: IP[] = [];
+  private readonly pendingTimers = new Set<ReturnType<ControllerContext['clock']['setTimeout']>>();
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly deps: ProxyDeps,
+  ) {
+    const cfg = ctx.config;
+    this.syncPeriodMs = cfg.proxy.syncPeriodMs;
+    this.logger = ctx.logger.child('proxy');
+    this.families = [...(cfg.enableIPv4 ? [4 as const] : []), ...(cfg.enableIPv6 ? [6 as const] : [])];
+    this.views = ctx.watch.views('services', 'endpointSlices', 'nodes');
+    this.tracker = new ServiceTracker(this.families);
+    this.backends = this.families.map((f) => new NftProxyBackend(deps.nft, f, this.logger));
+    this.metrics = proxyMetrics(ctx.metrics);
+    this.healthChecks = new HealthCheckServers(this.logger);
+    this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000 }, ctx.clock, this.logger);
+    this.chooseBackend();
+  }
+
+  private chooseBackend(): void {
+    const choice = this.ctx.config.proxy.backend;
+    const ipvs = (this.deps.ipvsAvailable ?? (() => existsSync('/proc/net/ip_vs')))();
+    if (choice === 'ipvs') throw new KubeRouterError(ErrorCode.Unsupported, '--service-proxy-backend=ipvs: the IPVS backend is not in this build yet; use auto or nftables');
+    if (choice === 'auto') this.logger.info(ipvs ? 'service proxy backend: nftables (auto: the IPVS backend is not in this build yet)' : 'service proxy backend: nftables (auto: this kernel has no IPVS)');
+    this.metrics.backendInfo.set({ backend: 'nftables' }, 1);
+  }
+
+  private onService = (e: StoreEvent): void => {
+    const key = objectKey(e.obj);
+    if (e.type === 'delete') this.tracker.setService(key, undefined);
+    else {
+      const r = parseService(e.obj, { ...this.ctx.config, hairpinMode: this.ctx.config.proxy.hairpinMode });
+      if (r.kind === 'service') {
+        for (const p of r.problems) this.logger.warn('service field ignored', { service: key, problem: p });
+        if (r.problems.length > 0) this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'Service' }, r.problems.length);
+        this.tracker.setService(key, r.service);
+      } else {
+        if (r.kind === 'rejected') {
+          this.logger.warn('service rejected', { service: key, reason: r.reason });
+          this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'Service' });
+        } else this.logger.v(2, 'service skipped', { service: key, reason: r.reason });
+        this.tracker.setService(key, undefined);
+      }
+    }
+    this.runner.run();
+  };
+
+  private onSlice = (e: StoreEvent): void => {
+    const key = objectKey(e.obj);
+    if (e.type === 'delete') this.tracker.setSlice(key, undefined);
+    else {
+      const r = parseEndpointSlice(e.obj);
+      if (r.kind === 'slice') {
+        if (r.slice.problems.length > 0) {
+          this.logger.warn('endpoint slice entries ignored', { slice: key, problems: r.slice.problems.join('; ') });
+          this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'EndpointSlice' }, r.slice.problems.length);
+        }
+        this.tracker.setSlice(key, r.slice);
+      } else this.tracker.setSlice(key, undefined);
+    }
+    this.runner.run();
+  };
+
+  private onNode = (): void => {
+    this.nodeDirty = true;
+    this.runner.run();
+  };
+
+  start(): Promise<void> {
+    this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));
+    // The caches are synced before start: replay what they hold.
+    for (const o of this.views.services.list()) this.onService({ type: 'add', obj: o });
+    for (const o of this.views.endpointSlices.list()) this.onSlice({ type: 'add', obj: o });
+    this.runner.start();
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    await this.runner.stop();
+    for (const t of this.pendingTimers) this.ctx.clock.clearTimeout(t);
+    await this.healthChecks.close();
+  }
+
+  private async refreshNode(): Promise<void> {
+    const addrs = [...(await this.deps.netlink.addresses(4)), ...(this.ctx.config.enableIPv6 ? await this.deps.netlink.addresses(6) : [])];
+    this.localIPs = addrs.map((a) => a.ip);
+    const nodes = this.views.nodes.list().map(parseNode);
+    const next = buildNodeContext(this.ctx.config.nodeName, nodes, this.localIPs, this.families, {
+      bindOnAllIP: this.ctx.config.proxy.nodePortBindOnAllIP,
+      ...(this.ctx.config.router.clusterCidr ? { clusterCidr: this.ctx.config.router.clusterCidr } : {}),
+    });
+    if (!sameNodeContext(this.node, next)) {
+      this.node = next;
+      this.tracker.markAllDirty();
+    }
+    this.nodeDirty = false;
+  }
+
+  private async sync(trigger: SyncTrigger): Promise<void> {
+    const t0 = this.ctx.clock.monotonicMs();
+    if (trigger === 'periodic') {
+      for (const b of this.backends) {
+        if (!(await b.canaryIntact())) {
+          this.logger.v(1, 'our nftables table is missing or was changed: full rebuild', { family: b.family });
+          b.invalidate();
+        }
+      }
+    }
+    if (this.nodeDirty || trigger === 'periodic' || !this.node) await this.refreshNode();
+    const node = this.node as NodeContext;
+    const { services, changed } = this.tracker.recompute(node);
+    const localSet = new Set<string>(node.localIPs);
+    const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll }, isLocal: (ip: string) => localSet.has(ip) };
+    let mode: 'full' | 'partial' | 'noop' = 'noop';
+    let writes = 0;
+    const removed: { family: Family; r: Awaited<ReturnType<NftProxyBackend['sync']>>['removedBackends'][number] }[] = [];
+    for (const b of this.backends) {
+      const res = await b.sync(this.tracker.model(b.family, node), changed.get(b.family) ?? new Set(), renderCtx);
+      if (res.mode === 'full' || (res.mode === 'partial' && mode === 'noop')) mode = res.mode;
+      writes += res.writes;
+      for (const r of res.removedBackends) removed.push({ family: b.family, r });
+    }
+    // After commit.
+    const seconds = (this.ctx.clock.monotonicMs() - t0) / 1000;
+    this.metrics.syncTime.observe(seconds);
+    this.metrics.syncDuration.observe({ mode }, seconds);
+    if (writes > 0) this.metrics.kernelWrites.inc({ mode }, writes);
+    this.metrics.services.set(this.backends.reduce((n, b) => n + b.appliedFrontendCount(), 0));
+    const now = this.ctx.clock.now();
+    for (const s of services) {
+      const tt = this.tracker.endpointsOf(s)?.triggerTimeMs;
+      if (tt !== undefined && now >= tt) this.metrics.programmingLatency.observe((now - tt) / 1000);
+    }
+    await this.afterCommit(removed);
+    this.ctx.health.beat(this.name);
+    for (const f of this.families) for (const k of this.tracker.conflicts(f)) this.logger.v(1, 'two services claim one frontend; the first by namespace/name wins', { frontend: k });
+    this.logger.v(1, 'proxy sync', { trigger, mode, services: services.length, writes, ms: Math.round(seconds * 1000) });
+  }
+
+  private async afterCommit(removed: { family: Family; r: Awaited<ReturnType<NftProxyBackend['sync']>>['removedBackends'][number] }[]): Promise<void> {
+    const graceful = this.ctx.config.proxy.gracefulTermination;
+    for (const { family, r } of removed) {
+      const flow = { protocol: r.frontend.protocol as 'tcp' | 'udp' | 'sctp', origDst: r.frontend.ip as IP, origDport: r.frontend.port, replySrc: r.backendIP as IP };
+      // Stale UDP flows would keep sending to a backend that is gone: remove them now. TCP flows
+      // finish on their own, or after the grace period with --ipvs-graceful-termination.
+      if (flow.protocol === 'udp') await this.deps.conntrack.deleteFlows(flow).catch((e: unknown) => this.logger.warn('conntrack cleanup failed', { error: errorMessage(e) }));
+      else if (graceful) {
+        const t = this.ctx.clock.setTimeout(() => {
+          this.pendingTimers.delete(t);
+          this.deps.conntrack.deleteFlows(flow).catch((e: unknown) => this.logger.warn('conntrack cleanup failed', { error: errorMessage(e) }));
+        }, this.ctx.config.proxy.gracefulPeriodMs);
+        this.pendingTimers.add(t);
+      }
+      await this.dropAffinity(family, r.frontend, r.backendIP, r.backendPort);
+    }
+    await this.updateHealthChecks();
+  }
+
+  /** Clients stuck (ClientIP affinity) to a backend that is gone get a new one on their next connection. */
+  private async dropAffinity(family: Family, fe: { ip: string; protocol: string; port: number }, ip: string, port: number): Promise<void> {
+    const w = words(family);
+    try {
+      const els = (await this.deps.nft.listSet(w.nftFamily, TABLE, SETS.affinity)) ?? [];
+      const suffix = ` . ${fe.ip} . ${fe.protocol} . ${fe.port} : ${ip} . ${port}`;
+      const stale = els.filter((e) => e.endsWith(suffix)).map((e) => e.split(' : ')[0] as string);
+      if (stale.length > 0) await this.deps.nft.apply(`delete element ${w.nftFamily} ${TABLE} ${SETS.affinity} { ${stale.join(', ')} }\n`);
+    } catch (e) {
+      this.logger.warn('affinity cleanup failed', { error: errorMessage(e) });
+    }
+  }
+
+  private async updateHealthChecks(): Promise<void> {
+    const node = this.node;
+    if (!node) return;
+    const desired = new Map<number, HealthCheckTarget>();
+    for (const [key, svc] of this.tracker.serviceList()) {
+      for (const sp of svc.ports) {
+        if (sp.healthCheckNodePort === undefined) continue;
+        const prev = desired.get(sp.healthCheckNodePort);
+        desired.set(sp.healthCheckNodePort, { namespace: svc.namespace, name: svc.name, localEndpoints: (prev?.localEndpoints ?? 0) + localReadyEndpoints(sp, this.tracker.endpointsOf(key), node) });
+      }
+    }
+    await this.healthChecks.update(desired);
+  }
+}
+
+export function proxyControllerFactory(deps: (ctx: ControllerContext) => ProxyDeps): (ctx: ControllerContext) => Controller {
+  return (ctx) => new ProxyController(ctx, deps(ctx));
+}

@@ -1,0 +1,135 @@
+/** Builds a ProxyController on fakes against an in-process API server fixture (test support). */
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiServerFixture, FixtureClient, type JsonObject } from '../../fixture/apiserver/index.js';
+import { WatchLayer } from '../k8s/watch-layer.js';
+import { KubeTransport } from '../k8s/transport.js';
+import { FakeConntrack } from '../linux/conntrack.js';
+import { FakeNftables } from '../linux/nftables/fake.js';
+import { FakeNetlink } from '../linux/netlink/fake.js';
+import { FakeIptables } from '../linux/iptables/fake.js';
+import { FakeIpset } from '../linux/ipset/fake.js';
+import { HealthChecker } from '../runtime/health.js';
+import { DaemonMetrics } from '../runtime/metrics.js';
+import { loadConfig } from '../options/load-config.js';
+import { systemClock } from '../util/clock.js';
+import { memoryLogger } from '../util/logger.js';
+import { parseIP } from '../util/ip.js';
+import { ProxyController } from './controller.js';
+import { evaluate, type Packet, type Verdict } from './nft/evaluate.js';
+import { realExec } from '../linux/exec.js';
+
+export interface Harness {
+  readonly api: ApiServerFixture;
+  readonly client: FixtureClient;
+  readonly nft: FakeNftables;
+  readonly conntrack: FakeConntrack;
+  readonly metrics: DaemonMetrics;
+  readonly health: HealthChecker;
+  readonly lines: string[];
+  readonly controller: ProxyController;
+  eval(p: Partial<Packet> & Pick<Packet, 'dst' | 'dport'>): Verdict;
+  until(what: string, cond: () => boolean, ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const NODE = 'node-a';
+export const NODE_IP = '198.18.0.10';
+
+export function node(name: string, ip: string, podCIDR: string, zone?: string, ip6?: string): JsonObject {
+  return {
+    kind: 'Node',
+    metadata: { name, labels: zone ? { 'topology.kubernetes.io/zone': zone } : {} },
+    spec: { podCIDRs: [podCIDR] },
+    status: { addresses: [{ type: 'InternalIP', address: ip }, ...(ip6 ? [{ type: 'InternalIP', address: ip6 }] : [])] },
+  };
+}
+
+export async function harness(args: string[] = []): Promise<Harness> {
+  const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
+  await api.start();
+  const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
+  const r = loadConfig(['--hostname-override', NODE, '--service-cluster-ip-range=198.18.128.0/20', '--service-external-ip-range=198.19.0.0/24', '--loadbalancer-ip-range=198.19.1.0/24', ...args], { env: {}, hostname: () => NODE, readFile: () => '' });
+  if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+  const kc = new KubeConfig();
+  kc.loadFromString(api.kubeconfig());
+  const clock = systemClock();
+  const { logger, lines } = memoryLogger(2);
+  const watch = new WatchLayer({ transport: new KubeTransport(kc), clock, logger });
+  const nft = new FakeNftables();
+  const netlink = new FakeNetlink();
+  netlink.addLink('eth0');
+  await netlink.apply([{ op: 'addr-add', dev: 'eth0', ip: parseIP(NODE_IP), prefix: 24 }]);
+  const conntrack = new FakeConntrack();
+  const metrics = new DaemonMetrics('test', { processMetrics: false });
+  const health = new HealthChecker(clock);
+  const controller = new ProxyController(
+    { config: r.config, watch, kernel: { exec: realExec(), iptables: { 4: new FakeIptables(4), 6: new FakeIptables(6) }, ipset: new FakeIpset(), nft, netlink }, health, metrics, clock, logger },
+    { nft, netlink, conntrack, ipvsAvailable: () => false },
+  );
+  await client.create(node(NODE, NODE_IP, '198.18.64.0/24', 'zone-a', r.config.enableIPv6 ? '2001:db8::10' : undefined));
+  await client.create(node('node-b', '198.18.0.11', '198.18.65.0/24', 'zone-b'));
+  watch.start();
+  await watch.waitForSync(5000);
+  health.register(controller.name, controller.syncPeriodMs);
+  await controller.start();
+  const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      let ok = false;
+      try {
+        ok = cond();
+      } catch {
+        ok = false;
+      }
+      if (ok) return;
+      if (Date.now() > end) assert.fail(`timed out waiting for ${what}\n${lines.slice(-20).join('\n')}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  };
+  return {
+    api,
+    client,
+    nft,
+    conntrack,
+    metrics,
+    health,
+    lines,
+    controller,
+    eval: (p) => evaluate(nft, { family: p.dst.includes(':') ? 6 : 4, src: '198.18.64.5', protocol: 'tcp', hook: 'prerouting', ...p }),
+    until,
+    close: async () => {
+      await controller.stop();
+      await watch.stop();
+      await api.stop();
+    },
+  };
+}
+
+export interface EP {
+  ip: string;
+  node?: string;
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+  zone?: string;
+}
+
+export function service(name: string, spec: JsonObject, opts: { ns?: string; annotations?: Record<string, string>; labels?: Record<string, string>; status?: JsonObject } = {}): JsonObject {
+  return { kind: 'Service', metadata: { name, namespace: opts.ns ?? 'default', annotations: opts.annotations ?? {}, labels: opts.labels ?? {} }, spec, ...(opts.status ? { status: opts.status } : {}) };
+}
+
+export function slice(svc: string, eps: EP[], ports: { name?: string; port: number; protocol?: string }[], opts: { ns?: string; name?: string; family?: 'IPv4' | 'IPv6' } = {}): JsonObject {
+  return {
+    kind: 'EndpointSlice',
+    metadata: { name: opts.name ?? `${svc}-abc`, namespace: opts.ns ?? 'default', labels: { 'kubernetes.io/service-name': svc } },
+    addressType: opts.family ?? 'IPv4',
+    ports: ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
+    endpoints: eps.map((e) => ({
+      addresses: [e.ip],
+      conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
+      nodeName: e.node ?? NODE,
+      ...(e.zone ? { zone: e.zone } : {}),
+    })),
+  };
+}

@@ -1,0 +1,60 @@
+import { compareIP, familyOf, type Family, type IP } from '../../util/ip.js';
+import { selectEndpoints } from './endpoints.js';
+import type { Backend, Endpoint, Frontend, FrontendKind, NodeContext, ServiceEndpoints, ServiceInfo, ServicePort } from './types.js';
+
+/** The nft element key of a frontend: `ip . proto . port`. */
+export function frontendKey(ip: IP, protocol: string, port: number): string {
+  return `${ip} . ${protocol.toLowerCase()} . ${port}`;
+}
+
+function backendsOf(eps: readonly Endpoint[]): Backend[] {
+  const seen = new Map<string, Backend>();
+  for (const e of eps) seen.set(`${e.ip}|${e.port}`, { ip: e.ip, port: e.port });
+  return [...seen.values()].sort((a, b) => compareIP(a.ip, b.ip) || a.port - b.port);
+}
+
+function endpointsFor(sp: ServicePort, eps: ServiceEndpoints | undefined, family: Family): Endpoint[] {
+  return (eps?.byPortName.get(`${sp.portName}/${sp.protocol}`) ?? []).filter((e) => familyOf(e.ip) === family);
+}
+
+/**
+ * Pure: the frontends one Service puts in the kernel for one family. ClusterIPs use the internal
+ * traffic policy; NodePorts, externalIPs and LoadBalancer IPs use the external one. Masquerade follows
+ * upstream kube-router: sources outside the pod CIDRs are masqueraded, except on external frontends
+ * with externalTrafficPolicy Local, which keep the client's address.
+ */
+export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints | undefined, node: NodeContext, family: Family): Frontend[] {
+  const out: Frontend[] = [];
+  for (const sp of svc.ports) {
+    const all = endpointsFor(sp, eps, family);
+    const internal = backendsOf(selectEndpoints(all, sp.internalLocal, sp.preferClose, node));
+    const external = backendsOf(selectEndpoints(all, sp.externalLocal, sp.preferClose, node));
+    const service = `${sp.namespace}/${sp.name}:${sp.portName}`;
+    const make = (ip: IP, port: number, kind: FrontendKind): Frontend => {
+      const isExternal = kind !== 'cluster';
+      return {
+        ip,
+        protocol: sp.protocol,
+        port: port as Frontend['port'],
+        kind,
+        service,
+        backends: isExternal ? external : internal,
+        masquerade: !(isExternal && sp.externalLocal),
+        ...(sp.affinitySeconds !== undefined ? { affinitySeconds: sp.affinitySeconds } : {}),
+        hairpin: kind === 'external' || kind === 'loadbalancer' ? sp.hairpinExternalIPs : sp.hairpin,
+      };
+    };
+    for (const ip of sp.clusterIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'cluster'));
+    for (const ip of sp.externalIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'external'));
+    for (const ip of sp.loadBalancerIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'loadbalancer'));
+    if (sp.nodePort !== undefined) for (const ip of node.nodePortIPs[family]) out.push(make(ip, sp.nodePort, 'nodeport'));
+  }
+  return out;
+}
+
+/** Local endpoints of one service port, for NodePort health checks (healthCheckNodePort). */
+export function localReadyEndpoints(sp: ServicePort, eps: ServiceEndpoints | undefined, node: NodeContext): number {
+  let n = 0;
+  for (const family of [4, 6] as const) n += endpointsFor(sp, eps, family).filter((e) => e.nodeName === node.name && e.ready).length;
+  return n;
+}

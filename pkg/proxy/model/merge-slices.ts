@@ -1,0 +1,30 @@
+import type { Endpoint, ServiceEndpoints } from './types.js';
+import type { ParsedSlice } from './parse-endpoint-slice.js';
+
+/**
+ * Merges a Service's EndpointSlices into endpoints by `portName/protocol`. The same address in two
+ * slices (a slice being split or merged) counts once, preferring the ready copy.
+ */
+export function mergeSlices(slices: readonly ParsedSlice[]): ServiceEndpoints {
+  const byPort = new Map<string, Map<string, Endpoint>>();
+  let trigger: number | undefined;
+  for (const s of slices) {
+    if (s.triggerTimeMs !== undefined) trigger = trigger === undefined ? s.triggerTimeMs : Math.min(trigger, s.triggerTimeMs);
+    for (const p of s.ports) {
+      const key = `${p.name}/${p.protocol}`;
+      let m = byPort.get(key);
+      if (!m) {
+        m = new Map();
+        byPort.set(key, m);
+      }
+      for (const e of s.endpoints) {
+        const id = `${e.ip}|${p.port}`;
+        const prev = m.get(id);
+        if (!prev || (!prev.ready && e.ready)) m.set(id, { ...e, port: p.port as Endpoint['port'] });
+      }
+    }
+  }
+  const byPortName = new Map<string, Endpoint[]>();
+  for (const [k, m] of byPort) byPortName.set(k, [...m.values()]);
+  return { byPortName, ...(trigger !== undefined ? { triggerTimeMs: trigger } : {}) };
+}

@@ -1,0 +1,138 @@
+import type { KubeObject } from '../../k8s/object.js';
+import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
+import { cidrContains, tryParseIP, tryParsePort, type CIDR, type IP } from '../../util/ip.js';
+import type { Protocol, Scheduler, ServiceInfo, ServicePort } from './types.js';
+
+export interface ServiceParseConfig {
+  readonly serviceClusterIPRanges: readonly CIDR[];
+  readonly serviceExternalIPRanges: readonly CIDR[];
+  readonly loadBalancerIPRanges: readonly CIDR[];
+  readonly strictExternalIPValidation: boolean;
+  readonly hairpinMode: boolean;
+}
+
+export type ParsedService =
+  | { readonly kind: 'service'; readonly service: ServiceInfo; readonly problems: readonly string[] }
+  | { readonly kind: 'skipped'; readonly reason: string }
+  | { readonly kind: 'rejected'; readonly reason: string };
+
+const SCHEDULERS: ReadonlySet<string> = new Set(['rr', 'lc', 'sh', 'dh', 'mh', 'sed', 'nq', 'wrr', 'wlc']);
+export const DEFAULT_AFFINITY_SECONDS = 10800;
+
+/**
+ * A Service as the proxy sees it (reference §2a, §4.4). Skipped: ExternalName, headless (clusterIP
+ * None or the headless label), another proxy's (service-proxy-name). A bad field is dropped with a
+ * problem noted; the rest of the Service still works.
+ */
+export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedService {
+  const spec = asRecord(o.raw['spec']);
+  if (!spec) return { kind: 'rejected', reason: 'no spec' };
+  const labels = o.metadata.labels;
+  const ann = o.metadata.annotations;
+  const proxyName = labels['service.kubernetes.io/service-proxy-name'];
+  if (proxyName !== undefined && proxyName !== 'kube-router') return { kind: 'skipped', reason: `service-proxy-name ${proxyName}` };
+  if (labels['service.kubernetes.io/headless'] !== undefined) return { kind: 'skipped', reason: 'headless label' };
+  const type = asString(spec['type']) ?? 'ClusterIP';
+  if (type === 'ExternalName') return { kind: 'skipped', reason: 'ExternalName' };
+  const problems: string[] = [];
+
+  const clusterIPTexts = asArray(spec['clusterIPs']).map((x) => asString(x) ?? '');
+  if (clusterIPTexts.length === 0 && asString(spec['clusterIP'])) clusterIPTexts.push(asString(spec['clusterIP']) as string);
+  if (clusterIPTexts.includes('None')) return { kind: 'skipped', reason: 'headless (clusterIP None)' };
+  const clusterIPs: IP[] = [];
+  for (const t of clusterIPTexts) {
+    const ip = tryParseIP(t);
+    if (ip) clusterIPs.push(ip);
+    else if (t !== '') problems.push(`clusterIP ${JSON.stringify(t)} is not an IP`);
+  }
+
+  const inCluster = (ip: IP): boolean => cfg.serviceClusterIPRanges.some((c) => cidrContains(c, ip));
+  const externalIPs: IP[] = [];
+  for (const x of asArray(spec['externalIPs'])) {
+    const ip = tryParseIP(asString(x) ?? '');
+    if (!ip) problems.push(`externalIP ${JSON.stringify(x)} is not an IP`);
+    else if (inCluster(ip)) problems.push(`externalIP ${ip} is inside the service cluster IP range`);
+    else if (cfg.strictExternalIPValidation && !cfg.serviceExternalIPRanges.some((c) => cidrContains(c, ip))) problems.push(`externalIP ${ip} is outside --service-external-ip-range`);
+    else externalIPs.push(ip);
+  }
+
+  const loadBalancerIPs: IP[] = [];
+  if (ann['kube-router.io/service.skiplbips'] === undefined && type === 'LoadBalancer') {
+    const ingress = asArray(asRecord(asRecord(o.raw['status'])?.['loadBalancer'])?.['ingress']);
+    for (const x of ingress) {
+      const r = asRecord(x);
+      const text = asString(r?.['ip']);
+      if (text === undefined) continue; // hostname-only ingress
+      if (r?.['ipMode'] === 'Proxy') continue;
+      const ip = tryParseIP(text);
+      if (!ip) problems.push(`loadBalancer ingress ${JSON.stringify(text)} is not an IP`);
+      else if (cfg.strictExternalIPValidation && !cfg.loadBalancerIPRanges.some((c) => cidrContains(c, ip))) problems.push(`loadBalancer IP ${ip} is outside --loadbalancer-ip-range`);
+      else loadBalancerIPs.push(ip);
+    }
+  }
+
+  const affinity = asString(spec['sessionAffinity']) === 'ClientIP';
+  const timeout = asNumber(asRecord(asRecord(spec['sessionAffinityConfig'])?.['clientIP'])?.['timeoutSeconds']);
+  const affinitySeconds = affinity ? (timeout !== undefined && timeout > 0 && timeout <= 86400 ? timeout : DEFAULT_AFFINITY_SECONDS) : undefined;
+
+  const etp = asString(spec['externalTrafficPolicy']);
+  const externalLocal = etp === 'Local' || etp === 'OnlyLocal' || ann['kube-router.io/service.local'] === 'true';
+  const internalLocal = asString(spec['internalTrafficPolicy']) === 'Local';
+  const preferClose = asString(spec['trafficDistribution']) === 'PreferClose';
+  const schedText = ann['kube-router.io/service.scheduler'];
+  let scheduler: Scheduler = 'rr';
+  if (schedText !== undefined) {
+    if (SCHEDULERS.has(schedText)) scheduler = schedText as Scheduler;
+    else problems.push(`kube-router.io/service.scheduler ${JSON.stringify(schedText)} is unknown; using rr`);
+  }
+  const schedFlags = (ann['kube-router.io/service.schedflags'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const hairpin = cfg.hairpinMode || ann['kube-router.io/service.hairpin'] !== undefined;
+  const hairpinExternalIPs = hairpin && ann['kube-router.io/service.hairpin.externalips'] !== undefined;
+  const hc = tryParsePort(asNumber(spec['healthCheckNodePort']));
+
+  const ports: ServicePort[] = [];
+  const seen = new Set<string>();
+  for (const x of asArray(spec['ports'])) {
+    const p = asRecord(x);
+    const port = tryParsePort(asNumber(p?.['port']));
+    const protoText = asString(p?.['protocol']) ?? 'TCP';
+    const portName = asString(p?.['name']) ?? '';
+    if (!port) {
+      problems.push(`port ${JSON.stringify(p?.['port'])} is not a valid port`);
+      continue;
+    }
+    if (protoText !== 'TCP' && protoText !== 'UDP' && protoText !== 'SCTP') {
+      problems.push(`port ${port}: protocol ${JSON.stringify(protoText)} is not TCP, UDP or SCTP`);
+      continue;
+    }
+    if (seen.has(`${protoText}/${port}`)) {
+      problems.push(`port ${port}/${protoText} is listed twice`);
+      continue;
+    }
+    seen.add(`${protoText}/${port}`);
+    const nodePortRaw = p?.['nodePort'];
+    const nodePort = type === 'NodePort' || type === 'LoadBalancer' ? tryParsePort(asNumber(nodePortRaw)) : undefined;
+    if (nodePortRaw !== undefined && nodePort === undefined && (type === 'NodePort' || type === 'LoadBalancer')) problems.push(`nodePort ${JSON.stringify(nodePortRaw)} is not a valid port`);
+    ports.push({
+      namespace: o.metadata.namespace ?? 'default',
+      name: o.metadata.name,
+      portName,
+      protocol: protoText,
+      port,
+      ...(nodePort ? { nodePort } : {}),
+      clusterIPs,
+      externalIPs,
+      loadBalancerIPs,
+      ...(affinitySeconds !== undefined ? { affinitySeconds } : {}),
+      internalLocal,
+      externalLocal,
+      preferClose,
+      scheduler,
+      schedFlags,
+      hairpin,
+      hairpinExternalIPs,
+      ...(hc && externalLocal && type === 'LoadBalancer' ? { healthCheckNodePort: hc } : {}),
+    });
+  }
+  return { kind: 'service', service: { namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, ports }, problems };
+}

@@ -1,0 +1,80 @@
+import type { Family } from '../../util/ip.js';
+import type { Logger } from '../../util/logger.js';
+import type { Nftables } from '../../linux/nftables/types.js';
+import type { FamilyModel } from '../model/types.js';
+import { CANARY, TABLE, words } from './layout.js';
+import { renderDelta, renderFull, type AppliedState, type RenderContext } from './render.js';
+
+export type SyncMode = 'full' | 'partial' | 'noop';
+
+export interface BackendSyncResult {
+  readonly mode: SyncMode;
+  /** Element writes (partial) or total script lines (full). */
+  readonly writes: number;
+  /** Frontends whose backends lost members, for conntrack and affinity cleanup after commit. */
+  readonly removedBackends: readonly { readonly key: string; readonly frontend: { ip: string; protocol: string; port: number }; readonly backendIP: string; readonly backendPort: number }[];
+}
+
+/**
+ * One family's table. Keeps the last applied state in memory and writes only differences; anything
+ * unexpected (a failed apply, the canary gone) makes the next sync a full rebuild.
+ */
+export class NftProxyBackend {
+  private state: AppliedState | undefined;
+
+  constructor(
+    private readonly nft: Nftables,
+    readonly family: Family,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Forces the next sync to rebuild the table. */
+  invalidate(): void {
+    this.state = undefined;
+  }
+
+  /** Whether our table is still as we left it (cheap: one tiny set). */
+  async canaryIntact(): Promise<boolean> {
+    const els = await this.nft.listSet(words(this.family).nftFamily, TABLE, CANARY);
+    return els !== undefined && els.includes('1');
+  }
+
+  async sync(model: FamilyModel, changed: Iterable<string> | 'all', ctx: RenderContext): Promise<BackendSyncResult> {
+    const prev = this.state;
+    if (!prev) {
+      const { script, state } = renderFull(model, ctx);
+      try {
+        await this.nft.apply(script);
+      } catch (e) {
+        this.state = undefined;
+        throw e;
+      }
+      this.state = state;
+      return { mode: 'full', writes: script.split('\n').length, removedBackends: [] };
+    }
+    const keys = changed === 'all' ? new Set([...prev.frontends.keys(), ...model.frontends.keys()]) : changed;
+    const plan = renderDelta(prev, model, keys, ctx);
+    const removed: BackendSyncResult['removedBackends'][number][] = [];
+    if (plan.script === '') return { mode: 'noop', writes: 0, removedBackends: [] };
+    for (const key of changed === 'all' ? keys : new Set(changed)) {
+      const before = prev.frontends.get(key);
+      if (!before) continue;
+      const after = new Set((model.frontends.get(key)?.backends ?? []).map((b) => `${b.ip}|${b.port}`));
+      for (const b of before.backends) if (!after.has(`${b.ip}|${b.port}`)) removed.push({ key, frontend: { ip: before.ip, protocol: before.protocol.toLowerCase(), port: before.port }, backendIP: b.ip, backendPort: b.port });
+    }
+    try {
+      await this.nft.apply(plan.script);
+    } catch (e) {
+      this.logger.warn('partial nft sync failed; the next sync rebuilds the table', { family: this.family });
+      this.state = undefined;
+      throw e;
+    }
+    plan.commit(prev);
+    return { mode: 'partial', writes: plan.writes, removedBackends: removed };
+  }
+
+  /** The frontends currently applied (for metrics and inspection). */
+  appliedFrontendCount(): number {
+    return this.state?.frontends.size ?? 0;
+  }
+}

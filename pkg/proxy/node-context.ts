@@ -1,0 +1,34 @@
+import type { NodeInfo } from '../k8s/node.js';
+import { primaryIP } from '../k8s/node.js';
+import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
+import type { NodeContext } from './model/types.js';
+
+/**
+ * Pure: this node's view for the proxy. NodePorts are served on the node's primary IP per family
+ * (upstream), or on every local address with --nodeport-bindon-all-ip.
+ */
+export function buildNodeContext(nodeName: string, nodes: readonly NodeInfo[], localIPs: readonly IP[], families: readonly Family[], opts: { bindOnAllIP: boolean; clusterCidr?: CIDR }): NodeContext {
+  const self = nodes.find((n) => n.name === nodeName);
+  const nodePortIPs: Record<Family, IP[]> = { 4: [], 6: [] };
+  for (const f of families) {
+    if (opts.bindOnAllIP) nodePortIPs[f] = localIPs.filter((ip) => familyOf(ip) === f && !ip.startsWith('127.') && ip !== '::1' && !ip.startsWith('fe80:'));
+    else {
+      const p = self ? primaryIP(self, f) : undefined;
+      if (p) nodePortIPs[f] = [p];
+    }
+  }
+  const pod = new Set<CIDR>();
+  for (const n of nodes) for (const c of n.podCIDRs) pod.add(c);
+  if (opts.clusterCidr) pod.add(opts.clusterCidr);
+  return {
+    name: nodeName,
+    ...(self?.zone !== undefined ? { zone: self.zone } : {}),
+    nodePortIPs,
+    podCIDRs: [...pod].sort(),
+    localIPs: [...localIPs].sort(),
+  };
+}
+
+export function sameNodeContext(a: NodeContext | undefined, b: NodeContext): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}

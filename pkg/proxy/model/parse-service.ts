@@ -1,7 +1,7 @@
 import type { KubeObject } from '../../k8s/object.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
 import { cidrContains, tryParseIP, tryParsePort, type CIDR, type IP } from '../../util/ip.js';
-import type { Protocol, Scheduler, ServiceInfo, ServicePort } from './types.js';
+import type { Scheduler, ServiceInfo, ServicePort } from './types.js';
 
 export interface ServiceParseConfig {
   readonly serviceClusterIPRanges: readonly CIDR[];

@@ -1,10 +1,12 @@
 import { realConntrack } from '../linux/conntrack.js';
 import { proxyControllerFactory } from '../proxy/controller.js';
+import { RoutingController } from '../routing/controller.js';
 import type { ControllerFactory } from './daemon.js';
 
 /** Controller factories that exist in this build, on the real kernel adapters. */
 export function availableControllers(): Partial<Record<'router' | 'proxy' | 'firewall', ControllerFactory>> {
   return {
+    router: (ctx) => new RoutingController(ctx),
     proxy: proxyControllerFactory((ctx) => ({ nft: ctx.kernel.nft, netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec) })),
   };
 }

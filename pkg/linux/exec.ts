@@ -52,7 +52,7 @@ export function realExec(): Exec {
           const stdout = Buffer.concat(out).toString('utf8');
           const stderr = Buffer.concat(err).toString('utf8');
           if (code === 0) resolve({ stdout, stderr });
-          else reject(new KubeRouterError(ErrorCode.ToolFailed, `${argv.slice(0, 3).join(' ')} exited ${code}: ${stderr.trim().slice(0, 500)}`, { argv, exitCode: code, stderr }));
+          else reject(new KubeRouterError(ErrorCode.ToolFailed, `${argv.slice(0, 3).join(' ')} exited ${code}: ${stderr.trim().slice(0, 500)}`, { argv, exitCode: code, stderr, stdout }));
         });
         child.stdin.on('error', () => undefined); // the tool may exit before reading all input
         child.stdin.end(opts.stdin ?? '');

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * npm run lab -- VERB [options]. Every verb takes --name LAB (default "lab"). Exit status: 0 ok;
+ * probe: 1 when nothing answered; 2 on a lab or usage error.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { spawnSync } from 'node:child_process';
+import { apply, destroyLab, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
+import { errorMessage } from '../pkg/util/errors.js';
+
+const progress = (m: string): void => {
+  process.stderr.write(`lab: ${m}\n`);
+};
+
+async function main(): Promise<number> {
+  let code = 0;
+  await yargs(hideBin(process.argv))
+    .scriptName('lab')
+    .parserConfiguration({ 'populate--': true })
+    .option('name', { type: 'string', default: 'lab', describe: 'lab name (several labs can exist at once)' })
+    .command(
+      'up',
+      'create a lab cluster with kube-router on every node (daemon flags after --)',
+      (y) =>
+        y
+          .option('nodes', { type: 'number', default: 3 })
+          .option('subnets', { type: 'number', choices: [1, 2], default: 1 })
+          .option('peer', { type: 'string', choices: ['bird', 'gobgp', 'none'], default: 'none' })
+          .option('ipv6', { type: 'boolean', default: false }),
+      async (a) => {
+        const extra = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
+        if (a.peer !== 'none') progress(`--peer ${a.peer}: the top-of-rack router comes with the BGP speaker (not in this build); starting without it`);
+        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: 'none', ipv6: a.ipv6, daemonArgs: extra }, progress);
+        progress(`lab ${st.plan.name} is up: ${st.plan.nodes} nodes`);
+      },
+    )
+    .command('apply', 'create or replace objects from multi-document YAML; returns once pods are ready', (y) => y.option('f', { type: 'string', demandOption: true, alias: 'file' }), async (a) => {
+      await apply(mustLoad(a.name), readDocs(a.f), progress);
+    })
+    .command('delete', 'delete the objects in a YAML file', (y) => y.option('f', { type: 'string', demandOption: true, alias: 'file' }), async (a) => {
+      await remove(mustLoad(a.name), readDocs(a.f));
+    })
+    .command(
+      'probe',
+      'connect from a pod, node or the external client; print the answering namespace/name',
+      (y) =>
+        y
+          .option('from', { type: 'string', demandOption: true, describe: 'NS/POD, node/NODE or external' })
+          .option('to', { type: 'string', demandOption: true, describe: 'ADDR:PORT' })
+          .option('proto', { type: 'string', choices: ['tcp', 'udp'], default: 'tcp' })
+          .option('timeout-ms', { type: 'number', default: 2000 }),
+      async (a) => {
+        const r = await probe(mustLoad(a.name), a.from, a.to, a.proto as 'tcp' | 'udp', a['timeout-ms']);
+        process.stdout.write(r.output.endsWith('\n') ? r.output : r.output + '\n');
+        code = r.ok ? 0 : 1;
+      },
+    )
+    .command('exec <node>', 'run a command in a node\'s namespace (command after --)', (y) => y.positional('node', { type: 'string', demandOption: true }), (a) => {
+      const cmd = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
+      const r = spawnSync('ip', ['netns', 'exec', netnsOf(mustLoad(a.name), a.node.startsWith('node/') ? a.node : `node/${a.node}`), ...cmd], { stdio: 'inherit' });
+      code = r.status ?? 1;
+    })
+    .command('status', 'nodes, pods, services, fabric and each daemon\'s view', (y) => y.option('json', { type: 'boolean', default: false }), async (a) => {
+      const s = await status(mustLoad(a.name));
+      process.stdout.write(a.json ? JSON.stringify(s, null, 2) + '\n' : renderStatus(s));
+    })
+    .command('down', 'remove everything the lab made (also after a crash)', () => undefined, async (a) => {
+      const r = await destroyLab(a.name);
+      progress(`lab ${a.name} removed: ${r.namespaces} namespaces, ${r.processes} processes`);
+    })
+    .demandCommand(1)
+    .strict()
+    .fail((msg, err) => {
+      throw err ?? new Error(msg);
+    })
+    .parseAsync();
+  return code;
+}
+
+function renderStatus(s: Record<string, unknown>): string {
+  const lines: string[] = [];
+  for (const n of s['nodes'] as { name: string; ips: string[]; podCIDRs: string[]; daemon: Record<string, unknown> }[]) {
+    lines.push(`${n.name}  ${n.ips.join(',')}  pods ${n.podCIDRs.join(',')}  healthz ${String(n.daemon['healthz'])}  proxy ${String(n.daemon['proxyBackend'] ?? '-')} (${String(n.daemon['serviceFrontends'])} frontends)`);
+  }
+  for (const p of s['pods'] as { namespace: string; name: string; node: string; ips: string[] }[]) lines.push(`pod ${p.namespace}/${p.name} on ${p.node}: ${p.ips.join(',')}`);
+  for (const v of s['services'] as { namespace: string; name: string; type: string; clusterIPs: string[]; ports: { port: number; protocol: string; nodePort?: number }[] }[]) {
+    lines.push(`service ${v.namespace}/${v.name} ${v.type} ${(v.clusterIPs ?? []).join(',')} ${v.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? `:${p.nodePort}` : ''}`).join(' ')}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+main().then(
+  (c) => process.exit(c),
+  (e: unknown) => {
+    process.stderr.write(`lab: ${errorMessage(e)}\n`);
+    process.exit(2);
+  },
+);

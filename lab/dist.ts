@@ -1,0 +1,5 @@
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+
+/** dist/ of this build: lab processes run compiled JavaScript. */
+export const DIST = resolve(fileURLToPath(import.meta.url), '../..');

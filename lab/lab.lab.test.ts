@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import type { JsonObject } from '../fixture/apiserver/index.js';
+import { listNetns } from '../pkg/linux/netns.js';
+import { realExec } from '../pkg/linux/exec.js';
+import { apply, destroyLab, probe, status, up } from './lab.js';
+import { isAlive } from './processes.js';
+import { labDir } from './state.js';
+import { run } from './sh.js';
+
+const docs = (yaml: string): JsonObject[] => parseAllDocuments(yaml).map((d) => d.toJS() as JsonObject);
+const app = (tag: string): string => `
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec: {selector: {app: echo}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-${tag}, labels: {app: echo}}
+spec: {nodeName: node-1, containers: [{name: c, ports: [{containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec: {nodeName: node-1, containers: [{name: c, ports: [{containerPort: 7}]}]}
+`;
+
+describe('lab harness', function () {
+  this.timeout(120_000);
+  const quiet = (): void => undefined;
+  before(async () => {
+    await destroyLab('lt1');
+    await destroyLab('lt2');
+  });
+  after(async () => {
+    await destroyLab('lt1');
+    await destroyLab('lt2');
+  });
+
+  it('two labs side by side do not interfere; probes report allowed and refused; down leaves nothing behind', async () => {
+    const rootLinksBefore = (await run('ip', '-br', 'link')).stdout;
+    const a = await up({ name: 'lt1', nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    const b = await up({ name: 'lt2', nodes: 1, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    await apply(a, docs(app('a')), quiet);
+    await apply(b, docs(app('b')), quiet);
+    const sa = await status(a);
+    const sb = await status(b);
+    const ipA = ((sa['services'] as { clusterIPs: string[] }[])[0]?.clusterIPs ?? [])[0] as string;
+    const ipB = ((sb['services'] as { clusterIPs: string[] }[])[0]?.clusterIPs ?? [])[0] as string;
+    assert.equal(ipA, ipB, 'both labs allocate the same ClusterIP: isolation is what keeps them apart');
+    const ra = await probe(a, 'default/client', `${ipA}:80`, 'tcp', 3000);
+    const rb = await probe(b, 'default/client', `${ipB}:80`, 'tcp', 3000);
+    assert.equal(ra.answer, 'default/echo-a', ra.output);
+    assert.equal(rb.answer, 'default/echo-b', rb.output);
+    const refused = await probe(a, 'default/client', `${ipA}:81`, 'tcp', 1000);
+    assert.equal(refused.ok, false);
+    const external = await probe(a, 'external', '198.18.0.11:20244', 'tcp', 1000);
+    assert.equal(external.ok, true, 'the external client reaches a node');
+    assert.equal(((sa['nodes'] as { daemon: { healthz: number; proxyBackend: string } }[])[0]?.daemon.proxyBackend), 'nftables');
+
+    const pids = [a.apiPid, b.apiPid, ...Object.values(a.daemons), ...Object.values(b.daemons), ...a.pods.map((p) => p.pid), ...b.pods.map((p) => p.pid)].filter((p): p is number => p !== undefined);
+    await destroyLab('lt1');
+    await destroyLab('lt2');
+    assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith('krl-lt')), []);
+    assert.deepEqual(pids.filter(isAlive), []);
+    assert.equal(existsSync(labDir('lt1')), false);
+    assert.equal((await run('ip', '-br', 'link')).stdout, rootLinksBefore, 'no interface left in the root namespace');
+  });
+
+  it('down cleans up after a crash (no state file, namespaces and processes left behind)', async () => {
+    const a = await up({ name: 'lt1', nodes: 1, subnets: 2, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    const pids = [a.apiPid, ...Object.values(a.daemons)].filter((p): p is number => p !== undefined);
+    await run('rm', '-f', `${labDir('lt1')}/state.json`);
+    await destroyLab('lt1');
+    assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith('krl-lt1-')), []);
+    assert.deepEqual(pids.filter(isAlive), []);
+  });
+});

@@ -1,0 +1,314 @@
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { FixtureClient, type JsonObject } from '../fixture/apiserver/index.js';
+import { addNetns, deleteNetns } from '../pkg/linux/netns.js';
+import { realExec } from '../pkg/linux/exec.js';
+import { asArray, asRecord, asString, asNumber } from '../pkg/util/json.js';
+import { DIST } from './dist.js';
+import { cniRun, loopbackUp } from './cni.js';
+import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFabricIPs, type LabPlan } from './plan.js';
+import { spawnDetached, waitForFile } from './processes.js';
+import { nsRun } from './sh.js';
+import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
+import { buildTopology, destroyLab } from './topology.js';
+
+const exec = realExec();
+export type Progress = (msg: string) => void;
+
+export interface UpOptions {
+  readonly name: string;
+  readonly nodes: number;
+  readonly subnets: 1 | 2;
+  readonly peer: 'bird' | 'gobgp' | 'none';
+  readonly ipv6: boolean;
+  readonly daemonArgs: readonly string[];
+}
+
+/** The CNI config the DaemonSet's init container would install (upstream's cni-conf.json): no ranges yet. */
+export const CNI_TEMPLATE = { cniVersion: '0.3.0', name: 'mynet', type: 'bridge', bridge: 'kube-bridge', isDefaultGateway: true, hairpinMode: true, ipam: { type: 'host-local' } };
+
+export function client(st: LabState): FixtureClient {
+  return new FixtureClient({ socketPath: join(st.dir, 'api.sock') });
+}
+
+function cniConfFile(st: LabState, node: string): string {
+  return join(st.dir, 'cni', node, '10-kuberouter.conf');
+}
+
+export function daemonArgv(st: LabState, i: number): string[] {
+  const p = st.plan;
+  return [
+    'node',
+    join(DIST, 'cmd/kube-router.js'),
+    `--kubeconfig=${join(st.dir, 'kubeconfig')}`,
+    `--hostname-override=${nodeName(i)}`,
+    `--service-cluster-ip-range=${p.serviceCidr}`,
+    `--service-external-ip-range=${p.externalIPRange}`,
+    `--loadbalancer-ip-range=${p.lbIPRange}`,
+    '--health-port=20244',
+    '--metrics-port=20245',
+    '--cache-sync-timeout=30s',
+    '-v=1',
+    ...(p.ipv6 ? ['--enable-ipv6=true', `--service-cluster-ip-range=2001:db8:128::/112`] : []),
+    ...st.daemonArgs,
+  ];
+}
+
+export function startDaemon(st: LabState, i: number): number {
+  const node = nodeName(i);
+  return spawnDetached(netns.node(st.plan.name, i), daemonArgv(st, i), join(st.dir, `${node}.log`), { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node) });
+}
+
+export async function nodeHealth(st: LabState, i: number): Promise<number> {
+  const r = await nsRun(netns.node(st.plan.name, i), 'curl', '-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:20244/healthz').catch(() => ({ stdout: '000' }));
+  return Number(r.stdout.trim());
+}
+
+export async function waitHealthy(st: LabState, i: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while ((await nodeHealth(st, i)) !== 200) {
+    if (Date.now() > end) {
+      const log = existsSync(join(st.dir, `${nodeName(i)}.log`)) ? readFileSync(join(st.dir, `${nodeName(i)}.log`), 'utf8').slice(-2000) : '';
+      throw new Error(`${nodeName(i)}: kube-router not healthy after ${timeoutMs} ms\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
+  await destroyLab(o.name);
+  const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6);
+  const dir = labDir(o.name);
+  mkdirSync(dir, { recursive: true });
+  const st: LabState = { plan, dir, peer: o.peer, daemonArgs: [...o.daemonArgs], daemons: {}, pods: [], podSeq: 0 };
+  saveState(st);
+  progress(`topology: ${o.nodes} nodes on ${o.subnets} segment(s)`);
+  await buildTopology(plan);
+  progress('API server');
+  st.apiPid = spawnDetached(netns.api(o.name), ['node', join(DIST, 'lab/api-process.js'), '--listen', `${plan.apiIP}:6443`, '--socket', join(dir, 'api.sock'), '--service-cidr', plan.serviceCidr, '--lb-range', plan.lbIPRange, ...(o.ipv6 ? ['--service-cidr6', '2001:db8:128::/112'] : [])], join(dir, 'api.log'));
+  saveState(st);
+  await waitForFile(join(dir, 'api.log'), /ready/, 15_000, 'the API server');
+  writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: lab', '  cluster:', `    server: http://${plan.apiIP}:6443`, '    insecure-skip-tls-verify: true', 'users:', '- name: lab', '  user: {}', 'contexts:', '- name: lab', '  context: {cluster: lab, user: lab}', 'current-context: lab', ''].join('\n'));
+  const c = client(st);
+  for (let i = 0; i < o.nodes; i++) {
+    const name = nodeName(i);
+    await c.create({
+      kind: 'Node',
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': `zone-${(i % 2) + 1}` } },
+      spec: { podCIDR: podCidr(i), podCIDRs: [podCidr(i), ...(o.ipv6 ? [podCidr6(i)] : [])] },
+      status: { addresses: [{ type: 'InternalIP', address: nodeIP(plan, i) }, ...(o.ipv6 ? [{ type: 'InternalIP', address: nodeIP6(i) }] : []), { type: 'Hostname', address: name }] },
+    });
+    mkdirSync(join(dir, 'cni', name), { recursive: true });
+    writeFileSync(cniConfFile(st, name), JSON.stringify(CNI_TEMPLATE, null, 2) + '\n');
+  }
+  progress('kube-router on every node');
+  for (let i = 0; i < o.nodes; i++) st.daemons[nodeName(i)] = startDaemon(st, i);
+  saveState(st);
+  for (let i = 0; i < o.nodes; i++) await waitHealthy(st, i, 60_000);
+  return st;
+}
+
+interface PodSpecIn {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly nodeName?: string;
+  readonly ports: { name?: string; port: number; protocol: string }[];
+}
+
+function parsePod(o: JsonObject): PodSpecIn {
+  const meta = asRecord(o['metadata']) ?? {};
+  const spec = asRecord(o['spec']) ?? {};
+  const ports = asArray(spec['containers']).flatMap((c) => asArray(asRecord(c)?.['ports']).map((p) => {
+    const r = asRecord(p);
+    const name = asString(r?.['name']);
+    return { ...(name ? { name } : {}), port: asNumber(r?.['containerPort']) ?? 0, protocol: asString(r?.['protocol']) ?? 'TCP' };
+  }));
+  const nn = asString(spec['nodeName']);
+  return { namespace: asString(meta['namespace']) ?? 'default', name: asString(meta['name']) ?? '', labels: (asRecord(meta['labels']) ?? {}) as Record<string, string>, ...(nn ? { nodeName: nn } : {}), ports };
+}
+
+/** Waits until the node's CNI config has the pod ranges our daemon inserts. */
+async function nodeCniConf(st: LabState, node: string): Promise<string> {
+  const f = cniConfFile(st, node);
+  await waitForFile(f, /"ranges"|"subnet"/, 30_000, `the CNI config kube-router writes on ${node}`);
+  return readFileSync(f, 'utf8');
+}
+
+async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
+  const nodeIndex = p.nodeName ? Number(p.nodeName.replace('node-', '')) - 1 : st.podSeq % st.plan.nodes;
+  const node = nodeName(nodeIndex);
+  if (nodeIndex < 0 || nodeIndex >= st.plan.nodes) throw new Error(`pod ${p.namespace}/${p.name}: no node ${p.nodeName ?? ''}`);
+  const n = ++st.podSeq;
+  const ns = netns.pod(st.plan.name, n);
+  const containerId = `lab-${st.plan.name}-${n}`;
+  await addNetns(exec, ns);
+  const nodeNs = netns.node(st.plan.name, nodeIndex);
+  const conf = await nodeCniConf(st, node);
+  const ips = await cniRun('ADD', nodeNs, conf, `/var/run/netns/${ns}`, containerId, 'eth0', join(st.dir, 'ipam', node));
+  await loopbackUp(nodeNs, `/var/run/netns/${ns}`, containerId);
+  const tcp = p.ports.filter((x) => x.protocol === 'TCP').map((x) => x.port);
+  const udp = p.ports.filter((x) => x.protocol === 'UDP').map((x) => x.port);
+  const log = join(st.dir, `pod-${p.namespace}-${p.name}.log`);
+  const pid = spawnDetached(ns, ['node', join(DIST, 'lab/workload.js'), '--name', `${p.namespace}/${p.name}`, '--tcp', tcp.join(','), '--udp', udp.join(',')], log);
+  await waitForFile(log, /ready/, 15_000, `pod ${p.namespace}/${p.name}`);
+  const pod: PodState = { namespace: p.namespace, name: p.name, node, netns: ns, ips, pid, labels: p.labels, ports: p.ports, containerId };
+  const c = client(st);
+  await c.create({
+    kind: 'Pod',
+    metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
+    spec: { nodeName: node, containers: [{ name: 'app', image: 'lab/workload', ports: p.ports.map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })) }] },
+    status: { phase: 'Running', hostIP: nodeIP(st.plan, nodeIndex), podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  return pod;
+}
+
+async function removePod(st: LabState, pod: PodState): Promise<void> {
+  try {
+    process.kill(pod.pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  await client(st).delete('Pod', pod.namespace, pod.name);
+  const i = Number(pod.node.replace('node-', '')) - 1;
+  const conf = readFileSync(cniConfFile(st, pod.node), 'utf8');
+  await cniRun('DEL', netns.node(st.plan.name, i), conf, `/var/run/netns/${pod.netns}`, pod.containerId, 'eth0', join(st.dir, 'ipam', pod.node)).catch(() => undefined);
+  await deleteNetns(exec, pod.netns);
+}
+
+export function readDocs(file: string): JsonObject[] {
+  return parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS() as JsonObject).filter((d) => d !== null && typeof d === 'object');
+}
+
+/** Creates (or replaces) every object in the documents; pods get a namespace, CNI, a workload. */
+export async function apply(st: LabState, docs: readonly JsonObject[], progress: Progress): Promise<void> {
+  const c = client(st);
+  const order = ['Namespace', 'Node', 'Service', 'NetworkPolicy', 'Pod'];
+  const sorted = [...docs].sort((a, b) => order.indexOf(String(a['kind'])) - order.indexOf(String(b['kind'])));
+  for (const d of sorted) {
+    const kind = asString(d['kind']) ?? '';
+    const meta = asRecord(d['metadata']) ?? {};
+    const name = asString(meta['name']) ?? '';
+    const ns = asString(meta['namespace']) ?? (kind === 'Namespace' || kind === 'Node' ? undefined : 'default');
+    if (kind === 'Pod') {
+      const p = parsePod(d);
+      const existing = st.pods.find((x) => x.namespace === p.namespace && x.name === p.name);
+      if (existing) {
+        await removePod(st, existing);
+        st.pods = st.pods.filter((x) => x !== existing);
+      }
+      progress(`pod ${p.namespace}/${p.name}`);
+      st.pods.push(await addPod(st, p));
+      saveState(st);
+      continue;
+    }
+    if (kind === 'Node') {
+      const cur = await c.get('Node', undefined, name);
+      if (!cur) throw new Error(`node ${name} is not in this lab`);
+      await c.patch('Node', undefined, name, { metadata: { labels: asRecord(meta['labels']) ?? {}, annotations: asRecord(meta['annotations']) ?? {} } });
+      continue;
+    }
+    const cur = await c.get(kind, ns, name);
+    if (cur) await c.update({ ...d, metadata: { ...meta, ...(ns ? { namespace: ns } : {}), resourceVersion: asRecord(cur['metadata'])?.['resourceVersion'] } });
+    else await c.create({ ...d, metadata: { ...meta, ...(ns ? { namespace: ns } : {}) } });
+  }
+}
+
+export async function remove(st: LabState, docs: readonly JsonObject[]): Promise<void> {
+  const c = client(st);
+  for (const d of docs) {
+    const kind = asString(d['kind']) ?? '';
+    const meta = asRecord(d['metadata']) ?? {};
+    const name = asString(meta['name']) ?? '';
+    const ns = asString(meta['namespace']) ?? (kind === 'Namespace' ? undefined : 'default');
+    if (kind === 'Pod') {
+      const pod = st.pods.find((x) => x.namespace === ns && x.name === name);
+      if (pod) {
+        await removePod(st, pod);
+        st.pods = st.pods.filter((x) => x !== pod);
+        saveState(st);
+      }
+    } else await c.delete(kind, ns, name);
+  }
+}
+
+export interface ProbeResult {
+  readonly ok: boolean;
+  readonly answer?: string;
+  readonly client?: string;
+  readonly output: string;
+}
+
+export function netnsOf(st: LabState, from: string): string {
+  if (from === 'external') return netns.external(st.plan.name);
+  if (from.startsWith('node/')) return netns.node(st.plan.name, Number(from.slice(5).replace('node-', '')) - 1);
+  const [ns, name] = from.includes('/') ? from.split('/') : ['default', from];
+  const pod = st.pods.find((p) => p.namespace === ns && p.name === name);
+  if (!pod) throw new Error(`no pod ${from} in lab ${st.plan.name}`);
+  return pod.netns;
+}
+
+export async function probe(st: LabState, from: string, to: string, proto: 'tcp' | 'udp', timeoutMs: number, keepMs = 0): Promise<ProbeResult> {
+  const ns = netnsOf(st, from);
+  const r = await nsRun(ns, 'node', join(DIST, 'lab/probe-client.js'), '--to', to, '--proto', proto, '--timeout-ms', String(timeoutMs), ...(keepMs > 0 ? ['--keep-ms', String(keepMs)] : [])).then(
+    (x) => ({ ok: true, out: x.stdout }),
+    (e: unknown) => ({ ok: false, out: String((e as { details?: { stdout?: string } }).details?.stdout ?? e) }),
+  );
+  const lines = r.out.trim().split('\n');
+  const client = lines.find((l) => l.startsWith('client '))?.slice(7);
+  return { ok: r.ok, ...(r.ok ? { answer: lines[lines.length - 1] } : {}), ...(client !== undefined ? { client } : {}), output: r.out };
+}
+
+async function daemonView(st: LabState, i: number): Promise<Record<string, unknown>> {
+  const r = await nsRun(netns.node(st.plan.name, i), 'curl', '-s', '-m', '2', 'http://127.0.0.1:20245/metrics').catch(() => ({ stdout: '' }));
+  const metric = (re: RegExp): string | undefined => re.exec(r.stdout)?.[1];
+  const peers = [...r.stdout.matchAll(/^kube_router_bgp_peer_info\{([^}]*)\} 1/gm)].map((m) => m[1]);
+  return {
+    healthz: await nodeHealth(st, i),
+    proxyBackend: metric(/^kube_router_proxy_backend_info\{backend="(\w+)"\} 1/m),
+    serviceFrontends: Number(metric(/^kube_router_controller_ipvs_services (\d+)/m) ?? NaN),
+    bgpPeers: peers,
+    policyChains: Number(metric(/^kube_router_controller_policy_chains (\d+)/m) ?? NaN),
+  };
+}
+
+export async function status(st: LabState): Promise<Record<string, unknown>> {
+  const c = client(st);
+  const services = (await c.list('Service')).map((s) => {
+    const m = asRecord(s['metadata']);
+    const spec = asRecord(s['spec']);
+    return {
+      namespace: m?.['namespace'],
+      name: m?.['name'],
+      type: spec?.['type'],
+      clusterIPs: spec?.['clusterIPs'],
+      externalIPs: spec?.['externalIPs'] ?? [],
+      loadBalancerIPs: asArray(asRecord(asRecord(s['status'])?.['loadBalancer'])?.['ingress']).map((x) => asRecord(x)?.['ip']),
+      ports: asArray(spec?.['ports']).map((p) => {
+        const r = asRecord(p);
+        return { name: r?.['name'] ?? '', port: r?.['port'], protocol: r?.['protocol'], nodePort: r?.['nodePort'] };
+      }),
+    };
+  });
+  const nodes = [];
+  for (let i = 0; i < st.plan.nodes; i++) {
+    nodes.push({ name: nodeName(i), netns: netns.node(st.plan.name, i), ips: [nodeIP(st.plan, i), ...(st.plan.ipv6 ? [nodeIP6(i)] : [])], podCIDRs: [podCidr(i), ...(st.plan.ipv6 ? [podCidr6(i)] : [])], daemon: await daemonView(st, i) });
+  }
+  return {
+    name: st.plan.name,
+    nodes,
+    pods: st.pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, ips: p.ips })),
+    services,
+    fabric: { netns: netns.fabric(st.plan.name), bridge: 'br0', cidr: st.plan.segments.map((s) => s.cidr), spareIPs: spareFabricIPs(st.plan) },
+    external: { netns: netns.external(st.plan.name), ips: [st.plan.externalIP, '198.19.200.1'] },
+  };
+}
+
+export function mustLoad(name: string): LabState {
+  const st = loadState(name);
+  if (!st) throw new Error(`no lab named ${name}: run 'npm run lab -- up --name ${name}' first`);
+  return st;
+}
+
+export { destroyLab };

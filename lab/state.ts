@@ -1,0 +1,44 @@
+import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_STATE_ROOT, type LabPlan } from './plan.js';
+
+export interface PodState {
+  readonly namespace: string;
+  readonly name: string;
+  readonly node: string;
+  readonly netns: string;
+  readonly ips: readonly string[];
+  readonly pid: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly ports: readonly { readonly name?: string; readonly port: number; readonly protocol: string }[];
+  readonly containerId: string;
+}
+
+export interface LabState {
+  readonly plan: LabPlan;
+  readonly dir: string;
+  apiPid?: number;
+  torPid?: number;
+  peer: 'bird' | 'gobgp' | 'none';
+  daemonArgs: string[];
+  daemons: Record<string, number>; // node name → pid
+  pods: PodState[];
+  podSeq: number;
+}
+
+export function labDir(name: string): string {
+  return join(LAB_STATE_ROOT, name);
+}
+
+export function loadState(name: string): LabState | undefined {
+  const f = join(labDir(name), 'state.json');
+  if (!existsSync(f)) return undefined;
+  return JSON.parse(readFileSync(f, 'utf8')) as LabState;
+}
+
+export function saveState(s: LabState): void {
+  mkdirSync(s.dir, { recursive: true });
+  const f = join(s.dir, 'state.json');
+  writeFileSync(f + '.tmp', JSON.stringify(s, null, 2));
+  renameSync(f + '.tmp', f);
+}

@@ -1,0 +1,2 @@
+export * from './cni-config.js';
+export * from './controller.js';

@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { spawnSync } from 'node:child_process';
 import { apply, destroyLab, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
 import { errorMessage } from '../pkg/util/errors.js';
+import { asString } from '../pkg/util/json.js';
 
 const progress = (m: string): void => {
   process.stderr.write(`lab: ${m}\n`);
@@ -81,7 +82,7 @@ async function main(): Promise<number> {
 function renderStatus(s: Record<string, unknown>): string {
   const lines: string[] = [];
   for (const n of s['nodes'] as { name: string; ips: string[]; podCIDRs: string[]; daemon: Record<string, unknown> }[]) {
-    lines.push(`${n.name}  ${n.ips.join(',')}  pods ${n.podCIDRs.join(',')}  healthz ${String(n.daemon['healthz'])}  proxy ${String(n.daemon['proxyBackend'] ?? '-')} (${String(n.daemon['serviceFrontends'])} frontends)`);
+    lines.push(`${n.name}  ${n.ips.join(',')}  pods ${n.podCIDRs.join(',')}  healthz ${String(n.daemon['healthz'])}  proxy ${asString(n.daemon['proxyBackend']) ?? '-'} (${String(n.daemon['serviceFrontends'])} frontends)`);
   }
   for (const p of s['pods'] as { namespace: string; name: string; node: string; ips: string[] }[]) lines.push(`pod ${p.namespace}/${p.name} on ${p.node}: ${p.ips.join(',')}`);
   for (const v of s['services'] as { namespace: string; name: string; type: string; clusterIPs: string[]; ports: { port: number; protocol: string; nodePort?: number }[] }[]) {

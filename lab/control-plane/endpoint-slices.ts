@@ -36,7 +36,7 @@ export function runEndpointSliceController(store: FixtureStore): () => void {
         const ports = new Map<string, JsonObject>();
         for (const p of pods) {
           const pm = metaOf(p);
-          if (!selects(selector, (asRecord(pm['labels']) ?? {}) as Record<string, unknown>)) continue;
+          if (!selects(selector, (asRecord(pm['labels']) ?? {}))) continue;
           if (pm['deletionTimestamp'] !== undefined && !podReady(p)) continue;
           const ips = asArray(asRecord(p['status'])?.['podIPs']).map((x) => asString(asRecord(x)?.['ip']) ?? '');
           const ip = ips.find((x) => (family === 'IPv4' ? !x.includes(':') : x.includes(':')) && x !== '');

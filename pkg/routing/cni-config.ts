@@ -24,7 +24,7 @@ export function updateCniConf(text: string, podCIDRs: readonly CIDR[], mtu: numb
   const root = asRecord(doc);
   if (!root) return { kind: 'invalid', reason: 'not a JSON object' };
   const out = structuredClone(root) as Record<string, JsonValue>;
-  const plugins = Array.isArray(out['plugins']) ? (out['plugins'] as JsonValue[]) : undefined;
+  const plugins = Array.isArray(out['plugins']) ? (out['plugins']) : undefined;
   const bridge = (plugins ? plugins.map((p) => asRecord(p)) : [out]).find((p) => asString(p?.['type']) === 'bridge') as Record<string, JsonValue> | undefined;
   if (!bridge) return { kind: 'invalid', reason: 'no bridge plugin in the CNI config' };
   const ipam = (asRecord(bridge['ipam']) ? bridge['ipam'] : (bridge['ipam'] = { type: 'host-local' })) as Record<string, JsonValue>;

@@ -185,7 +185,7 @@ export function readDocs(file: string): JsonObject[] {
 export async function apply(st: LabState, docs: readonly JsonObject[], progress: Progress): Promise<void> {
   const c = client(st);
   const order = ['Namespace', 'Node', 'Service', 'NetworkPolicy', 'Pod'];
-  const sorted = [...docs].sort((a, b) => order.indexOf(String(a['kind'])) - order.indexOf(String(b['kind'])));
+  const sorted = docs.filter((d) => d !== null && typeof d === 'object').sort((a, b) => order.indexOf(String(a['kind'])) - order.indexOf(String(b['kind'])));
   for (const d of sorted) {
     const kind = asString(d['kind']) ?? '';
     const meta = asRecord(d['metadata']) ?? {};
@@ -217,7 +217,7 @@ export async function apply(st: LabState, docs: readonly JsonObject[], progress:
 
 export async function remove(st: LabState, docs: readonly JsonObject[]): Promise<void> {
   const c = client(st);
-  for (const d of docs) {
+  for (const d of docs.filter((x) => x !== null && typeof x === 'object')) {
     const kind = asString(d['kind']) ?? '';
     const meta = asRecord(d['metadata']) ?? {};
     const name = asString(meta['name']) ?? '';

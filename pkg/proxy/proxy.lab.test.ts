@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { parseAllDocuments } from 'yaml';
+import type { JsonObject } from '../../fixture/apiserver/index.js';
+import { apply, destroyLab, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
+import { netns } from '../../lab/plan.js';
+import { ipn } from '../../lab/sh.js';
+import { saveState, type LabState } from '../../lab/state.js';
+import { isAlive } from '../../lab/processes.js';
+
+const docs = (yaml: string): JsonObject[] => parseAllDocuments(yaml).map((d) => d.toJS() as JsonObject);
+const pod = (name: string, app: string, node = 'node-1'): string => `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, labels: {app: ${app}}}
+spec: {nodeName: ${node}, containers: [{name: c, ports: [{name: http, containerPort: 8080}, {name: dns, containerPort: 5353, protocol: UDP}]}]}
+---`;
+const APP = `
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  externalIPs: [198.19.0.10]
+  ports: [{name: http, port: 80, targetPort: http}, {name: dns, port: 53, targetPort: dns, protocol: UDP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-local}
+spec: {type: NodePort, externalTrafficPolicy: Local, selector: {app: web}, ports: [{name: http, port: 80, targetPort: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec: {selector: {app: web}, sessionAffinity: ClientIP, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo, annotations: {kube-router.io/service.hairpin: ""}}
+spec: {selector: {app: solo}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+${pod('web-1', 'web')}
+${pod('web-2', 'web')}
+${pod('solo', 'solo')}
+${pod('client', 'client')}
+`;
+
+interface Svc {
+  name: string;
+  clusterIPs: string[];
+  ports: { name: string; port: number; nodePort?: number }[];
+}
+
+describe('service proxy end to end in the lab (real nftables, real packets)', function () {
+  this.timeout(180_000);
+  let st: LabState;
+  let svcs: Svc[];
+  const quiet = (): void => undefined;
+  const svc = (name: string): Svc => svcs.find((s) => s.name === name) as Svc;
+  const cip = (name: string): string => svc(name).clusterIPs[0] as string;
+  const nodePort = (name: string, port = 'http'): number => svc(name).ports.find((p) => p.name === port)?.nodePort as number;
+  const answers = async (from: string, to: string, n: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<string[]> => {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = await probe(st, from, to, proto, 2000);
+      out.push(r.ok ? (r.answer as string) : 'REFUSED');
+    }
+    return out;
+  };
+
+  before(async () => {
+    await destroyLab('lp');
+    st = await up({ name: 'lp', nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    await apply(st, docs(APP), quiet);
+    svcs = (await status(st))['services'] as Svc[];
+    // The external client reaches the externalIP through node-1 (what a BGP peer would advertise).
+    await ipn(netns.external('lp'), 'route', 'add', '198.19.0.10/32', 'via', '198.18.0.11');
+    await new Promise((r) => setTimeout(r, 500));
+  });
+  after(async () => {
+    await destroyLab('lp');
+  });
+
+  it('ClusterIP over TCP spreads over both endpoints and keeps the pod source', async () => {
+    const a = await answers('default/client', `${cip('web')}:80`, 16);
+    assert.deepEqual([...new Set(a)].sort(), ['default/web-1', 'default/web-2'], a.join());
+    const r = await probe(st, 'default/client', `${cip('web')}:80`, 'tcp', 2000);
+    const clientIP = st.pods.find((p) => p.name === 'client')?.ips[0];
+    assert.equal(r.client, clientIP, 'pod-to-service keeps the pod address (NetworkPolicy relies on it)');
+  });
+
+  it('ClusterIP over UDP', async () => {
+    const a = await answers('default/client', `${cip('web')}:53`, 8, 'udp');
+    assert.ok(a.every((x) => x === 'default/web-1' || x === 'default/web-2'), a.join());
+  });
+
+  it('NodePort and externalIP from outside the cluster, TCP and UDP, masqueraded', async () => {
+    const r = await probe(st, 'external', `198.18.0.11:${nodePort('web')}`, 'tcp', 2000);
+    assert.ok(r.ok && /default\/web-[12]/.test(r.answer ?? ''), r.output);
+    assert.notEqual(r.client, '198.18.0.3', 'traffic from outside to a NodePort is masqueraded (upstream)');
+    const u = await probe(st, 'external', `198.18.0.11:${nodePort('web', 'dns')}`, 'udp', 2000);
+    assert.ok(u.ok, u.output);
+    const e = await probe(st, 'external', '198.19.0.10:80', 'tcp', 2000);
+    assert.ok(e.ok && /default\/web-[12]/.test(e.answer ?? ''), e.output);
+    const eu = await probe(st, 'external', '198.19.0.10:53', 'udp', 2000);
+    assert.ok(eu.ok, eu.output);
+  });
+
+  it('externalTrafficPolicy Local: the client address is kept; a node without local endpoints refuses', async () => {
+    const r = await probe(st, 'external', `198.18.0.11:${nodePort('web-local')}`, 'tcp', 2000);
+    assert.ok(r.ok, r.output);
+    assert.equal(r.client, '198.18.0.3');
+    const other = await probe(st, 'external', `198.18.0.12:${nodePort('web-local')}`, 'tcp', 1500);
+    assert.equal(other.ok, false, other.output);
+  });
+
+  it('ClientIP affinity sticks to one endpoint', async () => {
+    const a = await answers('default/client', `${cip('sticky')}:80`, 10);
+    assert.equal(new Set(a).size, 1, a.join());
+  });
+
+  it('hairpin: a pod reaches itself through its service, with its source rewritten', async () => {
+    const r = await probe(st, 'default/solo', `${cip('solo')}:80`, 'tcp', 2000);
+    assert.equal(r.answer, 'default/solo', r.output);
+    assert.notEqual(r.client, st.pods.find((p) => p.name === 'solo')?.ips[0]);
+  });
+
+  it('a port no service serves on a ClusterIP is refused', async () => {
+    assert.equal((await probe(st, 'default/client', `${cip('web')}:8081`, 'tcp', 1000)).ok, false);
+  });
+
+  it('survives a daemon restart without dropping an established connection', async () => {
+    const held = probe(st, 'default/client', `${cip('web')}:80`, 'tcp', 3000, 4000);
+    await new Promise((r) => setTimeout(r, 800));
+    const pid = st.daemons['node-1'] as number;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    st.daemons['node-1'] = startDaemon(st, 0);
+    saveState(st);
+    await waitHealthy(st, 0, 30_000);
+    const r = await held;
+    assert.ok(r.ok && /default\/web-[12]/.test(r.answer ?? ''), `held connection: ${r.output}`);
+  });
+
+  it('an endpoint that goes away gets no more connections, TCP or UDP', async () => {
+    await remove(st, docs(pod('web-2', 'web').replace(/---\s*$/, '')));
+    await new Promise((r) => setTimeout(r, 1000));
+    const a = await answers('default/client', `${cip('web')}:80`, 10);
+    assert.deepEqual([...new Set(a)], ['default/web-1'], a.join());
+    const u = await answers('default/client', `${cip('web')}:53`, 4, 'udp');
+    assert.deepEqual([...new Set(u)], ['default/web-1'], u.join());
+  });
+});

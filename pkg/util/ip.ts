@@ -67,7 +67,8 @@ export function bigIntToIP(n: bigint, family: Family): IP {
 
 export function tryParseIP(text: string): IP | undefined {
   const s = text.trim();
-  if (isIPv4(s)) return bigIntToIP(ipv4ToBig(s), 4);
+  // Node's isIPv4 accepts only canonical dotted quads (no leading zeros), so the text is canonical.
+  if (isIPv4(s)) return s as IP;
   if (isIPv6(s) && !s.includes('%')) return bigIntToIP(ipv6ToBig(s), 6);
   return undefined;
 }
@@ -150,10 +151,24 @@ export function tryParsePort(v: unknown): Port | undefined {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 ? (n as Port) : undefined;
 }
 
+function ipv4Number(s: string): number {
+  let n = 0;
+  let octet = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 48);
+  }
+  return n * 256 + octet;
+}
+
 export function compareIP(a: IP, b: IP): number {
   const fa = familyOf(a);
   const fb = familyOf(b);
   if (fa !== fb) return fa - fb;
+  if (fa === 4) return ipv4Number(a) - ipv4Number(b);
   const x = ipToBigInt(a);
   const y = ipToBigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;

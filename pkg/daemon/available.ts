@@ -1,4 +1,5 @@
 import { realConntrack } from '../linux/conntrack.js';
+import { NftSession } from '../linux/nftables/session.js';
 import { proxyControllerFactory } from '../proxy/controller.js';
 import { RoutingController } from '../routing/controller.js';
 import type { ControllerFactory } from './daemon.js';
@@ -7,6 +8,6 @@ import type { ControllerFactory } from './daemon.js';
 export function availableControllers(): Partial<Record<'router' | 'proxy' | 'firewall', ControllerFactory>> {
   return {
     router: (ctx) => new RoutingController(ctx),
-    proxy: proxyControllerFactory((ctx) => ({ nft: ctx.kernel.nft, netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec) })),
+    proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec) })),
   };
 }

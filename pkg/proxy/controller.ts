@@ -205,7 +205,7 @@ export class ProxyController implements Controller {
         }, this.ctx.config.proxy.gracefulPeriodMs);
         this.pendingTimers.add(t);
       }
-      await this.dropAffinity(family, r.frontend, r.backendIP, r.backendPort);
+      if (r.frontend.affinity) await this.dropAffinity(family, r.frontend, r.backendIP, r.backendPort);
     }
     await this.updateHealthChecks();
   }

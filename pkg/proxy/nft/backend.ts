@@ -12,7 +12,7 @@ export interface BackendSyncResult {
   /** Element writes (partial) or total script lines (full). */
   readonly writes: number;
   /** Frontends whose backends lost members, for conntrack and affinity cleanup after commit. */
-  readonly removedBackends: readonly { readonly key: string; readonly frontend: { ip: string; protocol: string; port: number }; readonly backendIP: string; readonly backendPort: number }[];
+  readonly removedBackends: readonly { readonly key: string; readonly frontend: { ip: string; protocol: string; port: number; affinity: boolean }; readonly backendIP: string; readonly backendPort: number }[];
 }
 
 /**
@@ -60,7 +60,7 @@ export class NftProxyBackend {
       const before = prev.frontends.get(key);
       if (!before) continue;
       const after = new Set((model.frontends.get(key)?.backends ?? []).map((b) => `${b.ip}|${b.port}`));
-      for (const b of before.backends) if (!after.has(`${b.ip}|${b.port}`)) removed.push({ key, frontend: { ip: before.ip, protocol: before.protocol.toLowerCase(), port: before.port }, backendIP: b.ip, backendPort: b.port });
+      for (const b of before.backends) if (!after.has(`${b.ip}|${b.port}`)) removed.push({ key, frontend: { ip: before.ip, protocol: before.protocol.toLowerCase(), port: before.port, affinity: before.affinitySeconds !== undefined }, backendIP: b.ip, backendPort: b.port });
     }
     try {
       await this.nft.apply(plan.script);

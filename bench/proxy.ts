@@ -86,14 +86,19 @@ async function daemonPhase(services: number, perService: number, changes: number
     log(`nft -f floor: ${nftFloorMs.toFixed(0)} ms for ${script.split('\n').length} lines`);
 
     // One-endpoint changes, end to end: API write → kernel element seen by `nft monitor`.
-    const monitor = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor', 'elements'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const monitor = spawn('ip', ['netns', 'exec', ns, 'nft', 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let monitorOut = '';
     let wake: (() => void) | undefined;
     monitor.stdout.on('data', (d: Buffer) => {
       monitorOut += d.toString();
       wake?.();
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // `nft monitor` loads its cache before it listens (a second or more at 10k): wait until it sees a table come and go.
+    for (let tries = 0; !monitorOut.includes('krt-bench-probe'); tries++) {
+      if (tries > 300) throw new Error('nft monitor never started');
+      sh('ip', 'netns', 'exec', ns, 'nft', 'add table ip krt-bench-probe; delete table ip krt-bench-probe');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const client = new FixtureClient({ socketPath: join(dir, 'api.sock') });
     const lat: number[] = [];
     for (let k = 0; k < changes; k++) {
@@ -111,7 +116,7 @@ async function daemonPhase(services: number, perService: number, changes: number
           setTimeout(r, 50);
         });
       }
-      if (Date.now() >= end) throw new Error(`change ${k}: ${newIP} never reached the kernel`);
+      if (Date.now() >= end) throw new Error(`change ${k}: ${newIP} never reached the kernel\n${daemon.output().slice(-1500)}`);
       lat.push(performance.now() - t0);
     }
     log(`${changes} endpoint changes: p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms`);
@@ -123,7 +128,7 @@ async function daemonPhase(services: number, perService: number, changes: number
     await daemon.waitForOutput(new RegExp(`[\\s\\S]{${before}}[\\s\\S]*proxy sync trigger=periodic`), (resyncS + 10) * 1000);
     const cpu = cpuMs(daemon.pid) - c0;
     await new Promise((r) => setTimeout(r, 300));
-    const noopWrites = monitorOut.slice(mark).split('\n').filter((l) => l.trim() !== '').length;
+    const noopWrites = monitorOut.slice(mark).split('\n').filter((l) => l.includes('kube-router-proxy')).length;
     const resyncLine = daemon.output().slice(before).split('\n').find((l) => l.includes('trigger=periodic')) ?? '';
     log(`no-op resync: ${resyncLine.slice(resyncLine.indexOf('proxy sync'))}; kernel writes seen ${noopWrites}; daemon CPU ${cpu.toFixed(0)} ms`);
     monitor.kill();

@@ -118,7 +118,7 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     const deltas = h.nft.scripts.slice(before).filter((s) => s.includes('element'));
     const last = deltas[deltas.length - 1] ?? '';
     assert.ok(!last.includes('add table'), 'no full rebuild');
-    assert.ok(last.split('\n').every((l) => l === '' || /^(add|delete) element /.test(l) || /^add (set|map|rule) /.test(l)), last);
+    assert.ok(last.split('\n').every((l) => l === '' || /^(add|delete) element /.test(l) || /^add (set|map|rule|chain) /.test(l)), last);
     assert.ok(!last.includes('198.18.129.5'), 'other services untouched');
     assert.deepEqual(h.conntrack.deleted[0], { protocol: 'udp', origDst: '198.18.129.4', origDport: 53, replySrc: '198.18.65.13' });
     // Periodic resync with nothing changed: no writes.
@@ -148,7 +148,7 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     await h.client.create(slice('v6', [{ ip: '198.18.64.2' }], [{ port: 8080 }], { name: 'v6-four' }));
     await h.until('v6 dnat', () => h.eval({ dst: '2001:db8:128::a', dport: 80, src: '2001:db8:64::9' }).backends.join() === '[2001:db8:64::2]:8080');
     await h.until('v4 dnat', () => h.eval({ dst: CIP, dport: 80 }).backends.join() === '198.18.64.2:8080');
-    assert.equal((await h.nft.dump('ip6', 'kube-router-proxy'))?.sets.get('fe-1')?.elements.join(), '2001:db8:128::a . tcp . 80');
+    assert.equal((await h.nft.dump('ip6', 'kube-router-proxy'))?.sets.get('dispatch')?.elements.join(), '2001:db8:128::a . tcp . 80 : goto svc-1-m');
   });
 
   it('NodePort follows the node IP when the Node object changes', async () => {

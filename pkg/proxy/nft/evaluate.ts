@@ -51,42 +51,54 @@ export function evaluate(nft: FakeNftables, p: Packet): Verdict {
   let backends: string[] | undefined;
 
   const natChain = p.hook === 'prerouting' ? 'nat-prerouting' : 'nat-output';
-  for (const r of rules(natChain)) {
-    if (r !== 'jump services') throw new Error(`evaluator: unknown rule in ${natChain}: ${r}`);
-    for (const s of rules('services')) {
+  const fromPod = (): boolean => set(SETS.podCidrs).some((c) => cidrContains(parseCIDR(c), src));
+  /** A handler chain: optional mark, optional affinity lookup, then the random pick. */
+  const handler = (chain: string): void => {
+    for (const r of rules(chain)) {
       let m: RegExpExecArray | null;
-      if ((m = new RegExp(`^${w.addr} saddr != @${SETS.podCidrs} ${w.addr} daddr \\. meta l4proto \\. th dport @${SETS.masq} meta mark set meta mark \\| (\\d+)$`).exec(s))) {
-        const fromPod = set(SETS.podCidrs).some((c) => cidrContains(parseCIDR(c), src));
-        if (!fromPod && inSet(SETS.masq, key)) {
+      if ((m = new RegExp(`^${w.addr} saddr != @${SETS.podCidrs} meta mark set meta mark \\| (\\d+)$`).exec(r))) {
+        if (!fromPod()) {
           mark |= Number(m[1]);
-          matched.push(s);
+          matched.push(r);
         }
-      } else if ((m = new RegExp(`^${w.addr} daddr \\. meta l4proto \\. th dport @${SETS.masq} meta mark set meta mark \\| (\\d+)$`).exec(s))) {
-        if (inSet(SETS.masq, key)) {
-          mark |= Number(m[1]);
-          matched.push(s);
-        }
-      } else if (s === `${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport @${SETS.affinity} dnat ${w.addr} to ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport map @${SETS.affinity}`) {
+      } else if ((m = /^meta mark set meta mark \| (\d+)$/.exec(r))) {
+        mark |= Number(m[1]);
+        matched.push(r);
+      } else if (r === `${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport @${SETS.affinity} dnat ${w.addr} to ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport map @${SETS.affinity}`) {
         const hit = set(SETS.affinity).find((e) => e.startsWith(`${src} . ${key} : `));
         if (hit) {
           backends = [hostPort(hit.split(' : ')[1] as string)];
-          matched.push(s);
-          break;
+          matched.push(r);
+          return;
         }
-      } else if ((m = new RegExp(`^${w.addr} daddr \\. meta l4proto \\. th dport @fe-(\\d+) dnat ${w.addr} to ${w.addr} daddr \\. meta l4proto \\. th dport \\. numgen random mod (\\d+) map @ep-(\\d+)$`).exec(s))) {
+      } else if ((m = new RegExp(`^dnat ${w.addr} to ${w.addr} daddr \\. meta l4proto \\. th dport \\. numgen random mod (\\d+) map @ep-(\\d+)$`).exec(r))) {
         const n = Number(m[1]);
-        if (m[2] !== m[1] || m[3] !== m[1]) throw new Error(`evaluator: class rule with mismatched N: ${s}`);
-        if (inSet(`fe-${n}`, key)) {
-          const eps = set(`ep-${n}`);
-          backends = [];
-          for (let i = 0; i < n; i++) {
-            const e = eps.find((x) => x.startsWith(`${key} . ${i} : `));
-            if (!e) throw new Error(`evaluator: ${key} is in fe-${n} but ep-${n} has no index ${i}`);
-            backends.push(hostPort(e.split(' : ')[1] as string));
-          }
-          matched.push(s);
-          break;
+        if (m[2] !== m[1]) throw new Error(`evaluator: handler with mismatched N: ${r}`);
+        const eps = set(`ep-${n}`);
+        backends = [];
+        for (let i = 0; i < n; i++) {
+          const e = eps.find((x) => x.startsWith(`${key} . ${i} : `));
+          if (!e) throw new Error(`evaluator: ${key} dispatches to ${chain} but ep-${n} has no index ${i}`);
+          backends.push(hostPort(e.split(' : ')[1] as string));
         }
+        matched.push(r);
+        return;
+      } else throw new Error(`evaluator: unknown rule in ${chain}: ${r}`);
+    }
+    throw new Error(`evaluator: handler chain ${chain} ended without a verdict`);
+  };
+  for (const r of rules(natChain)) {
+    if (r !== 'jump services') throw new Error(`evaluator: unknown rule in ${natChain}: ${r}`);
+    for (const s of rules('services')) {
+      if (s === `${w.addr} daddr . meta l4proto . th dport vmap @${SETS.dispatch}`) {
+        const hit = set(SETS.dispatch).find((e) => e.startsWith(`${key} : `));
+        if (!hit) continue;
+        matched.push(s);
+        const verdict = hit.split(' : ')[1] as string;
+        const g = /^goto ([\w-]+)$/.exec(verdict);
+        if (!g) throw new Error(`evaluator: unknown dispatch verdict ${verdict}`);
+        handler(g[1] as string);
+        break;
       } else throw new Error(`evaluator: unknown rule in services: ${s}`);
     }
   }

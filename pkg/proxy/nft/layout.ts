@@ -4,10 +4,10 @@ import type { Frontend } from '../model/types.js';
 /**
  * The proxy's nftables layout, one table per family (`ip kube-router-proxy`, `ip6 kube-router-proxy`).
  * Per-object cost dominates nftables (performance.md §8), so the object count does not grow with
- * services: frontends are grouped into classes by their number of backends N, and each class is one
- * set `fe-N` of `addr . proto . port`, one map `ep-N` of `addr . proto . port . index → backend`, and one
- * rule that picks `numgen random mod N` in it. Everything else is a fixed set of chains and sets;
- * services and endpoints are only elements.
+ * services. A new connection does one lookup in the verdict map `dispatch` (frontend `addr . proto .
+ * port` → `goto` a handler chain); handler chains exist per combination of backend count N, masquerade
+ * and affinity (a handful in practice), and pick `numgen random mod N` in the map `ep-N`
+ * (`addr . proto . port . index → backend`). Services and endpoints are only elements.
  */
 export const TABLE = 'kube-router-proxy';
 /** Packet mark bit for "masquerade this connection" (kube-proxy's convention). */
@@ -16,16 +16,29 @@ export const CANARY = 'canary';
 
 export const SETS = {
   podCidrs: 'pod-cidrs',
-  masq: 'masq-frontends',
+  dispatch: 'dispatch',
   noEndpoints: 'no-endpoints',
   serviceIPs: 'service-ips',
   hairpin: 'hairpin',
   affinity: 'affinity',
 } as const;
 
-export function classSet(n: number): string {
-  return `fe-${n}`;
+export interface Handler {
+  readonly n: number;
+  readonly masq: boolean;
+  readonly affinity: boolean;
 }
+
+/** The handler chain for a frontend with N backends, masquerade and affinity as given. */
+export function handlerChain(h: Handler): string {
+  return `svc-${h.n}${h.masq ? '-m' : ''}${h.affinity ? '-a' : ''}`;
+}
+
+export function parseHandlerChain(name: string): Handler | undefined {
+  const m = /^svc-(\d+)(-m)?(-a)?$/.exec(name);
+  return m ? { n: Number(m[1]), masq: m[2] !== undefined, affinity: m[3] !== undefined } : undefined;
+}
+
 export function classMap(n: number): string {
   return `ep-${n}`;
 }
@@ -56,10 +69,10 @@ export function frontendElements(key: string, f: Frontend, masqueradeAll: boolea
   const n = f.backends.length;
   if (n === 0) out.push(`${SETS.noEndpoints}\t${key}`);
   else {
-    out.push(`${classSet(n)}\t${key}`);
+    const chain = handlerChain({ n, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined });
+    out.push(`${SETS.dispatch}\t${key} : goto ${chain}`);
     f.backends.forEach((b, i) => out.push(`${classMap(n)}\t${key} . ${i} : ${b.ip} . ${b.port}`));
   }
-  if (f.masquerade || masqueradeAll) out.push(`${SETS.masq}\t${key}`);
   if (f.affinitySeconds !== undefined) out.push(`${affinitySet(f.affinitySeconds)}\t${key}`);
   if (f.kind !== 'nodeport' && !isLocal(f.ip)) out.push(`${SETS.serviceIPs}\t${f.ip}`);
   if (f.hairpin) for (const b of f.backends) out.push(`${SETS.hairpin}\t${b.ip} . ${b.ip}`);

@@ -1,6 +1,6 @@
 import type { Family } from '../../util/ip.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, classMap, classSet, frontendElements, MASQ_MARK, SETS, TABLE, words } from './layout.js';
+import { affinitySet, CANARY, classMap, frontendElements, handlerChain, MASQ_MARK, parseHandlerChain, SETS, TABLE, words, type Handler } from './layout.js';
 
 export interface RenderOptions {
   readonly masqueradeAll: boolean;
@@ -14,7 +14,10 @@ export interface AppliedState {
   readonly frontends: Map<string, Frontend>;
   /** `set\telement` → how many frontends (or pod CIDR entries) want it. */
   readonly refs: Map<string, number>;
+  /** `ep-N` maps present. */
   readonly classes: Set<number>;
+  /** Handler chains present. */
+  readonly handlers: Set<string>;
   readonly affinityTimeouts: Set<number>;
 }
 
@@ -28,12 +31,18 @@ function elementLines(verb: 'add' | 'delete', fam: string, set: string, elems: r
 
 function classDecl(family: Family, n: number): string[] {
   const w = words(family);
+  return [`add map ${w.nftFamily} ${TABLE} ${classMap(n)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${n} : ${w.addr} daddr . th dport ; size 1048576 ; }`];
+}
+
+function handlerDecl(family: Family, h: Handler, opts: RenderOptions): string[] {
+  const w = words(family);
   const t = `${w.nftFamily} ${TABLE}`;
-  return [
-    `add set ${t} ${classSet(n)} { type ${w.addrType} . inet_proto . inet_service ; size 1048576 ; }`,
-    `add map ${t} ${classMap(n)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${n} : ${w.addr} daddr . th dport ; size 1048576 ; }`,
-    `add rule ${t} services ${w.addr} daddr . meta l4proto . th dport @${classSet(n)} dnat ${w.addr} to ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${n} map @${classMap(n)}`,
-  ];
+  const c = handlerChain(h);
+  const lines = [`add chain ${t} ${c}`];
+  if (h.masq) lines.push(opts.masqueradeAll ? `add rule ${t} ${c} meta mark set meta mark | ${MASQ_MARK}` : `add rule ${t} ${c} ${w.addr} saddr != @${SETS.podCidrs} meta mark set meta mark | ${MASQ_MARK}`);
+  if (h.affinity) lines.push(`add rule ${t} ${c} ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport @${SETS.affinity} dnat ${w.addr} to ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport map @${SETS.affinity}`);
+  lines.push(`add rule ${t} ${c} dnat ${w.addr} to ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} map @${classMap(h.n)}`);
+  return lines;
 }
 
 function affinityDecl(family: Family, seconds: number): string[] {
@@ -70,17 +79,14 @@ function skeleton(family: Family, opts: RenderOptions): string[] {
     `add set ${t} ${CANARY} { type inet_service ; }`,
     `add element ${t} ${CANARY} { 1 }`,
     `add set ${t} ${SETS.podCidrs} { type ${w.addrType} ; flags interval ; }`,
-    `add set ${t} ${SETS.masq} { type ${w.addrType} . inet_proto . inet_service ; size 1048576 ; }`,
+    `add map ${t} ${SETS.dispatch} { type ${w.addrType} . inet_proto . inet_service : verdict ; size 1048576 ; }`,
     `add set ${t} ${SETS.noEndpoints} { type ${w.addrType} . inet_proto . inet_service ; size 1048576 ; }`,
     `add set ${t} ${SETS.serviceIPs} { type ${w.addrType} ; size 1048576 ; }`,
     `add set ${t} ${SETS.hairpin} { type ${w.addrType} . ${w.addrType} ; size 1048576 ; }`,
     `add map ${t} ${SETS.affinity} { type ${w.addrType} . ${w.addrType} . inet_proto . inet_service : ${w.addrType} . inet_service ; flags dynamic,timeout ; timeout 3h ; size 1048576 ; }`,
     `add rule ${t} nat-prerouting jump services`,
     `add rule ${t} nat-output jump services`,
-    opts.masqueradeAll
-      ? `add rule ${t} services ${w.addr} daddr . meta l4proto . th dport @${SETS.masq} meta mark set meta mark | ${MASQ_MARK}`
-      : `add rule ${t} services ${w.addr} saddr != @${SETS.podCidrs} ${w.addr} daddr . meta l4proto . th dport @${SETS.masq} meta mark set meta mark | ${MASQ_MARK}`,
-    `add rule ${t} services ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport @${SETS.affinity} dnat ${w.addr} to ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport map @${SETS.affinity}`,
+    `add rule ${t} services ${w.addr} daddr . meta l4proto . th dport vmap @${SETS.dispatch}`,
     `add rule ${t} nat-postrouting meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark & ${(~MASQ_MARK >>> 0).toString()} masquerade fully-random`,
     `add rule ${t} nat-postrouting ${w.addr} saddr . ${w.addr} daddr @${SETS.hairpin} masquerade fully-random`,
     `add rule ${t} reject-unserved ${w.addr} daddr . meta l4proto . th dport @${SETS.noEndpoints} reject`,
@@ -129,17 +135,22 @@ export function renderFull(model: FamilyModel, ctx: RenderContext): { script: st
   const t = `${w.nftFamily} ${TABLE}`;
   const refs = refsOf(model, ctx);
   const classes = new Set<number>();
+  const handlers = new Set<string>();
   const affinityTimeouts = new Set<number>();
   for (const f of model.frontends.values()) {
-    if (f.backends.length > 0) classes.add(f.backends.length);
+    if (f.backends.length > 0) {
+      classes.add(f.backends.length);
+      handlers.add(handlerChain({ n: f.backends.length, masq: f.masquerade || ctx.opts.masqueradeAll, affinity: f.affinitySeconds !== undefined }));
+    }
     if (f.affinitySeconds !== undefined) affinityTimeouts.add(f.affinitySeconds);
   }
   const lines = [`add table ${t}`, `delete table ${t}`, ...skeleton(model.family, ctx.opts)];
   for (const n of [...classes].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
+  for (const h of [...handlers].sort()) lines.push(...handlerDecl(model.family, parseHandlerChain(h) as Handler, ctx.opts));
   for (const s of [...affinityTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
   const bySet = groupBySet(refs.keys());
   for (const set of [...bySet.keys()].sort()) lines.push(...elementLines('add', w.nftFamily, set, (bySet.get(set) as string[]).sort()));
-  return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, classes, affinityTimeouts } };
+  return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, classes, handlers, affinityTimeouts } };
 }
 
 export interface DeltaPlan {
@@ -186,20 +197,26 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
   }
   // A map key whose value changes is deleted and re-added (the kernel refuses a second value).
   const newClasses = new Set<number>();
+  const newHandlers = new Set<string>();
   const newTimeouts = new Set<number>();
   for (const e of adds) {
     const set = e.slice(0, e.indexOf('\t'));
-    const m = /^fe-(\d+)$/.exec(set);
-    if (m && !state.classes.has(Number(m[1]))) newClasses.add(Number(m[1]));
+    if (set === SETS.dispatch) {
+      const chain = e.slice(e.lastIndexOf(' ') + 1);
+      const h = parseHandlerChain(chain) as Handler;
+      if (!state.handlers.has(chain)) newHandlers.add(chain);
+      if (!state.classes.has(h.n)) newClasses.add(h.n);
+    }
     const a = /^aff-fe-(\d+)$/.exec(set);
     if (a && !state.affinityTimeouts.has(Number(a[1]))) newTimeouts.add(Number(a[1]));
   }
   const lines: string[] = [];
   for (const n of [...newClasses].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
+  for (const h of [...newHandlers].sort()) lines.push(...handlerDecl(model.family, parseHandlerChain(h) as Handler, ctx.opts));
   for (const s of [...newTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
   const delBy = groupBySet(dels);
   for (const set of [...delBy.keys()].sort()) {
-    const keys = (delBy.get(set) as string[]).map((e) => (set.startsWith('ep-') ? (e.split(' : ')[0] as string) : e)).sort();
+    const keys = (delBy.get(set) as string[]).map((e) => (set.startsWith('ep-') || set === SETS.dispatch ? (e.split(' : ')[0] as string) : e)).sort();
     lines.push(...elementLines('delete', w.nftFamily, set, keys));
   }
   const addBy = groupBySet(adds);
@@ -217,6 +234,7 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
         else s.frontends.delete(k);
       }
       for (const n of newClasses) s.classes.add(n);
+      for (const h of newHandlers) s.handlers.add(h);
       for (const x of newTimeouts) s.affinityTimeouts.add(x);
     },
   };

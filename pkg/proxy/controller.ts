@@ -68,6 +68,9 @@ export class ProxyController implements Controller {
     this.healthChecks = new HealthCheckServers(this.logger);
     this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000 }, ctx.clock, this.logger);
     this.chooseBackend();
+    // Handlers only record changes, so they run from the first listed object on (parsing overlaps the
+    // initial list); nothing is applied before start(), which the daemon calls once caches synced.
+    this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));
   }
 
   private chooseBackend(): void {
@@ -120,10 +123,6 @@ export class ProxyController implements Controller {
   };
 
   start(): Promise<void> {
-    this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));
-    // The caches are synced before start: replay what they hold.
-    for (const o of this.views.services.list()) this.onService({ type: 'add', obj: o });
-    for (const o of this.views.endpointSlices.list()) this.onSlice({ type: 'add', obj: o });
     this.runner.start();
     return Promise.resolve();
   }
@@ -175,6 +174,7 @@ export class ProxyController implements Controller {
       for (const r of res.removedBackends) removed.push({ family: b.family, r });
     }
     // After commit.
+    if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, services: services.length <= 5 ? services.join(',') : `${services.length} services` });
     const seconds = (this.ctx.clock.monotonicMs() - t0) / 1000;
     this.metrics.syncTime.observe(seconds);
     this.metrics.syncDuration.observe({ mode }, seconds);

@@ -60,21 +60,32 @@ export function protoWord(f: Pick<Frontend, 'protocol'>): string {
   return f.protocol.toLowerCase();
 }
 
+/** Sets whose elements several frontends can want at once (reference-counted). */
+export const SHARED_SETS: ReadonlySet<string> = new Set([SETS.serviceIPs, SETS.hairpin, SETS.podCidrs]);
+
 /**
- * The elements one frontend owns, as `set\telement` strings. Shared elements (a service IP used by
- * several ports, a hairpin pair) are reference-counted by the caller.
+ * Calls `emit(set, element)` for each element one frontend puts in the kernel. Elements of
+ * SHARED_SETS may be wanted by several frontends; all others belong to this frontend alone.
  */
+export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean, emit: (set: string, element: string) => void): void {
+  const n = f.backends.length;
+  if (n === 0) emit(SETS.noEndpoints, key);
+  else {
+    emit(SETS.dispatch, `${key} : goto ${handlerChain({ n, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined })}`);
+    const map = classMap(n);
+    for (let i = 0; i < n; i++) {
+      const b = f.backends[i] as Frontend['backends'][number];
+      emit(map, `${key} . ${i} : ${b.ip} . ${b.port}`);
+    }
+  }
+  if (f.affinitySeconds !== undefined) emit(affinitySet(f.affinitySeconds), key);
+  if (f.kind !== 'nodeport' && !isLocal(f.ip)) emit(SETS.serviceIPs, f.ip);
+  if (f.hairpin) for (const b of f.backends) emit(SETS.hairpin, `${b.ip} . ${b.ip}`);
+}
+
+/** The same, as `set\telement` strings (for diffs of one frontend). */
 export function frontendElements(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean): string[] {
   const out: string[] = [];
-  const n = f.backends.length;
-  if (n === 0) out.push(`${SETS.noEndpoints}\t${key}`);
-  else {
-    const chain = handlerChain({ n, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined });
-    out.push(`${SETS.dispatch}\t${key} : goto ${chain}`);
-    f.backends.forEach((b, i) => out.push(`${classMap(n)}\t${key} . ${i} : ${b.ip} . ${b.port}`));
-  }
-  if (f.affinitySeconds !== undefined) out.push(`${affinitySet(f.affinitySeconds)}\t${key}`);
-  if (f.kind !== 'nodeport' && !isLocal(f.ip)) out.push(`${SETS.serviceIPs}\t${f.ip}`);
-  if (f.hairpin) for (const b of f.backends) out.push(`${SETS.hairpin}\t${b.ip} . ${b.ip}`);
+  forEachFrontendElement(key, f, masqueradeAll, isLocal, (set, e) => out.push(`${set}\t${e}`));
   return out;
 }

@@ -1,6 +1,6 @@
 import type { Family } from '../../util/ip.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, classMap, frontendElements, handlerChain, MASQ_MARK, parseHandlerChain, SETS, TABLE, words, type Handler } from './layout.js';
+import { affinitySet, CANARY, classMap, forEachFrontendElement, frontendElements, handlerChain, MASQ_MARK, parseHandlerChain, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
 
 export interface RenderOptions {
   readonly masqueradeAll: boolean;
@@ -12,7 +12,7 @@ export interface RenderOptions {
 export interface AppliedState {
   readonly family: Family;
   readonly frontends: Map<string, Frontend>;
-  /** `set\telement` → how many frontends (or pod CIDR entries) want it. */
+  /** Elements of SHARED_SETS (`set\telement`) → how many frontends (or pod CIDR entries) want them. */
   readonly refs: Map<string, number>;
   /** `ep-N` maps present. */
   readonly classes: Set<number>;
@@ -48,7 +48,12 @@ function handlerDecl(family: Family, h: Handler, opts: RenderOptions): string[] 
 function affinityDecl(family: Family, seconds: number): string[] {
   const w = words(family);
   const t = `${w.nftFamily} ${TABLE}`;
-  const lines = [`add set ${t} ${affinitySet(seconds)} { type ${w.addrType} . inet_proto . inet_service ; }`];
+  // The affinity hooks exist only while some service uses affinity: a base chain costs every packet.
+  const lines = [
+    `add chain ${t} affinity-prerouting { type filter hook prerouting priority -99 ; policy accept ; }`,
+    `add chain ${t} affinity-output { type filter hook output priority -99 ; policy accept ; }`,
+    `add set ${t} ${affinitySet(seconds)} { type ${w.addrType} . inet_proto . inet_service ; }`,
+  ];
   // `ct original proto-dst` needs the protocol known, hence one rule per protocol.
   for (const chain of ['affinity-prerouting', 'affinity-output']) {
     for (const p of ['tcp', 'udp', 'sctp']) {
@@ -72,8 +77,6 @@ function skeleton(family: Family, opts: RenderOptions): string[] {
     `add chain ${t} filter-input { type filter hook input priority -1 ; policy accept ; }`,
     `add chain ${t} filter-forward { type filter hook forward priority -1 ; policy accept ; }`,
     `add chain ${t} filter-output { type filter hook output priority -1 ; policy accept ; }`,
-    `add chain ${t} affinity-prerouting { type filter hook prerouting priority -99 ; policy accept ; }`,
-    `add chain ${t} affinity-output { type filter hook output priority -99 ; policy accept ; }`,
     `add chain ${t} services`,
     `add chain ${t} reject-unserved`,
     `add set ${t} ${CANARY} { type inet_service ; }`,
@@ -116,16 +119,6 @@ export interface RenderContext {
   readonly isLocal: (ip: string) => boolean;
 }
 
-function refsOf(model: FamilyModel, ctx: RenderContext): Map<string, number> {
-  const refs = new Map<string, number>();
-  const bump = (e: string): void => {
-    refs.set(e, (refs.get(e) ?? 0) + 1);
-  };
-  for (const [key, f] of model.frontends) for (const e of frontendElements(key, f, ctx.opts.masqueradeAll, ctx.isLocal)) bump(e);
-  for (const c of model.podCIDRs) bump(`${SETS.podCidrs}\t${c}`);
-  return refs;
-}
-
 /**
  * Pure: one transaction that (re)creates the whole table from the model: `add table; delete table;`
  * then everything, so a table someone else changed is replaced atomically.
@@ -133,7 +126,24 @@ function refsOf(model: FamilyModel, ctx: RenderContext): Map<string, number> {
 export function renderFull(model: FamilyModel, ctx: RenderContext): { script: string; state: AppliedState } {
   const w = words(model.family);
   const t = `${w.nftFamily} ${TABLE}`;
-  const refs = refsOf(model, ctx);
+  const refs = new Map<string, number>();
+  const bySet = new Map<string, string[]>();
+  const emit = (set: string, e: string): void => {
+    if (SHARED_SETS.has(set)) {
+      const k = `${set}\t${e}`;
+      const n = refs.get(k) ?? 0;
+      refs.set(k, n + 1);
+      if (n > 0) return;
+    }
+    let l = bySet.get(set);
+    if (!l) {
+      l = [];
+      bySet.set(set, l);
+    }
+    l.push(e);
+  };
+  for (const [key, f] of model.frontends) forEachFrontendElement(key, f, ctx.opts.masqueradeAll, ctx.isLocal, emit);
+  for (const c of model.podCIDRs) emit(SETS.podCidrs, c);
   const classes = new Set<number>();
   const handlers = new Set<string>();
   const affinityTimeouts = new Set<number>();
@@ -148,7 +158,6 @@ export function renderFull(model: FamilyModel, ctx: RenderContext): { script: st
   for (const n of [...classes].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
   for (const h of [...handlers].sort()) lines.push(...handlerDecl(model.family, parseHandlerChain(h) as Handler, ctx.opts));
   for (const s of [...affinityTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
-  const bySet = groupBySet(refs.keys());
   for (const set of [...bySet.keys()].sort()) lines.push(...elementLines('add', w.nftFamily, set, (bySet.get(set) as string[]).sort()));
   return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, classes, handlers, affinityTimeouts } };
 }
@@ -167,9 +176,11 @@ export interface DeltaPlan {
  */
 export function renderDelta(state: AppliedState, model: FamilyModel, changed: Iterable<string>, ctx: RenderContext): DeltaPlan {
   const w = words(model.family);
-  const diff = new Map<string, number>(); // element → change in reference count
+  const diff = new Map<string, number>(); // shared element → change in reference count
+  const uniqueDiff = new Map<string, number>(); // an element of one frontend: -1 gone, +1 new, 0 kept
   const touch = (e: string, d: number): void => {
-    diff.set(e, (diff.get(e) ?? 0) + d);
+    const m = SHARED_SETS.has(e.slice(0, e.indexOf('\t'))) ? diff : uniqueDiff;
+    m.set(e, (m.get(e) ?? 0) + d);
   };
   const frontendUpdates = new Map<string, Frontend | undefined>();
   for (const key of new Set(changed)) {
@@ -186,6 +197,10 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
 
   const dels: string[] = [];
   const adds: string[] = [];
+  for (const [e, d] of uniqueDiff) {
+    if (d < 0) dels.push(e);
+    else if (d > 0) adds.push(e);
+  }
   const newRefs = new Map<string, number>();
   for (const [e, d] of diff) {
     if (d === 0) continue;

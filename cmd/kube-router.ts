@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadConfig, renderHelp, renderUsageErrors } from '../pkg/options/index.js';
-import { KubeTransport, loadKubeConfig } from '../pkg/k8s/transport.js';
+import { KubeTransport } from '../pkg/k8s/transport.js';
+import { ResolvedKubeConfig } from '../pkg/k8s/resolved-kubeconfig.js';
 import { realExec } from '../pkg/linux/exec.js';
 import { cleanupAll, Daemon, enabledControllers, realKernel } from '../pkg/daemon/index.js';
 import { availableControllers } from '../pkg/daemon/available.js';
@@ -46,7 +47,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const clock = systemClock();
-  const transport = new KubeTransport(loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master }));
+  const transport = new KubeTransport(new ResolvedKubeConfig({ kubeconfig: config.kubeconfig, master: config.master }));
   const kernel = await realKernel(exec, logger);
   const daemon = new Daemon({ config, transport, kernel, clock, logger, version, controllers: enabledControllers(config, availableControllers()) });
   logger.info('starting kube-router', { version, node: config.nodeName, api: transport.server });

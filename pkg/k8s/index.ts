@@ -3,3 +3,4 @@ export * from './reflector.js';
 export * from './transport.js';
 export * from './watch-layer.js';
 export * from './node.js';
+export * from './resolved-kubeconfig.js';

@@ -1,4 +1,6 @@
-import { KubeConfig, Watch } from '@kubernetes/client-node';
+// Watch from its own module: the package index loads the whole generated API (~75 MiB resident).
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import fetch from 'node-fetch';
 import { ErrorCode, KubeRouterError } from '../util/errors.js';
 
@@ -20,45 +22,32 @@ export interface ApiTransport {
   readonly server: string;
 }
 
-export interface ClientSettings {
-  readonly kubeconfig: string;
-  readonly master: string;
-}
-
 /**
- * Upstream's precedence: a kubeconfig file if given; otherwise in-cluster configuration. `--master`
- * overrides the server either way.
+ * What the transport needs of a Kubernetes client configuration: client-node's KubeConfig has these
+ * two methods, and so does ResolvedKubeConfig (the daemon's lighter stand-in).
  */
-export function loadKubeConfig(s: ClientSettings): KubeConfig {
-  const kc = new KubeConfig();
-  if (s.kubeconfig !== '') kc.loadFromFile(s.kubeconfig);
-  else if (s.master !== '' && !process.env['KUBERNETES_SERVICE_HOST']) {
-    kc.loadFromClusterAndUser({ name: 'master', server: s.master, skipTLSVerify: false }, { name: 'anonymous' });
-  } else kc.loadFromCluster();
-  if (s.master !== '') {
-    const cluster = kc.getCurrentCluster();
-    if (cluster) {
-      const clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server: s.master } : c));
-      kc.loadFromOptions({ clusters, users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext });
-    }
-  }
-  if (!kc.getCurrentCluster()) throw new KubeRouterError(ErrorCode.Config, 'no Kubernetes cluster configured: pass --kubeconfig or --master, or run in a pod');
-  return kc;
+export interface KubeConfigLike {
+  getCurrentCluster(): { readonly server: string } | null;
+  applyToFetchOptions(opts: Record<string, never>): Promise<unknown>;
+  /** Optional: resolve credentials again after the API answered 401. */
+  refresh?(): void;
 }
 
 export class KubeTransport implements ApiTransport {
   private readonly watcher: Watch;
   readonly server: string;
-  constructor(private readonly kc: KubeConfig) {
-    this.watcher = new Watch(kc);
+  constructor(private readonly kc: KubeConfigLike) {
+    // Watch calls only getCurrentCluster and applyToFetchOptions.
+    this.watcher = new Watch(kc as unknown as KubeConfig);
     this.server = kc.getCurrentCluster()?.server ?? '';
   }
 
   async list(path: string, params: Readonly<Record<string, string>>): Promise<ListResult> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-    const init = await this.kc.applyToFetchOptions({});
+    const init = (await this.kc.applyToFetchOptions({})) as Parameters<typeof fetch>[1];
     const res = await fetch(url.toString(), { ...init, method: 'GET', timeout: 60_000 });
+    if (res.status === 401) this.kc.refresh?.();
     const text = await res.text();
     if (res.status !== 200) {
       throw new KubeRouterError(res.status === 410 ? ErrorCode.Gone : ErrorCode.ApiError, `LIST ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, { status: res.status });

@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
-import { errorMessage } from '../util/errors.js';
+import { ErrorCode, errorMessage, isKubeRouterError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { objectKey, toKubeObject, type KubeObject, type StoreEvent } from './object.js';
 import type { ApiTransport, WatchHandle } from './transport.js';
@@ -12,6 +12,8 @@ export interface ReflectorOptions {
   readonly fieldSelector?: string;
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+  /** LIST page size (`limit`); default 500 as client-go. */
+  readonly pageSize?: number;
   /** Server-side watch timeout; the stream is re-opened from the last version after it. */
   readonly watchTimeoutSec?: number;
 }
@@ -127,21 +129,42 @@ export class Reflector {
     };
   }
 
+  /**
+   * LIST in pages (client-go's 500), so a large cluster never sits in memory as one response; the
+   * pages of one LIST are one snapshot. An expired continue token restarts the LIST.
+   */
   private async relist(): Promise<void> {
-    const res = await this.deps.transport.list(this.opts.path, this.params());
-    this.deps.onContact?.();
     const seen = new Set<string>();
-    for (const raw of res.items) {
-      const o = toKubeObject(raw);
-      if (!o) {
-        this.deps.logger.warn('skipping an object without metadata.name', { resource: this.opts.name });
-        continue;
+    let token: string | undefined;
+    let rv = '';
+    do {
+      let res;
+      try {
+        res = await this.deps.transport.list(this.opts.path, { ...this.params(), limit: String(this.opts.pageSize ?? 500), ...(token ? { continue: token } : {}) });
+      } catch (e) {
+        if (token && isKubeRouterError(e, ErrorCode.Gone)) {
+          this.deps.logger.v(1, 'paginated list expired: listing again', { resource: this.opts.name });
+          seen.clear();
+          token = undefined;
+          continue;
+        }
+        throw e;
       }
-      seen.add(objectKey(o));
-      this.upsert(o);
-    }
+      this.deps.onContact?.();
+      if (!token) rv = res.resourceVersion;
+      for (const raw of res.items) {
+        const o = toKubeObject(raw);
+        if (!o) {
+          this.deps.logger.warn('skipping an object without metadata.name', { resource: this.opts.name });
+          continue;
+        }
+        seen.add(objectKey(o));
+        this.upsert(o);
+      }
+      token = res.continue;
+    } while (token);
     for (const o of [...this.items.values()]) if (!seen.has(objectKey(o))) this.remove(o);
-    this.rv = res.resourceVersion;
+    this.rv = rv;
     this.needList = false;
     if (!this.hasSynced) {
       this.hasSynced = true;

@@ -7,6 +7,8 @@ import { ErrorCode, KubeRouterError } from '../util/errors.js';
 export interface ListResult {
   readonly items: readonly unknown[];
   readonly resourceVersion: string;
+  /** Set when there are more pages (LIST with `limit`). */
+  readonly continue?: string;
 }
 
 export interface WatchHandle {
@@ -57,7 +59,8 @@ export class KubeTransport implements ApiTransport {
     const items = (body as Record<string, unknown>)['items'];
     const meta = (body as Record<string, unknown>)['metadata'];
     const rv = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)['resourceVersion'] : undefined;
-    return { items: Array.isArray(items) ? items : [], resourceVersion: typeof rv === 'string' ? rv : '' };
+    const cont = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)['continue'] : undefined;
+    return { items: Array.isArray(items) ? items : [], resourceVersion: typeof rv === 'string' ? rv : '', ...(typeof cont === 'string' && cont !== '' ? { continue: cont } : {}) };
   }
 
   async watch(path: string, params: Readonly<Record<string, string>>, onEvent: (type: string, obj: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {

@@ -110,6 +110,29 @@ describe('watch layer against the API server fixture (client-node transport)', f
     await until(() => layer.disconnectedForMs() === 0, 'reconnected');
   });
 
+  it('lists in pages that form one snapshot', async () => {
+    for (let i = 0; i < 1203; i++) api.store.create(svcType, 'default', svc(`p${i}`));
+    const kc = new KubeConfig();
+    kc.loadFromString(api.kubeconfig());
+    const t = new KubeTransport(kc);
+    const first = await t.list('/api/v1/services', { limit: '500' });
+    assert.equal(first.items.length, 500);
+    api.store.create(svcType, 'default', svc('late'));
+    let token = first.continue;
+    let total = first.items.length;
+    while (token) {
+      const page = await t.list('/api/v1/services', { limit: '500', continue: token });
+      assert.equal(page.resourceVersion, first.resourceVersion);
+      total += page.items.length;
+      token = page.continue;
+    }
+    assert.equal(total, 1203, 'an object created mid-LIST is not in the snapshot');
+    const v = layer.views('services');
+    layer.start();
+    await layer.waitForSync(5000);
+    assert.equal(v.services.list().length, 1204);
+  });
+
   it('skips objects without a name instead of failing', async () => {
     const v = layer.views('namespaces');
     layer.start();

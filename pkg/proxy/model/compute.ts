@@ -7,10 +7,15 @@ export function frontendKey(ip: IP, protocol: string, port: number): string {
   return `${ip} . ${protocol.toLowerCase()} . ${port}`;
 }
 
+/** Sorted by address then port, duplicates removed (sort, then drop equal neighbours). */
 function backendsOf(eps: readonly Endpoint[]): Backend[] {
-  const seen = new Map<string, Backend>();
-  for (const e of eps) seen.set(`${e.ip}|${e.port}`, { ip: e.ip, port: e.port });
-  return [...seen.values()].sort((a, b) => compareIP(a.ip, b.ip) || a.port - b.port);
+  const sorted = eps.map((e): Backend => ({ ip: e.ip, port: e.port })).sort((a, b) => compareIP(a.ip, b.ip) || a.port - b.port);
+  const out: Backend[] = [];
+  for (const b of sorted) {
+    const last = out[out.length - 1];
+    if (!last || last.ip !== b.ip || last.port !== b.port) out.push(b);
+  }
+  return out;
 }
 
 function endpointsFor(sp: ServicePort, eps: ServiceEndpoints | undefined, family: Family): Endpoint[] {
@@ -28,7 +33,8 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
   for (const sp of svc.ports) {
     const all = endpointsFor(sp, eps, family);
     const internal = backendsOf(selectEndpoints(all, sp.internalLocal, sp.preferClose, node));
-    const external = backendsOf(selectEndpoints(all, sp.externalLocal, sp.preferClose, node));
+    const hasExternal = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
+    const external = !hasExternal || sp.externalLocal === sp.internalLocal ? internal : backendsOf(selectEndpoints(all, sp.externalLocal, sp.preferClose, node));
     const service = `${sp.namespace}/${sp.name}:${sp.portName}`;
     const make = (ip: IP, port: number, kind: FrontendKind): Frontend => {
       const isExternal = kind !== 'cluster';

@@ -6,6 +6,19 @@ import type { ParsedSlice } from './parse-endpoint-slice.js';
  * slices (a slice being split or merged) counts once, preferring the ready copy.
  */
 export function mergeSlices(slices: readonly ParsedSlice[]): ServiceEndpoints {
+  // Most services have one slice: nothing to de-duplicate.
+  if (slices.length === 1) {
+    const s = slices[0] as ParsedSlice;
+    const byPortName = new Map<string, Endpoint[]>();
+    for (const p of s.ports) {
+      const port = p.port as Endpoint['port'];
+      const key = `${p.name}/${p.protocol}`;
+      const list = byPortName.get(key) ?? [];
+      for (const e of s.endpoints) list.push({ ...e, port });
+      byPortName.set(key, list);
+    }
+    return { byPortName, ...(s.triggerTimeMs !== undefined ? { triggerTimeMs: s.triggerTimeMs } : {}) };
+  }
   const byPort = new Map<string, Map<string, Endpoint>>();
   let trigger: number | undefined;
   for (const s of slices) {

@@ -116,7 +116,9 @@ async function daemonPhase(services: number, perService: number, changes: number
     log(`no-op resync: ${resyncLine.slice(resyncLine.indexOf('proxy sync'))}; daemon CPU ${cpu.toFixed(0)} ms`);
     await new Promise((r) => setTimeout(r, 3000));
     const steady = rssMiB(daemon.pid);
-    log(`steady state after the changes and a resync: RSS ${steady.rss.toFixed(0)} MiB (peak ${steady.peak.toFixed(0)} MiB)`);
+    const metrics = sh('ip', 'netns', 'exec', ns, 'curl', '-s', 'http://127.0.0.1:20245/metrics');
+    const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN) / 1048576;
+    log(`steady state after the changes and a resync: RSS ${steady.rss.toFixed(0)} MiB (peak ${steady.peak.toFixed(0)} MiB); V8 heap used ${gauge('nodejs_heap_size_used_bytes').toFixed(0)} MiB of ${gauge('nodejs_heap_size_total_bytes').toFixed(0)} MiB, external ${gauge('nodejs_external_memory_bytes').toFixed(0)} MiB`);
     return { services, endpoints: services * perService, coldSyncMs, nftFloorMs, endpointChangeP50Ms: percentile(lat, 50), endpointChangeP99Ms: percentile(lat, 99), noopResyncKernelWrites: noopWrites, noopResyncCpuMs: cpu, rssMiB: steady.rss, rssAfterColdSyncMiB: mem.rss, rssPeakMiB: steady.peak };
   } finally {
     for (const p of procs) await p.stop();

@@ -120,4 +120,7 @@ async function main(): Promise<number> {
   return failures === 0 ? 0 : 1;
 }
 
-main().then((c) => process.exit(c));
+main().then(
+  (c) => process.exit(c),
+  () => process.exit(1),
+);

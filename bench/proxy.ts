@@ -206,7 +206,7 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
     process.stderr.write(`bench proxy: ${s}\n`);
   };
   const d = await daemonPhase(services, perService, changes, smoke ? 5 : 15, log);
-  const crr = await crrPhase(smoke ? [100] : [1000, 10_000, 30_000], smoke ? 0.3 : 2, log);
+  const crr = args.includes('--no-crr') ? {} : await crrPhase(smoke ? [100] : [1000, 10_000, 30_000], smoke ? 0.3 : 2, log);
   const result = { ...d, crrRatio: crr };
   if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else {

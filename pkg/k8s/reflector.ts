@@ -12,6 +12,12 @@ export interface ReflectorOptions {
   readonly fieldSelector?: string;
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
+  /**
+   * `metadata`: the cache keeps only each object's metadata once subscribers have seen the full
+   * object (client-go's transform, for resources whose controllers keep their own parsed copy).
+   * Views then list metadata-only objects, and `old` in updates is metadata-only.
+   */
+  retain?: 'full' | 'metadata';
   /** LIST page size (`limit`); default 500 as client-go. */
   readonly pageSize?: number;
   /** Server-side watch timeout; the stream is re-opened from the last version after it. */
@@ -51,9 +57,14 @@ export class Reflector {
   private loop: Promise<void> | undefined;
 
   constructor(
-    private readonly opts: ReflectorOptions,
+    private opts: ReflectorOptions,
     private readonly deps: ReflectorDeps,
   ) {}
+
+  /** Sets what the cache keeps; only before start. */
+  setRetention(retain: 'full' | 'metadata'): void {
+    this.opts = { ...this.opts, retain };
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -109,7 +120,7 @@ export class Reflector {
   private upsert(obj: KubeObject): void {
     const key = objectKey(obj);
     const old = this.items.get(key);
-    this.items.set(key, obj);
+    this.items.set(key, this.opts.retain === 'metadata' ? { metadata: obj.metadata, raw: {} } : obj);
     if (!old) this.emit({ type: 'add', obj });
     else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion || old.metadata.resourceVersion === undefined) this.emit({ type: 'update', old, obj });
   }

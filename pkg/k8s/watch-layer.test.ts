@@ -133,6 +133,27 @@ describe('watch layer against the API server fixture (client-node transport)', f
     assert.equal(v.services.list().length, 1204);
   });
 
+  it('keeps only metadata in the cache when every asker promised to read events only', async () => {
+    api.store.create(svcType, 'default', svc('m'));
+    const slim = layer.viewsWith({ cache: 'metadata' }, 'services');
+    const seen: StoreEvent[] = [];
+    slim.services.subscribe((e) => seen.push(e));
+    layer.start();
+    await layer.waitForSync(5000);
+    assert.ok(seen[0]?.obj.raw['spec'] !== undefined, 'handlers see the full object');
+    assert.deepEqual(slim.services.get('default/m')?.raw, {}, 'the cache keeps metadata only');
+    assert.equal(slim.services.get('default/m')?.metadata.labels['app'], 'm');
+  });
+
+  it('keeps full objects when any asker needs them', async () => {
+    api.store.create(svcType, 'default', svc('f'));
+    layer.viewsWith({ cache: 'metadata' }, 'services');
+    const full = layer.views('services');
+    layer.start();
+    await layer.waitForSync(5000);
+    assert.ok(full.services.get('default/f')?.raw['spec'] !== undefined);
+  });
+
   it('skips objects without a name instead of failing', async () => {
     const v = layer.views('namespaces');
     layer.start();

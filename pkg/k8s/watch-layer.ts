@@ -42,6 +42,8 @@ export interface WatchLayerDeps {
  */
 export class WatchLayer {
   private readonly reflectors = new Map<ResourceName, Reflector>();
+  /** Resources some controller needs in full from the cache (the others are kept metadata-only). */
+  private readonly needFull = new Set<ResourceName>();
   private lastContact: number;
   private started = false;
 
@@ -70,18 +72,28 @@ export class WatchLayer {
     return r;
   }
 
-  /** A narrow view for a controller; asking registers the resource (before or after start). */
-  views<K extends ResourceName>(...names: K[]): Views<K> {
+  /**
+   * A narrow view for a controller; asking registers the resource (before or after start). With
+   * `cache: 'metadata'` the controller promises to read objects only from events; a resource is cached
+   * metadata-only when every controller that asked for it promised so.
+   */
+  viewsWith<K extends ResourceName>(opts: { readonly cache: 'full' | 'metadata' }, ...names: K[]): Views<K> {
     const out = {} as Record<K, ResourceView>;
     for (const name of names) {
       const r = this.reflector(name);
+      if (opts.cache === 'full') this.needFull.add(name);
       out[name] = { name, list: () => r.list(), get: (k) => r.get(k), subscribe: (fn) => r.subscribe(fn), synced: () => r.synced() };
     }
     return out;
   }
 
+  views<K extends ResourceName>(...names: K[]): Views<K> {
+    return this.viewsWith({ cache: 'full' }, ...names);
+  }
+
   start(): void {
     this.started = true;
+    for (const [name, r] of this.reflectors) r.setRetention(this.needFull.has(name) ? 'full' : 'metadata');
     for (const r of this.reflectors.values()) r.start();
   }
 

@@ -8,6 +8,7 @@ import type { Nftables } from '../linux/nftables/types.js';
 import type { Netlink } from '../linux/netlink/types.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
+import { collectGarbage } from '../runtime/memory.js';
 import { errorMessage, ErrorCode, KubeRouterError } from '../util/errors.js';
 import type { Family, IP } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
@@ -61,7 +62,8 @@ export class ProxyController implements Controller {
     this.syncPeriodMs = cfg.proxy.syncPeriodMs;
     this.logger = ctx.logger.child('proxy');
     this.families = [...(cfg.enableIPv4 ? [4 as const] : []), ...(cfg.enableIPv6 ? [6 as const] : [])];
-    this.views = ctx.watch.views('services', 'endpointSlices', 'nodes');
+    // Services and slices are parsed on arrival and kept parsed here: the cache needs only metadata.
+    this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices'), ...ctx.watch.views('nodes') };
     this.tracker = new ServiceTracker(this.families);
     this.backends = this.families.map((f) => new NftProxyBackend(deps.nft, f, this.logger));
     this.metrics = proxyMetrics(ctx.metrics);
@@ -186,6 +188,8 @@ export class ProxyController implements Controller {
       if (tt !== undefined && now >= tt) this.metrics.programmingLatency.observe((now - tt) / 1000);
     }
     await this.afterCommit(removed);
+    // A full rebuild of a large table leaves its garbage behind while the daemon then idles.
+    if (mode === 'full' && services.length >= 1000) collectGarbage();
     this.ctx.health.beat(this.name);
     for (const f of this.families) for (const k of this.tracker.conflicts(f)) this.logger.v(1, 'two services claim one frontend; the first by namespace/name wins', { frontend: k });
     this.logger.v(1, 'proxy sync', { trigger, mode, services: services.length, writes, ms: Math.round(seconds * 1000) });

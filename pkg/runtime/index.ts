@@ -3,3 +3,4 @@ export * from './health.js';
 export * from './http.js';
 export * from './metrics.js';
 export * from './runner.js';
+export * from './memory.js';

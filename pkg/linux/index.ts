@@ -7,3 +7,4 @@ export * as netlink from './netlink/index.js';
 export * from './owned.js';
 export * from './cleanup.js';
 export * from './conntrack.js';
+export * from './restore-error.js';

@@ -1,7 +1,7 @@
 import type { Family } from '../../util/ip.js';
 import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
 import { stderrOf, type Exec } from '../exec.js';
-import { restoreError } from './restore-error.js';
+import { restoreFailure } from '../restore-error.js';
 import type { Iptables, IptablesTable, IptablesVariant } from './types.js';
 
 function tool(family: Family, variant: IptablesVariant, what: 'restore' | 'save'): string {
@@ -21,7 +21,7 @@ export class RealIptables implements Iptables {
       // -w: wait for the xtables lock instead of failing when another tool holds it.
       await this.exec.run([bin, '-w', '10', '--noflush'], { stdin: text, timeoutMs: 120_000 });
     } catch (e) {
-      if (isKubeRouterError(e, ErrorCode.ToolFailed)) throw restoreError(bin, text, stderrOf(e));
+      if (isKubeRouterError(e, ErrorCode.ToolFailed)) throw restoreFailure(bin, text, stderrOf(e), /line:? (\d+)/i);
       throw e;
     }
   }

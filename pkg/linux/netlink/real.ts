@@ -1,4 +1,5 @@
-import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
+import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
+import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { stderrOf, type Exec } from '../exec.js';
 import { asNumber, asString } from '../../util/json.js';
@@ -115,10 +116,8 @@ export class RealNetlink implements Netlink {
     } catch (e) {
       if (!isKubeRouterError(e, ErrorCode.ToolFailed)) throw e;
       const stderr = stderrOf(e);
-      const m = /Command failed -:(\d+)/.exec(stderr);
-      const n = m ? Number(m[1]) : undefined;
       const code = /No such process|Cannot find device|No such file|not found/i.test(stderr) ? ErrorCode.NotFound : /File exists/.test(stderr) ? ErrorCode.AlreadyExists : ErrorCode.ToolFailed;
-      throw new KubeRouterError(code, `ip -batch failed${n ? ` at line ${n} (${lines[n - 1] ?? ''})` : ''}: ${stderr.trim().split('\n')[0] ?? ''}`, { line: n, failingLine: n ? lines[n - 1] : undefined, stderr });
+      throw restoreFailure('ip -batch', lines.join('\n'), stderr, /Command failed -:(\d+)/, code);
     }
   }
 }

@@ -1,18 +1,8 @@
-import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
+import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
+import { restoreFailure } from '../restore-error.js';
 import { stderrOf, type Exec } from '../exec.js';
 import { parseNftJson } from './parse-json.js';
 import type { NftFamily, Nftables, NftTableState } from './types.js';
-
-/** nft's error output names the failing line as `/dev/stdin:N:…`. */
-function nftError(script: string, stderr: string): KubeRouterError {
-  const m = /(?:stdin|-):(\d+):/.exec(stderr);
-  const n = m ? Number(m[1]) : undefined;
-  return new KubeRouterError(ErrorCode.RestoreFailed, `nft -f failed${n ? ` at line ${n}` : ''}: ${stderr.trim().split('\n')[0] ?? ''}`, {
-    line: n,
-    failingLine: n ? script.split('\n')[n - 1] : undefined,
-    stderr,
-  });
-}
 
 export class RealNftables implements Nftables {
   constructor(private readonly exec: Exec) {}
@@ -21,7 +11,8 @@ export class RealNftables implements Nftables {
     try {
       await this.exec.run(['nft', '-f', '-'], { stdin: script, timeoutMs: 300_000 });
     } catch (e) {
-      if (isKubeRouterError(e, ErrorCode.ToolFailed)) throw nftError(script, stderrOf(e));
+      // nft names the failing line as `/dev/stdin:N:…`
+      if (isKubeRouterError(e, ErrorCode.ToolFailed)) throw restoreFailure('nft -f', script, stderrOf(e), /(?:stdin|-):(\d+):/);
       throw e;
     }
   }

@@ -1,0 +1,1 @@
+export * as codec from './codec/index.js';

@@ -14,4 +14,5 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-ENTRYPOINT ["node", "/app/dist/cmd/kube-router.js"]
+# --max-semi-space-size=4: see pkg/daemon/node-flags.ts
+ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/cmd/kube-router.js"]

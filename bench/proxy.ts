@@ -19,6 +19,7 @@ import { startInNetns } from '../test/ns-process.js';
 import { FIXTURE_BIN, KUBE_ROUTER_BIN, DIST } from '../test/paths.js';
 import { benchObjects, benchSlice, endpointIP, clusterIP } from './proxy-objects.js';
 import { cpuMs, percentile, rssMiB, verdict } from './util.js';
+import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import type { JsonObject } from '../fixture/apiserver/store.js';
 
 const sh = (...argv: string[]): string => execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -63,7 +64,7 @@ async function daemonPhase(services: number, perService: number, changes: number
     procs.push(api);
     await api.waitForOutput(/ready/, 120_000);
     log('API fixture loaded; starting kube-router (service proxy only)');
-    const daemon = startInNetns(ns, ['node', KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bench-node', '--run-router=false', '--run-firewall=false', '--service-cluster-ip-range=198.18.128.0/17', `--ipvs-sync-period=${resyncS}s`, '--health-port=0', '--metrics-port=20245', '--cache-sync-timeout=5m', '-v=2']);
+    const daemon = startInNetns(ns, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bench-node', '--run-router=false', '--run-firewall=false', '--service-cluster-ip-range=198.18.128.0/17', `--ipvs-sync-period=${resyncS}s`, '--health-port=0', '--metrics-port=20245', '--cache-sync-timeout=5m', '-v=2']);
     procs.push(daemon);
     await daemon.waitForOutput(/proxy sync trigger=periodic mode=full/, 300_000);
     const lines = daemon.output().split('\n');

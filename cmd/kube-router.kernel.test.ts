@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startInNetns, type NsProcess } from '../test/ns-process.js';
 import { FIXTURE_BIN, KUBE_ROUTER_BIN } from '../test/paths.js';
+import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import { throwawayNetns, type ThrowawayNetns } from '../test/throwaway-netns.js';
 
 async function nsGet(ns: ThrowawayNetns, url: string): Promise<{ code: number; body: string }> {
@@ -50,7 +51,7 @@ describe('kube-router daemon against the API server fixture (in a netns)', funct
 
   it('serves /healthz (200 once synced, 500 when the API is gone past the grace, 200 again) and /metrics; SIGTERM exits 0', async () => {
     await startApi();
-    daemon = startInNetns(ns.name, ['node', KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=node-a', '--health-port=20244', '--metrics-port=20245', '--cache-sync-timeout=2s', '--run-router=false', '--run-firewall=false', '-v', '1']);
+    daemon = startInNetns(ns.name, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=node-a', '--health-port=20244', '--metrics-port=20245', '--cache-sync-timeout=2s', '--run-router=false', '--run-firewall=false', '-v', '1']);
     await untilCode(ns, 'http://127.0.0.1:20244/healthz', 200, 15_000);
     const m = await nsGet(ns, 'http://127.0.0.1:20245/metrics');
     assert.equal(m.code, 200);
@@ -68,13 +69,13 @@ describe('kube-router daemon against the API server fixture (in a netns)', funct
   });
 
   it('exits 1 when the caches do not sync within --cache-sync-timeout', async () => {
-    daemon = startInNetns(ns.name, ['node', KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=node-a', '--health-port=0', '--cache-sync-timeout=1s', '--run-router=false', '--run-firewall=false']);
+    daemon = startInNetns(ns.name, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=node-a', '--health-port=0', '--cache-sync-timeout=1s', '--run-router=false', '--run-firewall=false']);
     assert.equal(await daemon.exited, 1);
     assert.match(daemon.output(), /caches not synced within 1000 ms/);
   });
 
   it('a usage error exits 2 before touching anything and names the flag', async () => {
-    daemon = startInNetns(ns.name, ['node', KUBE_ROUTER_BIN, '--ipvs-sync-period=soon', '--peer-router-ips=198.18.0.1']);
+    daemon = startInNetns(ns.name, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, '--ipvs-sync-period=soon', '--peer-router-ips=198.18.0.1']);
     assert.equal(await daemon.exited, 2);
     assert.match(daemon.output(), /invalid argument "soon" for "--ipvs-sync-period"/);
     assert.match(daemon.output(), /--peer-router-asns: has 0 entries/);

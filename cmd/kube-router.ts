@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * kube-router: the only place that may exit the process. Exit status: 0 done, 1 runtime failure,
  * 2 usage error.

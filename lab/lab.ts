@@ -6,6 +6,7 @@ import { addNetns, deleteNetns } from '../pkg/linux/netns.js';
 import { realExec } from '../pkg/linux/exec.js';
 import { asArray, asRecord, asString, asNumber } from '../pkg/util/json.js';
 import { DIST } from './dist.js';
+import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import { cniRun, loopbackUp } from './cni.js';
 import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFabricIPs, type LabPlan } from './plan.js';
 import { spawnDetached, waitForFile } from './processes.js';
@@ -40,6 +41,7 @@ export function daemonArgv(st: LabState, i: number): string[] {
   const p = st.plan;
   return [
     'node',
+    ...DAEMON_NODE_FLAGS,
     join(DIST, 'cmd/kube-router.js'),
     `--kubeconfig=${join(st.dir, 'kubeconfig')}`,
     `--hostname-override=${nodeName(i)}`,

@@ -3,3 +3,4 @@ export * from './context.js';
 export * from './controllers.js';
 export * from './daemon.js';
 export * from './kernel.js';
+export * from './node-flags.js';

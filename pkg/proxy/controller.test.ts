@@ -151,6 +151,50 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     assert.equal((await h.nft.dump('ip6', 'kube-router-proxy'))?.sets.get('dispatch')?.elements.join(), '2001:db8:128::a . tcp . 80 : goto svc-1-m');
   });
 
+  it('healthCheckNodePort answers 200 with local endpoints, 503 without', async () => {
+    h = await harness();
+    await h.client.create(
+      service('lbl', { type: 'LoadBalancer', clusterIP: CIP, externalTrafficPolicy: 'Local', healthCheckNodePort: 31977, ports: [{ name: 'http', port: 80, nodePort: 30081 }] }, { status: { loadBalancer: { ingress: [{ ip: '198.19.1.7' }] } } }),
+    );
+    await h.client.create(slice('lbl', [{ ip: '198.18.64.2' }, { ip: '198.18.65.2', node: 'node-b' }], [{ name: 'http', port: 8080 }]));
+    const get = async (): Promise<{ status: number; body: string }> => {
+      try {
+        const r = await fetch('http://127.0.0.1:31977/healthz');
+        return { status: r.status, body: await r.text() };
+      } catch {
+        return { status: 0, body: '' };
+      }
+    };
+    let r = { status: 0, body: '' };
+    await h.until('health check port', () => {
+      void get().then((x) => (r = x));
+      return r.status === 200;
+    });
+    assert.deepEqual(JSON.parse(r.body), { service: { namespace: 'default', name: 'lbl' }, localEndpoints: 1 });
+    await h.client.update(slice('lbl', [{ ip: '198.18.65.2', node: 'node-b' }], [{ name: 'http', port: 8080 }]));
+    await h.until('503 without local endpoints', () => {
+      void get().then((x) => (r = x));
+      return r.status === 503;
+    });
+    await h.client.delete('Service', 'default', 'lbl');
+    await h.until('port closed', () => {
+      void get().then((x) => (r = x));
+      return r.status === 0;
+    });
+  });
+
+  it('graceful termination: a removed TCP backend keeps its flows for the grace period, then they are removed', async () => {
+    h = await harness(['--ipvs-graceful-termination', '--ipvs-graceful-period=300ms']);
+    await h.client.create(web());
+    await h.client.create(eps3());
+    await h.until('dnat', () => h.eval({ dst: CIP, dport: 80 }).backends.length === 3);
+    await h.client.update(slice('web', [{ ip: '198.18.64.2' }, { ip: '198.18.64.3' }], [{ name: 'http', port: 8080 }]));
+    await h.until('removed from new connections', () => h.eval({ dst: CIP, dport: 80 }).backends.length === 2);
+    assert.equal(h.conntrack.deleted.length, 0, 'established TCP flows are left alone at first');
+    await h.until('flows removed after the grace period', () => h.conntrack.deleted.length === 1, 3000);
+    assert.deepEqual(h.conntrack.deleted[0], { protocol: 'tcp', origDst: CIP, origDport: 80, replySrc: '198.18.65.2' });
+  });
+
   it('NodePort follows the node IP when the Node object changes', async () => {
     h = await harness();
     await h.client.create(web({ type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }));

@@ -210,6 +210,7 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
   const crr = args.includes('--no-crr') ? {} : await crrPhase(smoke ? [100] : [1000, 10_000, 30_000], smoke ? 0.3 : 2, log);
   const result = { ...d, crrRatio: crr };
   if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else if (smoke) process.stdout.write(`smoke size (figures only; the targets apply at 10,000 services): ${JSON.stringify(result)}\n`);
   else {
     const biggest = crr[String(Math.max(...Object.keys(crr).map(Number)))] ?? NaN;
     const lines = [

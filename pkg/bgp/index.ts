@@ -1,1 +1,2 @@
 export * as codec from './codec/index.js';
+export * as fsm from './fsm/index.js';

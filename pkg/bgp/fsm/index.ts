@@ -1,0 +1,3 @@
+export * from './fsm.js';
+export * from './negotiate.js';
+export * from './types.js';

@@ -8,6 +8,10 @@ import { apply, destroyLab, probe, status, up } from './lab.js';
 import { isAlive } from './processes.js';
 import { labDir } from './state.js';
 import { run } from './sh.js';
+import { removeStaleTestLabs, testLabName } from '../test/lab-names.js';
+
+const L1 = testLabName('lta');
+const L2 = testLabName('ltb');
 
 const docs = (yaml: string): JsonObject[] => parseAllDocuments(yaml).map((d) => d.toJS() as JsonObject);
 const app = (tag: string): string => `
@@ -31,18 +35,18 @@ describe('lab harness', function () {
   this.timeout(120_000);
   const quiet = (): void => undefined;
   before(async () => {
-    await destroyLab('lt1');
-    await destroyLab('lt2');
+    await removeStaleTestLabs('lta');
+    await removeStaleTestLabs('ltb');
   });
   after(async () => {
-    await destroyLab('lt1');
-    await destroyLab('lt2');
+    await destroyLab(L1);
+    await destroyLab(L2);
   });
 
   it('two labs side by side do not interfere; probes report allowed and refused; down leaves nothing behind', async () => {
     const rootLinksBefore = (await run('ip', '-br', 'link')).stdout;
-    const a = await up({ name: 'lt1', nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
-    const b = await up({ name: 'lt2', nodes: 1, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    const a = await up({ name: L1, nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    const b = await up({ name: L2, nodes: 1, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
     await apply(a, docs(app('a')), quiet);
     await apply(b, docs(app('b')), quiet);
     const sa = await status(a);
@@ -61,20 +65,20 @@ describe('lab harness', function () {
     assert.equal(((sa['nodes'] as { daemon: { healthz: number; proxyBackend: string } }[])[0]?.daemon.proxyBackend), 'nftables');
 
     const pids = [a.apiPid, b.apiPid, ...Object.values(a.daemons), ...Object.values(b.daemons), ...a.pods.map((p) => p.pid), ...b.pods.map((p) => p.pid)].filter((p): p is number => p !== undefined);
-    await destroyLab('lt1');
-    await destroyLab('lt2');
-    assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith('krl-lt')), []);
+    await destroyLab(L1);
+    await destroyLab(L2);
+    assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith(`krl-${L1}-`) || n.startsWith(`krl-${L2}-`)), []);
     assert.deepEqual(pids.filter(isAlive), []);
-    assert.equal(existsSync(labDir('lt1')), false);
+    assert.equal(existsSync(labDir(L1)), false);
     assert.equal((await run('ip', '-br', 'link')).stdout, rootLinksBefore, 'no interface left in the root namespace');
   });
 
   it('down cleans up after a crash (no state file, namespaces and processes left behind)', async () => {
-    const a = await up({ name: 'lt1', nodes: 1, subnets: 2, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    const a = await up({ name: L1, nodes: 1, subnets: 2, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
     const pids = [a.apiPid, ...Object.values(a.daemons)].filter((p): p is number => p !== undefined);
-    await run('rm', '-f', `${labDir('lt1')}/state.json`);
-    await destroyLab('lt1');
-    assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith('krl-lt1-')), []);
+    await run('rm', '-f', `${labDir(L1)}/state.json`);
+    await destroyLab(L1);
+    assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith(`krl-${L1}-`)), []);
     assert.deepEqual(pids.filter(isAlive), []);
   });
 });

@@ -197,7 +197,7 @@ export class ProxyController implements Controller {
 
   private async afterCommit(removed: { family: Family; r: Awaited<ReturnType<NftProxyBackend['sync']>>['removedBackends'][number] }[]): Promise<void> {
     const graceful = this.ctx.config.proxy.gracefulTermination;
-    for (const { family, r } of removed) {
+    for (const { r } of removed) {
       const flow = { protocol: r.frontend.protocol as 'tcp' | 'udp' | 'sctp', origDst: r.frontend.ip as IP, origDport: r.frontend.port, replySrc: r.backendIP as IP };
       // Stale UDP flows would keep sending to a backend that is gone: remove them now. TCP flows
       // finish on their own, or after the grace period with --ipvs-graceful-termination.
@@ -209,18 +209,24 @@ export class ProxyController implements Controller {
         }, this.ctx.config.proxy.gracefulPeriodMs);
         this.pendingTimers.add(t);
       }
-      if (r.frontend.affinity) await this.dropAffinity(family, r.frontend, r.backendIP, r.backendPort);
+    }
+    for (const family of this.families) {
+      const gone = removed.filter((x) => x.family === family && x.r.frontend.affinity).map((x) => x.r);
+      if (gone.length > 0) await this.dropAffinity(family, gone);
     }
     await this.updateHealthChecks();
   }
 
-  /** Clients stuck (ClientIP affinity) to a backend that is gone get a new one on their next connection. */
-  private async dropAffinity(family: Family, fe: { ip: string; protocol: string; port: number }, ip: string, port: number): Promise<void> {
+  /**
+   * Clients stuck (ClientIP affinity) to a backend that is gone get a new one on their next
+   * connection: one read of the affinity map and one delete per family, whatever the number removed.
+   */
+  private async dropAffinity(family: Family, gone: readonly { frontend: { ip: string; protocol: string; port: number }; backendIP: string; backendPort: number }[]): Promise<void> {
     const w = words(family);
     try {
       const els = (await this.deps.nft.listSet(w.nftFamily, TABLE, SETS.affinity)) ?? [];
-      const suffix = ` . ${fe.ip} . ${fe.protocol} . ${fe.port} : ${ip} . ${port}`;
-      const stale = els.filter((e) => e.endsWith(suffix)).map((e) => e.split(' : ')[0] as string);
+      const suffixes = gone.map((g) => ` . ${g.frontend.ip} . ${g.frontend.protocol} . ${g.frontend.port} : ${g.backendIP} . ${g.backendPort}`);
+      const stale = els.filter((e) => suffixes.some((x) => e.endsWith(x))).map((e) => e.split(' : ')[0] as string);
       if (stale.length > 0) await this.deps.nft.apply(`delete element ${w.nftFamily} ${TABLE} ${SETS.affinity} { ${stale.join(', ')} }\n`);
     } catch (e) {
       this.logger.warn('affinity cleanup failed', { error: errorMessage(e) });

@@ -6,6 +6,9 @@ import { netns } from '../../lab/plan.js';
 import { ipn } from '../../lab/sh.js';
 import { saveState, type LabState } from '../../lab/state.js';
 import { isAlive } from '../../lab/processes.js';
+import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
+
+const LAB = testLabName('lp');
 
 const docs = (yaml: string): JsonObject[] => parseAllDocuments(yaml).map((d) => d.toJS() as JsonObject);
 const pod = (name: string, app: string, node = 'node-1'): string => `
@@ -69,16 +72,17 @@ describe('service proxy end to end in the lab (real nftables, real packets)', fu
   };
 
   before(async () => {
-    await destroyLab('lp');
-    st = await up({ name: 'lp', nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    await removeStaleTestLabs('lp');
+    await destroyLab(LAB);
+    st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
     await apply(st, docs(APP), quiet);
     svcs = (await status(st))['services'] as Svc[];
     // The external client reaches the externalIP through node-1 (what a BGP peer would advertise).
-    await ipn(netns.external('lp'), 'route', 'add', '198.19.0.10/32', 'via', '198.18.0.11');
+    await ipn(netns.external(LAB), 'route', 'add', '198.19.0.10/32', 'via', '198.18.0.11');
     await new Promise((r) => setTimeout(r, 500));
   });
   after(async () => {
-    await destroyLab('lp');
+    await destroyLab(LAB);
   });
 
   it('ClusterIP over TCP spreads over both endpoints and keeps the pod source', async () => {

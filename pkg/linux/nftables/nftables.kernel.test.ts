@@ -22,3 +22,26 @@ nftablesContract('persistent nft -i session in a netns', async () => {
     },
   };
 });
+
+import assert from 'node:assert/strict';
+
+describe('nft -i session under a stream of failing and succeeding transactions', function () {
+  this.timeout(120_000);
+  it('attributes every error to its own transaction (300 in a row)', async () => {
+    const ns = await throwawayNetns();
+    const session = new NftSession(new RealNftables(ns.exec), ['ip', 'netns', 'exec', ns.name]);
+    try {
+      await session.apply('add table ip krt-s\nadd set ip krt-s s { type inet_service ; }\n');
+      for (let i = 0; i < 300; i++) {
+        const bad = i % 3 === 0;
+        const p = session.apply(bad ? `add element ip krt-s missing { ${i} }\n` : `add element ip krt-s s { ${i} }\n`);
+        if (bad) await assert.rejects(p, `transaction ${i} should fail`);
+        else await p;
+      }
+      assert.equal((await session.listSet('ip', 'krt-s', 's'))?.length, 200);
+    } finally {
+      session.close();
+      await ns.remove();
+    }
+  });
+});

@@ -63,7 +63,13 @@ export class NftSession implements Nftables {
     this.stderr = '';
     child.stdin.write(`${line}\n${sentinel}\n`);
     const end = Date.now() + TIMEOUT_MS;
-    while (!this.stderr.includes(sentinel)) {
+    // Done when the sentinel's whole error block is in: its echo line and the caret line under it
+    // (they can arrive in separate chunks; a late caret line must not count against the next one).
+    const blockEnd = (): number => {
+      const at = this.stderr.indexOf(`\n${sentinel}\n`);
+      return at < 0 ? -1 : this.stderr.indexOf('\n', at + sentinel.length + 2);
+    };
+    while (blockEnd() < 0) {
       if (this.child !== child) throw new KubeRouterError(ErrorCode.ToolFailed, `nft -i exited: ${this.stderr.trim().slice(0, 300)}`);
       if (Date.now() > end) {
         child.kill('SIGKILL');
@@ -75,9 +81,9 @@ export class NftSession implements Nftables {
         setTimeout(resolve, 1000);
       });
     }
-    const at = this.stderr.indexOf(sentinel);
+    const at = this.stderr.indexOf(`\n${sentinel}\n`);
     const before = this.stderr.slice(0, this.stderr.lastIndexOf('Error:', at));
-    this.stderr = '';
+    this.stderr = this.stderr.slice(blockEnd() + 1);
     if (before.trim() !== '') {
       // nft echoes the input line with carets under the failing command: its column says which one.
       const errLines = before.split('\n');

@@ -43,7 +43,22 @@ if (proto === 'udp') {
     const i = buf.indexOf('\r\n\r\n');
     if (i < 0) return;
     const client = /x-client: ([^\r]+)/i.exec(buf)?.[1] ?? '';
-    const body = buf.slice(i + 4).trim();
+    let body = buf.slice(i + 4);
+    if (/transfer-encoding: chunked/i.test(buf.slice(0, i))) {
+      // size line, data, CRLF … until a zero-size chunk
+      if (!/\r\n0\r\n/.test(`\r\n${body}`)) return;
+      let out = '';
+      let rest = body;
+      for (;;) {
+        const nl = rest.indexOf('\r\n');
+        const size = parseInt(rest.slice(0, nl), 16);
+        if (!(size > 0)) break;
+        out += rest.slice(nl + 2, nl + 2 + size);
+        rest = rest.slice(nl + 2 + size + 2);
+      }
+      body = out;
+    }
+    body = body.trim();
     if (body === '') return;
     const keep = Number(opt('--keep-ms', '0'));
     if (keep > 0) {

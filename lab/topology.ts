@@ -4,6 +4,7 @@ import { realExec } from '../pkg/linux/exec.js';
 import { LAB_NETNS_PREFIX, netns, nodeIP, nodeIP6, segmentOf, type LabPlan } from './plan.js';
 import { ipn, nsRun, run, sysctl } from './sh.js';
 import { labDir, loadState } from './state.js';
+import { isAlive } from './processes.js';
 
 const exec = realExec();
 
@@ -79,20 +80,11 @@ export async function destroyLab(name: string): Promise<{ namespaces: number; pr
     }
   }
   const end = Date.now() + 5000;
-  while ([...pids].some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  while ([...pids].some(isAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   for (const n of names) await deleteNetns(exec, n);
   rmSync(labDir(name), { recursive: true, force: true });
   return { namespaces: names.length, processes: pids.size };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export { nsRun };

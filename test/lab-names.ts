@@ -6,18 +6,10 @@ import { listNetns } from '../pkg/linux/netns.js';
 import { realExec } from '../pkg/linux/exec.js';
 import { LAB_NETNS_PREFIX } from '../lab/plan.js';
 import { destroyLab } from '../lab/topology.js';
+import { isAlive } from '../lab/processes.js';
 
 export function testLabName(base: string): string {
   return `${base}${process.pid}`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function removeStaleTestLabs(base: string): Promise<void> {
@@ -25,7 +17,7 @@ export async function removeStaleTestLabs(base: string): Promise<void> {
   const stale = new Set<string>();
   for (const n of await listNetns(realExec())) {
     const m = re.exec(n);
-    if (m && !alive(Number(m[2]))) stale.add(m[1] as string);
+    if (m && !isAlive(Number(m[2]))) stale.add(m[1] as string);
   }
   for (const lab of stale) await destroyLab(lab);
 }

@@ -82,5 +82,6 @@ export const netns = {
 
 /** Spare fabric addresses the lab never uses, for attaching your own router. */
 export function spareFabricIPs(plan: LabPlan): string[] {
-  return ['198.18.0.200', '198.18.0.201', '198.18.0.202'].filter(() => plan.segments.length > 0);
+  const first = plan.segments[0]?.prefix ?? '198.18.0';
+  return [`${first}.200`, `${first}.201`, `${first}.202`];
 }

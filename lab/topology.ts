@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { addNetns, deleteNetns, listNetns } from '../pkg/linux/netns.js';
 import { realExec } from '../pkg/linux/exec.js';
 import { LAB_NETNS_PREFIX, netns, nodeIP, nodeIP6, segmentOf, type LabPlan } from './plan.js';
-import { ipn, nsRun, run, sysctl } from './sh.js';
+import { ipn, run, sysctl } from './sh.js';
 import { labDir, loadState } from './state.js';
 import { isAlive } from './processes.js';
 
@@ -87,4 +87,3 @@ export async function destroyLab(name: string): Promise<{ namespaces: number; pr
   return { namespaces: names.length, processes: pids.size };
 }
 
-export { nsRun };

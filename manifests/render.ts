@@ -24,6 +24,8 @@ interface Variant {
 
 const ALL = ['--run-router=true', '--run-firewall=true', '--run-service-proxy=true', '--bgp-graceful-restart=true'];
 const NO_PROXY = ['--run-router=true', '--run-firewall=true', '--run-service-proxy=false', '--bgp-graceful-restart=true'];
+/** Upstream's sample external peer. */
+const PEER = ['--peer-router-ips=192.168.1.99', '--peer-router-asns=64513', '--cluster-asn=64512', '--advertise-cluster-ip=true'];
 
 export const VARIANTS: readonly Variant[] = [
   { file: 'kubeadm-kuberouter.yaml', purpose: 'kubeadm: router and firewall beside kube-proxy', args: NO_PROXY, kubeconfig: 'kubeadm', rbac: true },
@@ -34,14 +36,14 @@ export const VARIANTS: readonly Variant[] = [
   {
     file: 'generic-kuberouter-all-features-advertise-routes.yaml',
     purpose: 'any cluster: all features, peering with an external router',
-    args: [...ALL, '--peer-router-ips=192.168.1.99', '--peer-router-asns=64513', '--cluster-asn=64512', '--advertise-cluster-ip=true'],
+    args: [...ALL, ...PEER],
     kubeconfig: 'embedded',
     rbac: true,
   },
   {
     file: 'generic-kuberouter-only-advertise-routes.yaml',
     purpose: 'route advertiser only, next to another CNI',
-    args: ['--run-router=true', '--run-firewall=false', '--run-service-proxy=false', '--bgp-graceful-restart=true', '--enable-cni=false', '--enable-ibgp=false', '--enable-overlay=false', '--peer-router-ips=192.168.1.99', '--peer-router-asns=64513', '--cluster-asn=64512', '--advertise-cluster-ip=true', '--advertise-external-ip=true', '--advertise-loadbalancer-ip=true'],
+    args: ['--run-router=true', '--run-firewall=false', '--run-service-proxy=false', '--bgp-graceful-restart=true', '--enable-cni=false', '--enable-ibgp=false', '--enable-overlay=false', ...PEER, '--advertise-external-ip=true', '--advertise-loadbalancer-ip=true'],
     kubeconfig: 'embedded',
     rbac: true,
   },
@@ -49,7 +51,7 @@ export const VARIANTS: readonly Variant[] = [
   {
     file: 'kube-router-all-service-daemonset-advertise-routes.yaml',
     purpose: 'quick start with an external peer',
-    args: [...ALL, '--peer-router-ips=192.168.1.99', '--peer-router-asns=64513', '--cluster-asn=64512', '--advertise-cluster-ip=true'],
+    args: [...ALL, ...PEER],
     kubeconfig: 'host',
     rbac: false,
   },

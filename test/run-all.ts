@@ -39,6 +39,12 @@ files.sort();
 const mocha = new Mocha({ timeout: 60_000, reporter: 'spec', ...(grep ? { grep } : {}) });
 for (const f of files) if (suite === 'all' || suiteOf(f) === suite) mocha.addFile(f);
 
+// A new run first removes what crashed earlier runs left behind (TESTING.md).
+if (process.getuid?.() === 0 && suite !== 'unit') {
+  const { removeStaleTestNetns } = await import('./throwaway-netns.js');
+  const n = await removeStaleTestNetns();
+  if (n > 0) process.stdout.write(`removed ${n} namespace(s) left by earlier crashed runs\n`);
+}
 await mocha.loadFilesAsync();
 let passed = 0;
 let failed = 0;

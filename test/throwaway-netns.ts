@@ -3,7 +3,7 @@
  * even when the test fails; a new run first removes leftovers of earlier runs of this process's kind.
  */
 import { netnsExec, realExec, type Exec } from '../pkg/linux/exec.js';
-import { addNetns, deleteNetns, deleteNetnsWithPrefix } from '../pkg/linux/netns.js';
+import { addNetns, deleteNetns, listNetns } from '../pkg/linux/netns.js';
 
 export const TEST_NETNS_PREFIX = 'krt-t-';
 let seq = 0; // counter for names within this test process only
@@ -23,24 +23,18 @@ export async function throwawayNetns(): Promise<ThrowawayNetns> {
 }
 
 /** Leftovers of crashed runs: namespaces with our prefix whose owning process is gone. */
-export async function removeStaleTestNetns(): Promise<void> {
+export async function removeStaleTestNetns(): Promise<number> {
   const host = realExec();
-  const { listNetns } = await import('../pkg/linux/netns.js');
+  let removed = 0;
   for (const n of await listNetns(host)) {
     const m = /^krt-t-(\d+)-/.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    let alive = true;
+    if (!m || Number(m[1]) === process.pid) continue;
     try {
-      process.kill(pid, 0);
+      process.kill(Number(m[1]), 0);
     } catch {
-      alive = false;
+      await deleteNetns(host, n);
+      removed++;
     }
-    if (!alive || pid === process.pid) await deleteNetns(host, n);
   }
-  void deleteNetnsWithPrefix; // prefix-wide removal is for the lab's `down`
-}
-
-export function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
+  return removed;
 }

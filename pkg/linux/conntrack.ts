@@ -1,4 +1,4 @@
-import type { Exec } from './exec.js';
+import { stderrOf, type Exec } from './exec.js';
 import type { IP } from '../util/ip.js';
 import { familyOf } from '../util/ip.js';
 
@@ -22,7 +22,7 @@ export function realConntrack(exec: Exec): Conntrack {
       const argv = ['conntrack', '-D', '-f', familyOf(f.origDst) === 4 ? 'ipv4' : 'ipv6', '-p', f.protocol, '--orig-dst', f.origDst, '--dport', String(f.origDport), '--reply-src', f.replySrc];
       // conntrack exits 1 when nothing matched: that is not an error here.
       await exec.run(argv).catch((e: unknown) => {
-        if (!/0 flow entries have been deleted/.test(String((e as { details?: { stderr?: string } }).details?.stderr ?? ''))) throw e;
+        if (!/0 flow entries have been deleted/.test(stderrOf(e))) throw e;
       });
     },
   };

@@ -1,4 +1,4 @@
-import { cidrParts, familyOf, tryParseCIDR, tryParseIP, type CIDR, type IP } from '../util/ip.js';
+import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type IP } from '../util/ip.js';
 import type { ExternalPeerConfig, KubeRouterConfig, OverlayEncap, ProxyBackendChoice, RouterIdChoice } from './config.js';
 import { formatGoDuration } from './duration.js';
 import type { FlagSpec, FlagValue } from './flag-spec.js';
@@ -301,9 +301,4 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
   if (config.router.bfd.multiplier < 1) bad('bfd-detection-multiplier', 'must be at least 1');
   if (issues.length > 0) return { kind: 'usage-error', issues };
   return { kind: 'run', config, warnings };
-}
-
-/** Families a CIDR list covers, for callers that check dual-stack settings. */
-export function familiesOf(cidrs: readonly CIDR[]): Set<4 | 6> {
-  return new Set(cidrs.map((c) => cidrParts(c).family));
 }

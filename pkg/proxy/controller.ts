@@ -184,7 +184,7 @@ export class ProxyController implements Controller {
     this.metrics.services.set(this.backends.reduce((n, b) => n + b.appliedFrontendCount(), 0));
     const now = this.ctx.clock.now();
     for (const s of services) {
-      const tt = this.tracker.endpointsOf(s)?.triggerTimeMs;
+      const tt = this.tracker.triggerTimeOf(s);
       if (tt !== undefined && now >= tt) this.metrics.programmingLatency.observe((now - tt) / 1000);
     }
     await this.afterCommit(removed);

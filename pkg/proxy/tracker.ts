@@ -67,6 +67,16 @@ export class ServiceTracker {
     return mergeSlices([...keys].map((k) => this.slices.get(k)).filter((s): s is ParsedSlice => s !== undefined));
   }
 
+  /** Earliest `last-change-trigger-time` among a service's slices (ms), for the latency metric. */
+  triggerTimeOf(svcKey: string): number | undefined {
+    let t: number | undefined;
+    for (const k of this.slicesBySvc.get(svcKey) ?? []) {
+      const tt = this.slices.get(k)?.triggerTimeMs;
+      if (tt !== undefined && (t === undefined || tt < t)) t = tt;
+    }
+    return t;
+  }
+
   serviceList(): [string, ServiceInfo][] {
     return [...this.services.entries()];
   }

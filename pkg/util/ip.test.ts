@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { bigIntToIP, cidrContains, cidrCovers, compareIP, parseCIDR, tryParseCIDR, tryParseIP, type IP } from './ip.js';
+import { bigIntToIP, cidrContains, cidrCovers, compareIP, ipFromBytes, ipToBytes, parseCIDR, tryParseCIDR, tryParseIP, type IP } from './ip.js';
 
 describe('util: IP addresses and CIDRs', () => {
   const ips: [string, string | undefined][] = [
@@ -26,5 +26,14 @@ describe('util: IP addresses and CIDRs', () => {
     const sorted = (['198.18.0.10', '2001:db8::1', '198.18.0.9', '198.18.1.0'] as IP[]).sort(compareIP);
     assert.deepEqual(sorted, ['198.18.0.9', '198.18.0.10', '198.18.1.0', '2001:db8::1']);
     assert.equal(bigIntToIP(0n, 6), '::');
+  });
+  it('network-order bytes, both ways', () => {
+    assert.deepEqual([...ipToBytes('198.18.0.11' as IP)], [198, 18, 0, 11]);
+    assert.equal(ipFromBytes(Uint8Array.from([198, 18, 0, 11])), '198.18.0.11');
+    const v6 = ipToBytes('2001:db8::a:1' as IP);
+    assert.equal(v6.length, 16);
+    assert.deepEqual([...v6.subarray(0, 4)], [0x20, 0x01, 0x0d, 0xb8]);
+    assert.equal(ipFromBytes(v6), '2001:db8::a:1');
+    assert.equal(ipFromBytes(new Uint8Array(16)), '::');
   });
 });

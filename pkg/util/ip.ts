@@ -135,9 +135,20 @@ export function cidrCovers(outer: CIDR, inner: CIDR): boolean {
   return o.family === i.family && i.prefix >= o.prefix && cidrContains(outer, i.ip);
 }
 
-/** The host route for an address: /32 or /128. */
-export function hostCIDR(ip: IP): CIDR {
-  return `${ip}/${bitsOf(familyOf(ip))}` as CIDR;
+/** An address from its network-order bytes (4 or 16). */
+export function ipFromBytes(bytes: Uint8Array): IP {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return bigIntToIP(v, bytes.length === 4 ? 4 : 6);
+}
+
+/** An address's network-order bytes (4 or 16). */
+export function ipToBytes(ip: IP): Uint8Array {
+  const n = bitsOf(familyOf(ip)) / 8;
+  const v = ipToBigInt(ip);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Number((v >> BigInt(8 * (n - 1 - i))) & 0xffn);
+  return out;
 }
 
 /** The n-th address of a CIDR (0 is the network address). */

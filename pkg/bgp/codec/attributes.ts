@@ -1,6 +1,6 @@
-import { parseIP, tryParseIP, type IP } from '../../util/ip.js';
+import { ipFromBytes, ipToBytes, type IP } from '../../util/ip.js';
 import { Afi, AttrFlag, AttrType, Notif, UpdateSub } from './constants.js';
-import { BgpDecodeError, type ErrorHandling } from './errors.js';
+import type { ErrorHandling } from './errors.js';
 import { readPrefixes, writePrefix } from './prefix.js';
 import type { Reader} from './reader.js';
 import { Writer } from './reader.js';
@@ -18,29 +18,6 @@ export class AttributeProblem extends Error {
 }
 
 const WITHDRAW: ErrorHandling = 'treat-as-withdraw';
-
-function ipv4(bytes: Uint8Array): IP {
-  return tryParseIP(Array.from(bytes).join('.')) as IP;
-}
-
-function ipv6(bytes: Uint8Array): IP {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] as number) << 8) | (bytes[i + 1] as number)).toString(16));
-  return parseIP(groups.join(':'));
-}
-
-function writeIP(w: Writer, ip: IP): void {
-  if (!ip.includes(':')) {
-    for (const o of ip.split('.')) w.u8(Number(o));
-    return;
-  }
-  // Expand to 8 groups.
-  const [head = '', tail] = ip.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = [...h, ...Array<string>(tail === undefined ? 0 : 8 - h.length - t.length).fill('0'), ...t];
-  for (const g of groups) w.u16(parseInt(g, 16));
-}
 
 function readSegments(v: Reader, asLen: 2 | 4, what: string): AsPathSegment[] {
   const out: AsPathSegment[] = [];
@@ -122,7 +99,7 @@ export function decodeAttributeValue(code: number, flags: number, v: Reader, opt
       return { type: 'as-path', flags, segments: readSegments(v, opts.fourOctetAs ? 4 : 2, 'AS_PATH') };
     case AttrType.NextHop: {
       fixed(4);
-      const nh = ipv4(v.bytes(4));
+      const nh = ipFromBytes(v.bytes(4));
       if (nh === '0.0.0.0' || nh === '255.255.255.255') throw new AttributeProblem(UpdateSub.InvalidNextHop, `NEXT_HOP ${nh} is not a usable address`, WITHDRAW);
       return { type: 'next-hop', flags, nextHop: nh };
     }
@@ -138,7 +115,7 @@ export function decodeAttributeValue(code: number, flags: number, v: Reader, opt
     case AttrType.Aggregator: {
       fixed(opts.fourOctetAs ? 8 : 6);
       const asn = opts.fourOctetAs ? v.u32() : v.u16();
-      return { type: 'aggregator', flags, asn, address: ipv4(v.bytes(4)) };
+      return { type: 'aggregator', flags, asn, address: ipFromBytes(v.bytes(4)) };
     }
     case AttrType.Communities: {
       if (len % 4 !== 0 || len === 0) throw new AttributeProblem(UpdateSub.OptionalAttribute, `COMMUNITIES length ${len} is not a positive multiple of 4`, WITHDRAW);
@@ -148,11 +125,11 @@ export function decodeAttributeValue(code: number, flags: number, v: Reader, opt
     }
     case AttrType.OriginatorId:
       fixed(4);
-      return { type: 'originator-id', flags, id: ipv4(v.bytes(4)) };
+      return { type: 'originator-id', flags, id: ipFromBytes(v.bytes(4)) };
     case AttrType.ClusterList: {
       if (len % 4 !== 0 || len === 0) throw new AttributeProblem(UpdateSub.AttributeLength, `CLUSTER_LIST length ${len} is not a positive multiple of 4`, WITHDRAW);
       const ids: IP[] = [];
-      while (v.remaining() > 0) ids.push(ipv4(v.bytes(4)));
+      while (v.remaining() > 0) ids.push(ipFromBytes(v.bytes(4)));
       return { type: 'cluster-list', flags, ids };
     }
     case AttrType.MpReach: {
@@ -164,7 +141,7 @@ export function decodeAttributeValue(code: number, flags: number, v: Reader, opt
       const valid = afi === Afi.IPv4 ? [4] : [16, 32];
       if (!valid.includes(nhLen) || v.remaining() < nhLen + 1) throw new AttributeProblem(UpdateSub.OptionalAttribute, `MP_REACH_NLRI next hop length ${nhLen} is not valid for AFI ${afi}`, 'session-reset');
       const nh = v.bytes(nhLen);
-      const nextHops = afi === Afi.IPv4 ? [ipv4(nh)] : nhLen === 16 ? [ipv6(nh)] : [ipv6(nh.subarray(0, 16)), ipv6(nh.subarray(16))];
+      const nextHops = afi === Afi.IPv4 ? [ipFromBytes(nh)] : nhLen === 16 ? [ipFromBytes(nh)] : [ipFromBytes(nh.subarray(0, 16)), ipFromBytes(nh.subarray(16))];
       v.u8(); // reserved
       try {
         return { type: 'mp-reach', flags, afi, safi, nextHops, nlri: readPrefixes(v, afi, Notif.Update, UpdateSub.OptionalAttribute) };
@@ -235,7 +212,7 @@ function encodeValue(w: Writer, a: Attribute, opts: CodecOptions): void {
       writeSegments(w, a.segments, 4);
       return;
     case 'next-hop':
-      writeIP(w, a.nextHop);
+      w.bytes(ipToBytes(a.nextHop));
       return;
     case 'med':
     case 'local-pref':
@@ -246,20 +223,20 @@ function encodeValue(w: Writer, a: Attribute, opts: CodecOptions): void {
     case 'aggregator':
       if (opts.fourOctetAs) w.u32(a.asn);
       else w.u16(a.asn);
-      writeIP(w, a.address);
+      w.bytes(ipToBytes(a.address));
       return;
     case 'communities':
       for (const c of a.communities) w.u32(c);
       return;
     case 'originator-id':
-      writeIP(w, a.id);
+      w.bytes(ipToBytes(a.id));
       return;
     case 'cluster-list':
-      for (const id of a.ids) writeIP(w, id);
+      for (const id of a.ids) w.bytes(ipToBytes(id));
       return;
     case 'mp-reach':
       w.u16(a.afi).u8(a.safi).u8(a.nextHops.length * (a.afi === Afi.IPv4 ? 4 : 16));
-      for (const nh of a.nextHops) writeIP(w, nh);
+      for (const nh of a.nextHops) w.bytes(ipToBytes(nh));
       w.u8(0);
       for (const p of a.nlri) writePrefix(w, p);
       return;
@@ -285,8 +262,3 @@ export function encodeAttribute(w: Writer, a: Attribute, opts: CodecOptions): vo
   w.bytes(value);
 }
 
-export function attributeCode(a: Attribute): number {
-  return codeOf(a);
-}
-
-export { BgpDecodeError };

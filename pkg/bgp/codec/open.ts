@@ -1,4 +1,4 @@
-import { tryParseIP, parseIP, type IP } from '../../util/ip.js';
+import { ipFromBytes, ipToBytes } from '../../util/ip.js';
 import { BGP_VERSION, CapabilityCode, Notif, OpenSub } from './constants.js';
 import { BgpDecodeError } from './errors.js';
 import type { Reader} from './reader.js';
@@ -44,8 +44,7 @@ export function decodeOpen(r: Reader): OpenMessage {
   const myAs = r.u16('My AS');
   const holdTime = r.u16('the hold time');
   if (holdTime === 1 || holdTime === 2) throw new BgpDecodeError(Notif.Open, OpenSub.UnacceptableHoldTime, `hold time ${holdTime} s is neither 0 nor at least 3`);
-  const idBytes = r.bytes(4, 'the BGP identifier');
-  const bgpId = tryParseIP(Array.from(idBytes).join('.')) as IP;
+  const bgpId = ipFromBytes(r.bytes(4, 'the BGP identifier'));
   if (bgpId === '0.0.0.0') throw new BgpDecodeError(Notif.Open, OpenSub.BadBgpId, 'BGP identifier 0.0.0.0');
   const optLen = r.u8('the optional parameters length');
   if (optLen !== r.remaining()) throw new BgpDecodeError(Notif.Header, 2, `optional parameters length ${optLen} does not match the ${r.remaining()} bytes left`);
@@ -93,7 +92,7 @@ function encodeCapability(c: Capability): Uint8Array {
 
 export function encodeOpen(w: Writer, m: OpenMessage): void {
   w.u8(m.version).u16(m.myAs).u16(m.holdTime);
-  for (const o of parseIP(m.bgpId).split('.')) w.u8(Number(o));
+  w.bytes(ipToBytes(m.bgpId));
   // One capabilities parameter per capability (what most speakers send).
   const params = new Writer();
   for (const c of m.capabilities) {

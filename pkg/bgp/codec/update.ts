@@ -1,6 +1,6 @@
 import { Afi, AttrFlag, AttrType, Notif, UpdateSub } from './constants.js';
 import { BgpDecodeError } from './errors.js';
-import { AttributeProblem, attributeCode, decodeAttributeValue, encodeAttribute } from './attributes.js';
+import { AttributeProblem, decodeAttributeValue, encodeAttribute } from './attributes.js';
 import { readPrefixes, writePrefix } from './prefix.js';
 import type { Reader} from './reader.js';
 import { Writer } from './reader.js';
@@ -90,4 +90,3 @@ export function encodeUpdate(w: Writer, m: UpdateMessage, opts: CodecOptions): v
   for (const p of m.nlri) writePrefix(w, p);
 }
 
-export { attributeCode };

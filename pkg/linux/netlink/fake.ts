@@ -1,5 +1,5 @@
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
-import { cidrContains, cidrParts, familyOf, parseCIDR, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { cidrContains, cidrParts, familyOf, parseCIDR, type CIDR, type Family } from '../../util/ip.js';
 import { assertNever } from '../../util/assert-never.js';
 import { renderOp } from './render.js';
 import type { Address, Link, Netlink, NetOp, Route, RouteRule } from './types.js';
@@ -168,4 +168,3 @@ export class FakeNetlink implements Netlink {
   }
 }
 
-export type { IP };

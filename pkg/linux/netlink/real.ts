@@ -1,6 +1,6 @@
 import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
 import { restoreFailure } from '../restore-error.js';
-import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
 import { stderrOf, type Exec } from '../exec.js';
 import { asNumber, asString } from '../../util/json.js';
 import { renderOp } from './render.js';
@@ -122,4 +122,3 @@ export class RealNetlink implements Netlink {
   }
 }
 
-export type { IP };

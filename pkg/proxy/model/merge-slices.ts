@@ -17,12 +17,10 @@ export function mergeSlices(slices: readonly ParsedSlice[]): ServiceEndpoints {
       for (const e of s.endpoints) list.push({ ...e, port });
       byPortName.set(key, list);
     }
-    return { byPortName, ...(s.triggerTimeMs !== undefined ? { triggerTimeMs: s.triggerTimeMs } : {}) };
+    return { byPortName };
   }
   const byPort = new Map<string, Map<string, Endpoint>>();
-  let trigger: number | undefined;
   for (const s of slices) {
-    if (s.triggerTimeMs !== undefined) trigger = trigger === undefined ? s.triggerTimeMs : Math.min(trigger, s.triggerTimeMs);
     for (const p of s.ports) {
       const key = `${p.name}/${p.protocol}`;
       let m = byPort.get(key);
@@ -39,5 +37,5 @@ export function mergeSlices(slices: readonly ParsedSlice[]): ServiceEndpoints {
   }
   const byPortName = new Map<string, Endpoint[]>();
   for (const [k, m] of byPort) byPortName.set(k, [...m.values()]);
-  return { byPortName, ...(trigger !== undefined ? { triggerTimeMs: trigger } : {}) };
+  return { byPortName };
 }

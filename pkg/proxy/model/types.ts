@@ -46,8 +46,6 @@ export interface Endpoint {
 /** Endpoints of one Service, by port name (from all its EndpointSlices, merged). */
 export interface ServiceEndpoints {
   readonly byPortName: ReadonlyMap<string, readonly Endpoint[]>;
-  /** Earliest `endpoints.kubernetes.io/last-change-trigger-time` among the slices (ms), for latency metrics. */
-  readonly triggerTimeMs?: number;
 }
 
 export interface NodeContext {

@@ -56,10 +56,6 @@ export function words(family: Family): FamilyWords {
   return family === 4 ? { nftFamily: 'ip', addr: 'ip', addrType: 'ipv4_addr' } : { nftFamily: 'ip6', addr: 'ip6', addrType: 'ipv6_addr' };
 }
 
-export function protoWord(f: Pick<Frontend, 'protocol'>): string {
-  return f.protocol.toLowerCase();
-}
-
 /** Sets whose elements several frontends can want at once (reference-counted). */
 export const SHARED_SETS: ReadonlySet<string> = new Set([SETS.serviceIPs, SETS.hairpin, SETS.podCidrs]);
 

@@ -105,7 +105,7 @@ async function daemonPhase(services: number, perService: number, changes: number
       if (!m) throw new Error(`change ${k}: no commit seen for svc-${i}\n${daemon.output().slice(-1500)}`);
       lat.push(Date.parse(m[1] as string) - t0);
     }
-    log(`${changes} endpoint changes: p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms`);
+    log(`${changes} endpoint changes: p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms; slowest ${[...lat].map((x, k) => `${x}@${k}`).sort((a, b) => Number(b.split('@')[0]) - Number(a.split('@')[0])).slice(0, 6).join(' ')} (ms@change)`);
 
     // A periodic resync with nothing changed.
     const before = daemon.output().length;

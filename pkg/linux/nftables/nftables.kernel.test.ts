@@ -32,6 +32,8 @@ describe('nft -i session under a stream of failing and succeeding transactions',
     const session = new NftSession(new RealNftables(ns.exec), ['ip', 'netns', 'exec', ns.name]);
     try {
       await session.apply('add table ip krt-s\nadd set ip krt-s s { type inet_service ; }\n');
+      await session.prepare('ip', 'krt-s', 's');
+      await session.prepare('ip', 'no-such-table', 's'); // a failed warm-up is harmless
       for (let i = 0; i < 300; i++) {
         const bad = i % 3 === 0;
         const p = session.apply(bad ? `add element ip krt-s missing { ${i} }\n` : `add element ip krt-s s { ${i} }\n`);

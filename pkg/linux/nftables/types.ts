@@ -27,6 +27,11 @@ export interface Nftables {
   listTables(): Promise<{ family: NftFamily; name: string }[]>;
   /** Elements of one set or map (canonical text); undefined when it or its table does not exist. Cheap for small sets. */
   listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined>;
+  /**
+   * Optional: get ready for fast transactions on a table (start a long-lived helper and have it read
+   * one small set of the table), so the first change after a rebuild does not pay for loading it.
+   */
+  prepare?(family: NftFamily, table: string, smallSet: string): Promise<void>;
 }
 
 /**

@@ -50,6 +50,9 @@ export class NftProxyBackend {
         throw e;
       }
       this.state = state;
+      // The next change goes through the persistent session: have it load the new table now. Not
+      // awaited: the session runs it before any later transaction, and it cannot fail a sync.
+      void this.nft.prepare?.(words(this.family).nftFamily, TABLE, CANARY);
       return { mode: 'full', writes: script.split('\n').length, removedBackends: [] };
     }
     const keys = changed === 'all' ? new Set([...prev.frontends.keys(), ...model.frontends.keys()]) : changed;

@@ -1,4 +1,5 @@
 import { realConntrack } from '../linux/conntrack.js';
+import { FirewallController } from '../firewall/controller.js';
 import { NftSession } from '../linux/nftables/session.js';
 import { proxyControllerFactory } from '../proxy/controller.js';
 import { RoutingController } from '../routing/controller.js';
@@ -8,6 +9,7 @@ import type { ControllerFactory } from './daemon.js';
 export function availableControllers(): Partial<Record<'router' | 'proxy' | 'firewall', ControllerFactory>> {
   return {
     router: (ctx) => new RoutingController(ctx),
+    firewall: (ctx) => new FirewallController(ctx),
     proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec) })),
   };
 }

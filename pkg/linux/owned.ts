@@ -4,7 +4,7 @@
  * moving from upstream is cleaned up too.
  */
 export const OWNED_CHAIN_PREFIXES = ['KUBE-ROUTER-', 'KUBE-POD-FW-', 'KUBE-NWPLCY-'] as const;
-export const OWNED_IPSET_PREFIXES = ['kube-router-', 'inet6:kube-router-', 'KUBE-SRC-', 'KUBE-DST-', 'inet6:KUBE-SRC-', 'inet6:KUBE-DST-', 'KRT-'] as const;
+export const OWNED_IPSET_PREFIXES = ['kube-router-', 'inet6:kube-router-', 'KUBE-SRC-', 'KUBE-DST-', 'inet6:KUBE-SRC-', 'inet6:KUBE-DST-', 'KRT-', 'inet6:KRT-'] as const;
 export const OWNED_NFT_TABLES = [
   { family: 'ip', name: 'kube-router-proxy' },
   { family: 'ip6', name: 'kube-router-proxy' },

@@ -1,0 +1,133 @@
+import type { ControllerContext } from '../daemon/context.js';
+import { parseNode } from '../k8s/node.js';
+import { objectKey, type StoreEvent } from '../k8s/object.js';
+import type { Views } from '../k8s/watch-layer.js';
+import type { Controller } from '../runtime/controller.js';
+import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
+import type { Family } from '../util/ip.js';
+import type { Logger } from '../util/logger.js';
+import { IptablesFirewallBackend } from './iptables/backend.js';
+import { firewallMetrics, type FirewallMetrics } from './metrics.js';
+import { parseNamespace, parsePod } from './model/parse-pod.js';
+import { parsePolicy } from './model/parse-policy.js';
+import { FirewallTracker } from './model/tracker.js';
+
+/**
+ * The firewall (NetworkPolicyController): NetworkPolicies, Pods and Namespaces → iptables chains and
+ * ipsets of ours. Handlers only record changes; one sync at a time writes what changed (set members for
+ * a pod event, changed chains for a policy event) and the periodic sync re-reads the kernel and repairs
+ * it, writing nothing when nothing differs.
+ */
+export class FirewallController implements Controller {
+  readonly name = 'NetworkPolicyController';
+  readonly syncPeriodMs: number;
+  private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes'>;
+  private readonly tracker: FirewallTracker;
+  private readonly backends: IptablesFirewallBackend[];
+  private readonly runner: BoundedFrequencyRunner;
+  private readonly logger: Logger;
+  private readonly metrics: FirewallMetrics;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly families: Family[];
+
+  constructor(private readonly ctx: ControllerContext) {
+    const cfg = ctx.config;
+    this.syncPeriodMs = cfg.firewall.syncPeriodMs;
+    this.logger = ctx.logger.child('netpol');
+    this.metrics = firewallMetrics(ctx.metrics);
+    this.families = [...(cfg.enableIPv4 ? [4 as const] : []), ...(cfg.enableIPv6 ? [6 as const] : [])];
+    this.tracker = new FirewallTracker(cfg.nodeName, this.families, { defaultDeny: cfg.firewall.defaultDeny, serviceClusterIPRanges: cfg.serviceClusterIPRanges, sctp: true });
+    this.backends = this.families.map((f) => new IptablesFirewallBackend(f, ctx.kernel.iptables[f], ctx.kernel.ipset));
+    // Objects are parsed on arrival and kept parsed here: the caches need only metadata.
+    this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies'), ...ctx.watch.views('nodes') };
+    this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000 }, ctx.clock, this.logger);
+    this.unsubscribe.push(
+      this.views.pods.subscribe(this.onPod),
+      this.views.namespaces.subscribe(this.onNamespace),
+      this.views.networkPolicies.subscribe(this.onPolicy),
+      this.views.nodes.subscribe(this.onNode),
+    );
+  }
+
+  private onPod = (e: StoreEvent): void => {
+    this.tracker.setPod(objectKey(e.obj), e.type === 'delete' ? undefined : parsePod(e.obj));
+    this.runner.run();
+  };
+
+  private onNamespace = (e: StoreEvent): void => {
+    this.tracker.setNamespace(e.obj.metadata.name, e.type === 'delete' ? undefined : parseNamespace(e.obj));
+    this.runner.run();
+  };
+
+  private onPolicy = (e: StoreEvent): void => {
+    const key = objectKey(e.obj);
+    if (e.type === 'delete') this.tracker.setPolicy(key, undefined);
+    else {
+      const r = parsePolicy(e.obj);
+      if (r.kind === 'rejected') {
+        // Keep the last good version (if any): dropping it would open the pods it isolates.
+        this.logger.warn('network policy rejected; its last valid version stays in force', { policy: key, reason: r.reason });
+        this.ctx.metrics.inputRejected.inc({ controller: 'netpol', kind: 'NetworkPolicy' });
+        return;
+      }
+      if (r.problems.length > 0) {
+        this.logger.warn('network policy parts ignored (they allow nothing)', { policy: key, problems: r.problems.join('; ') });
+        this.ctx.metrics.inputRejected.inc({ controller: 'netpol', kind: 'NetworkPolicy' }, r.problems.length);
+      }
+      this.tracker.setPolicy(key, r.policy);
+    }
+    this.runner.run();
+  };
+
+  private onNode = (e: StoreEvent): void => {
+    if (e.obj.metadata.name !== this.ctx.config.nodeName) return;
+    const n = parseNode(e.obj);
+    this.tracker.setNode({ name: n.name, podCIDRs: n.podCIDRs.length > 0 ? n.podCIDRs : this.ctx.config.router.clusterCidr ? [this.ctx.config.router.clusterCidr] : [] });
+    this.runner.run();
+  };
+
+  start(): Promise<void> {
+    this.runner.start();
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    for (const u of this.unsubscribe.splice(0)) u();
+    await this.runner.stop();
+  }
+
+  private async sync(trigger: SyncTrigger): Promise<void> {
+    const t0 = performance.now();
+    const tc = performance.now();
+    const { changed } = this.tracker.chains();
+    if (changed) this.metrics.chainsSyncTime.observe((performance.now() - tc) / 1000);
+    const touched = this.tracker.sets.takeTouched();
+    let mode: 'full' | 'partial' | 'noop' = 'noop';
+    let writes = 0;
+    let chains = 0;
+    let sets = 0;
+    for (const b of this.backends) {
+      const desired = this.tracker.desired(b.family);
+      if (!desired) continue;
+      const r = await b.sync(desired, touched, changed, trigger === 'periodic');
+      if (r.mode === 'full' || (r.mode === 'partial' && mode === 'noop')) mode = r.mode;
+      writes += r.writes;
+      chains += desired.chains.size;
+      sets += desired.sets.size;
+      if (r.timings.saveMs > 0) this.metrics.saveTime[b.family].observe(r.timings.saveMs / 1000);
+      if (r.timings.iptablesRestoreMs > 0) this.metrics.restoreTime[b.family].observe(r.timings.iptablesRestoreMs / 1000);
+      if (r.timings.ipsetRestoreMs > 0) this.metrics.ipsetRestoreTime[b.family].observe(r.timings.ipsetRestoreMs / 1000);
+    }
+    // After commit.
+    const seconds = (performance.now() - t0) / 1000;
+    this.metrics.syncTime.observe(seconds);
+    this.metrics.syncDuration.observe({ mode }, seconds);
+    if (writes > 0) this.metrics.kernelWrites.inc({ mode }, writes);
+    this.metrics.chains.set(chains);
+    this.metrics.ipsets.set(sets);
+    this.metrics.policies.set(this.tracker.policyCount());
+    this.ctx.health.beat(this.name);
+    if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, writes });
+    this.logger.v(1, 'netpol sync', { trigger, mode, writes, chains, sets, ms: Math.round(seconds * 1000) });
+  }
+}

@@ -1,0 +1,208 @@
+import type { Ipset, IpsetSpec } from '../../linux/ipset/types.js';
+import { renderDestroy, renderSetSync } from '../../linux/ipset/render.js';
+import type { Iptables } from '../../linux/iptables/types.js';
+import type { Family } from '../../util/ip.js';
+import { TOP_CHAINS, isFirewallChain, isFirewallSet, localPodsSet } from '../model/names.js';
+import type { DesiredFamily } from '../model/tracker.js';
+
+export const JUMP_COMMENT = 'kube-router netpol';
+
+/** The one rule in each built-in chain that hands packets to ours, in `iptables-save` form. */
+export function jumpRule(builtin: keyof typeof TOP_CHAINS): string {
+  return `-m comment --comment "${JUMP_COMMENT}" -j ${TOP_CHAINS[builtin]}`;
+}
+
+interface KnownState {
+  readonly chains: Map<string, readonly string[]>;
+  readonly sets: Map<string, { readonly type: string; readonly entries: Set<string> }>;
+}
+
+export interface FirewallSyncResult {
+  readonly mode: 'full' | 'partial' | 'noop';
+  /** Lines written to iptables-restore and ipset restore. */
+  readonly writes: number;
+  readonly timings: { readonly saveMs: number; readonly iptablesRestoreMs: number; readonly ipsetRestoreMs: number };
+}
+
+function parseSave(text: string): { chains: Map<string, string[]>; builtins: Map<string, string[]> } {
+  const chains = new Map<string, string[]>();
+  const builtins = new Map<string, string[]>([['INPUT', []], ['FORWARD', []], ['OUTPUT', []]]);
+  for (const line of text.split('\n')) {
+    if (line.startsWith(':')) {
+      const name = line.slice(1).split(' ')[0] ?? '';
+      if (isFirewallChain(name)) chains.set(name, []);
+    } else if (line.startsWith('-A ')) {
+      const sp = line.indexOf(' ', 3);
+      const name = line.slice(3, sp);
+      const rule = line.slice(sp + 1);
+      chains.get(name)?.push(rule);
+      builtins.get(name)?.push(rule);
+    }
+  }
+  return { chains, builtins };
+}
+
+function sameRules(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
+/**
+ * Applies the firewall model for one family: one `ipset restore` (new sets and member changes), one
+ * `iptables-restore --noflush` naming only our changed chains (never a whole-table restore), then one
+ * `ipset restore` destroying sets no rule uses any more. It diffs against what it applied last; a full
+ * sync (first run, periodic, after any failure) diffs against the kernel read back instead, so a
+ * resync that finds nothing changed writes nothing, and a chain or set someone removed is put back.
+ */
+export class IptablesFirewallBackend {
+  private applied: KnownState | undefined;
+
+  constructor(
+    readonly family: Family,
+    private readonly iptables: Iptables,
+    private readonly ipset: Ipset,
+  ) {}
+
+  invalidate(): void {
+    this.applied = undefined;
+  }
+
+  needsFull(): boolean {
+    return this.applied === undefined;
+  }
+
+  /**
+   * `touched`: set entries that may have changed since the last sync (ignored on a full sync).
+   * `chainsChanged`: whether the chain model was re-rendered.
+   */
+  async sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult> {
+    const full = forceFull || this.applied === undefined;
+    let saveMs = 0;
+    let known: KnownState;
+    let builtins: Map<string, string[]> | undefined;
+    if (full) {
+      const t0 = performance.now();
+      const [text, sets] = await Promise.all([this.iptables.save('filter'), this.ipset.save()]);
+      saveMs = performance.now() - t0;
+      const parsed = parseSave(text);
+      builtins = parsed.builtins;
+      known = {
+        chains: parsed.chains,
+        sets: new Map(sets.filter((s) => s.family === this.family && isFirewallSet(s.name)).map((s) => [s.name, { type: s.type, entries: new Set(s.entries) }])),
+      };
+    } else known = this.applied as KnownState;
+    try {
+      return await this.write(model, known, builtins, full, full || chainsChanged, touched, saveMs);
+    } catch (e) {
+      this.applied = undefined; // state unknown after a failure: the next sync reads the kernel
+      throw e;
+    }
+  }
+
+  private async write(
+    model: DesiredFamily,
+    known: KnownState,
+    builtins: Map<string, string[]> | undefined,
+    full: boolean,
+    compareChains: boolean,
+    touched: ReadonlyMap<string, ReadonlySet<string>>,
+    saveMs: number,
+  ): Promise<FirewallSyncResult> {
+    // 1. Sets: new ones whole; existing ones by member (all members on a full sync, touched ones otherwise).
+    const lp = localPodsSet(this.family);
+    const whole: IpsetSpec[] = [];
+    const adds: string[] = [];
+    const dels: string[] = [];
+    const lpAdds: string[] = [];
+    const lpDels: string[] = [];
+    const nextSets = new Map(known.sets);
+    for (const [name, type] of model.sets) {
+      const have = known.sets.get(name);
+      const spec = (): IpsetSpec => ({ name, type, family: this.family, entries: model.entries(name) });
+      if (!have || have.type !== type) {
+        const s = spec();
+        whole.push(s);
+        nextSets.set(name, { type, entries: new Set(s.entries) });
+        continue;
+      }
+      const candidates = full ? new Set([...have.entries, ...model.entries(name)]) : touched.get(name);
+      if (!candidates) continue;
+      const changedEntries = new Set(have.entries);
+      const a: string[] = [];
+      const d: string[] = [];
+      for (const e of candidates) {
+        const should = model.has(name, e);
+        if (should && !have.entries.has(e)) {
+          a.push(e);
+          changedEntries.add(e);
+        } else if (!should && have.entries.has(e)) {
+          d.push(e);
+          changedEntries.delete(e);
+        }
+      }
+      if (a.length + d.length === 0) continue;
+      if (full) {
+        whole.push(spec()); // a set found different in the kernel is refilled behind a swap
+      } else {
+        // New members go in before the local-pods set learns a pod, and leave after it forgot it.
+        const [A, D] = name === lp ? [lpAdds, lpDels] : [adds, dels];
+        for (const e of a) A.push(`add ${name} ${e}`);
+        for (const e of d) D.push(`del ${name} ${e}`);
+      }
+      nextSets.set(name, { type, entries: changedEntries });
+    }
+    const setLines = [...lpDels, ...dels, ...adds, ...lpAdds];
+    let ipsetText = whole.length > 0 ? renderSetSync(whole) : '';
+    if (setLines.length > 0) ipsetText += setLines.join('\n') + '\n';
+
+    // 2. Chains: only ours, only changed ones, plus the jumps from the built-in chains.
+    const ipt: string[] = [];
+    const decl: string[] = [];
+    const nextChains = new Map(known.chains);
+    if (compareChains) {
+      for (const [name, rules] of model.chains) {
+        if (sameRules(known.chains.get(name), rules)) continue;
+        decl.push(`:${name} - [0:0]`);
+        for (const r of rules) ipt.push(`-A ${name} ${r}`);
+        nextChains.set(name, rules);
+      }
+      const stale = [...known.chains.keys()].filter((c) => !model.chains.has(c)).sort();
+      for (const c of stale) {
+        decl.push(`:${c} - [0:0]`);
+        nextChains.delete(c);
+      }
+      for (const c of stale) ipt.push(`-X ${c}`);
+    }
+    if (builtins) {
+      for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) {
+        const rules = builtins.get(b) ?? [];
+        const jr = jumpRule(b);
+        if (rules[0] === jr && rules.filter((r) => r === jr).length === 1) continue;
+        for (const r of rules) if (r === jr) ipt.push(`-D ${b} ${r}`);
+        ipt.push(`-I ${b} 1 ${jr}`);
+      }
+    }
+    const staleSets = [...known.sets.keys()].filter((s) => !model.sets.has(s));
+    for (const s of staleSets) nextSets.delete(s);
+
+    let ipsetRestoreMs = 0;
+    let iptablesRestoreMs = 0;
+    if (ipsetText !== '') {
+      const t0 = performance.now();
+      await this.ipset.restore(ipsetText);
+      ipsetRestoreMs += performance.now() - t0;
+    }
+    if (decl.length + ipt.length > 0) {
+      const t0 = performance.now();
+      await this.iptables.restore(['*filter', ...decl, ...ipt, 'COMMIT', ''].join('\n'));
+      iptablesRestoreMs = performance.now() - t0;
+    }
+    if (staleSets.length > 0) {
+      const t0 = performance.now();
+      await this.ipset.restore(renderDestroy(staleSets));
+      ipsetRestoreMs += performance.now() - t0;
+    }
+    this.applied = { chains: nextChains, sets: nextSets };
+    const writes = (ipsetText === '' ? 0 : ipsetText.split('\n').length - 1) + decl.length + ipt.length + staleSets.length;
+    return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, timings: { saveMs, iptablesRestoreMs, ipsetRestoreMs } };
+  }
+}

@@ -1,0 +1,64 @@
+import type { Family } from '../../util/ip.js';
+import { boundedName } from '../../util/names.js';
+import { IPSET_MAX_NAME } from '../../linux/ipset/types.js';
+
+/**
+ * Names of the firewall's kernel objects. Deterministic (a hash of what the object stands for, never
+ * a sync version), with prefixes that say they are ours (pkg/linux/owned.ts). Limits: iptables chain
+ * names are at most 28 characters (XT_EXTENSION_MAXNAMELEN 29 with the NUL); ipset names at most 31.
+ */
+export const CHAIN_MAX = 28;
+
+export const TOP_CHAINS = { INPUT: 'KUBE-ROUTER-INPUT', FORWARD: 'KUBE-ROUTER-FORWARD', OUTPUT: 'KUBE-ROUTER-OUTPUT' } as const;
+export const CHAINS = {
+  ingress: 'KUBE-NWPLCY-INGRESS',
+  egress: 'KUBE-NWPLCY-EGRESS',
+  pass: 'KUBE-NWPLCY-PASS',
+  reject: 'KUBE-NWPLCY-REJECT',
+} as const;
+
+/** Chains the firewall may create and delete: the top three plus everything under these prefixes. */
+export const FIREWALL_CHAIN_PREFIXES = ['KUBE-NWPLCY-', 'KUBE-POD-FW-'] as const;
+
+export function isFirewallChain(name: string): boolean {
+  return (Object.values(TOP_CHAINS) as string[]).includes(name) || FIREWALL_CHAIN_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/** 'KUBE-NWPLCY-NI-' (15) + 13 = 28. */
+export function namespaceChain(direction: 'ingress' | 'egress', namespace: string): string {
+  return boundedName(direction === 'ingress' ? 'KUBE-NWPLCY-NI-' : 'KUBE-NWPLCY-NE-', namespace, CHAIN_MAX, 13);
+}
+
+/** 'KUBE-NWPLCY-I-' (14) + 14 = 28. */
+export function policyChain(direction: 'ingress' | 'egress', namespace: string, name: string): string {
+  return boundedName(direction === 'ingress' ? 'KUBE-NWPLCY-I-' : 'KUBE-NWPLCY-E-', `${namespace}/${name}`, CHAIN_MAX, 14);
+}
+
+/** ipset names: an IPv6 set is the IPv4 name behind `inet6:`, as upstream names them: 'inet6:KRT-NPS-' (14) + 16 = 30. */
+function familyName(base: string, family: Family): string {
+  const name = family === 6 ? `inet6:${base}` : base;
+  if (name.length > IPSET_MAX_NAME) throw new Error(`ipset name ${name} is too long`);
+  return name;
+}
+
+export const FIREWALL_SET_PREFIXES = ['KRT-NP', 'inet6:KRT-NP'] as const;
+
+export function isFirewallSet(name: string): boolean {
+  return FIREWALL_SET_PREFIXES.some((p) => name.startsWith(p));
+}
+
+export function localPodsSet(family: Family): string {
+  return familyName('KRT-NP-LOCAL-PODS', family);
+}
+
+export function selectionSet(selectionKey: string, family: Family): string {
+  return familyName(boundedName('KRT-NPS-', selectionKey, 24), family);
+}
+
+export function namedPortSet(selectionKey: string, protocol: string, portName: string, family: Family): string {
+  return familyName(boundedName('KRT-NPN-', `${selectionKey}|${protocol}|${portName}`, 24), family);
+}
+
+export function ipBlockSet(key: string, family: Family): string {
+  return familyName(boundedName('KRT-NPB-', key, 24), family);
+}

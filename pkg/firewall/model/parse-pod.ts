@@ -1,0 +1,50 @@
+import type { KubeObject } from '../../k8s/object.js';
+import { tryParseIP, type IP } from '../../util/ip.js';
+import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
+import type { ContainerPortInfo, NamespaceInfo, PodInfo, PolicyProtocol } from './types.js';
+
+const PROTOCOLS: Readonly<Record<string, PolicyProtocol>> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+
+/**
+ * A pod as the firewall sees it, or undefined when it has no part in policy: finished pods
+ * (Succeeded/Failed) hold no traffic and their IP may already belong to another pod.
+ */
+export function parsePod(o: KubeObject): PodInfo | undefined {
+  const namespace = o.metadata.namespace;
+  if (namespace === undefined) return undefined;
+  const spec = asRecord(o.raw['spec']);
+  const status = asRecord(o.raw['status']);
+  const phase = asString(status?.['phase']);
+  if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+  const ips: IP[] = [];
+  for (const x of asArray(status?.['podIPs'])) {
+    const ip = tryParseIP(asString(asRecord(x)?.['ip']) ?? '');
+    if (ip && !ips.includes(ip)) ips.push(ip);
+  }
+  const single = tryParseIP(asString(status?.['podIP']) ?? '');
+  if (single && !ips.includes(single)) ips.push(single);
+  const namedPorts: ContainerPortInfo[] = [];
+  for (const c of [...asArray(spec?.['containers']), ...asArray(spec?.['initContainers'])]) {
+    for (const p of asArray(asRecord(c)?.['ports'])) {
+      const pr = asRecord(p);
+      const name = asString(pr?.['name']);
+      const port = asNumber(pr?.['containerPort']);
+      const protocol = PROTOCOLS[asString(pr?.['protocol']) ?? 'TCP'];
+      if (name && port !== undefined && Number.isInteger(port) && port >= 1 && port <= 65535 && protocol) namedPorts.push({ name, protocol, port });
+    }
+  }
+  const nodeName = asString(spec?.['nodeName']);
+  return {
+    namespace,
+    name: o.metadata.name,
+    ...(nodeName ? { nodeName } : {}),
+    labels: o.metadata.labels,
+    ips,
+    hostNetwork: spec?.['hostNetwork'] === true,
+    namedPorts,
+  };
+}
+
+export function parseNamespace(o: KubeObject): NamespaceInfo {
+  return { name: o.metadata.name, labels: o.metadata.labels };
+}

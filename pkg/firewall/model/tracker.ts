@@ -1,0 +1,133 @@
+import type { IpsetSpec, IpsetType } from '../../linux/ipset/types.js';
+import type { Family } from '../../util/ip.js';
+import { renderChains, type ChainModel, type SetSource } from './chains.js';
+import { SetContents } from './set-contents.js';
+import type { FirewallNode, FirewallOptions, NamespaceInfo, PodInfo, PolicyInfo } from './types.js';
+
+export function setType(source: SetSource): IpsetType {
+  switch (source.kind) {
+    case 'local-pods':
+    case 'selection':
+      return 'hash:ip';
+    case 'named':
+      return 'hash:ip,port';
+    case 'ipBlock':
+      return 'hash:net';
+  }
+}
+
+/** What the firewall wants in the kernel for one family, read lazily (a pod change must not copy every set). */
+export interface DesiredFamily {
+  readonly family: Family;
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+  /** Set name → ipset type. */
+  readonly sets: ReadonlyMap<string, IpsetType>;
+  entries(set: string): string[];
+  has(set: string, entry: string): boolean;
+}
+
+/** Everything the firewall wants in the kernel for one family. */
+export interface FamilyFirewallModel {
+  readonly family: Family;
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+  readonly sets: ReadonlyMap<string, IpsetSpec>;
+}
+
+/**
+ * The firewall's view of policies, pods, namespaces and this node, and what they compute to. Chains
+ * depend on policies and the node only and are re-rendered when those change; set members follow
+ * pods and namespaces incrementally (SetContents). Pure: no I/O, no clock.
+ */
+export class FirewallTracker {
+  private readonly policies = new Map<string, PolicyInfo>();
+  private node: FirewallNode;
+  private chainsDirty = true;
+  private chainModels = new Map<Family, ChainModel>();
+  readonly sets: SetContents;
+
+  constructor(
+    nodeName: string,
+    private readonly families: readonly Family[],
+    private readonly opts: FirewallOptions,
+  ) {
+    this.node = { name: nodeName, podCIDRs: [] };
+    this.sets = new SetContents(nodeName);
+  }
+
+  setPolicy(key: string, p: PolicyInfo | undefined): void {
+    const old = this.policies.get(key);
+    if (p) this.policies.set(key, p);
+    else this.policies.delete(key);
+    if (JSON.stringify(old) !== JSON.stringify(p)) this.chainsDirty = true;
+  }
+
+  setPod(key: string, p: PodInfo | undefined): void {
+    this.sets.setPod(key, p);
+  }
+
+  setNamespace(name: string, ns: NamespaceInfo | undefined): void {
+    this.sets.setNamespace(name, ns);
+  }
+
+  setNode(node: FirewallNode): void {
+    if (JSON.stringify(node) === JSON.stringify(this.node)) return;
+    this.node = node;
+    this.chainsDirty = true;
+  }
+
+  policyCount(): number {
+    return this.policies.size;
+  }
+
+  /** The chain models, re-rendered if a policy or the node changed; `changed` says whether they were. */
+  chains(): { models: ReadonlyMap<Family, ChainModel>; changed: boolean } {
+    if (!this.chainsDirty) return { models: this.chainModels, changed: false };
+    const next = new Map<Family, ChainModel>();
+    const wanted = new Map<string, { source: SetSource; family: Family }>();
+    for (const f of this.families) {
+      const m = renderChains(this.policies.values(), this.node, this.opts, f);
+      next.set(f, m);
+      for (const [name, source] of m.sets) wanted.set(name, { source, family: f });
+    }
+    this.sets.setSources(wanted);
+    this.chainModels = next;
+    this.chainsDirty = false;
+    return { models: next, changed: true };
+  }
+
+  desired(family: Family): DesiredFamily | undefined {
+    const m = this.chains().models.get(family);
+    if (!m) return undefined;
+    const sets = new Map<string, IpsetType>([...m.sets].map(([n, src]) => [n, setType(src)]));
+    return { family, chains: m.chains, sets, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
+  }
+
+  /** The complete desired state, for tests. */
+  model(): Map<Family, FamilyFirewallModel> {
+    const { models } = this.chains();
+    const out = new Map<Family, FamilyFirewallModel>();
+    for (const [f, m] of models) {
+      const sets = new Map<string, IpsetSpec>();
+      for (const [name, source] of m.sets) sets.set(name, { name, type: setType(source), family: f, entries: this.sets.entries(name) });
+      out.set(f, { family: f, chains: m.chains, sets });
+    }
+    return out;
+  }
+}
+
+export interface FirewallSnapshot {
+  readonly node: FirewallNode;
+  readonly policies: readonly PolicyInfo[];
+  readonly pods: readonly PodInfo[];
+  readonly namespaces: readonly NamespaceInfo[];
+}
+
+/** The firewall's desired kernel state from a snapshot, computed from scratch (the reference the incremental path must equal). */
+export function compute(s: FirewallSnapshot, families: readonly Family[], opts: FirewallOptions): Map<Family, FamilyFirewallModel> {
+  const t = new FirewallTracker(s.node.name, families, opts);
+  t.setNode(s.node);
+  for (const ns of s.namespaces) t.setNamespace(ns.name, ns);
+  for (const p of s.pods) t.setPod(`${p.namespace}/${p.name}`, p);
+  for (const p of s.policies) t.setPolicy(`${p.namespace}/${p.name}`, p);
+  return t.model();
+}

@@ -262,6 +262,19 @@ export async function probe(st: LabState, from: string, to: string, proto: 'tcp'
   return { ok: r.ok, ...(r.ok ? { answer: lines[lines.length - 1] } : {}), ...(client !== undefined ? { client } : {}), output: r.out };
 }
 
+export interface MatrixTarget {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly proto: 'tcp' | 'udp';
+}
+
+/** Probes many targets in parallel from one place (`ns/pod`, `node/NAME`, `external`): key → answered. */
+export async function probeMany(st: LabState, from: string, targets: readonly MatrixTarget[], timeoutMs: number): Promise<Map<string, boolean>> {
+  const r = await nsRun(netnsOf(st, from), 'node', join(DIST, 'lab/matrix-client.js'), '--timeout-ms', String(timeoutMs), JSON.stringify(targets));
+  return new Map(Object.entries(JSON.parse(r.stdout) as Record<string, boolean>));
+}
+
 async function daemonView(st: LabState, i: number): Promise<Record<string, unknown>> {
   const r = await nsRun(netns.node(st.plan.name, i), 'curl', '-s', '-m', '2', 'http://127.0.0.1:20245/metrics').catch(() => ({ stdout: '' }));
   const metric = (re: RegExp): string | undefined => re.exec(r.stdout)?.[1];

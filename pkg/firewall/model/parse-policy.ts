@@ -42,7 +42,7 @@ function parsePort(v: unknown, where: string, problems: string[]): PolicyPort | 
     return { kind: 'named', protocol, name: port };
   }
   if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    problems.push(`${where}.port: ${String(port)} is out of range`);
+    problems.push(`${where}.port: ${JSON.stringify(port)} is out of range`);
     return undefined;
   }
   if (endPort === undefined || endPort === null) return { kind: 'number', protocol, port: n };

@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict';
+import type { JsonObject } from '../../fixture/apiserver/index.js';
+import { apply, client, destroyLab, probeMany, up, type MatrixTarget } from '../../lab/lab.js';
+import { netns, nodeIP, podCidr } from '../../lab/plan.js';
+import { ipn, nsRun } from '../../lab/sh.js';
+import type { LabState } from '../../lab/state.js';
+import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
+import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from './conformance.test-support.js';
+import type { World, WorldPod } from './reference.test-support.js';
+
+const LAB = testLabName('lf');
+const quiet = (): void => undefined;
+
+/**
+ * The conformance scenarios with real packets: a 2-node lab, pods a and c of each namespace on node-1
+ * and b on node-2 (so every scenario has same-node bridged and cross-node routed traffic), our daemon
+ * with its real iptables and ipsets on both nodes. Pod routes between the two nodes are added by hand
+ * here (the BGP speaker that advertises them is not part of this test).
+ */
+describe('firewall conformance in the lab (real iptables, real packets)', function () {
+  this.timeout(600_000);
+  let st: LabState;
+  const world: World = { namespaces: new Map(), pods: new Map(), policies: new Map() };
+  const initialLabels = new Map<string, Record<string, string>>();
+
+  const syncWorldPods = (): void => {
+    for (const p of st.pods) {
+      const key = `${p.namespace}/${p.name}`;
+      const w = world.pods.get(key);
+      if (w) world.pods.set(key, { ...w, ip: p.ips[0] as string, node: p.node });
+    }
+  };
+
+  const labelPatch = (old: Record<string, string>, next: Record<string, string>): JsonObject => {
+    const labels: Record<string, string | null> = { ...next };
+    for (const k of Object.keys(old)) if (!(k in next)) labels[k] = null;
+    return { metadata: { labels } };
+  };
+
+  const runStep = async (s: Step): Promise<void> => {
+    const c = client(st);
+    switch (s.kind) {
+      case 'apply-policy': {
+        const raw = s.policy(world);
+        const meta = raw['metadata'] as { namespace: string; name: string };
+        world.policies.set(`${meta.namespace}/${meta.name}`, raw);
+        await apply(st, [raw as JsonObject], quiet);
+        break;
+      }
+      case 'delete-policy':
+        world.policies.delete(`${s.namespace}/${s.name}`);
+        await c.delete('NetworkPolicy', s.namespace, s.name);
+        break;
+      case 'label-pod': {
+        const p = world.pods.get(s.pod) as WorldPod;
+        await c.patch('Pod', p.namespace, p.name, labelPatch(p.labels, s.labels));
+        world.pods.set(s.pod, { ...p, labels: s.labels });
+        break;
+      }
+      case 'label-namespace':
+        await c.patch('Namespace', undefined, s.namespace, labelPatch(world.namespaces.get(s.namespace) ?? {}, s.labels));
+        world.namespaces.set(s.namespace, s.labels);
+        break;
+      case 'recreate-pod': {
+        const p = world.pods.get(s.pod) as WorldPod;
+        const before = p.ip;
+        await apply(st, [podObject(p) as JsonObject], quiet);
+        syncWorldPods();
+        assert.notEqual(world.pods.get(s.pod)?.ip, before, 'the recreated pod has a new IP');
+        break;
+      }
+    }
+  };
+
+  const measure = async (): Promise<Map<string, boolean>> => {
+    const out = new Map<string, boolean>();
+    await Promise.all(
+      [...world.pods].map(async ([fk]) => {
+        const targets: MatrixTarget[] = [];
+        for (const [tk, to] of world.pods) for (const p of PROBES) targets.push({ key: probeKey(fk, tk, p.port, p.protocol), host: to.ip, port: p.port, proto: p.protocol === 'TCP' ? 'tcp' : 'udp' });
+        for (const [k, v] of await probeMany(st, fk, targets, 1500)) out.set(k, v);
+      }),
+    );
+    return out;
+  };
+
+  /** Probes until the matrix is as expected (policy programming is asynchronous) or 20 s pass. */
+  const check = async (when: string): Promise<void> => {
+    const want = expectedMatrix(world);
+    const end = Date.now() + 20_000;
+    let got = await measure();
+    while (mismatches(got, want).length > 0 && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 500));
+      got = await measure();
+    }
+    const bad = mismatches(got, want);
+    assert.deepEqual(bad, [], `${when}\n${formatMatrix(world, got, want)}\n${bad.slice(0, 12).join('\n')}`);
+  };
+
+  before(async () => {
+    await removeStaleTestLabs('lf');
+    await destroyLab(LAB);
+    st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    await ipn(netns.node(LAB, 0), 'route', 'add', podCidr(1), 'via', nodeIP(st.plan, 1));
+    await ipn(netns.node(LAB, 1), 'route', 'add', podCidr(0), 'via', nodeIP(st.plan, 0));
+    const docs: JsonObject[] = [];
+    for (const ns of NAMESPACES) {
+      world.namespaces.set(ns, { ns });
+      docs.push(namespaceObject(ns, { ns }) as JsonObject);
+      for (const name of POD_NAMES) {
+        const p: WorldPod = { namespace: ns, name, labels: { pod: name }, ip: '', node: name === 'b' ? 'node-2' : 'node-1', ports: podPorts(name) };
+        world.pods.set(`${ns}/${name}`, p);
+        initialLabels.set(`${ns}/${name}`, { pod: name });
+        docs.push(podObject(p) as JsonObject);
+      }
+    }
+    await apply(st, docs, quiet);
+    syncWorldPods();
+  });
+  after(async () => {
+    await destroyLab(LAB);
+  });
+
+  afterEach(async () => {
+    // Back to the baseline: no policies, original labels.
+    const c = client(st);
+    for (const key of [...world.policies.keys()]) {
+      const [ns = '', name = ''] = key.split('/');
+      await c.delete('NetworkPolicy', ns, name);
+      world.policies.delete(key);
+    }
+    for (const ns of NAMESPACES) {
+      if (JSON.stringify(world.namespaces.get(ns)) !== JSON.stringify({ ns })) await runStep({ kind: 'label-namespace', namespace: ns, labels: { ns } });
+    }
+    for (const [key, labels] of initialLabels) {
+      if (JSON.stringify(world.pods.get(key)?.labels) !== JSON.stringify(labels)) await runStep({ kind: 'label-pod', pod: key, labels });
+    }
+  });
+
+  for (const sc of SCENARIOS) {
+    it(sc.name, async () => {
+      await check('before any step');
+      for (const [i, s] of sc.steps.entries()) {
+        await runStep(s);
+        await check(`after step ${i + 1} (${s.kind})`);
+      }
+    });
+  }
+
+  it('only our chains and sets: one jump from each built-in chain, foreign rules kept, and the daemon reports its chains', async () => {
+    const save = (await nsRun(netns.node(LAB, 0), 'iptables-save', '-t', 'filter')).stdout;
+    for (const b of ['INPUT', 'FORWARD', 'OUTPUT']) {
+      const rules = save.split('\n').filter((l) => l.startsWith(`-A ${b} `));
+      assert.equal(rules.filter((r) => r.includes('KUBE-ROUTER-')).length, 1, `${b}: ${rules.join('\n')}`);
+      assert.match(rules[0] ?? '', /kube-router netpol/);
+    }
+    const metrics = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+    assert.match(metrics, /^kube_router_controller_policy_chains \d+/m);
+    assert.match(metrics, /^kube_router_controller_iptables_sync_time_count [1-9]/m);
+  });
+});

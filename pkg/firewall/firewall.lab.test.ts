@@ -44,7 +44,7 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
         const raw = s.policy(world);
         const meta = raw['metadata'] as { namespace: string; name: string };
         world.policies.set(`${meta.namespace}/${meta.name}`, raw);
-        await apply(st, [raw as JsonObject], quiet);
+        await apply(st, [raw], quiet);
         break;
       }
       case 'delete-policy':
@@ -64,7 +64,7 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
       case 'recreate-pod': {
         const p = world.pods.get(s.pod) as WorldPod;
         const before = p.ip;
-        await apply(st, [podObject(p) as JsonObject], quiet);
+        await apply(st, [podObject(p)], quiet);
         syncWorldPods();
         assert.notEqual(world.pods.get(s.pod)?.ip, before, 'the recreated pod has a new IP');
         break;
@@ -106,12 +106,12 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     const docs: JsonObject[] = [];
     for (const ns of NAMESPACES) {
       world.namespaces.set(ns, { ns });
-      docs.push(namespaceObject(ns, { ns }) as JsonObject);
+      docs.push(namespaceObject(ns, { ns }));
       for (const name of POD_NAMES) {
         const p: WorldPod = { namespace: ns, name, labels: { pod: name }, ip: '', node: name === 'b' ? 'node-2' : 'node-1', ports: podPorts(name) };
         world.pods.set(`${ns}/${name}`, p);
         initialLabels.set(`${ns}/${name}`, { pod: name });
-        docs.push(podObject(p) as JsonObject);
+        docs.push(podObject(p));
       }
     }
     await apply(st, docs, quiet);

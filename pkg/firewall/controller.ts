@@ -106,6 +106,7 @@ export class FirewallController implements Controller {
     let writes = 0;
     let chains = 0;
     let sets = 0;
+    const timings = { computeMs: performance.now() - t0, saveMs: 0, ipsetMs: 0, iptablesMs: 0 };
     for (const b of this.backends) {
       const desired = this.tracker.desired(b.family);
       if (!desired) continue;
@@ -114,6 +115,9 @@ export class FirewallController implements Controller {
       writes += r.writes;
       chains += desired.chains.size;
       sets += desired.sets.size;
+      timings.saveMs += r.timings.saveMs;
+      timings.ipsetMs += r.timings.ipsetRestoreMs;
+      timings.iptablesMs += r.timings.iptablesRestoreMs;
       if (r.timings.saveMs > 0) this.metrics.saveTime[b.family].observe(r.timings.saveMs / 1000);
       if (r.timings.iptablesRestoreMs > 0) this.metrics.restoreTime[b.family].observe(r.timings.iptablesRestoreMs / 1000);
       if (r.timings.ipsetRestoreMs > 0) this.metrics.ipsetRestoreTime[b.family].observe(r.timings.ipsetRestoreMs / 1000);
@@ -128,6 +132,6 @@ export class FirewallController implements Controller {
     this.metrics.policies.set(this.tracker.policyCount());
     this.ctx.health.beat(this.name);
     if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, writes });
-    this.logger.v(1, 'netpol sync', { trigger, mode, writes, chains, sets, ms: Math.round(seconds * 1000) });
+    this.logger.v(1, 'netpol sync', { trigger, mode, writes, chains, sets, ms: Math.round(seconds * 1000), ...Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])) });
   }
 }

@@ -1,5 +1,5 @@
 import type { Ipset, IpsetSpec } from '../../linux/ipset/types.js';
-import { renderDestroy, renderSetSync } from '../../linux/ipset/render.js';
+import { renderCreate, renderDestroy, renderSetSync } from '../../linux/ipset/render.js';
 import type { Iptables } from '../../linux/iptables/types.js';
 import type { Family } from '../../util/ip.js';
 import { TOP_CHAINS, isFirewallChain, isFirewallSet, localPodsSet } from '../model/names.js';
@@ -110,6 +110,7 @@ export class IptablesFirewallBackend {
     // 1. Sets: new ones whole; existing ones by member (all members on a full sync, touched ones otherwise).
     const lp = localPodsSet(this.family);
     const whole: IpsetSpec[] = [];
+    const fresh: string[] = [];
     const adds: string[] = [];
     const dels: string[] = [];
     const lpAdds: string[] = [];
@@ -118,7 +119,14 @@ export class IptablesFirewallBackend {
     for (const [name, type] of model.sets) {
       const have = known.sets.get(name);
       const spec = (): IpsetSpec => ({ name, type, family: this.family, entries: model.entries(name) });
-      if (!have || have.type !== type) {
+      if (!have) {
+        // A new set is filled before any rule refers to it: no temp set needed.
+        const es = model.entries(name);
+        fresh.push(renderCreate(spec()), ...es.map((e) => `add ${name} ${e}`));
+        nextSets.set(name, { type, entries: new Set(es) });
+        continue;
+      }
+      if (have.type !== type) {
         const s = spec();
         whole.push(s);
         nextSets.set(name, { type, entries: new Set(s.entries) });
@@ -151,7 +159,8 @@ export class IptablesFirewallBackend {
       nextSets.set(name, { type, entries: changedEntries });
     }
     const setLines = [...lpDels, ...dels, ...adds, ...lpAdds];
-    let ipsetText = whole.length > 0 ? renderSetSync(whole) : '';
+    let ipsetText = fresh.length > 0 ? fresh.join('\n') + '\n' : '';
+    if (whole.length > 0) ipsetText += renderSetSync(whole);
     if (setLines.length > 0) ipsetText += setLines.join('\n') + '\n';
 
     // 2. Chains: only ours, only changed ones, plus the jumps from the built-in chains.

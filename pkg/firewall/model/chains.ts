@@ -6,9 +6,16 @@ import type { FirewallNode, FirewallOptions, PodSelection, PolicyInfo, PolicyPee
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
 export type SetSource =
   | { readonly kind: 'local-pods' }
-  | { readonly kind: 'selection'; readonly key: string; readonly selection: PodSelection }
-  | { readonly kind: 'named'; readonly key: string; readonly selection: PodSelection; readonly protocol: PolicyProtocol; readonly portName: string }
+  | { readonly kind: 'selection'; readonly key: string; readonly selection: PodSelection; readonly scope: SetScope }
+  | { readonly kind: 'named'; readonly key: string; readonly selection: PodSelection; readonly scope: SetScope; readonly protocol: PolicyProtocol; readonly portName: string }
   | { readonly kind: 'ipBlock'; readonly entries: readonly string[] };
+
+/**
+ * Which pods of a selection a set holds: every pod in the cluster (peers), or only this node's pods
+ * (targets: they are only ever matched against a packet to or from a local pod), which keeps the sets
+ * small and a pod on another node out of them.
+ */
+export type SetScope = 'cluster' | 'local';
 
 /** Our chains for one family: rules in `iptables-save` form (without `-A CHAIN`), and the sets they use. */
 export interface ChainModel {
@@ -55,23 +62,23 @@ class Builder {
     return c;
   }
 
-  selection(sel: PodSelection): string {
+  selection(sel: PodSelection, scope: SetScope): string {
     const key = selectionKey(sel);
-    const name = selectionSet(key, this.family);
-    if (!this.sets.has(name)) this.sets.set(name, { kind: 'selection', key, selection: sel });
+    const name = selectionSet(key, scope, this.family);
+    if (!this.sets.has(name)) this.sets.set(name, { kind: 'selection', key, selection: sel, scope });
     return name;
   }
 
-  named(sel: PodSelection, protocol: PolicyProtocol, portName: string): string {
+  named(sel: PodSelection, scope: SetScope, protocol: PolicyProtocol, portName: string): string {
     const key = selectionKey(sel);
-    const name = namedPortSet(key, protocol, portName, this.family);
-    if (!this.sets.has(name)) this.sets.set(name, { kind: 'named', key, selection: sel, protocol, portName });
+    const name = namedPortSet(key, scope, protocol, portName, this.family);
+    if (!this.sets.has(name)) this.sets.set(name, { kind: 'named', key, selection: sel, scope, protocol, portName });
     return name;
   }
 
   /** The match for a peer, or undefined when the peer cannot match this family; '' matches anything. */
   peerMatch(peer: PolicyPeer, dir: 'src' | 'dst'): string | undefined {
-    if (peer.kind === 'pods') return `-m set --match-set ${this.selection(peer.selection)} ${dir}`;
+    if (peer.kind === 'pods') return `-m set --match-set ${this.selection(peer.selection, 'cluster')} ${dir}`;
     if (familyOf(peer.cidr) !== this.family) return undefined;
     if (cidrParts(peer.cidr).prefix === 0 && peer.except.length === 0) return '';
     const entries = [...netEntries(peer.cidr), ...peer.except.flatMap(netEntries).map((e) => `${e} nomatch`)];
@@ -85,7 +92,7 @@ class Builder {
    * Named ports resolve against the pods the traffic goes to: the policy's own pods for ingress, the
    * peer pods (all pods when the rule names no peer) for egress.
    */
-  portMatch(port: PolicyPort, namedOver: PodSelection): { head: string; tail: string } | undefined {
+  portMatch(port: PolicyPort, namedOver: PodSelection, scope: SetScope): { head: string; tail: string } | undefined {
     if (port.protocol === 'sctp' && !this.opts.sctp) return undefined;
     const p = port.protocol;
     switch (port.kind) {
@@ -94,7 +101,7 @@ class Builder {
       case 'number':
         return { head: `-p ${p} -m ${p} --dport ${port.port}${port.endPort !== undefined ? `:${port.endPort}` : ''}`, tail: '' };
       case 'named':
-        return { head: `-p ${p}`, tail: `-m set --match-set ${this.named(namedOver, p, port.name)} dst,dst` };
+        return { head: `-p ${p}`, tail: `-m set --match-set ${this.named(namedOver, scope, p, port.name)} dst,dst` };
     }
   }
 
@@ -108,7 +115,7 @@ class Builder {
       const peerDef = rule.peers === 'all' ? undefined : rule.peers[i];
       // Egress named ports resolve on the peer pods; for ipBlock peers or "any peer", on every pod.
       const namedOver = dir === 'ingress' ? targets : peerDef?.kind === 'pods' ? peerDef.selection : { namespaces: { kind: 'selector' as const, selector: EVERYTHING }, pods: EVERYTHING };
-      const ports = rule.ports === 'all' ? [{ head: '', tail: '' }] : rule.ports.map((p) => this.portMatch(p, namedOver));
+      const ports = rule.ports === 'all' ? [{ head: '', tail: '' }] : rule.ports.map((p) => this.portMatch(p, namedOver, dir === 'ingress' ? 'local' : 'cluster'));
       for (const port of ports) {
         if (!port) continue;
         out.push([port.head, peer, port.tail, ALLOW].filter((x) => x !== '').join(' '));
@@ -184,12 +191,12 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     for (const [ns, list] of byNs) {
       const nsSel: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: EVERYTHING };
       const nsChain = namespaceChain(dir, ns);
-      top.push(`-m set --match-set ${b.selection(nsSel)} ${podDir} -g ${nsChain}`);
+      top.push(`-m set --match-set ${b.selection(nsSel, 'local')} ${podDir} -g ${nsChain}`);
       const nc = b.chain(nsChain);
       for (const p of list) {
         const targets: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: p.podSelector };
         const pc = policyChain(dir, p.namespace, p.name);
-        const guard = isEverything(p.podSelector) ? '' : ` -m set --match-set ${b.selection(targets)} ${podDir}`;
+        const guard = isEverything(p.podSelector) ? '' : ` -m set --match-set ${b.selection(targets, 'local')} ${podDir}`;
         nc.push(`-m mark ! --mark ${MARK_ALLOWED}/${MARK_ALLOWED}${guard} -j ${pc}`);
         const chain = b.chain(pc);
         chain.push(`-j MARK --set-xmark ${MARK_ISOLATED}/${MARK_ISOLATED}`);

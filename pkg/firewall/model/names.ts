@@ -51,12 +51,14 @@ export function localPodsSet(family: Family): string {
   return familyName('KRT-NP-LOCAL-PODS', family);
 }
 
-export function selectionSet(selectionKey: string, family: Family): string {
-  return familyName(boundedName('KRT-NPS-', selectionKey, 24), family);
+/** Pods of a selection: `KRT-NPS-` all in the cluster, `KRT-NPT-` this node's (targets). */
+export function selectionSet(selectionKey: string, scope: 'cluster' | 'local', family: Family): string {
+  return familyName(boundedName(scope === 'cluster' ? 'KRT-NPS-' : 'KRT-NPT-', selectionKey, 24), family);
 }
 
-export function namedPortSet(selectionKey: string, protocol: string, portName: string, family: Family): string {
-  return familyName(boundedName('KRT-NPN-', `${selectionKey}|${protocol}|${portName}`, 24), family);
+/** Pod address + named port pairs: `KRT-NPN-` all in the cluster, `KRT-NPL-` this node's. */
+export function namedPortSet(selectionKey: string, scope: 'cluster' | 'local', protocol: string, portName: string, family: Family): string {
+  return familyName(boundedName(scope === 'cluster' ? 'KRT-NPN-' : 'KRT-NPL-', `${selectionKey}|${protocol}|${portName}`, 24), family);
 }
 
 export function ipBlockSet(key: string, family: Family): string {

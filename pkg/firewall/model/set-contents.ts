@@ -173,6 +173,7 @@ export class SetContents {
   private entriesFor(setName: string, pod: PodInfo): string[] {
     const e = this.sets.get(setName);
     if (!e) return [];
+    if ((e.source.kind === 'selection' || e.source.kind === 'named') && e.source.scope === 'local' && pod.nodeName !== this.nodeName) return [];
     const ips = pod.ips.filter((ip) => familyOf(ip) === e.family);
     switch (e.source.kind) {
       case 'selection':

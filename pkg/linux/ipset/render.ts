@@ -15,6 +15,11 @@ function createLine(name: string, s: IpsetSpec): string {
   return `create ${name} ${s.type}${family}${s.type === 'list:set' ? '' : ' hashsize 1024 maxelem 1048576'}`;
 }
 
+/** `create` line for a set (with `-exist` a no-op when it already exists with the same type). */
+export function renderCreate(s: IpsetSpec): string {
+  return createLine(s.name, s);
+}
+
 /**
  * Restore input that makes each set hold exactly its entries without ever being seen empty or half
  * filled: create the set if missing, fill a temp set, swap, destroy the temp (kube-router #1068).

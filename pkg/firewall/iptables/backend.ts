@@ -110,6 +110,7 @@ export class IptablesFirewallBackend {
     // 1. Sets: new ones whole; existing ones by member (all members on a full sync, touched ones otherwise).
     const lp = localPodsSet(this.family);
     const whole: IpsetSpec[] = [];
+    const creates: string[] = [];
     const fresh: string[] = [];
     const adds: string[] = [];
     const dels: string[] = [];
@@ -122,7 +123,8 @@ export class IptablesFirewallBackend {
       if (!have) {
         // A new set is filled before any rule refers to it: no temp set needed.
         const es = model.entries(name);
-        fresh.push(renderCreate(spec()), ...es.map((e) => `add ${name} ${e}`));
+        creates.push(renderCreate(spec()));
+        (name === lp ? lpAdds : fresh).push(...es.map((e) => `add ${name} ${e}`));
         nextSets.set(name, { type, entries: new Set(es) });
         continue;
       }
@@ -159,9 +161,9 @@ export class IptablesFirewallBackend {
       nextSets.set(name, { type, entries: changedEntries });
     }
     const setLines = [...lpDels, ...dels, ...adds, ...lpAdds];
-    let ipsetText = fresh.length > 0 ? fresh.join('\n') + '\n' : '';
-    if (whole.length > 0) ipsetText += renderSetSync(whole);
-    if (setLines.length > 0) ipsetText += setLines.join('\n') + '\n';
+    const lines = (xs: readonly string[]): string => (xs.length > 0 ? xs.join('\n') + '\n' : '');
+    const createText = lines(creates);
+    const fillText = lines(fresh) + (whole.length > 0 ? renderSetSync(whole) : '') + lines(setLines);
 
     // 2. Chains: only ours, only changed ones, plus the jumps from the built-in chains.
     const ipt: string[] = [];
@@ -195,6 +197,8 @@ export class IptablesFirewallBackend {
 
     let ipsetRestoreMs = 0;
     let iptablesRestoreMs = 0;
+    // Sets first (a rule may only refer to a set that exists and is filled), then the chains.
+    const ipsetText = createText + fillText;
     if (ipsetText !== '') {
       const t0 = performance.now();
       await this.ipset.restore(ipsetText);
@@ -211,7 +215,7 @@ export class IptablesFirewallBackend {
       ipsetRestoreMs += performance.now() - t0;
     }
     this.applied = { chains: nextChains, sets: nextSets };
-    const writes = (ipsetText === '' ? 0 : ipsetText.split('\n').length - 1) + decl.length + ipt.length + staleSets.length;
+    const writes = creates.length + (fillText === '' ? 0 : fillText.split('\n').length - 1) + decl.length + ipt.length + staleSets.length;
     return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, timings: { saveMs, iptablesRestoreMs, ipsetRestoreMs } };
   }
 }

@@ -1,6 +1,6 @@
 import { bitsOf, cidrParts, familyOf, type CIDR, type Family } from '../../util/ip.js';
 import { EVERYTHING, isEverything, selectionKey } from './selector.js';
-import { CHAINS, TOP_CHAINS, ipBlockSet, localPodsSet, namedPortSet, namespaceChain, policyChain, selectionSet } from './names.js';
+import { CHAINS, FirewallNames, TOP_CHAINS, localPodsSet } from './names.js';
 import type { FirewallNode, FirewallOptions, PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyProtocol, PolicyRule } from './types.js';
 
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
@@ -51,6 +51,7 @@ class Builder {
   constructor(
     readonly family: Family,
     private readonly opts: FirewallOptions,
+    readonly names: FirewallNames,
   ) {}
 
   chain(name: string): string[] {
@@ -64,14 +65,14 @@ class Builder {
 
   selection(sel: PodSelection, scope: SetScope): string {
     const key = selectionKey(sel);
-    const name = selectionSet(key, scope, this.family);
+    const name = this.names.selectionSet(key, scope, this.family);
     if (!this.sets.has(name)) this.sets.set(name, { kind: 'selection', key, selection: sel, scope });
     return name;
   }
 
   named(sel: PodSelection, scope: SetScope, protocol: PolicyProtocol, portName: string): string {
     const key = selectionKey(sel);
-    const name = namedPortSet(key, scope, protocol, portName, this.family);
+    const name = this.names.namedPortSet(key, scope, protocol, portName, this.family);
     if (!this.sets.has(name)) this.sets.set(name, { kind: 'named', key, selection: sel, scope, protocol, portName });
     return name;
   }
@@ -82,7 +83,7 @@ class Builder {
     if (familyOf(peer.cidr) !== this.family) return undefined;
     if (cidrParts(peer.cidr).prefix === 0 && peer.except.length === 0) return '';
     const entries = [...netEntries(peer.cidr), ...peer.except.flatMap(netEntries).map((e) => `${e} nomatch`)];
-    const name = ipBlockSet(`${peer.cidr}|${peer.except.join(',')}`, this.family);
+    const name = this.names.ipBlockSet(`${peer.cidr}|${peer.except.join(',')}`, this.family);
     this.sets.set(name, { kind: 'ipBlock', entries });
     return `-m set --match-set ${name} ${dir}`;
   }
@@ -143,8 +144,8 @@ function sortedPolicies(policies: Iterable<PolicyInfo>): PolicyInfo[] {
  * So the rule count is a constant plus one per namespace with policies, one per policy and one per
  * peer × port; it does not grow with pods.
  */
-export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNode, opts: FirewallOptions, family: Family): ChainModel {
-  const b = new Builder(family, opts);
+export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNode, opts: FirewallOptions, family: Family, names: FirewallNames = new FirewallNames()): ChainModel {
+  const b = new Builder(family, opts, names);
   const policies = sortedPolicies(policiesIn);
   const lp = localPodsSet(family);
   b.sets.set(lp, { kind: 'local-pods' });
@@ -190,12 +191,12 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     }
     for (const [ns, list] of byNs) {
       const nsSel: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: EVERYTHING };
-      const nsChain = namespaceChain(dir, ns);
+      const nsChain = names.namespaceChain(dir, ns);
       top.push(`-m set --match-set ${b.selection(nsSel, 'local')} ${podDir} -g ${nsChain}`);
       const nc = b.chain(nsChain);
       for (const p of list) {
         const targets: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: p.podSelector };
-        const pc = policyChain(dir, p.namespace, p.name);
+        const pc = names.policyChain(dir, p.namespace, p.name);
         const guard = isEverything(p.podSelector) ? '' : ` -m set --match-set ${b.selection(targets, 'local')} ${podDir}`;
         nc.push(`-m mark ! --mark ${MARK_ALLOWED}/${MARK_ALLOWED}${guard} -j ${pc}`);
         const chain = b.chain(pc);

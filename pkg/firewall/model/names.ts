@@ -64,3 +64,36 @@ export function namedPortSet(selectionKey: string, scope: 'cluster' | 'local', p
 export function ipBlockSet(key: string, family: Family): string {
   return familyName(boundedName('KRT-NPB-', key, 24), family);
 }
+
+/**
+ * The same names, remembered: a policy render names thousands of sets and chains and each name is a
+ * sha256, so a tracker keeps one of these for its lifetime (the names never change for a key).
+ */
+export class FirewallNames {
+  private readonly memo = new Map<string, string>();
+
+  private get(key: string, make: () => string): string {
+    let v = this.memo.get(key);
+    if (v === undefined) {
+      v = make();
+      this.memo.set(key, v);
+    }
+    return v;
+  }
+
+  namespaceChain(direction: 'ingress' | 'egress', namespace: string): string {
+    return this.get(`nc|${direction}|${namespace}`, () => namespaceChain(direction, namespace));
+  }
+  policyChain(direction: 'ingress' | 'egress', namespace: string, name: string): string {
+    return this.get(`pc|${direction}|${namespace}/${name}`, () => policyChain(direction, namespace, name));
+  }
+  selectionSet(selectionKey: string, scope: 'cluster' | 'local', family: Family): string {
+    return this.get(`ss|${scope}|${family}|${selectionKey}`, () => selectionSet(selectionKey, scope, family));
+  }
+  namedPortSet(selectionKey: string, scope: 'cluster' | 'local', protocol: string, portName: string, family: Family): string {
+    return this.get(`np|${scope}|${family}|${protocol}|${portName}|${selectionKey}`, () => namedPortSet(selectionKey, scope, protocol, portName, family));
+  }
+  ipBlockSet(key: string, family: Family): string {
+    return this.get(`ib|${family}|${key}`, () => ipBlockSet(key, family));
+  }
+}

@@ -35,6 +35,8 @@ export class SetContents {
   /** What each pod contributes: pod → set → entries. */
   private readonly contrib = new Map<string, Map<string, readonly string[]>>();
   private touched = new Map<string, Set<string>>();
+  /** Sets created since the last takeTouched: written whole, so their entries need no tracking. */
+  private fresh = new Set<string>();
 
   constructor(private readonly nodeName: string) {}
 
@@ -49,6 +51,7 @@ export class SetContents {
     for (const [name, w] of wanted) {
       if (this.sets.has(name)) continue;
       this.sets.set(name, { source: w.source, family: w.family, counts: new Map() });
+      this.fresh.add(name);
       fresh.push(name);
       const src = w.source;
       if (src.kind === 'ipBlock') for (const e of src.entries) this.bump(name, e, 1);
@@ -123,6 +126,7 @@ export class SetContents {
   takeTouched(): Map<string, Set<string>> {
     const t = this.touched;
     this.touched = new Map();
+    this.fresh = new Set();
     return t;
   }
 
@@ -135,6 +139,7 @@ export class SetContents {
     if (!e) return;
     this.sets.delete(name);
     this.touched.delete(name);
+    this.fresh.delete(name);
     this.localPodSets.delete(name);
     if (e.source.kind === 'selection' || e.source.kind === 'named') {
       const key = e.source.key;
@@ -234,6 +239,7 @@ export class SetContents {
     const n = (s.counts.get(entry) ?? 0) + by;
     if (n > 0) s.counts.set(entry, n);
     else s.counts.delete(entry);
+    if (this.fresh.has(setName)) return;
     let t = this.touched.get(setName);
     if (!t) {
       t = new Set();

@@ -1,6 +1,7 @@
 import type { IpsetSpec, IpsetType } from '../../linux/ipset/types.js';
 import type { Family } from '../../util/ip.js';
 import { renderChains, type ChainModel, type SetSource } from './chains.js';
+import { FirewallNames } from './names.js';
 import { SetContents } from './set-contents.js';
 import type { FirewallNode, FirewallOptions, NamespaceInfo, PodInfo, PolicyInfo } from './types.js';
 
@@ -43,6 +44,7 @@ export class FirewallTracker {
   private node: FirewallNode;
   private chainsDirty = true;
   private chainModels = new Map<Family, ChainModel>();
+  private readonly names = new FirewallNames();
   readonly sets: SetContents;
 
   constructor(
@@ -85,7 +87,7 @@ export class FirewallTracker {
     const next = new Map<Family, ChainModel>();
     const wanted = new Map<string, { source: SetSource; family: Family }>();
     for (const f of this.families) {
-      const m = renderChains(this.policies.values(), this.node, this.opts, f);
+      const m = renderChains(this.policies.values(), this.node, this.opts, f, this.names);
       next.set(f, m);
       for (const [name, source] of m.sets) wanted.set(name, { source, family: f });
     }

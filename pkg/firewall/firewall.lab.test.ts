@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, client, destroyLab, probeMany, up, type MatrixTarget } from '../../lab/lab.js';
+import { apply, client, destroyLab, probeMany, startDaemon, up, waitHealthy, type MatrixTarget } from '../../lab/lab.js';
+import { isAlive } from '../../lab/processes.js';
 import { netns, nodeIP, podCidr } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
@@ -157,5 +158,37 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     const metrics = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
     assert.match(metrics, /^kube_router_controller_policy_chains \d+/m);
     assert.match(metrics, /^kube_router_controller_iptables_sync_time_count [1-9]/m);
+  });
+
+  it('--netpol-default-deny: a pod address this node does not know as a pod gets nothing until it does; the node still reaches it', async () => {
+    // Restart node-1's daemon with the flag.
+    const pid = st.daemons['node-1'] as number;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    st.daemonArgs = ['--netpol-default-deny=true'];
+    st.daemons['node-1'] = startDaemon(st, 0);
+    await waitHealthy(st, 0, 30_000);
+    const c = client(st);
+    const xa = world.pods.get('x/a') as WorldPod;
+    const one = async (from: string, to: WorldPod): Promise<boolean> => (await probeMany(st, from, [{ key: 'k', host: to.ip, port: 80, proto: 'tcp' }], 1500)).get('k') ?? false;
+    const until = async (what: string, cond: () => Promise<boolean>): Promise<void> => {
+      const end = Date.now() + 15_000;
+      while (!(await cond())) {
+        if (Date.now() > end) assert.fail(what);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    await until('x/a reachable with default deny while it is a known pod', () => one('y/b', xa));
+    // The API forgets x/a while its namespace, address and server stay: the daemon no longer knows it.
+    const saved = await c.get('Pod', 'x', 'a');
+    assert.ok(saved);
+    await c.delete('Pod', 'x', 'a');
+    await until('an unknown address in the pod range is refused (to it)', async () => !(await one('y/b', xa)));
+    assert.equal(await one('x/a', world.pods.get('y/c') as WorldPod), false, 'and from it');
+    const fromNode = await probeMany(st, 'node/node-1', [{ key: 'k', host: xa.ip, port: 80, proto: 'tcp' }], 1500);
+    assert.equal(fromNode.get('k'), true, 'the node itself still reaches it (probes)');
+    const meta = saved['metadata'] as Record<string, unknown>;
+    await c.create({ ...saved, metadata: { name: meta['name'], namespace: meta['namespace'], labels: meta['labels'] } });
+    await until('reachable again once the pod is known', () => one('y/b', xa));
   });
 });

@@ -160,6 +160,26 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     assert.match(metrics, /^kube_router_controller_iptables_sync_time_count [1-9]/m);
   });
 
+  it('service traffic is judged after DNAT, against the endpoint pod and the real client; denials reach NFLOG', async () => {
+    const c = client(st);
+    await apply(st, [{ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'x', name: 'web' }, spec: { selector: { pod: 'a' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] } }], quiet);
+    await runStep({ kind: 'apply-policy', policy: () => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'only-y' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }] } }) });
+    const svc = await c.get('Service', 'x', 'web');
+    const vip = ((svc?.['spec'] as Record<string, unknown>)['clusterIP'] as string) ?? '';
+    const via = async (from: string): Promise<boolean> => (await probeMany(st, from, [{ key: 'k', host: vip, port: 8080, proto: 'tcp' }], 1500)).get('k') ?? false;
+    const end = Date.now() + 20_000;
+    let got: [boolean, boolean, boolean] = [false, true, true];
+    while (Date.now() < end) {
+      got = [await via('y/b'), await via('z/b'), await via('x/c')];
+      if (got[0] && !got[1] && !got[2]) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.deepEqual(got, [true, false, false], 'via the ClusterIP: y/b (allowed namespace, other node), z/b (denied, other node), x/c (denied, same node)');
+    await c.delete('Service', 'x', 'web');
+    const counters = (await nsRun(netns.node(LAB, 0), 'iptables', '-w', '-nvx', '-L', 'KUBE-NWPLCY-REJECT')).stdout.split('\n').filter((l) => /NFLOG/.test(l));
+    assert.ok(Number(counters[0]?.trim().split(/\s+/)[0]) > 0, `NFLOG saw the denied packets:\n${counters.join('\n')}`);
+  });
+
   it('--netpol-default-deny: a pod address this node does not know as a pod gets nothing until it does; the node still reaches it', async () => {
     // Restart node-1's daemon with the flag.
     const pid = st.daemons['node-1'] as number;

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiServerFixture, FixtureClient, type JsonObject } from '../../fixture/apiserver/index.js';
+import { KubeTransport } from '../k8s/transport.js';
+import { WatchLayer } from '../k8s/watch-layer.js';
+import { realExec } from '../linux/exec.js';
+import { FakeIpset } from '../linux/ipset/fake.js';
+import { FakeIptables } from '../linux/iptables/fake.js';
+import { FakeNftables } from '../linux/nftables/fake.js';
+import { FakeNetlink } from '../linux/netlink/fake.js';
+import { loadConfig } from '../options/load-config.js';
+import { HealthChecker } from '../runtime/health.js';
+import { DaemonMetrics } from '../runtime/metrics.js';
+import { systemClock } from '../util/clock.js';
+import { memoryLogger } from '../util/logger.js';
+import { FirewallController } from './controller.js';
+import { evaluateFilter } from './evaluate.js';
+
+const pod = (name: string, ip: string, labels: Record<string, string>): JsonObject => ({
+  kind: 'Pod',
+  metadata: { namespace: 'x', name, labels },
+  spec: { nodeName: 'node-a', containers: [{ name: 'c' }] },
+  status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+});
+
+describe('firewall controller against the API fixture (kernel fakes)', function () {
+  this.timeout(20_000);
+  it('follows the API; a malformed update keeps the last valid policy in force, with a log line and a metric; deletion opens again', async () => {
+    const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
+    await api.start();
+    const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
+    const r = loadConfig(['--hostname-override', 'node-a', '--service-cluster-ip-range=198.18.128.0/20'], { env: {}, hostname: () => 'node-a', readFile: () => '' });
+    if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+    const kc = new KubeConfig();
+    kc.loadFromString(api.kubeconfig());
+    const clock = systemClock();
+    const { logger, lines } = memoryLogger(2);
+    const watch = new WatchLayer({ transport: new KubeTransport(kc), clock, logger });
+    const ipt = new FakeIptables(4);
+    const ipset = new FakeIpset();
+    const metrics = new DaemonMetrics('test', { processMetrics: false });
+    const health = new HealthChecker(clock);
+    const controller = new FirewallController({ config: r.config, watch, kernel: { exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset, nft: new FakeNftables(), netlink: new FakeNetlink() }, health, metrics, clock, logger });
+    try {
+      await client.create({ kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['198.18.64.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.10' }] } });
+      await client.create({ kind: 'Namespace', metadata: { name: 'x', labels: { ns: 'x' } } });
+      await client.create(pod('a', '198.18.64.2', { pod: 'a' }));
+      await client.create(pod('b', '198.18.64.3', { pod: 'b' }));
+      watch.start();
+      await watch.waitForSync(5000);
+      health.register(controller.name, controller.syncPeriodMs);
+      await controller.start();
+      const verdict = (src: string): string => {
+        try {
+          return evaluateFilter(ipt, ipset, { src, dst: '198.18.64.2', protocol: 'tcp', dport: 80, hook: 'FORWARD', localAddresses: ['198.18.0.10'] }).action;
+        } catch {
+          return 'not programmed';
+        }
+      };
+      const until = async (what: string, cond: () => boolean): Promise<void> => {
+        const end = Date.now() + 5000;
+        while (!cond()) {
+          if (Date.now() > end) assert.fail(`${what}\n${lines.slice(-10).join('\n')}`);
+          await new Promise((res) => setTimeout(res, 10));
+        }
+      };
+      await until('programmed, open', () => verdict('198.18.64.3') === 'accept');
+      const policy = { kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'only-b' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] } };
+      await client.create(policy);
+      await until('x/a isolated, b allowed', () => verdict('198.18.64.9') === 'reject' && verdict('198.18.64.3') === 'accept');
+      const cur = await client.get('NetworkPolicy', 'x', 'only-b');
+      await client.update({ ...policy, metadata: { ...policy.metadata, resourceVersion: (cur?.['metadata'] as JsonObject)['resourceVersion'] }, spec: { podSelector: { matchExpressions: [{ key: 'pod', operator: 'Sometimes' }] } } });
+      await until('the rejection is logged', () => lines.some((l) => l.includes('network policy rejected')));
+      assert.equal(verdict('198.18.64.9'), 'reject', 'the last valid version stays in force');
+      assert.equal(verdict('198.18.64.3'), 'accept');
+      assert.match(await metrics.registry.getSingleMetricAsString('kube_router_input_rejected_total'), /controller="netpol",kind="NetworkPolicy"\} 1/);
+      await client.patch('Pod', 'x', 'b', { metadata: { labels: { pod: 'q' } } });
+      await until('a relabelled pod loses its allowance', () => verdict('198.18.64.3') === 'reject');
+      await client.delete('NetworkPolicy', 'x', 'only-b');
+      await until('deleted: open again', () => verdict('198.18.64.9') === 'accept');
+      assert.ok(health.status().find((s) => s.name === controller.name)?.healthy, 'the controller beat its health');
+      assert.match(await metrics.registry.getSingleMetricAsString('kube_router_controller_policy_chains'), /kube_router_controller_policy_chains \d+/);
+    } finally {
+      await controller.stop();
+      await watch.stop();
+      await api.stop();
+    }
+  });
+});

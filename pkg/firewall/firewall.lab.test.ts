@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, probeMany, startDaemon, up, waitHealthy, type MatrixTarget } from '../../lab/lab.js';
 import { isAlive } from '../../lab/processes.js';
-import { netns, nodeIP, podCidr } from '../../lab/plan.js';
+import { netns, nodeIP, nodeIP6, podCidr, podCidr6 } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
@@ -28,7 +28,7 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     for (const p of st.pods) {
       const key = `${p.namespace}/${p.name}`;
       const w = world.pods.get(key);
-      if (w) world.pods.set(key, { ...w, ip: p.ips[0] as string, node: p.node });
+      if (w) world.pods.set(key, { ...w, ip: p.ips.find((ip) => !ip.includes(':')) as string, node: p.node });
     }
   };
 
@@ -101,9 +101,11 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
   before(async () => {
     await removeStaleTestLabs('lf');
     await destroyLab(LAB);
-    st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
+    st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: true, daemonArgs: [] }, quiet);
     await ipn(netns.node(LAB, 0), 'route', 'add', podCidr(1), 'via', nodeIP(st.plan, 1));
     await ipn(netns.node(LAB, 1), 'route', 'add', podCidr(0), 'via', nodeIP(st.plan, 0));
+    await ipn(netns.node(LAB, 0), '-6', 'route', 'add', podCidr6(1), 'via', nodeIP6(1));
+    await ipn(netns.node(LAB, 1), '-6', 'route', 'add', podCidr6(0), 'via', nodeIP6(0));
     const docs: JsonObject[] = [];
     for (const ns of NAMESPACES) {
       world.namespaces.set(ns, { ns });
@@ -119,7 +121,7 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     syncWorldPods();
   });
   after(async () => {
-    await destroyLab(LAB);
+    if (process.env['KEEP_LAB'] !== '1') await destroyLab(LAB);
   });
 
   afterEach(async () => {
@@ -158,6 +160,26 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     const metrics = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
     assert.match(metrics, /^kube_router_controller_policy_chains \d+/m);
     assert.match(metrics, /^kube_router_controller_iptables_sync_time_count [1-9]/m);
+  });
+
+  it('IPv6 with real packets: the same policies judge the pods IPv6 addresses (dual-stack pods)', async () => {
+    const ip6 = (key: string): string => st.pods.find((p) => `${p.namespace}/${p.name}` === key)?.ips.find((ip) => ip.includes(':')) ?? '';
+    assert.match(ip6('x/a'), /^2001:db8:64:/, 'pods are dual-stack');
+    await runStep({ kind: 'apply-policy', policy: () => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'v6' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 80 }, { protocol: 'UDP', port: 81 }] }, { from: [{ ipBlock: { cidr: `${ip6('z/c')}/128` } }] }] } }) });
+    const probes: [string, number, 'tcp' | 'udp', boolean][] = [
+      ['y/b', 80, 'tcp', true], ['y/a', 81, 'udp', true], ['y/b', 81, 'tcp', false], ['z/b', 80, 'tcp', false], ['x/c', 80, 'tcp', false], ['z/c', 81, 'tcp', true],
+    ];
+    const measure = async (): Promise<string[]> =>
+      Promise.all(probes.map(async ([from, port, proto, want]) => {
+        const got = (await probeMany(st, from, [{ key: 'k', host: ip6('x/a'), port, proto }], 1500)).get('k') ?? false;
+        return got === want ? '' : `${from} → x/a [${ip6('x/a')}]:${port}/${proto}: expected ${want ? 'allowed' : 'denied'}`;
+      })).then((r) => r.filter((x) => x !== ''));
+    let bad = await measure();
+    for (const end = Date.now() + 20_000; bad.length > 0 && Date.now() < end; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      bad = await measure();
+    }
+    assert.deepEqual(bad, []);
   });
 
   it('service traffic is judged after DNAT, against the endpoint pod and the real client; denials reach NFLOG', async () => {

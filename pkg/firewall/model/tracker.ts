@@ -97,8 +97,13 @@ export class FirewallTracker {
     return { models: next, changed: true };
   }
 
+  /**
+   * The desired state as of the last `chains()` call: a sync calls `chains()` once and reads every
+   * family from that one render, even when a policy event arrives while it is writing (that event
+   * re-renders at the next sync, which then compares chains again).
+   */
   desired(family: Family): DesiredFamily | undefined {
-    const m = this.chains().models.get(family);
+    const m = this.chainModels.get(family);
     if (!m) return undefined;
     const sets = new Map<string, IpsetType>([...m.sets].map(([n, src]) => [n, setType(src)]));
     return { family, chains: m.chains, sets, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
@@ -106,7 +111,7 @@ export class FirewallTracker {
 
   /** The complete desired state, for tests. */
   model(): Map<Family, FamilyFirewallModel> {
-    const { models } = this.chains();
+    const { models } = this.chains(); // tests only: renders if needed
     const out = new Map<Family, FamilyFirewallModel>();
     for (const [f, m] of models) {
       const sets = new Map<string, IpsetSpec>();

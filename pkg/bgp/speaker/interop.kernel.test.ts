@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import type { CIDR, IP } from '../../util/ip.js';
+import type { SpeakerConfig } from './speaker.js';
+import { birdConfig, gobgpConfig, peerLink, SpeakerProcess, startBird, startGobgp, until, type PeerLink } from './interop.test-support.js';
+
+const OUR_CFG: SpeakerConfig = {
+  localAs: 64512,
+  routerId: '198.18.0.1' as IP,
+  listenPort: 179,
+  listenAddresses: ['198.18.0.1' as IP, '2001:db8:ff::1' as IP],
+  holdTime: 9,
+  connectRetrySeconds: 1,
+  gracefulRestart: { enabled: true, timeSeconds: 30 },
+  importReject: ['198.18.128.0/20' as CIDR],
+  nextHop: { 4: '198.18.0.1' as IP, 6: '2001:db8:ff::1' as IP },
+};
+const sh = (ns: string, ...argv: string[]): string => execFileSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8' });
+
+describe('BGP interop with real BIRD and GoBGP in network namespaces', function () {
+  this.timeout(120_000);
+  let link: PeerLink;
+  let ours: SpeakerProcess | undefined;
+  const stops: (() => Promise<unknown>)[] = [];
+  beforeEach(async () => {
+    link = await peerLink();
+  });
+  afterEach(async () => {
+    await ours?.kill('SIGKILL');
+    ours = undefined;
+    for (const s of stops.splice(0)) await s();
+    await link.close();
+  });
+  const detail = (): string => `ours:\n${ours?.log.slice(-3000) ?? ''}`;
+
+  it('BIRD, IPv4 and IPv6: sessions up, routes both ways into the kernel, withdrawals, service VIPs and defaults never imported', async () => {
+    const bird = startBird(
+      link.peer.name,
+      link.dir,
+      birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighbor6: '2001:db8:ff::1', neighborAs: 64512, announce: ['198.19.1.0/24', '198.18.128.0/24', '0.0.0.0/0'], announce6: ['2001:db8:1::/64'] }),
+    );
+    stops.push(() => bird.proc.stop());
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'node' }, { address: '2001:db8:ff::2' as IP, asn: 64512, port: 179, kind: 'node' }] });
+    o.send({ originate: [{ prefix: '198.18.64.0/24' as CIDR, communities: [], to: 'all' }, { prefix: '2001:db8:64::/64' as CIDR, communities: [], to: 'all' }] });
+    const up = await until('both sessions Established', () => o.state('198.18.0.2') === 'Established' && o.state('2001:db8:ff::2') === 'Established', 30_000, detail);
+    await until('BIRD routes learned', () => o.best.some((b) => b.prefix === '198.19.1.0/24') && o.best.some((b) => b.prefix === '2001:db8:1::/64'), 10_000, detail);
+    assert.deepEqual(o.best.map((b) => `${b.prefix} via ${b.nextHop}`).sort(), ['198.19.1.0/24 via 198.18.0.2', '2001:db8:1::/64 via 2001:db8:ff::2'], 'the service range and the default route are not imported');
+    await until('our routes in BIRD\'s kernel table', () => sh(link.peer.name, 'ip', 'route').includes('198.18.64.0/24 via 198.18.0.1') && sh(link.peer.name, 'ip', '-6', 'route').includes('2001:db8:64::/64 via 2001:db8:ff::1'), 10_000, () => sh(link.peer.name, 'ip', 'route'));
+    // Withdraw ours; BIRD withdraws its own.
+    o.send({ originate: [{ prefix: '2001:db8:64::/64' as CIDR, communities: [], to: 'all' }] });
+    await until('withdrawal reaches BIRD\'s kernel table', () => !sh(link.peer.name, 'ip', 'route').includes('198.18.64.0/24'), 10_000);
+    execFileSync('birdc', ['-s', bird.ctl, 'disable', 'announce4']);
+    await until('BIRD\'s withdrawal reaches us', () => !o.best.some((b) => b.prefix === '198.19.1.0/24'), 10_000, detail);
+    assert.ok(up < 10_000, `sessions took ${up} ms`);
+  });
+
+  it('GoBGP: session up, routes both ways with communities, a route added and deleted at runtime', async () => {
+    const g = startGobgp(link.peer.name, link.dir, gobgpConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512 }));
+    stops.push(() => g.proc.stop());
+    await g.proc.waitForOutput(/gRPC|Add a peer|Peer/i, 10_000).catch(() => undefined);
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'node' }] });
+    o.send({ originate: [{ prefix: '198.18.64.0/24' as CIDR, communities: [64512 * 65536 + 100], to: 'all' }] });
+    await until('Established', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+    const gob = (...a: string[]): string => {
+      const argv = g.cli(...a);
+      return execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
+    };
+    await until('GoBGP has our route with its community', () => /198\.18\.64\.0\/24\s+198\.18\.0\.1.*64512:100/.test(gob('global', 'rib')), 10_000, () => gob('global', 'rib'));
+    gob('global', 'rib', 'add', '-a', 'ipv4', '198.19.2.0/24', 'nexthop', '198.18.0.2', 'community', '64512:7');
+    await until('we learn GoBGP\'s route', () => o.best.some((b) => b.prefix === '198.19.2.0/24' && b.nextHop === '198.18.0.2' && b.communities.includes(64512 * 65536 + 7)), 10_000, detail);
+    gob('global', 'rib', 'del', '-a', 'ipv4', '198.19.2.0/24');
+    await until('and its withdrawal', () => !o.best.some((b) => b.prefix === '198.19.2.0/24'), 10_000, detail);
+  });
+
+  it('hold timer: a frozen peer is declared down after the hold time and its routes go (no graceful restart on a hold expiry)', async () => {
+    const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'], hold: 3 }));
+    stops.push(async () => {
+      process.kill(bird.proc.pid, 'SIGCONT');
+      await bird.proc.stop();
+    });
+    ours = new SpeakerProcess(link.ours.name, { ...OUR_CFG, holdTime: 3 });
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'node' }] });
+    await until('route learned', () => o.best.some((b) => b.prefix === '198.19.1.0/24') && o.state('198.18.0.2') === 'Established', 30_000, detail);
+    process.kill(bird.proc.pid, 'SIGSTOP');
+    const t = await until('session down after the hold time', () => o.state('198.18.0.2') !== 'Established', 10_000, detail);
+    assert.ok(t >= 1500 && t <= 6000, `declared down after ${t} ms with a 3 s hold time\n${detail()}`);
+    await until('routes withdrawn', () => o.best.length === 0, 5000, detail);
+    assert.match(o.log, /hold timer expired/);
+    process.kill(bird.proc.pid, 'SIGCONT');
+    await until('session back once the peer thaws', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+  });
+
+  it('graceful restart: BIRD keeps our routes while our daemon restarts; we keep BIRD\'s while it restarts', async () => {
+    const conf = birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'], gracefulRestart: true });
+    let bird = startBird(link.peer.name, link.dir, conf);
+    stops.push(() => bird.proc.stop());
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    const start = (sp: SpeakerProcess): void => {
+      sp.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'node' }] });
+      sp.send({ originate: [{ prefix: '198.18.64.0/24' as CIDR, communities: [], to: 'all' }] });
+    };
+    start(ours);
+    await until('routes both ways', () => (ours?.best.some((b) => b.prefix === '198.19.1.0/24') ?? false) && sh(link.peer.name, 'ip', 'route').includes('198.18.64.0/24'), 30_000, detail);
+    // Our daemon dies without a NOTIFICATION.
+    await ours.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.match(sh(link.peer.name, 'ip', 'route'), /198\.18\.64\.0\/24 via 198\.18\.0\.1/, 'BIRD still forwards to us while we restart');
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    start(ours);
+    await until('session back', () => ours?.state('198.18.0.2') === 'Established', 30_000, detail);
+    assert.match(sh(link.peer.name, 'ip', 'route'), /198\.18\.64\.0\/24 via 198\.18\.0\.1/);
+    // BIRD dies; we keep its routes, marked stale, then it returns and refreshes them.
+    process.kill(bird.proc.pid, 'SIGKILL');
+    await bird.proc.exited;
+    await until('our session noticed', () => ours?.state('198.18.0.2') !== 'Established', 15_000, detail);
+    await new Promise((r) => setTimeout(r, 2000));
+    const kept = ours.best.find((b) => b.prefix === '198.19.1.0/24');
+    assert.ok(kept?.stale, `BIRD's route kept as stale: ${JSON.stringify(ours.best)}`);
+    bird = startBird(link.peer.name, link.dir, conf, 'bird2');
+    await until('refreshed after BIRD returns (End-of-RIB clears the stale mark)', () => ours?.best.some((b) => b.prefix === '198.19.1.0/24' && !b.stale) ?? false, 30_000, detail);
+  });
+});

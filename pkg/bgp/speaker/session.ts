@@ -1,0 +1,282 @@
+import { connect as tcpConnect, type Socket } from 'node:net';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import { errorMessage } from '../../util/errors.js';
+import type { IP } from '../../util/ip.js';
+import type { Logger } from '../../util/logger.js';
+import { CeaseSub, Notif } from '../codec/constants.js';
+import { BgpDecodeError } from '../codec/errors.js';
+import { decode, encode, frameLength } from '../codec/message.js';
+import type { BgpMessage, UpdateMessage } from '../codec/types.js';
+import { initialState, nextDeadline, step } from '../fsm/fsm.js';
+import { ourOpen } from '../fsm/negotiate.js';
+import type { FsmAction, FsmEvent, FsmState, Negotiated, PeerConfig } from '../fsm/types.js';
+
+export interface SessionConfig extends PeerConfig {
+  readonly peerAddress: IP;
+  readonly peerPort: number;
+  /** Source address for our connections (and the next hop we advertise). */
+  readonly localAddress?: IP;
+}
+
+export interface SessionEvents {
+  up(n: Negotiated): void;
+  down(reason: string, graceful: boolean): void;
+  update(u: UpdateMessage): void;
+  refresh(afi: number, safi: number): void;
+  /** Every FSM state change, for inspection and metrics. */
+  state?(name: FsmState['name']): void;
+}
+
+/** Opens a TCP connection to the peer (a seam for MD5: a socket with TCP_MD5SIG set). */
+export type Connector = (c: SessionConfig) => Socket;
+
+export const plainConnector: Connector = (c) => tcpConnect({ host: c.peerAddress, port: c.peerPort, ...(c.localAddress ? { localAddress: c.localAddress } : {}) });
+
+/** One TCP connection's byte stream cut into BGP messages. */
+class Wire {
+  private buf: Buffer = Buffer.alloc(0);
+  constructor(
+    readonly socket: Socket,
+    private readonly onMessage: (m: BgpMessage) => void,
+    private readonly onError: (e: BgpDecodeError) => void,
+    private readonly fourOctetAs: () => boolean,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      const n = frameLength(this.buf);
+      if (n instanceof BgpDecodeError) {
+        this.onError(n);
+        return;
+      }
+      if (n === 0) return;
+      const bytes = this.buf.subarray(0, n);
+      this.buf = this.buf.subarray(n);
+      const r = decode(bytes, { fourOctetAs: this.fourOctetAs() });
+      if (!r.ok) {
+        this.onError(r.error);
+        return;
+      }
+      this.onMessage(r.message);
+      if (this.socket.destroyed) return;
+    }
+  }
+
+  send(m: BgpMessage, fourOctetAs: boolean): void {
+    if (!this.socket.destroyed) this.socket.write(encode(m, { fourOctetAs }));
+  }
+}
+
+/**
+ * The driver of one BGP session: owns the socket and the one timer, feeds the pure FSM with events
+ * and carries out its actions. Connection collision (RFC 4271 6.8): a connection the peer opens while
+ * ours is in OpenSent or OpenConfirm is kept aside until its OPEN arrives; then the side with the
+ * higher BGP identifier keeps the connection it opened, the other is closed with Cease/7.
+ */
+export class BgpSession {
+  private fsm: FsmState = initialState();
+  private wire: Wire | undefined;
+  private pending: { wire: Wire } | undefined;
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(
+    private cfg: SessionConfig,
+    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector },
+    private readonly events: SessionEvents,
+  ) {}
+
+  get state(): FsmState['name'] {
+    return this.fsm.name;
+  }
+
+  get negotiated(): Negotiated | undefined {
+    return this.fsm.name === 'Established' ? this.fsm.negotiated : undefined;
+  }
+
+  get config(): SessionConfig {
+    return this.cfg;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.feed({ type: 'ManualStart' });
+  }
+
+  /** Cease (administrative shutdown) and stay down. */
+  stop(): void {
+    this.feed({ type: 'ManualStop' });
+    this.stopped = true;
+    this.dropPending(CeaseSub.AdminShutdown);
+    if (this.timer) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Sends an UPDATE (or route refresh) on an Established session; false when it is not up. */
+  send(m: UpdateMessage | { readonly type: 'route-refresh'; readonly afi: number; readonly safi: number; readonly subtype: number }): boolean {
+    const n = this.negotiated;
+    if (!n || !this.wire) return false;
+    this.wire.send(m, n.fourOctetAs);
+    return true;
+  }
+
+  /** A connection the peer opened to us. */
+  accept(socket: Socket): void {
+    if (this.stopped || !this.fsm.enabled) {
+      socket.destroy();
+      return;
+    }
+    const s = this.fsm.name;
+    if (s === 'Idle' || s === 'Connect' || s === 'Active') {
+      // Ours has not got anywhere yet: take theirs.
+      if (this.wire) this.closeWire(this.wire);
+      if (s === 'Idle') this.fsm = { ...this.fsm, name: 'Active' };
+      this.wire = this.makeWire(socket);
+      this.feed({ type: 'TcpConnected' });
+      return;
+    }
+    const wire = this.makeWire(socket);
+    if (s === 'Established' || this.pending) {
+      // RFC 4271 6.8: an Established session wins over a new connection.
+      wire.send({ type: 'notification', code: Notif.Cease, subcode: CeaseSub.ConnectionRejected, data: new Uint8Array(0) }, false);
+      this.closeWire(wire);
+      return;
+    }
+    // OpenSent or OpenConfirm: a collision; decided once their OPEN on the new connection arrives.
+    this.pending = { wire };
+    wire.send(ourOpen(this.cfg), false);
+  }
+
+  private makeWire(socket: Socket): Wire {
+    const wire: Wire = new Wire(
+      socket,
+      (m) => {
+        if (wire === this.wire) this.feed({ type: 'Message', message: m });
+        else if (wire === this.pending?.wire) this.onPendingMessage(m);
+      },
+      (e) => {
+        if (wire === this.wire) this.feed({ type: 'DecodeError', code: e.code, subcode: e.subcode, reason: e.message, ...(e.data ? { data: e.data } : {}) });
+        else if (wire === this.pending?.wire) this.dropPending(0);
+      },
+      () => this.fsm.negotiated?.fourOctetAs ?? false,
+    );
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => wire.push(d));
+    socket.on('error', (e) => this.deps.logger.v(2, 'bgp socket error', { peer: this.cfg.peerAddress, error: e.message }));
+    socket.on('close', () => {
+      if (wire === this.pending?.wire) this.pending = undefined;
+      if (wire !== this.wire) return;
+      this.wire = undefined;
+      this.feed({ type: 'TcpFails' });
+    });
+    return wire;
+  }
+
+  private onPendingMessage(m: BgpMessage): void {
+    const p = this.pending;
+    if (!p) return;
+    if (m.type !== 'open') {
+      this.dropPending(0);
+      return;
+    }
+    if (ipNumber(this.cfg.routerId) > ipNumber(m.bgpId)) {
+      // We keep the connection we opened.
+      this.dropPending(CeaseSub.CollisionResolution);
+      return;
+    }
+    // They keep the connection they opened: close ours, continue on theirs (our OPEN is already sent).
+    this.pending = undefined;
+    const old = this.wire;
+    this.wire = p.wire;
+    if (old) {
+      old.send({ type: 'notification', code: Notif.Cease, subcode: CeaseSub.CollisionResolution, data: new Uint8Array(0) }, false);
+      this.closeWire(old);
+    }
+    this.fsm = { name: 'OpenSent', enabled: true, connectRetryCounter: this.fsm.connectRetryCounter, holdAt: this.deps.clock.monotonicMs() + 240_000 };
+    this.feed({ type: 'Message', message: m });
+  }
+
+  private dropPending(subcode: number): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    if (subcode > 0) p.wire.send({ type: 'notification', code: Notif.Cease, subcode, data: new Uint8Array(0) }, false);
+    this.closeWire(p.wire);
+  }
+
+  private closeWire(w: Wire): void {
+    w.socket.end();
+    const t = setTimeout(() => w.socket.destroy(), 1000);
+    t.unref();
+  }
+
+  private feed(e: FsmEvent): void {
+    const now = this.deps.clock.monotonicMs();
+    const before = this.fsm.name;
+    let r: { state: FsmState; actions: readonly FsmAction[] };
+    try {
+      r = step(this.cfg, this.fsm, e, now);
+    } catch (err) {
+      this.deps.logger.error('bgp fsm failed', { peer: this.cfg.peerAddress, error: errorMessage(err) });
+      return;
+    }
+    this.fsm = r.state;
+    for (const a of r.actions) this.act(a);
+    if (this.fsm.name !== before) {
+      this.deps.logger.v(1, 'bgp session state', { peer: this.cfg.peerAddress, from: before, to: this.fsm.name });
+      this.events.state?.(this.fsm.name);
+    }
+    this.arm();
+  }
+
+  private act(a: FsmAction): void {
+    switch (a.type) {
+      case 'connect': {
+        const socket = (this.deps.connector ?? plainConnector)(this.cfg);
+        const wire = this.makeWire(socket);
+        this.wire = wire;
+        socket.on('connect', () => {
+          if (this.wire === wire) this.feed({ type: 'TcpConnected' });
+        });
+        return;
+      }
+      case 'disconnect':
+        if (this.wire) {
+          const w = this.wire;
+          this.wire = undefined;
+          this.closeWire(w);
+        }
+        return;
+      case 'send':
+        this.wire?.send(a.message, this.fsm.negotiated?.fourOctetAs ?? false);
+        return;
+      case 'up':
+        this.events.up(a.negotiated);
+        return;
+      case 'down':
+        this.events.down(a.reason, a.graceful);
+        return;
+      case 'deliver':
+        if (a.message.type === 'update') this.events.update(a.message);
+        else this.events.refresh(a.message.afi, a.message.safi);
+        return;
+    }
+  }
+
+  private arm(): void {
+    if (this.timer) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped) return;
+    const at = nextDeadline(this.fsm);
+    if (at === undefined) return;
+    this.timer = this.deps.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.feed({ type: 'Tick' });
+    }, Math.max(0, at - this.deps.clock.monotonicMs()));
+  }
+}
+
+function ipNumber(ip: string): number {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}

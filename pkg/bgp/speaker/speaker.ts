@@ -1,0 +1,374 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Clock, TimerHandle } from '../../util/clock.js';
+import { errorMessage } from '../../util/errors.js';
+import { familyOf, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
+import type { Logger } from '../../util/logger.js';
+import { Afi, Safi } from '../codec/constants.js';
+import type { Capability, UpdateMessage } from '../codec/types.js';
+import type { FsmState, Negotiated } from '../fsm/types.js';
+import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, type LearnedPath, type OutPath } from './rib.js';
+import { updatesFor } from './rib.js';
+import { BgpSession, type Connector } from './session.js';
+
+export interface PeerSpec {
+  readonly address: IP;
+  readonly asn: number;
+  readonly port: number;
+  /** TCP MD5 (RFC 2385) password; needs a connector that can set it. */
+  readonly password?: string;
+  /** node: another node of the cluster (the iBGP mesh); external: a router outside it. */
+  readonly kind: 'node' | 'external';
+  /** We reflect routes to and from this peer (we are its route reflector, RFC 4456). */
+  readonly rrClient?: boolean;
+  readonly passive?: boolean;
+}
+
+/** A prefix we originate, and to whom. */
+export interface Origination {
+  readonly prefix: CIDR;
+  readonly communities: readonly number[];
+  /** all peers, or only the cluster's nodes (pod CIDRs without --advertise-pod-cidr). */
+  readonly to: 'all' | 'nodes';
+  /** AS path prepend for external peers (`kube-router.io/path-prepend.*`). */
+  readonly prepend?: { readonly asn: number; readonly count: number };
+}
+
+export interface SpeakerConfig {
+  readonly localAs: number;
+  readonly routerId: IP;
+  readonly listenPort: number;
+  /** Addresses to listen on; empty: do not listen (only connect). */
+  readonly listenAddresses: readonly IP[];
+  readonly holdTime: number;
+  readonly connectRetrySeconds: number;
+  readonly gracefulRestart: { readonly enabled: boolean; readonly timeSeconds: number };
+  /** Never imported (service VIP ranges, customimportreject); a default route never is. */
+  readonly importReject: readonly CIDR[];
+  /** Our next hop per family (the node's address). */
+  readonly nextHop: Partial<Record<Family, IP>>;
+  /** Set when this node is a route reflector: its cluster id (RFC 4456). */
+  readonly rrClusterId?: IP;
+}
+
+export interface PeerStatus {
+  readonly address: IP;
+  readonly asn: number;
+  readonly kind: PeerSpec['kind'];
+  readonly state: FsmState['name'];
+  readonly received: number;
+  readonly accepted: number;
+  readonly advertised: number;
+  readonly uptimeSince?: number;
+}
+
+interface Peer {
+  spec: PeerSpec;
+  session: BgpSession;
+  adjIn: Map<string, LearnedPath>;
+  adjOut: Map<string, OutPath>;
+  negotiated: Negotiated | undefined;
+  staleTimer: TimerHandle | undefined;
+  received: number;
+  upSince: number | undefined;
+}
+
+const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ?? '', p.kind, p.rrClient ?? false, p.passive ?? false]);
+
+/**
+ * Our BGP speaker: one session per peer, Adj-RIB-In per peer with the import policy, best path per
+ * prefix, and per-peer Adj-RIB-Out kept in step with what we originate (and reflect). A change to one
+ * peer's configuration restarts only that peer's session.
+ */
+export class BgpSpeaker {
+  private readonly peers = new Map<string, Peer>();
+  private originations: readonly Origination[] = [];
+  private servers: Server[] = [];
+  private readonly listeners = new Set<() => void>();
+  private notifyQueued = false;
+  private bestCache: Map<string, LearnedPath> | undefined;
+
+  constructor(
+    private readonly cfg: SpeakerConfig,
+    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector },
+  ) {}
+
+  async start(): Promise<void> {
+    for (const addr of this.cfg.listenAddresses) {
+      const server = createServer((s) => this.onIncoming(s));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: addr, port: this.cfg.listenPort }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      server.on('error', (e) => this.deps.logger.warn('bgp listener error', { error: e.message }));
+      this.servers.push(server);
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.peers.values()) this.stopPeer(p);
+    this.peers.clear();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers = [];
+  }
+
+  /** Called when the learned best paths change. */
+  onBestChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Makes the peer set exactly `specs`: new peers start, gone ones stop, changed ones restart; others are untouched. */
+  setPeers(specs: readonly PeerSpec[]): void {
+    const want = new Map(specs.map((s) => [s.address as string, s]));
+    for (const [addr, p] of this.peers) {
+      const w = want.get(addr);
+      if (w && specKey(w) === specKey(p.spec)) continue;
+      this.stopPeer(p);
+      this.peers.delete(addr);
+      this.deps.logger.info('bgp peer removed', { peer: addr });
+    }
+    for (const [addr, spec] of want) {
+      if (this.peers.has(addr)) continue;
+      const peer: Peer = { spec, adjIn: new Map(), adjOut: new Map(), received: 0, negotiated: undefined, staleTimer: undefined, upSince: undefined, session: undefined as unknown as BgpSession };
+      peer.session = new BgpSession(
+        {
+          localAs: this.cfg.localAs,
+          peerAs: spec.asn,
+          routerId: this.cfg.routerId,
+          holdTime: this.cfg.holdTime,
+          connectRetrySeconds: this.cfg.connectRetrySeconds,
+          passive: spec.passive ?? false,
+          capabilities: this.capabilities(),
+          peerAddress: spec.address,
+          peerPort: spec.port,
+          ...(this.cfg.nextHop[familyOf(spec.address)] ? { localAddress: this.cfg.nextHop[familyOf(spec.address)] as IP } : {}),
+        },
+        this.deps,
+        {
+          up: (n) => this.onUp(peer, n),
+          down: (reason, graceful) => this.onDown(peer, reason, graceful),
+          update: (u) => this.onUpdate(peer, u),
+          refresh: () => this.resend(peer),
+        },
+      );
+      this.peers.set(addr, peer);
+      this.deps.logger.info('bgp peer added', { peer: addr, asn: spec.asn, kind: spec.kind });
+      peer.session.start();
+    }
+  }
+
+  setOriginations(list: readonly Origination[]): void {
+    const key = (l: readonly Origination[]): string => JSON.stringify([...l].sort((a, b) => (a.prefix < b.prefix ? -1 : 1)));
+    if (key(list) === key(this.originations)) return;
+    this.originations = [...list];
+    for (const p of this.peers.values()) this.advertise(p);
+  }
+
+  /** The best learned path per prefix (not our own originations). */
+  best(): ReadonlyMap<string, LearnedPath> {
+    if (this.bestCache) return this.bestCache;
+    const out = new Map<string, LearnedPath>();
+    for (const p of this.peers.values()) {
+      for (const [k, path] of p.adjIn) {
+        const cur = out.get(k);
+        if (!cur || better(path, cur)) out.set(k, path);
+      }
+    }
+    this.bestCache = out;
+    return out;
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()]
+      .map((p) => ({
+        address: p.spec.address,
+        asn: p.spec.asn,
+        kind: p.spec.kind,
+        state: p.session.state,
+        received: p.received,
+        accepted: p.adjIn.size,
+        advertised: p.adjOut.size,
+        ...(p.upSince !== undefined ? { uptimeSince: p.upSince } : {}),
+      }))
+      .sort((a, b) => (a.address < b.address ? -1 : 1));
+  }
+
+  /** Asks every established peer to send its routes again (route refresh, RFC 2918). */
+  refreshAll(): void {
+    for (const p of this.peers.values()) {
+      if (!p.negotiated?.routeRefresh) continue;
+      for (const f of p.negotiated.families) p.session.send({ type: 'route-refresh', afi: f.afi, safi: f.safi, subtype: 0 });
+    }
+  }
+
+  private capabilities(): Capability[] {
+    const families = [...(this.cfg.nextHop[4] ? [{ afi: Afi.IPv4, safi: Safi.Unicast }] : []), ...(this.cfg.nextHop[6] ? [{ afi: Afi.IPv6, safi: Safi.Unicast }] : [])];
+    return [
+      ...families.map((f) => ({ kind: 'multiprotocol' as const, ...f })),
+      { kind: 'route-refresh' },
+      { kind: 'four-octet-as', asn: this.cfg.localAs },
+      ...(this.cfg.gracefulRestart.enabled ? [{ kind: 'graceful-restart' as const, restarting: false, notification: false, time: this.cfg.gracefulRestart.timeSeconds, families: families.map((f) => ({ ...f, forwardingPreserved: true })) }] : []),
+    ];
+  }
+
+  private onIncoming(socket: Socket): void {
+    const remote = tryParseIP((socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+    const peer = remote ? this.peers.get(remote) : undefined;
+    if (!peer) {
+      this.deps.logger.v(1, 'bgp connection from an unknown address refused', { from: socket.remoteAddress });
+      socket.destroy();
+      return;
+    }
+    peer.session.accept(socket);
+  }
+
+  private stopPeer(p: Peer): void {
+    p.session.stop();
+    if (p.staleTimer) this.deps.clock.clearTimeout(p.staleTimer);
+    if (p.adjIn.size > 0) {
+      p.adjIn.clear();
+      this.changed();
+    }
+  }
+
+  private onUp(p: Peer, n: Negotiated): void {
+    p.negotiated = n;
+    p.upSince = this.deps.clock.now();
+    p.adjOut = new Map();
+    this.deps.logger.info('bgp session established', { peer: p.spec.address, asn: n.peerAs, hold: n.holdTime, families: n.families.map((f) => `${f.afi}/${f.safi}`).join(',') });
+    this.advertise(p);
+    for (const f of n.families) if (f.safi === Safi.Unicast) p.session.send(endOfRib(f.afi === Afi.IPv6 ? 6 : 4));
+  }
+
+  private onDown(p: Peer, reason: string, graceful: boolean): void {
+    this.deps.logger.info('bgp session down', { peer: p.spec.address, reason, graceful });
+    p.negotiated = undefined;
+    p.upSince = undefined;
+    p.adjOut = new Map();
+    if (graceful && this.cfg.gracefulRestart.enabled && p.adjIn.size > 0) {
+      // RFC 4724: keep forwarding on the peer's routes while it restarts; drop them if it does not return in time.
+      for (const [k, path] of p.adjIn) p.adjIn.set(k, { ...path, stale: true });
+      if (p.staleTimer) this.deps.clock.clearTimeout(p.staleTimer);
+      p.staleTimer = this.deps.clock.setTimeout(() => this.dropStale(p, 'graceful restart time ended'), this.cfg.gracefulRestart.timeSeconds * 1000);
+      this.changed();
+      return;
+    }
+    if (p.adjIn.size > 0) {
+      p.adjIn.clear();
+      this.changed();
+    }
+  }
+
+  private dropStale(p: Peer, why: string): void {
+    if (p.staleTimer) this.deps.clock.clearTimeout(p.staleTimer);
+    p.staleTimer = undefined;
+    let n = 0;
+    for (const [k, path] of [...p.adjIn]) {
+      if (!path.stale) continue;
+      p.adjIn.delete(k);
+      n++;
+    }
+    if (n > 0) {
+      this.deps.logger.info('bgp stale routes removed', { peer: p.spec.address, routes: n, why });
+      this.changed();
+    }
+  }
+
+  private onUpdate(p: Peer, u: UpdateMessage): void {
+    const n = p.negotiated;
+    if (!n) return;
+    if (isEndOfRib(u)) {
+      this.dropStale(p, 'end of RIB received');
+      return;
+    }
+    for (const e of u.errors ?? []) this.deps.logger.warn('bgp update attribute error (RFC 7606)', { peer: p.spec.address, handling: e.handling, reason: e.reason });
+    const ibgp = n.peerAs === this.cfg.localAs;
+    const { reach, withdraw } = pathsOf(u, { peer: p.spec.address, peerId: n.peerId, ibgp });
+    this.deps.logger.v(2, 'bgp update received', { peer: p.spec.address, reach: reach.length, withdraw: withdraw.length, attributes: u.attributes.map((a) => a.type).join(',') });
+    let changed = false;
+    for (const w of withdraw) changed = p.adjIn.delete(w) || changed;
+    for (const path of reach) {
+      p.received++;
+      const v = importVerdict(path, { localAs: this.cfg.localAs, routerId: this.cfg.routerId, reject: this.cfg.importReject });
+      if (!v.ok) {
+        this.deps.logger.v(1, 'bgp route not imported', { peer: p.spec.address, prefix: path.prefix, reason: v.reason });
+        changed = p.adjIn.delete(path.prefix) || changed;
+        continue;
+      }
+      p.adjIn.set(path.prefix, path);
+      changed = true;
+    }
+    if (changed) this.changed();
+  }
+
+  private changed(): void {
+    this.bestCache = undefined;
+    if (this.cfg.rrClusterId) for (const p of this.peers.values()) this.advertise(p);
+    if (this.notifyQueued) return;
+    this.notifyQueued = true;
+    queueMicrotask(() => {
+      this.notifyQueued = false;
+      for (const fn of this.listeners) {
+        try {
+          fn();
+        } catch (e) {
+          this.deps.logger.error('bgp route listener failed', { error: errorMessage(e) });
+        }
+      }
+    });
+  }
+
+  /** What a peer should have from us now. */
+  private exportFor(p: Peer): Map<string, OutPath> {
+    const out = new Map<string, OutPath>();
+    const n = p.negotiated;
+    if (!n) return out;
+    const ibgp = p.spec.asn === this.cfg.localAs;
+    const families = new Set(n.families.map((f) => (f.afi === Afi.IPv6 ? 6 : 4)));
+    for (const o of this.originations) {
+      if (o.to === 'nodes' && p.spec.kind !== 'node') continue;
+      const f = familyOf(o.prefix);
+      const nh = this.cfg.nextHop[f];
+      if (!families.has(f) || !nh) continue;
+      const prepend = !ibgp && o.prepend ? Array.from({ length: o.prepend.count }, () => o.prepend?.asn ?? this.cfg.localAs) : [];
+      out.set(o.prefix, { prefix: o.prefix, nextHop: nh, asPath: ibgp ? [] : [this.cfg.localAs, ...prepend], origin: 0, ...(ibgp ? { localPref: 100 } : {}), communities: o.communities });
+    }
+    // Route reflection (RFC 4456 8): from a client to everyone, from a non-client to clients.
+    if (this.cfg.rrClusterId && ibgp) {
+      for (const [k, path] of this.best()) {
+        if (out.has(k) || !path.ibgp || path.peer === p.spec.address || !families.has(familyOf(path.prefix))) continue;
+        const from = this.peers.get(path.peer);
+        if (!(from?.spec.rrClient || p.spec.rrClient)) continue;
+        out.set(k, {
+          prefix: path.prefix,
+          nextHop: path.nextHop,
+          asPath: path.asPath,
+          origin: path.origin,
+          localPref: path.localPref ?? 100,
+          ...(path.med !== undefined ? { med: path.med } : {}),
+          communities: path.communities,
+          originatorId: path.originatorId ?? path.peerId,
+          clusterList: [this.cfg.rrClusterId, ...(path.clusterList ?? [])],
+        });
+      }
+    }
+    return out;
+  }
+
+  private advertise(p: Peer): void {
+    if (!p.negotiated) return;
+    const next = this.exportFor(p);
+    for (const u of updatesFor(p.adjOut, next)) p.session.send(u);
+    p.adjOut = next;
+  }
+
+  private resend(p: Peer): void {
+    if (!p.negotiated) return;
+    const next = this.exportFor(p);
+    for (const u of updatesFor(new Map(), next)) p.session.send(u);
+    p.adjOut = next;
+  }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+/**
+ * Test support: our BGP speaker as a process (so it can live in a network namespace). Configuration
+ * as JSON in argv[2]; then JSON lines on stdin (`{"peers": [...]}`, `{"originate": [...]}`,
+ * `{"refresh": true}`); it prints JSON lines: `{"best": [...]}` whenever the learned best paths change
+ * and `{"status": [...]}` whenever a session changes state (and every second).
+ */
+import { createInterface } from 'node:readline';
+import { BgpSpeaker, type Origination, type PeerSpec, type SpeakerConfig } from '../pkg/bgp/speaker/speaker.js';
+import { systemClock } from '../pkg/util/clock.js';
+import { createLogger } from '../pkg/util/logger.js';
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as SpeakerConfig;
+const logger = createLogger({ verbosity: 2, sink: { write: (line: string) => process.stderr.write(line + '\n') } });
+const speaker = new BgpSpeaker(cfg, { clock: systemClock(), logger });
+const print = (o: unknown): void => {
+  process.stdout.write(JSON.stringify(o) + '\n');
+};
+let lastStatus = '';
+const status = (): void => {
+  const s = JSON.stringify(speaker.status());
+  if (s === lastStatus) return;
+  lastStatus = s;
+  print({ status: speaker.status() });
+};
+speaker.onBestChange(() => print({ best: [...speaker.best().values()].map((p) => ({ prefix: p.prefix, nextHop: p.nextHop, peer: p.peer, stale: p.stale ?? false, communities: p.communities, asPath: p.asPath })) }));
+setInterval(status, 200);
+await speaker.start();
+print({ ready: true });
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const m = JSON.parse(line) as { peers?: PeerSpec[]; originate?: Origination[]; refresh?: boolean };
+  if (m.peers) speaker.setPeers(m.peers);
+  if (m.originate) speaker.setOriginations(m.originate);
+  if (m.refresh) speaker.refreshAll();
+  lastStatus = '';
+  status();
+});
+process.on('SIGTERM', () => {
+  void speaker.stop().then(() => process.exit(0));
+});

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, probeMany, startDaemon, up, waitHealthy, type MatrixTarget } from '../../lab/lab.js';
 import { isAlive } from '../../lab/processes.js';
-import { netns, nodeIP, nodeIP6, podCidr, podCidr6 } from '../../lab/plan.js';
+import { netns, podCidr, podCidr6 } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
+import { tryParseCIDR } from '../util/ip.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from './conformance.test-support.js';
 import type { World, WorldPod } from './reference.test-support.js';
@@ -13,10 +14,9 @@ const LAB = testLabName('lf');
 const quiet = (): void => undefined;
 
 /**
- * The conformance scenarios with real packets: a 2-node lab, pods a and c of each namespace on node-1
- * and b on node-2 (so every scenario has same-node bridged and cross-node routed traffic), our daemon
- * with its real iptables and ipsets on both nodes. Pod routes between the two nodes are added by hand
- * here (the BGP speaker that advertises them is not part of this test).
+ * The conformance scenarios with real packets: a 2-node dual-stack lab, pods a and c of each namespace
+ * on node-1 and b on node-2 (so every scenario has same-node bridged and cross-node routed traffic),
+ * our daemon with its real iptables and ipsets on both nodes, pod routes learned over its BGP mesh.
  */
 describe('firewall conformance in the lab (real iptables, real packets)', function () {
   this.timeout(600_000);
@@ -102,10 +102,15 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     await removeStaleTestLabs('lf');
     await destroyLab(LAB);
     st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: true, daemonArgs: [] }, quiet);
-    await ipn(netns.node(LAB, 0), 'route', 'add', podCidr(1), 'via', nodeIP(st.plan, 1));
-    await ipn(netns.node(LAB, 1), 'route', 'add', podCidr(0), 'via', nodeIP(st.plan, 0));
-    await ipn(netns.node(LAB, 0), '-6', 'route', 'add', podCidr6(1), 'via', nodeIP6(1));
-    await ipn(netns.node(LAB, 1), '-6', 'route', 'add', podCidr6(0), 'via', nodeIP6(0));
+    // Pod routes between the nodes come from our BGP speakers (iBGP mesh over IPv4 and IPv6).
+    const routes = async (i: number, v6: boolean): Promise<string> => (await ipn(netns.node(LAB, i), ...(v6 ? ['-6'] : []), 'route', 'show', 'proto', '44')).stdout;
+    for (let t = 0; ; t++) {
+      const has = async (i: number, cidr: string): Promise<boolean> => (await routes(i, cidr.includes(':'))).includes(tryParseCIDR(cidr) ?? '-');
+      const ok = (await has(0, podCidr(1))) && (await has(1, podCidr(0))) && (await has(0, podCidr6(1))) && (await has(1, podCidr6(0)));
+      if (ok) break;
+      if (t > 100) assert.fail(`pod routes not learned over BGP:\n${await routes(0, false)}${await routes(0, true)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const docs: JsonObject[] = [];
     for (const ns of NAMESPACES) {
       world.namespaces.set(ns, { ns });

@@ -6,12 +6,19 @@ import type { Views } from '../k8s/watch-layer.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner } from '../runtime/runner.js';
 import type { Logger } from '../util/logger.js';
+import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
+import { errorMessage } from '../util/errors.js';
+import type { Family } from '../util/ip.js';
+import { planBgp } from './bgp-plan.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
+import { routingMetrics, type RoutingMetrics } from './metrics.js';
+import { decideRoutes, syncRoutes } from './route-installer.js';
 
 /**
- * The router (NetworkRoutesController). In this build: the CNI config (pod CIDRs as host-local ranges,
- * MTU) and forwarding sysctls. The BGP speaker, learned-route installation, overlays and pod egress
- * are not in this build yet (issues 7 and 8).
+ * The router (NetworkRoutesController): the CNI config (pod CIDRs as host-local ranges, MTU),
+ * forwarding sysctls, and our BGP speaker: peers from Node objects (iBGP mesh, route reflectors) and
+ * flags/annotations (external peers), this node's pod CIDRs advertised, learned routes installed as
+ * direct routes when the next hop shares a subnet with us. Overlays and pod egress are issue 8.
  */
 export class RoutingController implements Controller {
   readonly name = 'NetworkRoutesController';
@@ -20,12 +27,17 @@ export class RoutingController implements Controller {
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
+  private speaker: { readonly key: string; readonly speaker: BgpSpeaker; readonly off: () => void } | undefined;
+  private readonly metrics: RoutingMetrics;
+  private readonly families: Family[];
 
   constructor(private readonly ctx: ControllerContext) {
     this.syncPeriodMs = ctx.config.router.syncPeriodMs;
     this.logger = ctx.logger.child('routing');
     this.views = ctx.watch.views('nodes');
-    this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 2000 }, ctx.clock, this.logger);
+    this.metrics = routingMetrics(ctx.metrics);
+    this.families = [...(ctx.config.enableIPv4 ? [4 as const] : []), ...(ctx.config.enableIPv6 ? [6 as const] : [])];
+    this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000 }, ctx.clock, this.logger);
   }
 
   start(): Promise<void> {
@@ -37,6 +49,12 @@ export class RoutingController implements Controller {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.runner.stop();
+    if (this.speaker) {
+      this.speaker.off();
+      // With graceful restart, peers keep our routes while we are away (upstream does not stop BGP then).
+      await this.speaker.speaker.stop({ graceful: this.ctx.config.router.gracefulRestart.enabled });
+      this.speaker = undefined;
+    }
   }
 
   private async nodeMtu(nodeIP: string | undefined): Promise<number | undefined> {
@@ -80,6 +98,73 @@ export class RoutingController implements Controller {
     }
     await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']).catch(() => undefined);
     if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']).catch(() => undefined);
+    await this.syncBgp();
     this.ctx.health.beat(this.name);
+  }
+
+  private async syncBgp(): Promise<void> {
+    const cfg = this.ctx.config;
+    const nodes = this.views.nodes.list().map(parseNode);
+    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges] });
+    if ('error' in plan) {
+      this.logger.warn('BGP not started', { reason: plan.error });
+      return;
+    }
+    for (const p of plan.problems) this.logger.warn('node annotation ignored', { problem: p });
+    if (plan.problems.length > 0) this.ctx.metrics.inputRejected.inc({ controller: 'routing', kind: 'NodeAnnotation' }, plan.problems.length);
+    const speakerCfg: SpeakerConfig = {
+      localAs: plan.localAs,
+      routerId: plan.routerId,
+      listenPort: cfg.router.bgpPort,
+      listenAddresses: Object.values(plan.nextHop),
+      holdTime: Math.round(cfg.router.holdTimeMs / 1000),
+      connectRetrySeconds: 5,
+      gracefulRestart: { enabled: cfg.router.gracefulRestart.enabled, timeSeconds: Math.round(cfg.router.gracefulRestart.timeMs / 1000) },
+      importReject: plan.importReject,
+      nextHop: plan.nextHop,
+      ...(plan.rrClusterId ? { rrClusterId: plan.rrClusterId } : {}),
+    };
+    const key = JSON.stringify(speakerCfg);
+    if (this.speaker?.key !== key) {
+      if (this.speaker) {
+        this.logger.info('BGP speaker settings changed: restarting it', {});
+        this.speaker.off();
+        await this.speaker.speaker.stop();
+      }
+      const speaker = new BgpSpeaker(speakerCfg, { clock: this.ctx.clock, logger: this.logger.child('bgp') });
+      try {
+        await speaker.start();
+      } catch (e) {
+        this.logger.error('BGP listener failed', { error: errorMessage(e), port: cfg.router.bgpPort });
+        this.speaker = undefined;
+        throw e;
+      }
+      this.speaker = { key, speaker, off: speaker.onBestChange(() => this.runner.run()) };
+      this.logger.info('BGP speaker started', { as: plan.localAs, routerId: plan.routerId, port: cfg.router.bgpPort });
+    }
+    const sp = this.speaker.speaker;
+    sp.setPeers(plan.peers.filter((p) => {
+      if (p.password === undefined) return true;
+      this.logger.warn('BGP peer with a TCP MD5 password skipped: MD5 is not in this build yet', { peer: p.address });
+      return false;
+    }));
+    sp.setOriginations(plan.originations);
+    await this.installRoutes(sp, plan.originations.map((o) => o.prefix));
+    this.metrics.peerInfo.reset();
+    for (const s of sp.status()) this.metrics.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
+  }
+
+  private async installRoutes(sp: BgpSpeaker, own: readonly string[]): Promise<void> {
+    const nl = this.ctx.kernel.netlink;
+    const addresses = (await Promise.all(this.families.map((f) => nl.addresses(f)))).flat();
+    const decisions = decideRoutes(sp.best().values(), addresses, own as Parameters<typeof decideRoutes>[2]);
+    for (const d of decisions) if (d.kind === 'unreachable') this.logger.v(2, 'learned route not installed: next hop off our subnets and no overlay', { prefix: d.prefix, nextHop: d.nextHop });
+    const t0 = performance.now();
+    const r = await syncRoutes(nl, decisions.flatMap((d) => (d.kind === 'direct' ? [d.route] : [])), this.families);
+    this.metrics.routesSyncTime.observe((performance.now() - t0) / 1000);
+    this.metrics.routesSynced.set(decisions.filter((d) => d.kind === 'direct').length);
+    if (r.added > 0) this.metrics.routesAdded.inc(r.added);
+    if (r.removed > 0) this.metrics.routesRemoved.inc(r.removed);
+    if (r.added + r.removed > 0) this.logger.v(1, 'routes synced', { added: r.added, removed: r.removed });
   }
 }

@@ -113,6 +113,20 @@ export class BgpSession {
     this.timer = undefined;
   }
 
+  /**
+   * Closes the connection without a NOTIFICATION, as a crash would: with graceful restart the peer
+   * keeps our routes (and keeps forwarding) until we are back.
+   */
+  abort(): void {
+    this.stopped = true;
+    if (this.timer) this.deps.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const w of [this.wire, this.pending?.wire]) w?.socket.destroy();
+    this.wire = undefined;
+    this.pending = undefined;
+    this.fsm = initialState();
+  }
+
   /** Sends an UPDATE (or route refresh) on an Established session; false when it is not up. */
   send(m: UpdateMessage | { readonly type: 'route-refresh'; readonly afi: number; readonly safi: number; readonly subtype: number }): boolean {
     const n = this.negotiated;

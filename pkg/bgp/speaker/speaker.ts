@@ -107,8 +107,14 @@ export class BgpSpeaker {
     }
   }
 
-  async stop(): Promise<void> {
-    for (const p of this.peers.values()) this.stopPeer(p);
+  /** With `graceful`, sessions are dropped without a NOTIFICATION so that peers keep our routes (RFC 4724). */
+  async stop(opts: { readonly graceful?: boolean } = {}): Promise<void> {
+    for (const p of this.peers.values()) {
+      if (opts.graceful) {
+        p.session.abort();
+        if (p.staleTimer) this.deps.clock.clearTimeout(p.staleTimer);
+      } else this.stopPeer(p);
+    }
     this.peers.clear();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers = [];

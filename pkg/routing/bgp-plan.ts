@@ -1,0 +1,157 @@
+import type { Origination, PeerSpec } from '../bgp/speaker/speaker.js';
+import { primaryIP, type NodeInfo } from '../k8s/node.js';
+import type { RouterConfig } from '../options/config.js';
+import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
+import { shortHash } from '../util/names.js';
+
+/** What this node's BGP speaker should be doing, computed from Node objects and flags. Pure. */
+export interface BgpPlan {
+  readonly localAs: number;
+  readonly routerId: IP;
+  readonly nextHop: Partial<Record<Family, IP>>;
+  readonly peers: readonly PeerSpec[];
+  readonly originations: readonly Origination[];
+  readonly importReject: readonly CIDR[];
+  readonly rrClusterId?: IP;
+  /** `kube-router.io/node.bgp.communities`: upstream puts them on service VIP advertisements. */
+  readonly vipCommunities: readonly number[];
+  /** Annotations that were not understood (logged and counted; the rest of the plan stands). */
+  readonly problems: readonly string[];
+}
+
+const WELL_KNOWN: Readonly<Record<string, number>> = { 'no-export': 0xffffff01, 'no-advertise': 0xffffff02, 'no-export-subconfed': 0xffffff03, 'no-peer': 0xffffff04 };
+
+/** RFC 1997 communities: `a:b`, a uint32, or a well-known name. */
+export function parseCommunity(text: string): number | undefined {
+  const t = text.trim().toLowerCase();
+  if (t in WELL_KNOWN) return WELL_KNOWN[t];
+  const m = /^(\d+):(\d+)$/.exec(t);
+  if (m) {
+    const a = Number(m[1]);
+    const b = Number(m[2]);
+    return a <= 0xffff && b <= 0xffff ? a * 65536 + b : undefined;
+  }
+  if (/^\d+$/.test(t) && Number(t) <= 0xffffffff) return Number(t);
+  return undefined;
+}
+
+/** A cluster id as an IPv4 address: `rr.server`/`rr.client` take a uint32 or an address. */
+function clusterIdOf(text: string): IP | undefined {
+  const ip = tryParseIP(text.trim());
+  if (ip && familyOf(ip) === 4) return ip;
+  if (!/^\d+$/.test(text.trim())) return undefined;
+  const n = Number(text.trim());
+  if (n > 0xffffffff) return undefined;
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}` as IP;
+}
+
+function nodeAsn(n: NodeInfo, cfg: RouterConfig, problems: string[]): number {
+  const a = n.annotations['kube-router.io/node.asn'];
+  if (a === undefined || cfg.nodesFullMesh) return cfg.clusterAsn;
+  if (!/^\d+$/.test(a) || Number(a) < 1 || Number(a) > 0xffffffff) {
+    problems.push(`${n.name}: kube-router.io/node.asn ${JSON.stringify(a)} is not an AS number`);
+    return cfg.clusterAsn;
+  }
+  return Number(a);
+}
+
+/** Per-node external peers from the older positional annotations (`peer.ips`, `peer.asns`, `peer.ports`). */
+function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
+  const list = (k: string): string[] => (self.annotations[k] ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const ips = list('kube-router.io/peer.ips');
+  if (ips.length === 0) return [];
+  const asns = list('kube-router.io/peer.asns');
+  const ports = list('kube-router.io/peer.ports');
+  const out: PeerSpec[] = [];
+  for (const [i, t] of ips.entries()) {
+    const ip = tryParseIP(t);
+    const asn = Number(asns[i]);
+    const port = ports[i] === undefined ? 179 : Number(ports[i]);
+    if (!ip || !Number.isInteger(asn) || asn < 1 || !Number.isInteger(port) || port < 1 || port > 65535) {
+      problems.push(`${self.name}: peer ${i} of kube-router.io/peer.ips/asns/ports is not usable (${t}, ${asns[i] ?? '-'}, ${ports[i] ?? '179'})`);
+      continue;
+    }
+    out.push({ address: ip, asn, port, kind: 'external' });
+  }
+  return out;
+}
+
+function routerIdFor(cfg: RouterConfig, nodeIP4: IP | undefined, nodeName: string): IP | undefined {
+  if (cfg.routerId.kind === 'fixed') return cfg.routerId.id;
+  if (cfg.routerId.kind === 'node-ip' && nodeIP4) return nodeIP4;
+  // generate (or an IPv6-only node): a stable 32-bit id from the node name.
+  const h = shortHash(nodeName, 8);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let n = 0;
+  for (const c of h) n = (n * 32 + alphabet.indexOf(c)) >>> 0;
+  return `${(n >>> 24) & 255 || 1}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}` as IP;
+}
+
+export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: RouterConfig, opts: { readonly families: readonly Family[]; readonly serviceRanges: readonly CIDR[] }): BgpPlan | { readonly error: string } {
+  const problems: string[] = [];
+  const self = nodes.find((n) => n.name === selfName);
+  if (!self) return { error: `no Node object named ${selfName}` };
+  const nextHop: Partial<Record<Family, IP>> = {};
+  for (const f of opts.families) {
+    const ip = primaryIP(self, f);
+    if (ip) nextHop[f] = ip;
+  }
+  const routerId = routerIdFor(cfg, nextHop[4], self.name);
+  if (!routerId) return { error: `${selfName} has no address to use as BGP router id` };
+  const localAs = nodeAsn(self, cfg, problems);
+  const rrServer = self.annotations['kube-router.io/rr.server'];
+  const rrClient = self.annotations['kube-router.io/rr.client'];
+  const rrClusterId = rrServer !== undefined ? clusterIdOf(rrServer) : undefined;
+  if (rrServer !== undefined && !rrClusterId) problems.push(`${self.name}: kube-router.io/rr.server ${JSON.stringify(rrServer)} is not a cluster id`);
+
+  const peers: PeerSpec[] = [];
+  if (cfg.enableIbgp) {
+    for (const n of nodes) {
+      if (n.name === self.name) continue;
+      if (nodeAsn(n, cfg, []) !== localAs) continue; // only nodes of our AS form the mesh
+      const theirServer = n.annotations['kube-router.io/rr.server'];
+      const theirClient = n.annotations['kube-router.io/rr.client'];
+      // Route reflection: servers peer with servers and their clients; clients only with servers.
+      if (rrServer !== undefined || rrClient !== undefined || theirServer !== undefined || theirClient !== undefined) {
+        const selfIsServer = rrClusterId !== undefined;
+        const theyAreServer = theirServer !== undefined;
+        if (!selfIsServer && !theyAreServer) continue;
+        if (selfIsServer && !theyAreServer && clusterIdOf(theirClient ?? '') !== rrClusterId) continue;
+      } else if (!cfg.nodesFullMesh) continue;
+      for (const f of opts.families) {
+        const ip = primaryIP(n, f);
+        if (!ip || !nextHop[f]) continue;
+        peers.push({ address: ip, asn: localAs, port: cfg.bgpPort, kind: 'node', ...(rrClusterId !== undefined && theirClient !== undefined && theirServer === undefined ? { rrClient: true } : {}) });
+      }
+    }
+  }
+  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: p.password } : {}) })), ...annotatedPeers(self, problems)];
+  for (const p of external) if (!peers.some((x) => x.address === p.address)) peers.push(p);
+
+  const communities: number[] = [];
+  for (const t of (self.annotations['kube-router.io/node.bgp.communities'] ?? '').split(',').filter((x) => x.trim() !== '')) {
+    const c = parseCommunity(t);
+    if (c === undefined) problems.push(`${self.name}: community ${JSON.stringify(t)} is not a:b, a number or a well-known name`);
+    else communities.push(c);
+  }
+  const prependAs = self.annotations['kube-router.io/path-prepend.as'];
+  const prependN = self.annotations['kube-router.io/path-prepend.repeat-n'];
+  let prepend: Origination['prepend'];
+  if (prependAs !== undefined || prependN !== undefined) {
+    const asn = Number(prependAs);
+    const count = Number(prependN);
+    if (Number.isInteger(asn) && asn > 0 && Number.isInteger(count) && count >= 1 && count <= 255) prepend = { asn, count };
+    else problems.push(`${self.name}: kube-router.io/path-prepend.as and .repeat-n must both be set (an AS number and 1..255)`);
+  }
+  const originations: Origination[] = self.podCIDRs
+    .filter((c) => opts.families.includes(familyOf(c)))
+    .map((prefix) => ({ prefix, communities: [], to: cfg.advertisePodCidr ? ('all' as const) : ('nodes' as const), ...(prepend ? { prepend } : {}) }));
+
+  const importReject: CIDR[] = [...opts.serviceRanges];
+  for (const t of (self.annotations['kube-router.io/node.bgp.customimportreject'] ?? '').split(',').filter((x) => x.trim() !== '')) {
+    const c = tryParseCIDR(t.trim());
+    if (c) importReject.push(c);
+    else problems.push(`${self.name}: customimportreject ${JSON.stringify(t)} is not a CIDR`);
+  }
+  return { localAs, routerId, nextHop, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), vipCommunities: communities, problems };
+}

@@ -1,0 +1,21 @@
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import type { DaemonMetrics } from '../runtime/metrics.js';
+
+/** Upstream's router metric names. */
+export interface RoutingMetrics {
+  readonly peerInfo: Gauge<'address' | 'type' | 'asn' | 'state'>;
+  readonly routesSyncTime: Histogram;
+  readonly routesSynced: Gauge;
+  readonly routesAdded: Counter;
+  readonly routesRemoved: Counter;
+}
+
+export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
+  return {
+    peerInfo: m.gauge('kube_router_bgp_peer_info', 'BGP peers (value 1) with their session state', ['address', 'type', 'asn', 'state']),
+    routesSyncTime: m.histogram('kube_router_host_routes_sync_time', 'Time to reconcile the routes we inject, seconds'),
+    routesSynced: m.gauge('kube_router_host_routes_synced', 'Routes we keep in the kernel'),
+    routesAdded: m.counter('kube_router_host_routes_added', 'Routes we added (or put back)'),
+    routesRemoved: m.counter('kube_router_host_routes_removed', 'Routes we removed'),
+  };
+}

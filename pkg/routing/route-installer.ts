@@ -1,0 +1,72 @@
+import type { LearnedPath } from '../bgp/speaker/rib.js';
+import type { Address, Netlink, NetOp, Route } from '../linux/netlink/types.js';
+import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
+import { cidrContains, familyOf, tryParseCIDR, type CIDR, type Family, type IP } from '../util/ip.js';
+
+export const MAIN_TABLE = 254;
+
+export type RouteDecision =
+  | { readonly kind: 'direct'; readonly route: Route }
+  /** The next hop is not on a subnet of ours and no overlay is configured: the underlay must route it. */
+  | { readonly kind: 'unreachable'; readonly prefix: CIDR; readonly nextHop: IP };
+
+/**
+ * The kernel routes for learned paths (reference §4.6 injectRoute): a next hop on one of our subnets
+ * gets a direct route (host-gw); anything else is left to the underlay (overlays are issue 8's
+ * tunnels). Prefixes that contain one of our own addresses are never routed away. Pure.
+ */
+export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Address[], ownPrefixes: readonly CIDR[]): RouteDecision[] {
+  const out: RouteDecision[] = [];
+  for (const p of best) {
+    if (ownPrefixes.includes(p.prefix)) continue;
+    if (addresses.some((a) => cidrContains(p.prefix, a.ip))) continue;
+    const onLink = addresses.find((a) => familyOf(a.ip) === familyOf(p.nextHop) && a.ip !== p.nextHop && sameSubnet(a, p.nextHop));
+    if (!onLink) {
+      out.push({ kind: 'unreachable', prefix: p.prefix, nextHop: p.nextHop });
+      continue;
+    }
+    out.push({ kind: 'direct', route: { dst: p.prefix, gateway: p.nextHop, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } });
+  }
+  return out.sort((a, b) => (routeKeyOf(a) < routeKeyOf(b) ? -1 : 1));
+}
+
+function routeKeyOf(d: RouteDecision): string {
+  return d.kind === 'direct' ? d.route.dst : d.prefix;
+}
+
+function sameSubnet(a: Address, ip: IP): boolean {
+  const bits = familyOf(a.ip) === 4 ? 32 : 128;
+  if (a.prefix >= bits) return false;
+  const net = tryParseCIDR(`${a.ip}/${a.prefix}`); // masks the host bits
+  return net !== undefined && cidrContains(net, ip);
+}
+
+/**
+ * Keeps our routes (protocol 44, main table) exactly the desired ones: replaces what is missing or
+ * different, deletes ours that are no longer wanted, never touches another protocol's routes. Runs on
+ * every change and every `--injected-routes-sync-period`, so a route someone deleted comes back.
+ */
+export async function syncRoutes(nl: Netlink, want: readonly Route[], families: readonly Family[]): Promise<{ added: number; removed: number }> {
+  const ops: NetOp[] = [];
+  let added = 0;
+  let removed = 0;
+  for (const f of families) {
+    const have = await nl.routes(f, { table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO });
+    const wantF = want.filter((r) => familyOf(r.dst) === f);
+    const key = (r: Route): string => `${r.dst} ${r.gateway ?? ''}`;
+    const haveKeys = new Set(have.map(key));
+    for (const r of wantF) {
+      if (haveKeys.has(key(r))) continue;
+      ops.push({ op: 'route-replace', route: r });
+      added++;
+    }
+    const wantDst = new Set(wantF.map((r) => r.dst as string));
+    for (const r of have) {
+      if (wantDst.has(r.dst)) continue;
+      ops.push({ op: 'route-delete', route: r });
+      removed++;
+    }
+  }
+  if (ops.length > 0) await nl.apply(ops);
+  return { added, removed };
+}

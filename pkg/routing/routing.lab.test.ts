@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import type { JsonObject } from '../../fixture/apiserver/index.js';
+import { apply, client, destroyLab, probe, startDaemon, up, waitHealthy } from '../../lab/lab.js';
+import { netns, podCidr } from '../../lab/plan.js';
+import { isAlive } from '../../lab/processes.js';
+import { ipn, nsRun } from '../../lab/sh.js';
+import type { LabState } from '../../lab/state.js';
+import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
+
+const LAB = testLabName('lr');
+const quiet = (): void => undefined;
+const pod = (name: string, node: string): JsonObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: name } }, spec: { nodeName: node, containers: [{ name: 'c', ports: [{ containerPort: 8080 }] }] } });
+
+/** Pod networking over our BGP mesh with real packets: 3 nodes on one subnet (host-gw routes). */
+describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and coming back', function () {
+  this.timeout(180_000);
+  let st: LabState;
+  const routes = async (i: number): Promise<string> => (await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout;
+  const until = async (what: string, cond: () => Promise<boolean>, ms = 20_000): Promise<number> => {
+    const t0 = Date.now();
+    while (!(await cond())) {
+      if (Date.now() - t0 > ms) assert.fail(`${what} (after ${ms} ms)\nnode-1: ${await routes(0)}node-2: ${await routes(1)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return Date.now() - t0;
+  };
+  const reach = async (from: string, to: string): Promise<boolean> => (await probe(st, from, to, 'tcp', 1000)).ok;
+  const ip = (name: string): string => st.pods.find((p) => p.name === name)?.ips[0] ?? '';
+
+  before(async () => {
+    await removeStaleTestLabs('lr');
+    await destroyLab(LAB);
+    st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'none', ipv6: false, daemonArgs: ['--injected-routes-sync-period=2s'] }, quiet);
+    await apply(st, [pod('p1', 'node-1'), pod('p2', 'node-2'), pod('p3', 'node-3')], quiet);
+  });
+  after(async () => {
+    await destroyLab(LAB);
+  });
+
+  it('every node learns every other node pod CIDR as a direct route; pods reach pods across nodes', async () => {
+    await until('mesh routes on every node', async () => {
+      const all = await Promise.all([0, 1, 2].map(routes));
+      return all.every((r, i) => [0, 1, 2].filter((j) => j !== i).every((j) => r.includes(`${podCidr(j)} via 198.18.0.${11 + j}`)));
+    });
+    for (const [from, to] of [['p1', 'p2'], ['p2', 'p3'], ['p3', 'p1']] as const) assert.ok(await reach(`default/${from}`, `${ip(to)}:8080`), `${from} → ${to}`);
+  });
+
+  it('a route someone deletes comes back at the next route sync', async () => {
+    await ipn(netns.node(LAB, 0), 'route', 'del', podCidr(1));
+    const t = await until('route restored', async () => (await routes(0)).includes(podCidr(1)), 10_000);
+    assert.ok(await reach('default/p1', `${ip('p2')}:8080`));
+    assert.ok(t < 5000, `restored after ${t} ms with a 2 s sync period`);
+  });
+
+  it('a node whose daemon stops is withdrawn everywhere; when it comes back it is reachable again', async () => {
+    const pid = st.daemons['node-3'] as number;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    await until('node-3 withdrawn on node-1 and node-2', async () => !(await routes(0)).includes(podCidr(2)) && !(await routes(1)).includes(podCidr(2)));
+    assert.equal(await reach('default/p1', `${ip('p3')}:8080`), false);
+    st.daemons['node-3'] = startDaemon(st, 2);
+    await waitHealthy(st, 2, 30_000);
+    const t = await until('node-3 back in the mesh', async () => (await routes(0)).includes(podCidr(2)) && (await routes(1)).includes(podCidr(2)) && (await routes(2)).includes(podCidr(0)));
+    assert.ok(await reach('default/p1', `${ip('p3')}:8080`));
+    assert.ok(t < 15_000, `rejoined in ${t} ms`);
+  });
+
+  it('a node removed from the cluster is dropped from every peer list and its routes go', async () => {
+    await client(st).delete('Node', undefined, 'node-3');
+    await until('node-3 routes withdrawn', async () => !(await routes(0)).includes(podCidr(2)) && !(await routes(1)).includes(podCidr(2)));
+    await until('node-3 gone from node-1 peer list', async () => {
+      const m = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+      return /kube_router_bgp_peer_info\{address="198\.18\.0\.12"/.test(m) && !/kube_router_bgp_peer_info\{address="198\.18\.0\.13"/.test(m);
+    });
+  });
+});

@@ -31,8 +31,7 @@ async function main(): Promise<number> {
           .option('ipv6', { type: 'boolean', default: false }),
       async (a) => {
         const extra = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
-        if (a.peer !== 'none') progress(`--peer ${a.peer}: the top-of-rack router comes with the BGP speaker (not in this build); starting without it`);
-        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: 'none', ipv6: a.ipv6, daemonArgs: extra }, progress);
+        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra }, progress);
         progress(`lab ${st.plan.name} is up: ${st.plan.nodes} nodes`);
       },
     )

@@ -86,8 +86,8 @@ async function main(): Promise<number> {
   };
   let failures = 0;
   try {
-    say('bringing up 3 nodes (network namespaces) with kube-router on each');
-    const st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'none', ipv6: false, daemonArgs: [] }, say);
+    say('bringing up 3 nodes (network namespaces) with kube-router on each, and BIRD as the top-of-rack router');
+    const st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true'] }, say);
     say('deploying the app: 2 web pods on node-1, a client, an intruder and a pod on node-3, ClusterIP / NodePort / LoadBalancer services');
     await apply(st, parseAllDocuments(APP).map((d) => d.toJS() as JsonObject), say);
     const s = await status(st);
@@ -98,15 +98,17 @@ async function main(): Promise<number> {
     const lb = svc('web-lb').loadBalancerIPs[0] ?? '';
     const lbNp = svc('web-lb').ports[0]?.nodePort ?? 0;
     const podIP = (key: string): string => st.pods.find((p) => `${p.namespace}/${p.name}` === key)?.ips[0] ?? '';
-    // Without the BGP speaker nothing advertises the LoadBalancer IP: route it by hand on the outside.
-    await ipn(netns.external(LAB), 'route', 'add', `${lb}/32`, 'via', '198.18.0.11');
+    // The LoadBalancer IP reaches the outside only through BGP: each node with a local endpoint
+    // advertises it to BIRD (externalTrafficPolicy Local: node-1 only), BIRD installs the route.
+    const torRoute = async (): Promise<string> => (await ipn(netns.external(LAB), 'route', 'show', `${lb}/32`)).stdout.trim();
+    for (let i = 0; i < 100 && !(await torRoute()).includes('via'); i++) await new Promise((r) => setTimeout(r, 200));
     const rows: Row[] = [
       { what: 'pod → ClusterIP (TCP)', from: 'shop/client', to: `${web}:80`, proto: 'tcp', expect: 'answers', note: 'spread over web-1/web-2, pod source kept' },
       { what: 'pod → ClusterIP (UDP)', from: 'shop/client', to: `${web}:53`, proto: 'udp', expect: 'answers', note: '' },
       { what: 'node-2 → ClusterIP (pods on node-1)', from: 'node/node-2', to: `${web}:80`, proto: 'tcp', expect: 'answers', note: 'across nodes: pod route learned over BGP' },
       { what: 'pod on node-3 → web-1 pod IP', from: 'shop/remote', to: `${podIP('shop/web-1')}:8080`, proto: 'tcp', expect: 'answers', note: 'pod to pod across nodes, no NAT' },
       { what: 'outside → NodePort on node-1', from: 'external', to: `198.18.0.11:${np}`, proto: 'tcp', expect: 'answers', note: 'masqueraded' },
-      { what: 'outside → LoadBalancer IP (Local)', from: 'external', to: `${lb}:80`, proto: 'tcp', expect: 'answers', note: 'client address kept' },
+      { what: 'outside → LoadBalancer IP (Local)', from: 'external', to: `${lb}:80`, proto: 'tcp', expect: 'answers', note: 'routed by BIRD (learned over BGP), client address kept' },
       { what: 'outside → LB NodePort on node-2 (Local)', from: 'external', to: `198.18.0.12:${lbNp}`, proto: 'tcp', expect: 'refused', note: 'no local endpoint on node-2' },
       { what: 'pod → ClusterIP, port not served', from: 'shop/client', to: `${web}:8443`, proto: 'tcp', expect: 'refused', note: 'only service ports answer on service IPs' },
       { what: 'intruder pod → ClusterIP (no policy yet)', from: 'shop/intruder', to: `${web}:80`, proto: 'tcp', expect: 'answers', note: 'no policy selects web yet: open' },
@@ -151,6 +153,7 @@ async function main(): Promise<number> {
       const routes = await ipn(netns.node(LAB, Number(n.name.slice(5)) - 1), 'route', 'show', 'proto', '44');
       for (const line of routes.stdout.trim().split('\n').filter((l) => l !== '')) out.push(`    route learned over BGP: ${line.trim()}`);
     }
+    out.push(`top-of-rack BIRD, route to the LoadBalancer IP (only node-1 has a local endpoint): ${await torRoute()}`);
     out.push('');
     out.push('Every row above is checked against real packets.');
     process.stdout.write(out.join('\n') + '\n');

@@ -11,6 +11,7 @@ import { cniRun, loopbackUp } from './cni.js';
 import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFabricIPs, type LabPlan } from './plan.js';
 import { spawnDetached, waitForFile } from './processes.js';
 import { nsRun } from './sh.js';
+import { startTor, torDaemonArgs } from './tor.js';
 import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
 import { buildTopology, destroyLab } from './topology.js';
 
@@ -103,6 +104,12 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
     });
     mkdirSync(join(dir, 'cni', name), { recursive: true });
     writeFileSync(cniConfFile(st, name), JSON.stringify(CNI_TEMPLATE, null, 2) + '\n');
+  }
+  if (o.peer !== 'none') {
+    progress(`top-of-rack router: ${o.peer} in the external namespace, eBGP with every node`);
+    st.torPid = startTor(plan, dir, o.peer).pid;
+    st.daemonArgs = [...torDaemonArgs(plan), ...st.daemonArgs];
+    saveState(st);
   }
   progress('kube-router on every node');
   for (let i = 0; i < o.nodes; i++) st.daemons[nodeName(i)] = startDaemon(st, i);

@@ -10,6 +10,8 @@ import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
 import type { Family } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
+import { parseVipService, sliceLocalReady, vipsToAdvertise, type VipService } from './service-vips.js';
+import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
 import { routingMetrics, type RoutingMetrics } from './metrics.js';
 import { decideRoutes, syncRoutes } from './route-installer.js';
@@ -23,7 +25,11 @@ import { decideRoutes, syncRoutes } from './route-installer.js';
 export class RoutingController implements Controller {
   readonly name = 'NetworkRoutesController';
   readonly syncPeriodMs: number;
-  private readonly views: Views<'nodes'>;
+  private readonly views: Views<'nodes' | 'services' | 'endpointSlices'>;
+  /** Services and which of them have a ready endpoint here, parsed on arrival (for VIP advertisement). */
+  private readonly vipServices = new Map<string, VipService>();
+  private readonly localSlices = new Map<string, { readonly service: string; readonly localReady: boolean }>();
+  private readonly unsubscribeVip: (() => void)[] = [];
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
@@ -34,10 +40,40 @@ export class RoutingController implements Controller {
   constructor(private readonly ctx: ControllerContext) {
     this.syncPeriodMs = ctx.config.router.syncPeriodMs;
     this.logger = ctx.logger.child('routing');
-    this.views = ctx.watch.views('nodes');
+    this.views = { ...ctx.watch.views('nodes'), ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices') };
+    this.unsubscribeVip.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice));
     this.metrics = routingMetrics(ctx.metrics);
     this.families = [...(ctx.config.enableIPv4 ? [4 as const] : []), ...(ctx.config.enableIPv6 ? [6 as const] : [])];
     this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000 }, ctx.clock, this.logger);
+  }
+
+  private onService = (e: StoreEvent): void => {
+    const key = objectKey(e.obj);
+    const v = e.type === 'delete' ? undefined : parseVipService(e.obj);
+    if (v) this.vipServices.set(key, v);
+    else this.vipServices.delete(key);
+    if (this.advertisesVips()) this.runner.run();
+  };
+
+  private onSlice = (e: StoreEvent): void => {
+    const key = objectKey(e.obj);
+    const before = this.localSlices.get(key);
+    const v = e.type === 'delete' ? undefined : sliceLocalReady(e.obj, this.ctx.config.nodeName);
+    if (v) this.localSlices.set(key, v);
+    else this.localSlices.delete(key);
+    if (this.advertisesVips() && before?.localReady !== v?.localReady) this.runner.run();
+  };
+
+  private advertisesVips(): boolean {
+    const r = this.ctx.config.router;
+    return r.advertiseClusterIP || r.advertiseExternalIP || r.advertiseLoadBalancerIP || [...this.vipServices.values()].some((s) => Object.values(s.override).includes(true));
+  }
+
+  private vips(): string[] {
+    const local = new Set<string>();
+    for (const s of this.localSlices.values()) if (s.localReady) local.add(s.service);
+    const r = this.ctx.config.router;
+    return vipsToAdvertise(this.vipServices, (svc) => local.has(svc), { clusterIP: r.advertiseClusterIP, externalIP: r.advertiseExternalIP, loadBalancerIP: r.advertiseLoadBalancerIP });
   }
 
   start(): Promise<void> {
@@ -48,6 +84,7 @@ export class RoutingController implements Controller {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    for (const u of this.unsubscribeVip.splice(0)) u();
     await this.runner.stop();
     if (this.speaker) {
       this.speaker.off();
@@ -148,7 +185,8 @@ export class RoutingController implements Controller {
       this.logger.warn('BGP peer with a TCP MD5 password skipped: MD5 is not in this build yet', { peer: p.address });
       return false;
     }));
-    sp.setOriginations(plan.originations);
+    const vips = this.vips().map((prefix) => ({ prefix: prefix as (typeof plan.originations)[number]['prefix'], communities: plan.vipCommunities, to: 'external' as const, ...(plan.originations[0]?.prepend ? { prepend: plan.originations[0].prepend } : {}) }));
+    sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
     await this.installRoutes(sp, plan.originations.map((o) => o.prefix));
     this.metrics.peerInfo.reset();
     for (const s of sp.status()) this.metrics.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);

@@ -27,8 +27,8 @@ export interface PeerSpec {
 export interface Origination {
   readonly prefix: CIDR;
   readonly communities: readonly number[];
-  /** all peers, or only the cluster's nodes (pod CIDRs without --advertise-pod-cidr). */
-  readonly to: 'all' | 'nodes';
+  /** all peers, only the cluster's nodes (pod CIDRs without --advertise-pod-cidr), or only external peers (service VIPs, as upstream). */
+  readonly to: 'all' | 'nodes' | 'external';
   /** AS path prepend for external peers (`kube-router.io/path-prepend.*`). */
   readonly prepend?: { readonly asn: number; readonly count: number };
 }
@@ -336,6 +336,7 @@ export class BgpSpeaker {
     const families = new Set(n.families.map((f) => (f.afi === Afi.IPv6 ? 6 : 4)));
     for (const o of this.originations) {
       if (o.to === 'nodes' && p.spec.kind !== 'node') continue;
+      if (o.to === 'external' && p.spec.kind !== 'external') continue;
       const f = familyOf(o.prefix);
       const nh = this.cfg.nextHop[f];
       if (!families.has(f) || !nh) continue;

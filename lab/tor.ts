@@ -1,0 +1,72 @@
+/**
+ * The lab's top-of-rack router: the real BIRD or GoBGP in the external namespace (the nodes' default
+ * gateway), peering over eBGP with every node. BIRD installs what it learns (pod CIDRs, service VIPs)
+ * in the external namespace's FIB with ECMP, so the outside world reaches them; GoBGP never programs
+ * a FIB (TESTING.md), so with it the routes are only visible through its CLI.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { netns, nodeIP, segmentOf, type LabPlan } from './plan.js';
+import { spawnDetached } from './processes.js';
+
+export const TOR_ASN = 64600;
+export const CLUSTER_ASN = 64512;
+
+export function torDaemonArgs(plan: LabPlan): string[] {
+  return [`--peer-router-ips=${plan.externalIP}`, `--peer-router-asns=${TOR_ASN}`, `--cluster-asn=${CLUSTER_ASN}`];
+}
+
+function birdConf(plan: LabPlan): string {
+  const peers = Array.from({ length: plan.nodes }, (_, i) =>
+    [
+      `protocol bgp node${i + 1} {`,
+      `  local ${plan.externalIP} as ${TOR_ASN};`,
+      `  neighbor ${nodeIP(plan, i)} as ${CLUSTER_ASN};`,
+      segmentOf(plan, i) === 0 ? '  direct;' : '  multihop 2;',
+      '  hold time 9;',
+      '  connect retry time 1;',
+      '  connect delay time 1;',
+      '  error wait time 1, 2;',
+      '  ipv4 { import all; export none; };',
+      '}',
+    ].join('\n'),
+  );
+  // Multihop peers' next hops resolve recursively: tell BIRD how the far segments are reached.
+  const far = plan.segments.slice(1).map((s) => `route ${s.cidr} via ${plan.segments[0]?.gateway ?? ''};`);
+  return [
+    `router id ${plan.externalIP};`,
+    'log stderr all;',
+    'protocol device { scan time 1; }',
+    'protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on; }',
+    ...(far.length > 0 ? [`protocol static segments { ipv4; ${far.join(' ')} }`] : []),
+    ...peers,
+    '',
+  ].join('\n');
+}
+
+function gobgpConf(plan: LabPlan): string {
+  const lines = ['[global.config]', `  as = ${TOR_ASN}`, `  router-id = "${plan.externalIP}"`, '  port = 179', `  local-address-list = ["${plan.externalIP}"]`];
+  for (let i = 0; i < plan.nodes; i++) {
+    lines.push('[[neighbors]]', '  [neighbors.config]', `    neighbor-address = "${nodeIP(plan, i)}"`, `    peer-as = ${CLUSTER_ASN}`, '  [neighbors.timers.config]', '    hold-time = 9', '    keepalive-interval = 3', '    connect-retry = 1');
+    if (segmentOf(plan, i) !== 0) lines.push('  [neighbors.ebgp-multihop.config]', '    enabled = true', '    multihop-ttl = 2');
+    lines.push('  [[neighbors.afi-safis]]', '    [neighbors.afi-safis.config]', '      afi-safi-name = "ipv4-unicast"');
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Starts the router; returns its PID and how to ask it for its routes. */
+export function startTor(plan: LabPlan, dir: string, kind: 'bird' | 'gobgp'): { pid: number; routesCommand: string[] } {
+  const ns = netns.external(plan.name);
+  if (kind === 'bird') {
+    const conf = join(dir, 'tor-bird.conf');
+    writeFileSync(conf, birdConf(plan));
+    const ctl = join(dir, 'tor-bird.ctl');
+    const pid = spawnDetached(ns, ['bird', '-f', '-c', conf, '-s', ctl, '-P', join(dir, 'tor-bird.pid')], join(dir, 'tor.log'));
+    return { pid, routesCommand: ['birdc', '-s', ctl, 'show', 'route'] };
+  }
+  const conf = join(dir, 'tor-gobgp.toml');
+  writeFileSync(conf, gobgpConf(plan));
+  const sock = `unix://${join(dir, 'tor-gobgp.sock')}`;
+  const pid = spawnDetached(ns, ['gobgpd', '-f', conf, '-t', 'toml', '--api-hosts', sock, '--pprof-disable', '-l', 'info'], join(dir, 'tor.log'));
+  return { pid, routesCommand: ['gobgp', '--target', sock, 'global', 'rib'] };
+}

@@ -142,8 +142,8 @@ export class BgpSession {
       return;
     }
     const s = this.fsm.name;
-    if (s === 'Idle' || s === 'Connect' || s === 'Active') {
-      // Ours has not got anywhere yet: take theirs.
+    if (s === 'Idle' || s === 'Active') {
+      // No connection of ours in flight: take theirs.
       if (this.wire) this.closeWire(this.wire);
       if (s === 'Idle') this.fsm = { ...this.fsm, name: 'Active' };
       this.wire = this.makeWire(socket);
@@ -157,7 +157,9 @@ export class BgpSession {
       this.closeWire(wire);
       return;
     }
-    // OpenSent or OpenConfirm: a collision; decided once their OPEN on the new connection arrives.
+    // Connect (ours still connecting), OpenSent or OpenConfirm: a collision; decided once their OPEN on
+    // the new connection arrives. (Dropping ours for theirs at once makes both sides drop each other's.)
+    this.deps.logger.v(2, 'bgp connection collision: holding the new connection until its OPEN', { peer: this.cfg.peerAddress, state: s });
     this.pending = { wire };
     wire.send(ourOpen(this.cfg), false);
   }
@@ -194,7 +196,11 @@ export class BgpSession {
       this.dropPending(0);
       return;
     }
-    if (ipNumber(this.cfg.routerId) > ipNumber(m.bgpId)) {
+    // Ours never got as far as an OPEN exchange (still connecting, or failed meanwhile): theirs wins.
+    const oursInPlay = this.fsm.name === 'OpenSent' || this.fsm.name === 'OpenConfirm';
+    const keepOurs = oursInPlay && ipNumber(this.cfg.routerId) > ipNumber(m.bgpId);
+    this.deps.logger.v(2, 'bgp connection collision resolved', { peer: this.cfg.peerAddress, keep: keepOurs ? 'ours' : 'theirs' });
+    if (keepOurs) {
       // We keep the connection we opened.
       this.dropPending(CeaseSub.CollisionResolution);
       return;
@@ -204,7 +210,7 @@ export class BgpSession {
     const old = this.wire;
     this.wire = p.wire;
     if (old) {
-      old.send({ type: 'notification', code: Notif.Cease, subcode: CeaseSub.CollisionResolution, data: new Uint8Array(0) }, false);
+      if (oursInPlay) old.send({ type: 'notification', code: Notif.Cease, subcode: CeaseSub.CollisionResolution, data: new Uint8Array(0) }, false);
       this.closeWire(old);
     }
     this.fsm = { name: 'OpenSent', enabled: true, connectRetryCounter: this.fsm.connectRetryCounter, holdAt: this.deps.clock.monotonicMs() + 240_000 };

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { systemClock } from '../../util/clock.js';
+import type { CIDR, IP } from '../../util/ip.js';
+import { memoryLogger } from '../../util/logger.js';
+import { Notif, UpdateSub } from '../codec/constants.js';
+import { decode, encode, frameLength } from '../codec/message.js';
+import type { BgpMessage } from '../codec/types.js';
+import { BgpSpeaker, type SpeakerConfig } from './speaker.js';
+
+/** Speakers on loopback addresses (127.0.0.0/8), ports picked per test process. */
+const BASE = 21000 + (process.pid % 2000) * 4;
+const cfg = (id: string, port: number, prefix?: string): SpeakerConfig => ({
+  localAs: 64512,
+  routerId: id as IP,
+  listenPort: port,
+  listenAddresses: [id as IP],
+  holdTime: 9,
+  connectRetrySeconds: 1,
+  gracefulRestart: { enabled: false, timeSeconds: 30 },
+  importReject: [],
+  nextHop: { 4: id as IP },
+  ...(prefix ? {} : {}),
+});
+
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A scripted peer that speaks our codec on a raw socket, to send what no real router would. */
+class RawPeer {
+  readonly server: Server;
+  socket: Socket | undefined;
+  readonly got: BgpMessage[] = [];
+  closed = false;
+  private buf = Buffer.alloc(0);
+  constructor(readonly address: string, readonly port: number) {
+    this.server = createServer((s) => {
+      this.socket = s;
+      s.on('data', (d: Buffer) => {
+        this.buf = Buffer.concat([this.buf, d]);
+        for (;;) {
+          const n = frameLength(this.buf);
+          if (typeof n !== 'number' || n === 0) break;
+          const r = decode(this.buf.subarray(0, n), { fourOctetAs: true });
+          this.buf = this.buf.subarray(n);
+          if (r.ok) this.got.push(r.message);
+        }
+      });
+      s.on('close', () => (this.closed = true));
+      s.on('error', () => undefined);
+    });
+  }
+  listen(): Promise<void> {
+    return new Promise((r) => this.server.listen({ host: this.address, port: this.port }, () => r()));
+  }
+  send(m: BgpMessage | Uint8Array): void {
+    this.socket?.write(m instanceof Uint8Array ? m : encode(m, { fourOctetAs: true }));
+  }
+  close(): Promise<void> {
+    this.socket?.destroy();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+describe('BGP speaker on loopback', function () {
+  this.timeout(30_000);
+  const clock = systemClock();
+
+  it('two speakers connecting to each other at once resolve the collision into one session each way, and exchange routes', async () => {
+    const a = new BgpSpeaker(cfg('127.0.0.1', BASE), { clock, logger: memoryLogger(0).logger });
+    const b = new BgpSpeaker(cfg('127.0.0.2', BASE + 1), { clock, logger: memoryLogger(0).logger });
+    await a.start();
+    await b.start();
+    try {
+      a.setOriginations([{ prefix: '198.18.64.0/24' as CIDR, communities: [], to: 'all' }]);
+      b.setOriginations([{ prefix: '198.18.65.0/24' as CIDR, communities: [], to: 'all' }]);
+      a.setPeers([{ address: '127.0.0.2' as IP, asn: 64512, port: BASE + 1, kind: 'node' }]);
+      b.setPeers([{ address: '127.0.0.1' as IP, asn: 64512, port: BASE, kind: 'node' }]);
+      await until('both Established', () => a.status()[0]?.state === 'Established' && b.status()[0]?.state === 'Established');
+      await until('routes both ways', () => a.best().has('198.18.65.0/24') && b.best().has('198.18.64.0/24'));
+      assert.equal(a.best().get('198.18.65.0/24')?.nextHop, '127.0.0.2');
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(a.status()[0]?.state, 'Established', 'still one stable session after the collision');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it('RFC 7606: a malformed ORIGIN withdraws the UPDATE routes and keeps the session; a bad NLRI resets it with NOTIFICATION 3/10', async () => {
+    const raw = new RawPeer('127.0.0.3', BASE + 2);
+    await raw.listen();
+    const { logger, lines } = memoryLogger(2);
+    const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock, logger });
+    await a.start();
+    try {
+      a.setPeers([{ address: '127.0.0.3' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+      await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+      raw.send({ type: 'open', version: 4, myAs: 64512, holdTime: 9, bgpId: '127.0.0.3' as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 64512 }] });
+      raw.send({ type: 'keepalive' });
+      await until('Established', () => a.status()[0]?.state === 'Established');
+      const good = encode({ type: 'update', withdrawn: [], attributes: [{ type: 'origin', flags: 0x40, origin: 0 }, { type: 'as-path', flags: 0x40, segments: [] }, { type: 'next-hop', flags: 0x40, nextHop: '127.0.0.3' as IP }, { type: 'local-pref', flags: 0x40, value: 100 }], nlri: ['198.19.9.0/24' as CIDR] }, { fourOctetAs: true });
+      raw.send(good);
+      await until('route learned', () => a.best().has('198.19.9.0/24'));
+      // ORIGIN is the first attribute: header 19 + withdrawn length 2 + attributes length 2 + flags, type, length 3.
+      const badOrigin = Uint8Array.from(good);
+      assert.equal(badOrigin[19 + 2 + 2 + 1], 1, 'ORIGIN where we expect it');
+      badOrigin[19 + 2 + 2 + 3] = 5;
+      raw.send(badOrigin);
+      await until('treated as withdraw', () => !a.best().has('198.19.9.0/24'));
+      assert.equal(a.status()[0]?.state, 'Established', 'the session stays up');
+      assert.ok(lines.some((l) => l.includes('RFC 7606') && l.includes('treat-as-withdraw')), lines.join('\n'));
+      // The NLRI's prefix length byte (the last 4 bytes are 24, 198, 19, 9) claims 33 bits: the session resets.
+      const badNlri = Uint8Array.from(good);
+      badNlri[badNlri.length - 4] = 33;
+      raw.send(badNlri);
+      await until('NOTIFICATION and close', () => raw.closed && raw.got.some((m) => m.type === 'notification'));
+      const n = raw.got.find((m) => m.type === 'notification');
+      assert.deepEqual(n?.type === 'notification' ? [n.code, n.subcode] : [], [Notif.Update, UpdateSub.InvalidNetworkField]);
+    } finally {
+      await a.stop();
+      await raw.close();
+    }
+  });
+
+  it('changing one peer restarts only that peer; the other session stays up', async () => {
+    const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 4 + 0), { clock, logger: memoryLogger(0).logger });
+    const b = new BgpSpeaker(cfg('127.0.0.2', BASE + 5), { clock, logger: memoryLogger(0).logger });
+    const c = new BgpSpeaker(cfg('127.0.0.4', BASE + 6), { clock, logger: memoryLogger(0).logger });
+    for (const s of [a, b, c]) await s.start();
+    try {
+      b.setPeers([{ address: '127.0.0.1' as IP, asn: 64512, port: BASE + 4, kind: 'node' }]);
+      c.setPeers([{ address: '127.0.0.1' as IP, asn: 64512, port: BASE + 4, kind: 'node' }]);
+      const peers = [{ address: '127.0.0.2' as IP, asn: 64512, port: BASE + 5, kind: 'node' as const }, { address: '127.0.0.4' as IP, asn: 64512, port: BASE + 6, kind: 'node' as const }];
+      a.setPeers(peers);
+      await until('both Established', () => a.status().every((s) => s.state === 'Established') && a.status().length === 2);
+      const since = a.status().find((s) => s.address === '127.0.0.2')?.uptimeSince;
+      a.setPeers([peers[0] as (typeof peers)[number], { ...(peers[1] as (typeof peers)[number]), kind: 'external' }]);
+      await until('the changed peer is back', () => a.status().find((s) => s.address === '127.0.0.4')?.state === 'Established' && a.status().find((s) => s.address === '127.0.0.4')?.kind === 'external');
+      assert.equal(a.status().find((s) => s.address === '127.0.0.2')?.uptimeSince, since, 'the unchanged peer was not reset');
+      a.setPeers([peers[0] as (typeof peers)[number]]);
+      await until('a removed peer is gone', () => a.status().length === 1);
+      assert.equal(a.status()[0]?.uptimeSince, since);
+    } finally {
+      for (const s of [a, b, c]) await s.stop();
+    }
+  });
+});

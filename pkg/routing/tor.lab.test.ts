@@ -16,7 +16,7 @@ const SERVICES: JsonObject[] = [
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'wide' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } },
 ];
 
-async function until(what: string, cond: () => Promise<boolean>, ms = 20_000, detail: () => Promise<string> = async () => ''): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000, detail: () => string | Promise<string> = () => ''): Promise<void> {
   const t0 = Date.now();
   while (!(await cond())) {
     if (Date.now() - t0 > ms) assert.fail(`${what}\n${await detail()}`);
@@ -83,10 +83,10 @@ describe('a real top-of-rack router peering with every node (lab --peer)', funct
 
     it('sessions with every node; GoBGP holds both pod CIDRs with the nodes as next hops', async () => {
       const rib = (): string => execFileSync('gobgp', ['--target', `unix://${join(st.dir, 'tor-gobgp.sock')}`, 'global', 'rib'], { encoding: 'utf8' });
-      await until('GoBGP RIB', async () => {
+      await until('GoBGP RIB', () => {
         const r = rib();
         return new RegExp(`${podCidr(0).replace(/\./g, '\\.')}\\s+198\\.18\\.0\\.11\\s+64512`).test(r) && new RegExp(`${podCidr(1).replace(/\./g, '\\.')}\\s+198\\.18\\.0\\.12\\s+64512`).test(r);
-      }, 30_000, async () => rib());
+      }, 30_000, () => rib());
     });
   });
 });

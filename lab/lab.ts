@@ -60,7 +60,7 @@ export function daemonArgv(st: LabState, i: number): string[] {
 
 export function startDaemon(st: LabState, i: number): number {
   const node = nodeName(i);
-  return spawnDetached(netns.node(st.plan.name, i), daemonArgv(st, i), join(st.dir, `${node}.log`), { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node) });
+  return spawnDetached(netns.node(st.plan.name, i), daemonArgv(st, i), join(st.dir, `${node}.log`), { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node), KUBE_ROUTER_BGP_SOCKET: join(st.dir, `${node}-bgp.sock`) });
 }
 
 export async function nodeHealth(st: LabState, i: number): Promise<number> {

@@ -36,6 +36,8 @@ export interface RouterConfig {
   readonly enableCni: boolean;
   readonly autoMtu: boolean;
   readonly cniConfFile: string;
+  /** Unix socket for `kube-router bgp peers|routes` (KUBE_ROUTER_BGP_SOCKET). */
+  readonly inspectSocket: string;
   /** From the removed --cluster-cidr flag: the pod network where nodes carry no pod CIDR. */
   readonly clusterCidr?: CIDR;
 }

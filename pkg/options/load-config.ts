@@ -276,6 +276,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       enableCni: v.bool('enable-cni'),
       autoMtu: v.bool('auto-mtu'),
       cniConfFile: deps.env['KUBE_ROUTER_CNI_CONF_FILE'] || '/etc/cni/net.d/10-kuberouter.conf',
+      inspectSocket: deps.env['KUBE_ROUTER_BGP_SOCKET'] || '/var/run/kube-router/bgp.sock',
       ...(clusterCidr !== undefined ? { clusterCidr } : {}),
     },
     proxy: {

@@ -10,6 +10,8 @@ import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
 import type { Family } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
+import { serveInspection } from './bgp-inspect.js';
+import type { Server } from 'node:http';
 import { parseVipService, sliceLocalReady, vipsToAdvertise, type VipService } from './service-vips.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
@@ -30,6 +32,7 @@ export class RoutingController implements Controller {
   private readonly vipServices = new Map<string, VipService>();
   private readonly localSlices = new Map<string, { readonly service: string; readonly localReady: boolean }>();
   private readonly unsubscribeVip: (() => void)[] = [];
+  private inspection: Server | undefined;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
@@ -84,6 +87,7 @@ export class RoutingController implements Controller {
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    if (this.inspection) await new Promise<void>((r) => this.inspection?.close(() => r()));
     for (const u of this.unsubscribeVip.splice(0)) u();
     await this.runner.stop();
     if (this.speaker) {
@@ -178,6 +182,13 @@ export class RoutingController implements Controller {
       }
       this.speaker = { key, speaker, off: speaker.onBestChange(() => this.runner.run()) };
       this.logger.info('BGP speaker started', { as: plan.localAs, routerId: plan.routerId, port: cfg.router.bgpPort });
+      if (!this.inspection) {
+        const path = cfg.router.inspectSocket;
+        this.inspection = await serveInspection(path, () => this.speaker?.speaker).catch((e: unknown) => {
+          this.logger.warn('BGP inspection socket not served', { path, error: errorMessage(e) });
+          return undefined;
+        });
+      }
     }
     const sp = this.speaker.speaker;
     sp.setPeers(plan.peers.filter((p) => {

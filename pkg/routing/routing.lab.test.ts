@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { KUBE_ROUTER_BIN } from '../../test/paths.js';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, probe, startDaemon, up, waitHealthy } from '../../lab/lab.js';
 import { netns, podCidr } from '../../lab/plan.js';
@@ -43,6 +46,14 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
       return all.every((r, i) => [0, 1, 2].filter((j) => j !== i).every((j) => r.includes(`${podCidr(j)} via 198.18.0.${11 + j}`)));
     });
     for (const [from, to] of [['p1', 'p2'], ['p2', 'p3'], ['p3', 'p1']] as const) assert.ok(await reach(`default/${from}`, `${ip(to)}:8080`), `${from} → ${to}`);
+  });
+
+  it('kube-router bgp peers / routes show the running speaker over its local socket', () => {
+    const cli = (what: string): unknown => JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'bgp', what, '--json', '--socket', join(st.dir, 'node-1-bgp.sock')], { encoding: 'utf8' }));
+    const peers = cli('peers') as { address: string; state: string }[];
+    assert.deepEqual(peers.map((p) => `${p.address} ${p.state}`), ['198.18.0.12 Established', '198.18.0.13 Established']);
+    const routes = cli('routes') as { prefix: string; nextHop: string }[];
+    assert.deepEqual(routes.map((r) => `${r.prefix} ${r.nextHop}`).sort(), [`${podCidr(1)} 198.18.0.12`, `${podCidr(2)} 198.18.0.13`]);
   });
 
   it('a route someone deletes comes back at the next route sync', async () => {

@@ -58,7 +58,12 @@ export async function inspectCommand(args: readonly string[], env: Readonly<Reco
   }
   const rows = JSON.parse(body.text) as Record<string, unknown>[];
   const cols = what === 'peers' ? ['address', 'asn', 'kind', 'state', 'received', 'accepted', 'advertised'] : ['prefix', 'nextHop', 'peer', 'asPath', 'communities', 'stale'];
-  const cell = (v: unknown): string => (Array.isArray(v) ? v.join(' ') : v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v ?? ''));
+  const cell = (v: unknown): string => {
+    if (Array.isArray(v)) return v.join(' ');
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return v === undefined || v === null ? '' : JSON.stringify(v);
+  };
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   out(cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n');
   for (const r of rows) out(cols.map((c, i) => cell(r[c]).padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n');

@@ -10,6 +10,7 @@ import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
 import type { Family } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
+import { realTcpMd5 } from '../linux/tcp-md5.js';
 import { serveInspection } from './bgp-inspect.js';
 import type { Server } from 'node:http';
 import { parseVipService, sliceLocalReady, vipsToAdvertise, type VipService } from './service-vips.js';
@@ -172,7 +173,7 @@ export class RoutingController implements Controller {
         this.speaker.off();
         await this.speaker.speaker.stop();
       }
-      const speaker = new BgpSpeaker(speakerCfg, { clock: this.ctx.clock, logger: this.logger.child('bgp') });
+      const speaker = new BgpSpeaker(speakerCfg, { clock: this.ctx.clock, logger: this.logger.child('bgp'), md5: realTcpMd5() });
       try {
         await speaker.start();
       } catch (e) {
@@ -191,11 +192,7 @@ export class RoutingController implements Controller {
       }
     }
     const sp = this.speaker.speaker;
-    sp.setPeers(plan.peers.filter((p) => {
-      if (p.password === undefined) return true;
-      this.logger.warn('BGP peer with a TCP MD5 password skipped: MD5 is not in this build yet', { peer: p.address });
-      return false;
-    }));
+    sp.setPeers(plan.peers);
     const vips = this.vips().map((prefix) => ({ prefix: prefix as (typeof plan.originations)[number]['prefix'], communities: plan.vipCommunities, to: 'external' as const, ...(plan.originations[0]?.prepend ? { prepend: plan.originations[0].prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
     await this.installRoutes(sp, plan.originations.map((o) => o.prefix));

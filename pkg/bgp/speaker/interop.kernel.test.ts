@@ -124,4 +124,23 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
     bird = startBird(link.peer.name, link.dir, conf, 'bird2');
     await until('refreshed after BIRD returns (End-of-RIB clears the stale mark)', () => ours?.best.some((b) => b.prefix === '198.19.1.0/24' && !b.stale) ?? false, 30_000, detail);
   });
+
+  it('TCP MD5 (RFC 2385): BIRD and GoBGP with the right password come up; with a wrong one the session never does', async () => {
+    const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'], password: 'lab-md5-secret' }));
+    stops.push(() => bird.proc.stop());
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'wrong-secret' }] });
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.notEqual(o.state('198.18.0.2'), 'Established', 'a wrong key: the kernel drops the unsigned or badly signed segments');
+    assert.equal(o.best.length, 0);
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'lab-md5-secret' }] });
+    await until('Established with the right key', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+    await until('routes over the signed session', () => o.best.some((b) => b.prefix === '198.19.1.0/24'), 10_000, detail);
+    await bird.proc.stop();
+    const g = startGobgp(link.peer.name, link.dir, gobgpConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, password: 'other-secret' }));
+    stops.push(() => g.proc.stop());
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'other-secret' }] });
+    await until('GoBGP Established with MD5', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+  });
 });

@@ -9,6 +9,7 @@ import type { FsmState, Negotiated } from '../fsm/types.js';
 import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, type LearnedPath, type OutPath } from './rib.js';
 import { updatesFor } from './rib.js';
 import { BgpSession, type Connector } from './session.js';
+import type { TcpMd5 } from '../../linux/tcp-md5.js';
 
 export interface PeerSpec {
   readonly address: IP;
@@ -89,7 +90,7 @@ export class BgpSpeaker {
 
   constructor(
     private readonly cfg: SpeakerConfig,
-    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector },
+    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5 },
   ) {}
 
   async start(): Promise<void> {
@@ -134,10 +135,21 @@ export class BgpSpeaker {
       if (w && specKey(w) === specKey(p.spec)) continue;
       this.stopPeer(p);
       this.peers.delete(addr);
+      if (p.spec.password !== undefined) this.setMd5(p.spec.address, undefined);
       this.deps.logger.info('bgp peer removed', { peer: addr });
     }
     for (const [addr, spec] of want) {
       if (this.peers.has(addr)) continue;
+      if (spec.password !== undefined) {
+        // RFC 2385: the key goes on our listening sockets and the peer connects to us (we only wait).
+        try {
+          if (!this.deps.md5) throw new Error('no TCP MD5 support in this process');
+          this.setMd5(spec.address, spec.password);
+        } catch (e) {
+          this.deps.logger.error('bgp peer with a TCP MD5 password skipped', { peer: addr, error: errorMessage(e) });
+          continue;
+        }
+      }
       const peer: Peer = { spec, adjIn: new Map(), adjOut: new Map(), received: 0, negotiated: undefined, staleTimer: undefined, upSince: undefined, session: undefined as unknown as BgpSession };
       peer.session = new BgpSession(
         {
@@ -146,7 +158,7 @@ export class BgpSpeaker {
           routerId: this.cfg.routerId,
           holdTime: this.cfg.holdTime,
           connectRetrySeconds: this.cfg.connectRetrySeconds,
-          passive: spec.passive ?? false,
+          passive: (spec.passive ?? false) || spec.password !== undefined,
           capabilities: this.capabilities(),
           peerAddress: spec.address,
           peerPort: spec.port,
@@ -207,6 +219,18 @@ export class BgpSpeaker {
     for (const p of this.peers.values()) {
       if (!p.negotiated?.routeRefresh) continue;
       for (const f of p.negotiated.families) p.session.send({ type: 'route-refresh', afi: f.afi, safi: f.safi, subtype: 0 });
+    }
+  }
+
+  private setMd5(peer: IP, key: string | undefined): void {
+    const md5 = this.deps.md5;
+    if (!md5) return;
+    for (const server of this.servers) {
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      const addr = server.address();
+      if (fd === undefined || addr === null || typeof addr === 'string') continue;
+      if ((addr.family === 'IPv6') !== (familyOf(peer) === 6)) continue;
+      md5.setKey(fd, peer, key);
     }
   }
 

@@ -150,4 +150,27 @@ describe('BGP speaker on loopback', function () {
       for (const s of [a, b, c]) await s.stop();
     }
   });
+
+  it('route reflection (RFC 4456): a client route reaches the other client through the reflector, with ORIGINATOR_ID and CLUSTER_LIST', async () => {
+    const rr = new BgpSpeaker({ ...cfg('127.0.0.1', BASE + 7), rrClusterId: '198.18.255.1' as IP }, { clock, logger: memoryLogger(0).logger });
+    const b = new BgpSpeaker(cfg('127.0.0.2', BASE + 8), { clock, logger: memoryLogger(0).logger });
+    const c = new BgpSpeaker(cfg('127.0.0.4', BASE + 9), { clock, logger: memoryLogger(0).logger });
+    for (const s of [rr, b, c]) await s.start();
+    try {
+      rr.setPeers([{ address: '127.0.0.2' as IP, asn: 64512, port: BASE + 8, kind: 'node', rrClient: true }, { address: '127.0.0.4' as IP, asn: 64512, port: BASE + 9, kind: 'node', rrClient: true }]);
+      b.setPeers([{ address: '127.0.0.1' as IP, asn: 64512, port: BASE + 7, kind: 'node' }]);
+      c.setPeers([{ address: '127.0.0.1' as IP, asn: 64512, port: BASE + 7, kind: 'node' }]);
+      b.setOriginations([{ prefix: '198.18.65.0/24' as CIDR, communities: [], to: 'all' }]);
+      await until('c learns b route via the reflector', () => c.best().has('198.18.65.0/24'));
+      const p = c.best().get('198.18.65.0/24');
+      assert.equal(p?.nextHop, '127.0.0.2', 'the next hop is kept (b, not the reflector)');
+      assert.equal(p?.originatorId, '127.0.0.2');
+      assert.deepEqual(p?.clusterList, ['198.18.255.1']);
+      assert.equal(b.best().has('198.18.65.0/24'), false, 'b does not get its own route back');
+      b.setOriginations([]);
+      await until('the withdrawal is reflected too', () => !c.best().has('198.18.65.0/24'));
+    } finally {
+      for (const s of [rr, b, c]) await s.stop();
+    }
+  });
 });

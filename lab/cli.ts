@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { spawnSync } from 'node:child_process';
 import { apply, destroyLab, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
+import { fabricPrefixes } from './plan.js';
 import { errorMessage } from '../pkg/util/errors.js';
 import { asString } from '../pkg/util/json.js';
 
@@ -28,10 +29,13 @@ async function main(): Promise<number> {
           .option('nodes', { type: 'number', default: 3 })
           .option('subnets', { type: 'number', choices: [1, 2], default: 1 })
           .option('peer', { type: 'string', choices: ['bird', 'gobgp', 'none'], default: 'none' })
-          .option('ipv6', { type: 'boolean', default: false }),
+          .option('ipv6', { type: 'boolean', default: false })
+          .option('fabric-cidr', { type: 'string', default: '198.18.0.0/24', describe: 'the first segment (a /24 in 198.18.0.0/18; the second segment is the next /24)' }),
       async (a) => {
         const extra = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
-        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra }, progress);
+        const fab = fabricPrefixes(a['fabric-cidr'], a.subnets as 1 | 2);
+        if (!Array.isArray(fab)) throw new Error(fab.error);
+        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra, fabricCidr: a['fabric-cidr'] }, progress);
         progress(`lab ${st.plan.name} is up: ${st.plan.nodes} nodes`);
       },
     )
@@ -81,7 +85,9 @@ async function main(): Promise<number> {
 function renderStatus(s: Record<string, unknown>): string {
   const lines: string[] = [];
   for (const n of s['nodes'] as { name: string; ips: string[]; podCIDRs: string[]; daemon: Record<string, unknown> }[]) {
-    lines.push(`${n.name}  ${n.ips.join(',')}  pods ${n.podCIDRs.join(',')}  healthz ${String(n.daemon['healthz'])}  proxy ${asString(n.daemon['proxyBackend']) ?? '-'} (${String(n.daemon['serviceFrontends'])} frontends)`);
+    const peers = (n.daemon['bgpPeers'] as string[] | undefined) ?? [];
+    const up = peers.filter((p) => p.includes('state="Established"')).length;
+    lines.push(`${n.name}  ${n.ips.join(',')}  pods ${n.podCIDRs.join(',')}  healthz ${String(n.daemon['healthz'])}  proxy ${asString(n.daemon['proxyBackend']) ?? '-'} (${String(n.daemon['serviceFrontends'])} frontends)  bgp ${up}/${peers.length} established  firewall ${String(n.daemon['policyChains'])} chains`);
   }
   for (const p of s['pods'] as { namespace: string; name: string; node: string; ips: string[] }[]) lines.push(`pod ${p.namespace}/${p.name} on ${p.node}: ${p.ips.join(',')}`);
   for (const v of s['services'] as { namespace: string; name: string; type: string; clusterIPs: string[]; ports: { port: number; protocol: string; nodePort?: number }[] }[]) {

@@ -25,6 +25,8 @@ export interface UpOptions {
   readonly peer: 'bird' | 'gobgp' | 'none';
   readonly ipv6: boolean;
   readonly daemonArgs: readonly string[];
+  /** The first segment's /24 (default 198.18.0.0/24). */
+  readonly fabricCidr?: string;
 }
 
 /** The CNI config the DaemonSet's init container would install (upstream's cni-conf.json): no ranges yet. */
@@ -81,7 +83,7 @@ export async function waitHealthy(st: LabState, i: number, timeoutMs: number): P
 
 export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   await destroyLab(o.name);
-  const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6);
+  const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr);
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true });
   const st: LabState = { plan, dir, peer: o.peer, daemonArgs: [...o.daemonArgs], daemons: {}, pods: [], podSeq: 0 };

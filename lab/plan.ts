@@ -22,19 +22,32 @@ export interface LabPlan {
   readonly ipv6: boolean;
 }
 
-export function makePlan(name: string, nodes: number, subnets: 1 | 2, ipv6: boolean): LabPlan {
-  const segments = subnets === 1 ? [{ cidr: '198.18.0.0/24', prefix: '198.18.0', gateway: '198.18.0.254' }] : [
-    { cidr: '198.18.0.0/24', prefix: '198.18.0', gateway: '198.18.0.254' },
-    { cidr: '198.18.1.0/24', prefix: '198.18.1', gateway: '198.18.1.254' },
-  ];
+export const DEFAULT_FABRIC_CIDR = '198.18.0.0/24';
+
+/**
+ * The fabric is a /24 inside 198.18.0.0/18 (the rest of 198.18.0.0/15 holds pod CIDRs, services and
+ * the outside world); with two segments the second is the next /24. Returns an error for anything else.
+ */
+export function fabricPrefixes(cidr: string, subnets: 1 | 2): string[] | { readonly error: string } {
+  const m = /^198\.18\.(\d{1,2})\.0\/24$/.exec(cidr.trim());
+  const third = m ? Number(m[1]) : NaN;
+  if (!m || third + subnets - 1 > 63) return { error: `--fabric-cidr must be a /24 from 198.18.0.0/24 to 198.18.${64 - subnets}.0/24 (pods use 198.18.64.0/18), got ${cidr}` };
+  return Array.from({ length: subnets }, (_, k) => `198.18.${third + k}`);
+}
+
+export function makePlan(name: string, nodes: number, subnets: 1 | 2, ipv6: boolean, fabricCidr: string = DEFAULT_FABRIC_CIDR): LabPlan {
+  const prefixes = fabricPrefixes(fabricCidr, subnets);
+  if (!Array.isArray(prefixes)) throw new Error(prefixes.error);
+  const segments = prefixes.map((prefix) => ({ cidr: `${prefix}.0/24`, prefix, gateway: `${prefix}.254` }));
+  const first = prefixes[0] as string;
   return {
     name,
     nodes,
     subnets,
     segments,
-    apiIP: '198.18.0.2',
-    externalIP: '198.18.0.3',
-    torIP: '198.18.0.1',
+    apiIP: `${first}.2`,
+    externalIP: `${first}.3`,
+    torIP: `${first}.1`,
     podCidrBase: '198.18.64.0/18',
     serviceCidr: '198.18.128.0/20',
     externalIPRange: '198.19.0.0/24',

@@ -3,6 +3,8 @@ import { primaryIP, type NodeInfo } from '../k8s/node.js';
 import type { RouterConfig } from '../options/config.js';
 import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
 import { shortHash } from '../util/names.js';
+import { asArray, asRecord } from '../util/json.js';
+import { parse as parseYaml } from 'yaml';
 
 /** What this node's BGP speaker should be doing, computed from Node objects and flags. Pure. */
 export interface BgpPlan {
@@ -55,13 +57,41 @@ function nodeAsn(n: NodeInfo, cfg: RouterConfig, problems: string[]): number {
   return Number(a);
 }
 
-/** Per-node external peers from the older positional annotations (`peer.ips`, `peer.asns`, `peer.ports`). */
+/**
+ * Per-node external peers: `kube-router.io/peers` (a YAML list of remoteip, remoteasn, port, password
+ * in base64), else the older positional `peer.ips` / `peer.asns` / `peer.ports` / `peer.passwords`.
+ */
 function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
+  const yamlText = self.annotations['kube-router.io/peers'];
+  if (yamlText !== undefined) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(yamlText);
+    } catch (e) {
+      problems.push(`${self.name}: kube-router.io/peers is not YAML: ${e instanceof Error ? e.message : String(e)}`);
+      return [];
+    }
+    const out: PeerSpec[] = [];
+    for (const [i, item] of asArray(doc).entries()) {
+      const r = asRecord(item);
+      const ip = tryParseIP(String(r?.['remoteip'] ?? ''));
+      const asn = Number(r?.['remoteasn']);
+      const port = r?.['port'] === undefined ? 179 : Number(r['port']);
+      const pw = r?.['password'];
+      if (!ip || !Number.isInteger(asn) || asn < 1 || asn > 0xffffffff || !Number.isInteger(port) || port < 1 || port > 65535 || (pw !== undefined && typeof pw !== 'string')) {
+        problems.push(`${self.name}: kube-router.io/peers[${i}] needs remoteip, remoteasn and optionally port and a base64 password`);
+        continue;
+      }
+      out.push({ address: ip, asn, port, kind: 'external', ...(typeof pw === 'string' ? { password: Buffer.from(pw, 'base64').toString('utf8') } : {}) });
+    }
+    return out;
+  }
   const list = (k: string): string[] => (self.annotations[k] ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
   const ips = list('kube-router.io/peer.ips');
   if (ips.length === 0) return [];
   const asns = list('kube-router.io/peer.asns');
   const ports = list('kube-router.io/peer.ports');
+  const passwords = list('kube-router.io/peer.passwords');
   const out: PeerSpec[] = [];
   for (const [i, t] of ips.entries()) {
     const ip = tryParseIP(t);
@@ -71,7 +101,8 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
       problems.push(`${self.name}: peer ${i} of kube-router.io/peer.ips/asns/ports is not usable (${t}, ${asns[i] ?? '-'}, ${ports[i] ?? '179'})`);
       continue;
     }
-    out.push({ address: ip, asn, port, kind: 'external' });
+    const pw = passwords[i];
+    out.push({ address: ip, asn, port, kind: 'external', ...(pw !== undefined ? { password: Buffer.from(pw, 'base64').toString('utf8') } : {}) });
   }
   return out;
 }

@@ -34,6 +34,7 @@ export class RoutingController implements Controller {
   private readonly localSlices = new Map<string, { readonly service: string; readonly localReady: boolean }>();
   private readonly unsubscribeVip: (() => void)[] = [];
   private inspection: Server | undefined;
+  private counted = { received: 0, podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
@@ -182,6 +183,7 @@ export class RoutingController implements Controller {
         throw e;
       }
       this.speaker = { key, speaker, off: speaker.onBestChange(() => this.runner.run()) };
+      this.counted = { received: 0, podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
       this.logger.info('BGP speaker started', { as: plan.localAs, routerId: plan.routerId, port: cfg.router.bgpPort });
       if (!this.inspection) {
         const path = cfg.router.inspectSocket;
@@ -196,6 +198,13 @@ export class RoutingController implements Controller {
     const vips = this.vips().map((prefix) => ({ prefix: prefix as (typeof plan.originations)[number]['prefix'], communities: plan.vipCommunities, to: 'external' as const, ...(plan.originations[0]?.prepend ? { prepend: plan.originations[0].prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
     await this.installRoutes(sp, plan.originations.map((o) => o.prefix));
+    const received = sp.status().reduce((n, x) => n + x.received, 0);
+    const c = this.counted;
+    if (received > c.received) this.metrics.advertisementsReceived.inc(received - c.received);
+    if (sp.sent.podRoute > c.podRoute) this.metrics.advertisementsSent.inc({ type: 'pod-route' }, sp.sent.podRoute - c.podRoute);
+    if (sp.sent.advertiseVip > c.advertiseVip) this.metrics.advertisementsSent.inc({ type: 'advertise-vip' }, sp.sent.advertiseVip - c.advertiseVip);
+    if (sp.sent.withdrawVip > c.withdrawVip) this.metrics.advertisementsSent.inc({ type: 'withdraw-vip' }, sp.sent.withdrawVip - c.withdrawVip);
+    this.counted = { received: Math.max(received, c.received), podRoute: sp.sent.podRoute, advertiseVip: sp.sent.advertiseVip, withdrawVip: sp.sent.withdrawVip };
     this.metrics.peerInfo.reset();
     for (const s of sp.status()) this.metrics.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
   }

@@ -8,6 +8,8 @@ export interface RoutingMetrics {
   readonly routesSynced: Gauge;
   readonly routesAdded: Counter;
   readonly routesRemoved: Counter;
+  readonly advertisementsReceived: Counter;
+  readonly advertisementsSent: Counter<'type'>;
 }
 
 export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
@@ -17,5 +19,7 @@ export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
     routesSynced: m.gauge('kube_router_host_routes_synced', 'Routes we keep in the kernel'),
     routesAdded: m.counter('kube_router_host_routes_added', 'Routes we added (or put back)'),
     routesRemoved: m.counter('kube_router_host_routes_removed', 'Routes we removed'),
+    advertisementsReceived: m.counter('kube_router_controller_bgp_advertisements_received', 'Routes received from BGP peers'),
+    advertisementsSent: m.counter('kube_router_controller_bgp_advertisements_sent', 'Routes announced or withdrawn to BGP peers', ['type']),
   };
 }

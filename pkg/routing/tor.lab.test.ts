@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, probe, remove, up } from '../../lab/lab.js';
 import { netns, podCidr } from '../../lab/plan.js';
-import { ipn } from '../../lab/sh.js';
+import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 
@@ -66,6 +66,10 @@ describe('a real top-of-rack router peering with every node (lab --peer)', funct
       }, 20_000, tor);
       const r2 = await probe(st, 'external', `${lb}:80`, 'tcp', 2000);
       assert.equal(r2.answer, 'default/web-2', r2.output);
+      const m = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+      assert.match(m, /^kube_router_controller_bgp_advertisements_sent\{type="advertise-vip"\} [1-9]/m);
+      assert.match(m, /^kube_router_controller_bgp_advertisements_sent\{type="withdraw-vip"\} [1-9]/m, 'node-1 withdrew the Local VIP');
+      assert.match(m, /^kube_router_controller_bgp_advertisements_received [1-9]/m);
     });
   });
 

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type { CIDR, IP } from '../../util/ip.js';
 import type { SpeakerConfig } from './speaker.js';
 import { birdConfig, gobgpConfig, peerLink, SpeakerProcess, startBird, startGobgp, until, type PeerLink } from './interop.test-support.js';
+import { throwawayNetns } from '../../../test/throwaway-netns.js';
 
 const OUR_CFG: SpeakerConfig = {
   localAs: 64512,
@@ -142,5 +143,41 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
     stops.push(() => g.proc.stop());
     o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'other-secret' }] });
     await until('GoBGP Established with MD5', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+  });
+
+  it('route reflection (RFC 4456): as the reflector between BIRD and GoBGP clients, each learns the other route with its original next hop', async () => {
+    // A third namespace for GoBGP; the three meet on a bridge in ours.
+    const third = await throwawayNetns();
+    stops.push(() => third.remove());
+    const o3 = (...a: string[]): Promise<unknown> => link.ours.exec.run(a);
+    await o3('ip', 'link', 'del', 'va');
+    await o3('ip', 'link', 'add', 'br0', 'type', 'bridge');
+    await o3('ip', 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
+    await o3('ip', 'link', 'set', 'br0', 'up');
+    for (const [ns, ifname, ip] of [[link.peer, 'vp', '198.18.0.2'], [third, 'vg', '198.18.0.3']] as const) {
+      await o3('ip', 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns.name);
+      await o3('ip', 'link', 'set', ifname, 'master', 'br0', 'up');
+      await ns.exec.run(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth1']);
+      await ns.exec.run(['ip', 'link', 'set', 'eth1', 'up']);
+      await ns.exec.run(['ip', 'link', 'set', 'lo', 'up']);
+    }
+    const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'] }));
+    stops.push(() => bird.proc.stop());
+    const g = startGobgp(third.name, link.dir, gobgpConfig({ routerId: '198.18.0.3', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512 }));
+    stops.push(() => g.proc.stop());
+    ours = new SpeakerProcess(link.ours.name, { ...OUR_CFG, listenAddresses: ['198.18.0.1' as IP], nextHop: { 4: '198.18.0.1' as IP }, rrClusterId: '198.18.0.1' as IP });
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'node', rrClient: true }, { address: '198.18.0.3' as IP, asn: 64512, port: 179, kind: 'node', rrClient: true }] });
+    await until('both clients Established', () => o.state('198.18.0.2') === 'Established' && o.state('198.18.0.3') === 'Established', 30_000, detail);
+    const gob = (...a: string[]): string => {
+      const argv = g.cli(...a);
+      return execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
+    };
+    gob('global', 'rib', 'add', '-a', 'ipv4', '198.19.2.0/24', 'nexthop', '198.18.0.3');
+    await until('GoBGP has BIRD route, next hop unchanged', () => /198\.19\.1\.0\/24\s+198\.18\.0\.2/.test(gob('global', 'rib')), 15_000, () => gob('global', 'rib'));
+    await until('BIRD has GoBGP route in its kernel table', () => sh(link.peer.name, 'ip', 'route').includes('198.19.2.0/24 via 198.18.0.3'), 15_000, () => execFileSync('birdc', ['-s', bird.ctl, 'show', 'route', 'all'], { encoding: 'utf8' }));
+    const all = execFileSync('birdc', ['-s', bird.ctl, 'show', 'route', 'all', 'for', '198.19.2.0/24'], { encoding: 'utf8' });
+    assert.match(all, /originator_id:\s*198\.18\.0\.3/i, all);
+    assert.match(all, /cluster_list:\s*198\.18\.0\.1/i, all);
   });
 });

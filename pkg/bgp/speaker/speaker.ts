@@ -87,6 +87,8 @@ export class BgpSpeaker {
   private readonly listeners = new Set<() => void>();
   private notifyQueued = false;
   private bestCache: Map<string, LearnedPath> | undefined;
+  /** Prefixes announced and withdrawn to peers, by kind (upstream's advertisement counters). */
+  readonly sent = { podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
 
   constructor(
     private readonly cfg: SpeakerConfig,
@@ -392,8 +394,20 @@ export class BgpSpeaker {
   private advertise(p: Peer): void {
     if (!p.negotiated) return;
     const next = this.exportFor(p);
+    this.count(p.adjOut, next);
     for (const u of updatesFor(p.adjOut, next)) p.session.send(u);
     p.adjOut = next;
+  }
+
+  private count(before: ReadonlyMap<string, OutPath>, after: ReadonlyMap<string, OutPath>): void {
+    const vip = new Set(this.originations.filter((o) => o.to === 'external').map((o) => o.prefix as string));
+    for (const [k, path] of after) {
+      if (before.get(k) === path) continue;
+      if (vip.has(k)) this.sent.advertiseVip++;
+      else this.sent.podRoute++;
+    }
+    // A withdrawn host route is a VIP (pod CIDRs are never /32 or /128).
+    for (const k of before.keys()) if (!after.has(k) && /\/(32|128)$/.test(k)) this.sent.withdrawVip++;
   }
 
   private resend(p: Peer): void {

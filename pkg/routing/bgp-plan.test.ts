@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { parseNode } from '../k8s/node.js';
+import { toKubeObject, type KubeObject } from '../k8s/object.js';
+import { loadConfig } from '../options/load-config.js';
+import type { CIDR } from '../util/ip.js';
+import { parseCommunity, planBgp } from './bgp-plan.js';
+
+const node = (name: string, ip: string, cidr: string, annotations: Record<string, string> = {}): ReturnType<typeof parseNode> =>
+  parseNode(toKubeObject({ metadata: { name, annotations }, spec: { podCIDRs: [cidr] }, status: { addresses: [{ type: 'InternalIP', address: ip }] } }) as KubeObject);
+const router = (args: string[] = []): Parameters<typeof planBgp>[2] => {
+  const r = loadConfig(['--hostname-override=n1', ...args], { env: {}, hostname: () => 'n1', readFile: () => '' });
+  if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+  return r.config.router;
+};
+const OPTS = { families: [4 as const], serviceRanges: ['198.18.128.0/20' as CIDR] };
+
+describe('BGP plan from Node objects, flags and annotations', () => {
+  it('a full iBGP mesh in the cluster AS, external peers from flags and both annotation forms, pod CIDRs advertised', () => {
+    const nodes = [
+      node('n1', '198.18.0.11', '198.18.64.0/24', { 'kube-router.io/peers': '- remoteip: 198.18.0.201\n  remoteasn: 65001\n  password: c2VjcmV0\n', 'kube-router.io/node.bgp.communities': '64512:100,no-export,bogus', 'kube-router.io/node.bgp.customimportreject': '198.19.9.0/24' }),
+      node('n2', '198.18.0.12', '198.18.65.0/24'),
+      node('n3', '198.18.0.13', '198.18.66.0/24'),
+    ];
+    const p = planBgp('n1', nodes, router(['--peer-router-ips=198.18.0.200', '--peer-router-asns=65000']), OPTS);
+    assert.ok(!('error' in p));
+    if ('error' in p) return;
+    assert.equal(p.localAs, 64512);
+    assert.equal(p.routerId, '198.18.0.11');
+    assert.deepEqual(p.peers.map((x) => `${x.address} ${x.asn} ${x.kind}${x.password ? ` md5=${x.password}` : ''}`), ['198.18.0.12 64512 node', '198.18.0.13 64512 node', '198.18.0.200 65000 external', '198.18.0.201 65001 external md5=secret']);
+    assert.deepEqual(p.originations.map((o) => `${o.prefix} ${o.to}`), ['198.18.64.0/24 all']);
+    assert.deepEqual(p.vipCommunities, [64512 * 65536 + 100, 0xffffff01]);
+    assert.deepEqual(p.importReject, ['198.18.128.0/20', '198.19.9.0/24']);
+    assert.equal(p.problems.length, 1, p.problems.join('\n'));
+    const q = planBgp('n1', [node('n1', '198.18.0.11', '198.18.64.0/24', { 'kube-router.io/peer.ips': '198.18.0.202,nope', 'kube-router.io/peer.asns': '65002,65003' })], router(['--advertise-pod-cidr=false']), OPTS);
+    assert.ok(!('error' in q));
+    if ('error' in q) return;
+    assert.deepEqual(q.peers.map((x) => x.address), ['198.18.0.202']);
+    assert.equal(q.problems.length, 1);
+    assert.deepEqual(q.originations.map((o) => o.to), ['nodes'], 'pod CIDRs stay inside the cluster without --advertise-pod-cidr');
+  });
+
+  it('route reflectors: servers peer with servers and their clients, clients only with servers', () => {
+    const nodes = [
+      node('n1', '198.18.0.11', '198.18.64.0/24', { 'kube-router.io/rr.server': '42' }),
+      node('n2', '198.18.0.12', '198.18.65.0/24', { 'kube-router.io/rr.server': '42' }),
+      node('n3', '198.18.0.13', '198.18.66.0/24', { 'kube-router.io/rr.client': '42' }),
+      node('n4', '198.18.0.14', '198.18.67.0/24', { 'kube-router.io/rr.client': '42' }),
+    ];
+    const server = planBgp('n1', nodes, router(), OPTS);
+    const client = planBgp('n3', nodes, router(), OPTS);
+    assert.ok(!('error' in server) && !('error' in client));
+    if ('error' in server || 'error' in client) return;
+    assert.equal(server.rrClusterId, '0.0.0.42');
+    assert.deepEqual(server.peers.map((x) => `${x.address}${x.rrClient ? ' client' : ''}`), ['198.18.0.12', '198.18.0.13 client', '198.18.0.14 client']);
+    assert.deepEqual(client.peers.map((x) => x.address), ['198.18.0.11', '198.18.0.12']);
+    assert.equal(client.rrClusterId, undefined);
+  });
+
+  it('nodes of another AS (not in full mesh) do not peer; communities parse', () => {
+    const nodes = [node('n1', '198.18.0.11', '198.18.64.0/24', { 'kube-router.io/node.asn': '65010' }), node('n2', '198.18.0.12', '198.18.65.0/24', { 'kube-router.io/node.asn': '65011' }), node('n3', '198.18.0.13', '198.18.66.0/24', { 'kube-router.io/node.asn': '65010' })];
+    const p = planBgp('n1', nodes, router(['--nodes-full-mesh=false']), OPTS);
+    assert.ok(!('error' in p));
+    if ('error' in p) return;
+    assert.equal(p.localAs, 65010);
+    assert.deepEqual(p.peers, [], 'without full mesh and without route reflectors, nodes peer only through configured peers');
+    assert.equal(parseCommunity('65535:65281'), 0xffffff01);
+    assert.equal(parseCommunity('70000:1'), undefined);
+    assert.equal(parseCommunity('4294967295'), 0xffffffff);
+  });
+});

@@ -3,7 +3,7 @@ import { primaryIP, type NodeInfo } from '../k8s/node.js';
 import type { RouterConfig } from '../options/config.js';
 import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
 import { shortHash } from '../util/names.js';
-import { asArray, asRecord } from '../util/json.js';
+import { asArray, asRecord, asString } from '../util/json.js';
 import { parse as parseYaml } from 'yaml';
 
 /** What this node's BGP speaker should be doing, computed from Node objects and flags. Pure. */
@@ -74,7 +74,7 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
     const out: PeerSpec[] = [];
     for (const [i, item] of asArray(doc).entries()) {
       const r = asRecord(item);
-      const ip = tryParseIP(String(r?.['remoteip'] ?? ''));
+      const ip = tryParseIP(asString(r?.['remoteip']) ?? '');
       const asn = Number(r?.['remoteasn']);
       const port = r?.['port'] === undefined ? 179 : Number(r['port']);
       const pw = r?.['password'];

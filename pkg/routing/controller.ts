@@ -10,6 +10,7 @@ import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
 import type { Family } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
+import { PodEgress } from './pod-egress.js';
 import { realTcpMd5 } from '../linux/tcp-md5.js';
 import { serveInspection } from './bgp-inspect.js';
 import type { Server } from 'node:http';
@@ -35,6 +36,8 @@ export class RoutingController implements Controller {
   private readonly unsubscribeVip: (() => void)[] = [];
   private inspection: Server | undefined;
   private counted = { received: 0, podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
+  private readonly podEgress: PodEgress;
+  private egressChecked = 0;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
@@ -48,6 +51,7 @@ export class RoutingController implements Controller {
     this.views = { ...ctx.watch.views('nodes'), ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices') };
     this.unsubscribeVip.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice));
     this.metrics = routingMetrics(ctx.metrics);
+    this.podEgress = new PodEgress(ctx.kernel.iptables, ctx.kernel.ipset);
     this.families = [...(ctx.config.enableIPv4 ? [4 as const] : []), ...(ctx.config.enableIPv6 ? [6 as const] : [])];
     this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000 }, ctx.clock, this.logger);
   }
@@ -141,6 +145,13 @@ export class RoutingController implements Controller {
     }
     await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']).catch(() => undefined);
     if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']).catch(() => undefined);
+    if (cfg.router.podEgress) {
+      const nodes = this.views.nodes.list().map(parseNode);
+      // Re-read the kernel now and then (someone may have flushed nat); otherwise write on change only.
+      const force = this.ctx.clock.monotonicMs() - this.egressChecked > this.syncPeriodMs;
+      await this.podEgress.sync(this.families, nodes.flatMap((n) => n.podCIDRs), nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]), force);
+      if (force) this.egressChecked = this.ctx.clock.monotonicMs();
+    }
     await this.syncBgp();
     this.ctx.health.beat(this.name);
   }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { KUBE_ROUTER_BIN } from '../../test/paths.js';
+import { DIST, KUBE_ROUTER_BIN } from '../../test/paths.js';
+import { startInNetns } from '../../test/ns-process.js';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, probe, startDaemon, up, waitHealthy } from '../../lab/lab.js';
 import { netns, podCidr } from '../../lab/plan.js';
@@ -54,6 +55,22 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
     assert.deepEqual(peers.map((p) => `${p.address} ${p.state}`), ['198.18.0.12 Established', '198.18.0.13 Established']);
     const routes = cli('routes') as { prefix: string; nextHop: string }[];
     assert.deepEqual(routes.map((r) => `${r.prefix} ${r.nextHop}`).sort(), [`${podCidr(1)} 198.18.0.12`, `${podCidr(2)} 198.18.0.13`]);
+  });
+
+  it('pod egress: traffic to the outside world is masqueraded to the node address, pod to pod is not', async () => {
+    const outside = startInNetns(netns.external(LAB), ['node', join(DIST, 'lab/workload.js'), '--name', 'outside/world', '--tcp', '8080']);
+    try {
+      await outside.waitForOutput(/ready/, 10_000);
+      const out = await probe(st, 'default/p1', '198.19.200.1:8080', 'tcp', 2000);
+      assert.ok(out.ok, out.output);
+      assert.equal(out.client, '198.18.0.11', 'the outside sees node-1, not the pod (it has no route to pods)');
+      const inside = await probe(st, 'default/p1', `${ip('p2')}:8080`, 'tcp', 2000);
+      assert.equal(inside.client, ip('p1'), 'pod to pod keeps the pod address');
+      const nat = (await nsRun(netns.node(LAB, 0), 'iptables-save', '-t', 'nat')).stdout;
+      assert.equal(nat.split('\n').filter((l) => l.startsWith('-A POSTROUTING ')).indexOf('-A POSTROUTING -m comment --comment "kube-router pod egress" -j KUBE-ROUTER-POD-EGRESS'), 0);
+    } finally {
+      await outside.stop();
+    }
   });
 
   it('a route someone deletes comes back at the next route sync', async () => {

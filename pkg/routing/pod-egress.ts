@@ -1,0 +1,64 @@
+import type { Ipset, IpsetSpec } from '../linux/ipset/types.js';
+import { renderSetSync } from '../linux/ipset/render.js';
+import type { Iptables } from '../linux/iptables/types.js';
+import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
+
+/** Upstream's set names (a host moving from upstream keeps its sets in our hands). */
+export function podSubnetsSet(f: Family): string {
+  return f === 4 ? 'kube-router-pod-subnets' : 'inet6:kube-router-pod-subnets';
+}
+export function nodeIPsSet(f: Family): string {
+  return f === 4 ? 'kube-router-node-ips' : 'inet6:kube-router-node-ips';
+}
+export const EGRESS_CHAIN = 'KUBE-ROUTER-POD-EGRESS';
+const JUMP = `-m comment --comment "kube-router pod egress" -j ${EGRESS_CHAIN}`;
+
+/** The chain's one rule in iptables-save form: pod sources to anything that is neither a pod nor a node. */
+export function egressRule(f: Family): string {
+  return `-m set --match-set ${podSubnetsSet(f)} src -m set ! --match-set ${podSubnetsSet(f)} dst -m set ! --match-set ${nodeIPsSet(f)} dst -j MASQUERADE --random-fully`;
+}
+
+/** The two sets for a family, from every node's pod CIDRs and addresses. Pure. */
+export function egressSets(f: Family, podCIDRs: readonly CIDR[], nodeIPs: readonly IP[]): IpsetSpec[] {
+  return [
+    { name: podSubnetsSet(f), type: 'hash:net', family: f, entries: [...new Set(podCIDRs.filter((c) => familyOf(c) === f))].sort() },
+    { name: nodeIPsSet(f), type: 'hash:ip', family: f, entries: [...new Set(nodeIPs.filter((ip) => familyOf(ip) === f))].sort() },
+  ];
+}
+
+/**
+ * --enable-pod-egress: pod traffic leaving the pod and node address space is masqueraded (upstream
+ * §4.6 step 7), with sets kept current by temp set + swap and our own nat chain behind one jump at the
+ * top of POSTROUTING. Writes only when the sets or the chain differ from what it applied last.
+ */
+export class PodEgress {
+  private applied = new Map<Family, string>();
+
+  constructor(
+    private readonly iptables: Readonly<Record<Family, Iptables>>,
+    private readonly ipset: Ipset,
+  ) {}
+
+  async sync(families: readonly Family[], podCIDRs: readonly CIDR[], nodeIPs: readonly IP[], force: boolean): Promise<number> {
+    let writes = 0;
+    for (const f of families) {
+      const sets = egressSets(f, podCIDRs, nodeIPs);
+      const key = JSON.stringify(sets);
+      if (!force && this.applied.get(f) === key) continue;
+      await this.ipset.restore(renderSetSync(sets));
+      const save = await this.iptables[f].save('nat');
+      const post = save.split('\n').filter((l) => l.startsWith('-A POSTROUTING '));
+      const ours = save.split('\n').filter((l) => l.startsWith(`-A ${EGRESS_CHAIN} `));
+      const lines = ['*nat'];
+      if (ours.length !== 1 || ours[0] !== `-A ${EGRESS_CHAIN} ${egressRule(f)}`) lines.push(`:${EGRESS_CHAIN} - [0:0]`, `-A ${EGRESS_CHAIN} ${egressRule(f)}`);
+      if (post[0] !== `-A POSTROUTING ${JUMP}`) {
+        for (const l of post) if (l === `-A POSTROUTING ${JUMP}`) lines.push(`-D POSTROUTING ${JUMP}`);
+        lines.push(`-I POSTROUTING 1 ${JUMP}`);
+      }
+      if (lines.length > 1) await this.iptables[f].restore([...lines, 'COMMIT', ''].join('\n'));
+      writes += lines.length - 1 + 1;
+      this.applied.set(f, key);
+    }
+    return writes;
+  }
+}

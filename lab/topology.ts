@@ -54,6 +54,8 @@ export async function buildTopology(plan: LabPlan): Promise<void> {
     await addNetns(exec, ns);
     await plug(plan, ns, 'eth0', `v-n${i + 1}`, `br${seg}`, [`${nodeIP(plan, i)}/24`, ...v6(nodeIP6(i))]);
     await ipn(ns, 'route', 'add', 'default', 'via', seg === 0 ? plan.externalIP : (plan.segments[1]?.gateway ?? ''));
+    // The other segment is behind the router (the external namespace, the default gateway, does not forward).
+    if (seg === 0 && plan.segments[1]) await ipn(ns, 'route', 'add', plan.segments[1].cidr, 'via', plan.segments[0]?.gateway ?? '');
     await sysctl(ns, 'net.ipv4.ip_forward', '1');
     if (plan.ipv6) await sysctl(ns, 'net.ipv6.conf.all.forwarding', '1');
   }

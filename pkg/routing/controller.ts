@@ -8,7 +8,7 @@ import { BoundedFrequencyRunner } from '../runtime/runner.js';
 import type { Logger } from '../util/logger.js';
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
-import type { Family } from '../util/ip.js';
+import { familyOf, type Family, type IP } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
 import { PodEgress } from './pod-egress.js';
 import { realTcpMd5 } from '../linux/tcp-md5.js';
@@ -19,6 +19,7 @@ import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
 import { routingMetrics, type RoutingMetrics } from './metrics.js';
 import { decideRoutes, syncRoutes } from './route-installer.js';
+import { tunnelName, tunnelOps } from './overlay.js';
 
 /**
  * The router (NetworkRoutesController): the CNI config (pod CIDRs as host-local ranges, MTU),
@@ -38,6 +39,8 @@ export class RoutingController implements Controller {
   private counted = { received: 0, podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
   private readonly podEgress: PodEgress;
   private egressChecked = 0;
+  private neighChecked = 0;
+  private warnedEncap = false;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
@@ -208,7 +211,7 @@ export class RoutingController implements Controller {
     sp.setPeers(plan.peers);
     const vips = this.vips().map((prefix) => ({ prefix: prefix as (typeof plan.originations)[number]['prefix'], communities: plan.vipCommunities, to: 'external' as const, ...(plan.originations[0]?.prepend ? { prepend: plan.originations[0].prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
-    await this.installRoutes(sp, plan.originations.map((o) => o.prefix));
+    await this.installRoutes(sp, plan.originations.map((o) => o.prefix), plan.nextHop);
     const received = sp.status().reduce((n, x) => n + x.received, 0);
     const c = this.counted;
     if (received > c.received) this.metrics.advertisementsReceived.inc(received - c.received);
@@ -220,17 +223,44 @@ export class RoutingController implements Controller {
     for (const s of sp.status()) this.metrics.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
   }
 
-  private async installRoutes(sp: BgpSpeaker, own: readonly string[]): Promise<void> {
+  private async installRoutes(sp: BgpSpeaker, own: readonly string[], nextHop: Partial<Record<Family, IP>>): Promise<void> {
     const nl = this.ctx.kernel.netlink;
+    const ov = this.ctx.config.router.overlay;
     const addresses = (await Promise.all(this.families.map((f) => nl.addresses(f)))).flat();
-    const decisions = decideRoutes(sp.best().values(), addresses, own as Parameters<typeof decideRoutes>[2]);
+    const links = await nl.links();
+    // vxlan is always there; ipip and fou need kernel modules this kernel may not have (TESTING.md).
+    const available = ov.encap === 'vxlan' || (ov.encap === 'ipip' && links.some((l) => l.name === 'tunl0')) || (ov.encap === 'fou' && existsSync('/sys/module/fou'));
+    if (ov.enabled && !available && !this.warnedEncap) {
+      this.warnedEncap = true;
+      this.logger.error(`overlay encapsulation ${ov.encap} is not available on this kernel (no ${ov.encap} module): routes to nodes in other subnets are not installed; use --overlay-encap=vxlan`, {});
+    }
+    const decisions = decideRoutes(sp.best().values(), addresses, own as Parameters<typeof decideRoutes>[2], { enabled: ov.enabled, type: ov.type, available, tunnelName });
     for (const d of decisions) if (d.kind === 'unreachable') this.logger.v(2, 'learned route not installed: next hop off our subnets and no overlay', { prefix: d.prefix, nextHop: d.nextHop });
     const t0 = performance.now();
-    const r = await syncRoutes(nl, decisions.flatMap((d) => (d.kind === 'direct' ? [d.route] : [])), this.families);
+    const tunnelOpsAll = this.families.flatMap((f) => {
+      const local = nextHop[f];
+      if (!local) return [];
+      const dev = addresses.find((a) => a.ip === local)?.dev;
+      const remotes = decisions.flatMap((d) => (d.kind === 'tunnel' && familyOf(d.remote) === f ? [d.remote] : []));
+      return tunnelOps(local, dev, [...new Set(remotes)], links.filter((l) => l.kind === 'vxlan' || l.name.startsWith('kr-')).filter((l) => (f === 4) === !this.v6Tunnel(l.name, decisions)));
+    });
+    const changes = tunnelOpsAll.filter((o) => o.op !== 'neigh-replace');
+    if (tunnelOpsAll.length > 0 && (changes.length > 0 || this.ctx.clock.monotonicMs() - this.neighChecked > this.syncPeriodMs)) {
+      await nl.apply(tunnelOpsAll);
+      this.neighChecked = this.ctx.clock.monotonicMs();
+      if (changes.length > 0) this.logger.v(1, 'tunnels synced', { ops: changes.length });
+    }
+    const r = await syncRoutes(nl, decisions.flatMap((d) => (d.kind === 'unreachable' ? [] : [d.route])), this.families);
     this.metrics.routesSyncTime.observe((performance.now() - t0) / 1000);
-    this.metrics.routesSynced.set(decisions.filter((d) => d.kind === 'direct').length);
+    this.metrics.routesSynced.set(decisions.filter((d) => d.kind !== 'unreachable').length);
     if (r.added > 0) this.metrics.routesAdded.inc(r.added);
     if (r.removed > 0) this.metrics.routesRemoved.inc(r.removed);
     if (r.added + r.removed > 0) this.logger.v(1, 'routes synced', { added: r.added, removed: r.removed });
   }
+
+  /** Whether an existing tunnel is an IPv6 one (its remote is an IPv6 next hop we route through it). */
+  private v6Tunnel(name: string, decisions: readonly { readonly kind: string; readonly remote?: IP }[]): boolean {
+    return decisions.some((d) => d.kind === 'tunnel' && d.remote !== undefined && familyOf(d.remote) === 6 && tunnelName(d.remote) === name);
+  }
+
 }

@@ -7,6 +7,8 @@ export const MAIN_TABLE = 254;
 
 export type RouteDecision =
   | { readonly kind: 'direct'; readonly route: Route }
+  /** Through our tunnel to the node that advertised it (overlay). */
+  | { readonly kind: 'tunnel'; readonly route: Route; readonly remote: IP }
   /** The next hop is not on a subnet of ours and no overlay is configured: the underlay must route it. */
   | { readonly kind: 'unreachable'; readonly prefix: CIDR; readonly nextHop: IP };
 
@@ -15,12 +17,26 @@ export type RouteDecision =
  * gets a direct route (host-gw); anything else is left to the underlay (overlays are issue 8's
  * tunnels). Prefixes that contain one of our own addresses are never routed away. Pure.
  */
-export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Address[], ownPrefixes: readonly CIDR[]): RouteDecision[] {
+export interface OverlayChoice {
+  readonly enabled: boolean;
+  /** subnet: tunnels only to next hops outside our subnets; full: to every next hop. */
+  readonly type: 'subnet' | 'full';
+  /** Whether this kernel can build the chosen encapsulation. */
+  readonly available: boolean;
+  readonly tunnelName: (remote: IP) => string;
+}
+
+export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Address[], ownPrefixes: readonly CIDR[], overlay?: OverlayChoice): RouteDecision[] {
   const out: RouteDecision[] = [];
   for (const p of best) {
     if (ownPrefixes.includes(p.prefix)) continue;
     if (addresses.some((a) => cidrContains(p.prefix, a.ip))) continue;
     const onLink = addresses.find((a) => familyOf(a.ip) === familyOf(p.nextHop) && a.ip !== p.nextHop && sameSubnet(a, p.nextHop));
+    if (overlay?.enabled && overlay.available && (overlay.type === 'full' || !onLink)) {
+      const dev = overlay.tunnelName(p.nextHop);
+      out.push({ kind: 'tunnel', remote: p.nextHop, route: { dst: p.prefix, gateway: p.nextHop, dev, onlink: true, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } });
+      continue;
+    }
     if (!onLink) {
       out.push({ kind: 'unreachable', prefix: p.prefix, nextHop: p.nextHop });
       continue;
@@ -31,7 +47,7 @@ export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Ad
 }
 
 function routeKeyOf(d: RouteDecision): string {
-  return d.kind === 'direct' ? d.route.dst : d.prefix;
+  return d.kind === 'unreachable' ? d.prefix : d.route.dst;
 }
 
 function sameSubnet(a: Address, ip: IP): boolean {
@@ -53,10 +69,9 @@ export async function syncRoutes(nl: Netlink, want: readonly Route[], families: 
   for (const f of families) {
     const have = await nl.routes(f, { table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO });
     const wantF = want.filter((r) => familyOf(r.dst) === f);
-    const key = (r: Route): string => `${r.dst} ${r.gateway ?? ''}`;
-    const haveKeys = new Set(have.map(key));
+    const same = (h: Route, w: Route): boolean => h.dst === w.dst && (h.gateway ?? '') === (w.gateway ?? '') && (w.dev === undefined || h.dev === w.dev);
     for (const r of wantF) {
-      if (haveKeys.has(key(r))) continue;
+      if (have.some((h) => same(h, r))) continue;
       ops.push({ op: 'route-replace', route: r });
       added++;
     }

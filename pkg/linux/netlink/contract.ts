@@ -74,7 +74,15 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       assert.equal(br?.up, true);
       assert.equal(links.find((l) => l.name === 'krt-vx0')?.kind, 'vxlan');
       assert.ok((await s.nl.addresses(4)).some((a) => a.dev === 'krt-br0' && a.ip === '198.18.5.1' && a.prefix === 24));
-      await s.nl.apply([{ op: 'link-delete', name: 'krt-vx0' }]);
+      // A point-to-point VXLAN with a fixed MAC, a permanent neighbour and an on-link route through it.
+      await s.nl.apply([
+        { op: 'link-add-vxlan', name: 'krt-vx1', vni: 4097, local: ip('198.18.0.1'), remote: ip('198.18.0.9'), mac: '02:11:22:33:44:55', port: 4789, dev: 'krt0' },
+        { op: 'link-set', name: 'krt-vx1', up: true },
+        { op: 'neigh-replace', dev: 'krt-vx1', ip: ip('198.18.0.9'), mac: '02:aa:bb:cc:dd:ee' },
+        { op: 'route-replace', route: { dst: cidr('198.18.99.0/24'), gateway: ip('198.18.0.9'), dev: 'krt-vx1', onlink: true, table: 254, protocol: KUBE_ROUTER_RT_PROTO } },
+      ]);
+      assert.ok((await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO })).some((r) => r.dst === '198.18.99.0/24' && r.dev === 'krt-vx1' && r.gateway === '198.18.0.9'));
+      await s.nl.apply([{ op: 'link-delete', name: 'krt-vx0' }, { op: 'link-delete', name: 'krt-vx1' }]);
       assert.equal((await s.nl.links()).some((l) => l.name === 'krt-vx0'), false);
       await assert.rejects(s.nl.apply([{ op: 'link-add-bridge', name: 'krt-br0' }]), (e: unknown) => isKubeRouterError(e, ErrorCode.AlreadyExists));
     });

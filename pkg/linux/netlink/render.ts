@@ -33,7 +33,9 @@ export function renderOp(o: NetOp): string {
     case 'link-add-bridge':
       return `link add ${o.name} type bridge`;
     case 'link-add-vxlan':
-      return `link add ${o.name} type vxlan id ${o.vni} local ${o.local} dstport ${o.port} nolearning${o.dev ? ` dev ${o.dev}` : ''}`;
+      return `link add ${o.name}${o.mac ? ` address ${o.mac}` : ''} type vxlan id ${o.vni} local ${o.local}${o.remote ? ` remote ${o.remote}` : ''} dstport ${o.port} nolearning${o.dev ? ` dev ${o.dev}` : ''}`;
+    case 'neigh-replace':
+      return `neigh replace ${o.ip} lladdr ${o.mac} dev ${o.dev} nud permanent`;
     case 'link-add-ipip':
       return familyOf(o.local) === 4 ? `link add ${o.name} type ipip local ${o.local} remote ${o.remote}` : `link add ${o.name} type ip6tnl mode ip6ip6 local ${o.local} remote ${o.remote}`;
     case 'link-set':

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import type { Link, NetOp } from '../linux/netlink/types.js';
+import { familyOf, type IP } from '../util/ip.js';
+import { boundedName } from '../util/names.js';
+
+/** VXLAN's IANA port; `--overlay-encap-port` is FoU's (upstream), so vxlan keeps the standard one. */
+export const VXLAN_PORT = 4789;
+
+/** `kr-` + a hash of the remote node address: 15 characters, IFNAMSIZ's limit (16 with the NUL). */
+export function tunnelName(remote: IP): string {
+  return boundedName('kr-', remote, 15, 12);
+}
+
+/** One VNI per pair of nodes, the same seen from both ends (sorted), never 0. */
+export function pairVni(a: IP, b: IP): number {
+  const d = createHash('sha256').update([a, b].sort().join('|')).digest();
+  return 1 + (d.readUInt32BE(0) % 0xfffffe);
+}
+
+/**
+ * The MAC of our end of the tunnel to `remote`: locally administered and unicast, derived from both
+ * addresses, so the far end can install it as a permanent neighbour without asking (no ARP or FDB
+ * learning across the tunnel; the receiving device sees frames addressed to itself and forwards them).
+ */
+export function tunnelMac(local: IP, remote: IP): string {
+  const d = createHash('sha256').update(`${local}>${remote}`).digest();
+  const b = [0x02, d[0] ?? 0, d[1] ?? 0, d[2] ?? 0, d[3] ?? 0, d[4] ?? 0];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/**
+ * The netlink ops that make the tunnels exactly `remotes` (VXLAN point to point, one per remote node):
+ * creates missing ones with their permanent neighbour, deletes our tunnels to nodes that are gone.
+ */
+export function tunnelOps(local: IP, dev: string | undefined, remotes: readonly IP[], existing: readonly Link[]): NetOp[] {
+  const ops: NetOp[] = [];
+  const want = new Map(remotes.filter((r) => familyOf(r) === familyOf(local)).map((r) => [tunnelName(r), r]));
+  for (const l of existing) if (l.name.startsWith('kr-') && !want.has(l.name)) ops.push({ op: 'link-delete', name: l.name });
+  for (const [name, remote] of want) {
+    const have = existing.find((l) => l.name === name);
+    if (!have) {
+      ops.push({ op: 'link-add-vxlan', name, vni: pairVni(local, remote), local, remote, port: VXLAN_PORT, mac: tunnelMac(local, remote), ...(dev ? { dev } : {}) });
+    }
+    if (!have?.up) ops.push({ op: 'link-set', name, up: true });
+    ops.push({ op: 'neigh-replace', dev: name, ip: remote, mac: tunnelMac(remote, local) });
+  }
+  return ops;
+}

@@ -41,6 +41,9 @@ export class RoutingController implements Controller {
   private egressChecked = 0;
   private neighChecked = 0;
   private warnedEncap = false;
+  /** Graceful restart (RFC 4724 4.1): until the peers' End-of-RIB or the deferral time, keep the routes a previous run installed. */
+  private deferUntil: number | undefined;
+  private deferTimer: ReturnType<ControllerContext['clock']['setTimeout']> | undefined;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private unsubscribe: (() => void) | undefined;
@@ -98,6 +101,7 @@ export class RoutingController implements Controller {
     this.unsubscribe?.();
     if (this.inspection) await new Promise<void>((r) => this.inspection?.close(() => r()));
     for (const u of this.unsubscribeVip.splice(0)) u();
+    if (this.deferTimer) this.ctx.clock.clearTimeout(this.deferTimer);
     await this.runner.stop();
     if (this.speaker) {
       this.speaker.off();
@@ -250,7 +254,15 @@ export class RoutingController implements Controller {
       this.neighChecked = this.ctx.clock.monotonicMs();
       if (changes.length > 0) this.logger.v(1, 'tunnels synced', { ops: changes.length });
     }
-    const r = await syncRoutes(nl, decisions.flatMap((d) => (d.kind === 'unreachable' ? [] : [d.route])), this.families);
+    const gr = this.ctx.config.router.gracefulRestart;
+    if (this.deferUntil === undefined) this.deferUntil = gr.enabled ? this.ctx.clock.monotonicMs() + gr.deferralMs : 0;
+    const nodePeers = sp.status().filter((x) => x.kind === 'node');
+    const deferring = this.ctx.clock.monotonicMs() < this.deferUntil && !nodePeers.every((x) => sp.sentEndOfRib(x.address));
+    if (deferring && !this.deferTimer) {
+      this.logger.v(1, 'graceful restart: keeping routes of the previous run until the peers have sent their tables', {});
+      this.deferTimer = this.ctx.clock.setTimeout(() => this.runner.run(), Math.max(0, this.deferUntil - this.ctx.clock.monotonicMs()) + 10);
+    }
+    const r = await syncRoutes(nl, decisions.flatMap((d) => (d.kind === 'unreachable' ? [] : [d.route])), this.families, { keepUnwanted: deferring });
     this.metrics.routesSyncTime.observe((performance.now() - t0) / 1000);
     this.metrics.routesSynced.set(decisions.filter((d) => d.kind !== 'unreachable').length);
     if (r.added > 0) this.metrics.routesAdded.inc(r.added);

@@ -62,7 +62,7 @@ function sameSubnet(a: Address, ip: IP): boolean {
  * different, deletes ours that are no longer wanted, never touches another protocol's routes. Runs on
  * every change and every `--injected-routes-sync-period`, so a route someone deleted comes back.
  */
-export async function syncRoutes(nl: Netlink, want: readonly Route[], families: readonly Family[]): Promise<{ added: number; removed: number }> {
+export async function syncRoutes(nl: Netlink, want: readonly Route[], families: readonly Family[], opts: { readonly keepUnwanted?: boolean } = {}): Promise<{ added: number; removed: number }> {
   const ops: NetOp[] = [];
   let added = 0;
   let removed = 0;
@@ -77,7 +77,7 @@ export async function syncRoutes(nl: Netlink, want: readonly Route[], families: 
     }
     const wantDst = new Set(wantF.map((r) => r.dst as string));
     for (const r of have) {
-      if (wantDst.has(r.dst)) continue;
+      if (wantDst.has(r.dst) || opts.keepUnwanted) continue;
       ops.push({ op: 'route-delete', route: r });
       removed++;
     }

@@ -93,6 +93,41 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
     assert.ok(t < 15_000, `rejoined in ${t} ms`);
   });
 
+  it('graceful restart: while node-1 daemon restarts, the routes it learned stay in its kernel (deferral until the peers resend)', async () => {
+    // Run node-1 with graceful restart, then kill it hard and start it again while sampling its routes.
+    const stopHard = async (): Promise<void> => {
+      const pid = st.daemons['node-1'] as number;
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    await stopHard();
+    st.daemonArgs = ['--injected-routes-sync-period=2s', '--bgp-graceful-restart=true'];
+    st.daemons['node-1'] = startDaemon(st, 0);
+    await waitHealthy(st, 0, 30_000);
+    await until('node-1 mesh routes', async () => (await routes(0)).includes(podCidr(1)) && (await routes(0)).includes(podCidr(2)));
+    await stopHard();
+    const missing: string[] = [];
+    let sampling = true;
+    const sampler = (async (): Promise<void> => {
+      while (sampling) {
+        const r = await routes(0);
+        if (!r.includes(podCidr(1))) missing.push(`node-1 lost ${podCidr(1)}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    })();
+    st.daemons['node-1'] = startDaemon(st, 0);
+    await waitHealthy(st, 0, 30_000);
+    await until('sessions back', async () => {
+      const m = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+      return (m.match(/state="Established"/g) ?? []).length === 2;
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    sampling = false;
+    await sampler;
+    assert.deepEqual(missing, [], 'no moment without the route while the daemon restarted');
+    assert.ok(await reach('default/p1', `${ip('p2')}:8080`));
+  });
+
   it('a node removed from the cluster is dropped from every peer list and its routes go', async () => {
     await client(st).delete('Node', undefined, 'node-3');
     await until('node-3 routes withdrawn', async () => !(await routes(0)).includes(podCidr(2)) && !(await routes(1)).includes(podCidr(2)));

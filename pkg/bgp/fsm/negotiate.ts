@@ -37,6 +37,7 @@ export function negotiate(c: PeerConfig, open: OpenMessage): Negotiation {
       families,
       gracefulRestart: has('graceful-restart'),
       routeRefresh: has('route-refresh'),
+      enhancedRefresh: has('enhanced-route-refresh'),
     },
   };
 }

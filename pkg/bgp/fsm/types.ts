@@ -26,6 +26,8 @@ export interface Negotiated {
   readonly families: readonly { readonly afi: number; readonly safi: number }[];
   readonly gracefulRestart: boolean;
   readonly routeRefresh: boolean;
+  /** RFC 7313: refreshes are bracketed by Begin/End-of-Route-Refresh. */
+  readonly enhancedRefresh: boolean;
 }
 
 export interface FsmState {

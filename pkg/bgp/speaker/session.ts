@@ -22,7 +22,8 @@ export interface SessionEvents {
   up(n: Negotiated): void;
   down(reason: string, graceful: boolean): void;
   update(u: UpdateMessage): void;
-  refresh(afi: number, safi: number): void;
+  /** A ROUTE-REFRESH: subtype 0 a request, 1 and 2 the peer's Begin and End of a refresh (RFC 7313). */
+  refresh(afi: number, safi: number, subtype: number): void;
   /** Every FSM state change, for inspection and metrics. */
   state?(name: FsmState['name']): void;
 }
@@ -279,7 +280,7 @@ export class BgpSession {
         return;
       case 'deliver':
         if (a.message.type === 'update') this.events.update(a.message);
-        else this.events.refresh(a.message.afi, a.message.safi);
+        else this.events.refresh(a.message.afi, a.message.safi, a.message.subtype);
         return;
     }
   }

@@ -173,4 +173,37 @@ describe('BGP speaker on loopback', function () {
       for (const s of [rr, b, c]) await s.stop();
     }
   });
+
+  it('route refresh (RFC 2918 / 7313): a request gets our table between Begin and End markers; a peer\'s refresh that omits a route withdraws it', async () => {
+    const raw = new RawPeer('127.0.0.5', BASE + 10);
+    await raw.listen();
+    const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 11), { clock, logger: memoryLogger(0).logger });
+    await a.start();
+    try {
+      a.setOriginations([{ prefix: '198.18.64.0/24' as CIDR, communities: [], to: 'all' }]);
+      a.setPeers([{ address: '127.0.0.5' as IP, asn: 64512, port: BASE + 10, kind: 'node' }]);
+      await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+      raw.send({ type: 'open', version: 4, myAs: 64512, holdTime: 9, bgpId: '127.0.0.5' as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'route-refresh' }, { kind: 'enhanced-route-refresh' }, { kind: 'four-octet-as', asn: 64512 }] });
+      raw.send({ type: 'keepalive' });
+      await until('Established', () => a.status()[0]?.state === 'Established');
+      const route = (prefix: string): BgpMessage => ({ type: 'update', withdrawn: [], attributes: [{ type: 'origin', flags: 0x40, origin: 0 }, { type: 'as-path', flags: 0x40, segments: [] }, { type: 'next-hop', flags: 0x40, nextHop: '127.0.0.5' as IP }, { type: 'local-pref', flags: 0x40, value: 100 }], nlri: [prefix as CIDR] });
+      raw.send(route('198.19.1.0/24'));
+      raw.send(route('198.19.2.0/24'));
+      await until('both learned', () => a.best().size === 2);
+      // The peer refreshes its table but no longer has 198.19.2.0/24.
+      raw.send({ type: 'route-refresh', afi: 1, safi: 1, subtype: 1 });
+      raw.send(route('198.19.1.0/24'));
+      raw.send({ type: 'route-refresh', afi: 1, safi: 1, subtype: 2 });
+      await until('the route missing from the refresh is gone', () => a.best().size === 1 && a.best().has('198.19.1.0/24') && a.best().get('198.19.1.0/24')?.stale !== true);
+      // We are asked for our table.
+      const before = raw.got.length;
+      raw.send({ type: 'route-refresh', afi: 1, safi: 1, subtype: 0 });
+      await until('BoRR, our route, EoRR', () => raw.got.slice(before).some((m) => m.type === 'route-refresh' && m.subtype === 2));
+      const seq = raw.got.slice(before).filter((m) => m.type !== 'keepalive').map((m) => (m.type === 'route-refresh' ? `rr${m.subtype}` : m.type === 'update' ? `update ${m.nlri.join(',')}` : m.type));
+      assert.deepEqual(seq, ['rr1', 'update 198.18.64.0/24', 'rr2']);
+    } finally {
+      await a.stop();
+      await raw.close();
+    }
+  });
 });

@@ -71,6 +71,7 @@ interface Peer {
   staleTimer: TimerHandle | undefined;
   received: number;
   upSince: number | undefined;
+  eor: boolean;
 }
 
 const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ?? '', p.kind, p.rrClient ?? false, p.passive ?? false]);
@@ -152,7 +153,7 @@ export class BgpSpeaker {
           continue;
         }
       }
-      const peer: Peer = { spec, adjIn: new Map(), adjOut: new Map(), received: 0, negotiated: undefined, staleTimer: undefined, upSince: undefined, session: undefined as unknown as BgpSession };
+      const peer: Peer = { spec, adjIn: new Map(), adjOut: new Map(), received: 0, negotiated: undefined, staleTimer: undefined, upSince: undefined, eor: false, session: undefined as unknown as BgpSession };
       peer.session = new BgpSession(
         {
           localAs: this.cfg.localAs,
@@ -171,7 +172,7 @@ export class BgpSpeaker {
           up: (n) => this.onUp(peer, n),
           down: (reason, graceful) => this.onDown(peer, reason, graceful),
           update: (u) => this.onUpdate(peer, u),
-          refresh: () => this.resend(peer),
+          refresh: (afi, safi, subtype) => this.onRefresh(peer, afi, safi, subtype),
         },
       );
       this.peers.set(addr, peer);
@@ -241,6 +242,7 @@ export class BgpSpeaker {
     return [
       ...families.map((f) => ({ kind: 'multiprotocol' as const, ...f })),
       { kind: 'route-refresh' },
+      { kind: 'enhanced-route-refresh' },
       { kind: 'four-octet-as', asn: this.cfg.localAs },
       ...(this.cfg.gracefulRestart.enabled ? [{ kind: 'graceful-restart' as const, restarting: false, notification: false, time: this.cfg.gracefulRestart.timeSeconds, families: families.map((f) => ({ ...f, forwardingPreserved: true })) }] : []),
     ];
@@ -279,6 +281,7 @@ export class BgpSpeaker {
     this.deps.logger.info('bgp session down', { peer: p.spec.address, reason, graceful });
     p.negotiated = undefined;
     p.upSince = undefined;
+    p.eor = false;
     p.adjOut = new Map();
     if (graceful && this.cfg.gracefulRestart.enabled && p.adjIn.size > 0) {
       // RFC 4724: keep forwarding on the peer's routes while it restarts; drop them if it does not return in time.
@@ -313,6 +316,7 @@ export class BgpSpeaker {
     const n = p.negotiated;
     if (!n) return;
     if (isEndOfRib(u)) {
+      p.eor = true;
       this.dropStale(p, 'end of RIB received');
       return;
     }
@@ -410,10 +414,30 @@ export class BgpSpeaker {
     for (const k of before.keys()) if (!after.has(k) && /\/(32|128)$/.test(k)) this.sent.withdrawVip++;
   }
 
-  private resend(p: Peer): void {
-    if (!p.negotiated) return;
+  private onRefresh(p: Peer, afi: number, safi: number, subtype: number): void {
+    const n = p.negotiated;
+    if (!n) return;
+    const family: Family = afi === Afi.IPv6 ? 6 : 4;
+    if (subtype === 1) {
+      // The peer begins re-sending its table (RFC 7313 4): what it does not re-send by the end goes.
+      for (const [k, path] of p.adjIn) if (familyOf(path.prefix) === family) p.adjIn.set(k, { ...path, stale: true });
+      return;
+    }
+    if (subtype === 2) {
+      this.dropStale(p, 'end of route refresh');
+      return;
+    }
+    // A request: send the whole table again for that family, bracketed when both sides do RFC 7313.
+    if (n.enhancedRefresh) p.session.send({ type: 'route-refresh', afi, safi, subtype: 1 });
     const next = this.exportFor(p);
-    for (const u of updatesFor(new Map(), next)) p.session.send(u);
+    const only = (m: ReadonlyMap<string, OutPath>): Map<string, OutPath> => new Map([...m].filter(([, v]) => familyOf(v.prefix) === family));
+    for (const u of updatesFor(new Map(), only(next))) p.session.send(u);
     p.adjOut = next;
+    if (n.enhancedRefresh) p.session.send({ type: 'route-refresh', afi, safi, subtype: 2 });
+  }
+
+  /** Whether a peer has sent its End-of-RIB since its session came up (graceful restart deferral). */
+  sentEndOfRib(address: IP): boolean {
+    return this.peers.get(address)?.eor ?? false;
   }
 }

@@ -159,7 +159,7 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     const save = (await nsRun(netns.node(LAB, 0), 'iptables-save', '-t', 'filter')).stdout;
     for (const b of ['INPUT', 'FORWARD', 'OUTPUT']) {
       const rules = save.split('\n').filter((l) => l.startsWith(`-A ${b} `));
-      assert.equal(rules.filter((r) => r.includes('KUBE-ROUTER-')).length, 1, `${b}: ${rules.join('\n')}`);
+      assert.equal(rules.filter((r) => r.includes('kube-router netpol')).length, 1, `${b}: ${rules.join('\n')}`);
       assert.match(rules[0] ?? '', /kube-router netpol/);
     }
     const metrics = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;

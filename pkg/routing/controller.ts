@@ -11,6 +11,7 @@ import { errorMessage } from '../util/errors.js';
 import { familyOf, type Family, type IP } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
 import { PodEgress } from './pod-egress.js';
+import { ensureForwardRules } from './forward-rules.js';
 import { realTcpMd5 } from '../linux/tcp-md5.js';
 import { serveInspection } from './bgp-inspect.js';
 import type { Server } from 'node:http';
@@ -152,6 +153,10 @@ export class RoutingController implements Controller {
     }
     await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']).catch(() => undefined);
     if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']).catch(() => undefined);
+    // Bridged pod traffic must pass iptables for NetworkPolicy (upstream sets it too; br_netfilter).
+    await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']).catch(() => undefined);
+    if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.bridge.bridge-nf-call-ip6tables=1']).catch(() => undefined);
+    for (const f of this.families) await ensureForwardRules(this.ctx.kernel.iptables[f]);
     if (cfg.router.podEgress) {
       const nodes = this.views.nodes.list().map(parseNode);
       // Re-read the kernel now and then (someone may have flushed nat); otherwise write on change only.

@@ -73,6 +73,18 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
     }
   });
 
+  it('pod traffic still flows when a host sets its FORWARD policy to DROP (as Docker does)', async () => {
+    for (const i of [0, 1]) await nsRun(netns.node(LAB, i), 'iptables', '-w', '-P', 'FORWARD', 'DROP');
+    try {
+      const save = (await nsRun(netns.node(LAB, 0), 'iptables-save', '-t', 'filter')).stdout.split('\n').filter((l) => l.startsWith('-A FORWARD '));
+      assert.match(save[0] ?? '', /kube-router netpol/, 'the firewall decides first');
+      assert.match(save[save.length - 1] ?? '', /kube-router pod forwarding/, 'our accept rules come last');
+      assert.ok(await reach('default/p1', `${ip('p2')}:8080`), 'pod to pod across nodes');
+    } finally {
+      for (const i of [0, 1]) await nsRun(netns.node(LAB, i), 'iptables', '-w', '-P', 'FORWARD', 'ACCEPT');
+    }
+  });
+
   it('a route someone deletes comes back at the next route sync', async () => {
     await ipn(netns.node(LAB, 0), 'route', 'del', podCidr(1));
     const t = await until('route restored', async () => (await routes(0)).includes(podCidr(1)), 10_000);

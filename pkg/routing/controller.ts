@@ -20,6 +20,7 @@ import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
 import { routingMetrics, type RoutingMetrics } from './metrics.js';
 import { decideRoutes, syncRoutes } from './route-installer.js';
+import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
 import { tunnelName, tunnelOps } from './overlay.js';
 
 /**
@@ -37,6 +38,7 @@ export class RoutingController implements Controller {
   private readonly localSlices = new Map<string, { readonly service: string; readonly localReady: boolean }>();
   private readonly unsubscribeVip: (() => void)[] = [];
   private inspection: Server | undefined;
+  private unwatchRoutes: (() => void) | undefined;
   private counted = { received: 0, podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
   private readonly podEgress: PodEgress;
   private egressChecked = 0;
@@ -94,12 +96,15 @@ export class RoutingController implements Controller {
 
   start(): Promise<void> {
     this.unsubscribe = this.views.nodes.subscribe(() => this.runner.run());
+    // A route of ours deleted by someone else is put back right away, not at the next period.
+    this.unwatchRoutes = this.ctx.kernel.netlink.watchRouteDeletions(KUBE_ROUTER_RT_PROTO, () => this.runner.run());
     this.runner.start();
     return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.unwatchRoutes?.();
     if (this.inspection) await new Promise<void>((r) => this.inspection?.close(() => r()));
     for (const u of this.unsubscribeVip.splice(0)) u();
     if (this.deferTimer) this.ctx.clock.clearTimeout(this.deferTimer);

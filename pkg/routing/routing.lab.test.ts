@@ -85,11 +85,15 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
     }
   });
 
-  it('a route someone deletes comes back at the next route sync', async () => {
-    await ipn(netns.node(LAB, 0), 'route', 'del', podCidr(1));
-    const t = await until('route restored', async () => (await routes(0)).includes(podCidr(1)), 10_000);
+  it('a route someone deletes comes back at once', async () => {
+    // Put back as soon as the deletion is seen (ip monitor), well before the 2 s period would.
+    const times: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await ipn(netns.node(LAB, 0), 'route', 'del', podCidr(1));
+      times.push(await until('route restored', async () => (await routes(0)).includes(podCidr(1)), 10_000));
+    }
     assert.ok(await reach('default/p1', `${ip('p2')}:8080`));
-    assert.ok(t < 5000, `restored after ${t} ms with a 2 s sync period`);
+    assert.ok(times.every((t) => t < 1000), `restored after ${times.join(', ')} ms`);
   });
 
   it('a node whose daemon stops is withdrawn everywhere; when it comes back it is reachable again', async () => {

@@ -72,6 +72,21 @@ export class FakeNetlink implements Netlink {
     return Promise.resolve(this.state.rules.filter((r) => r.family === family).sort((a, b) => a.priority - b.priority));
   }
 
+  private readonly deletionWatchers = new Set<{ protocol: number; fn: () => void }>();
+
+  watchRouteDeletions(protocol: number, onDeleted: () => void): () => void {
+    const w = { protocol, fn: onDeleted };
+    this.deletionWatchers.add(w);
+    return () => this.deletionWatchers.delete(w);
+  }
+
+  /** Test hook: another tool deletes a route. */
+  deleteRouteAsOther(dst: string): void {
+    const gone = this.state.routes.filter((r) => r.dst === dst);
+    this.state.routes = this.state.routes.filter((r) => r.dst !== dst);
+    for (const r of gone) for (const w of this.deletionWatchers) if (w.protocol === r.protocol) w.fn();
+  }
+
   /** Test hook: add a link as another tool (or the kernel) would. */
   addLink(name: string, opts: Partial<Omit<Link, 'name' | 'index'>> = {}): void {
     this.state.links.push({ name, index: this.nextIndex++, mtu: opts.mtu ?? 1500, up: opts.up ?? true, ...(opts.kind ? { kind: opts.kind } : {}) });

@@ -1,6 +1,7 @@
 import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
 import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { stderrOf, type Exec } from '../exec.js';
 import { asNumber, asString } from '../../util/json.js';
 import { renderOp } from './render.js';
@@ -33,6 +34,35 @@ type J = Record<string, unknown>;
 /** rtnetlink through iproute2: `ip -batch -` for writes (one process per apply), `ip -j` for reads. */
 export class RealNetlink implements Netlink {
   constructor(private readonly exec: Exec) {}
+
+  /** `ip -o monitor route`, restarted if it ends; one line per change, deletions start with "Deleted". */
+  watchRouteDeletions(protocol: number, onDeleted: () => void): () => void {
+    let stopped = false;
+    let child: ChildProcess | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const start = (): void => {
+      if (stopped) return;
+      const c = spawn('ip', ['-o', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child = c;
+      let buf = '';
+      c.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        if (lines.some((l) => l.startsWith('Deleted ') && new RegExp(`\\bproto ${protocol}\\b`).test(l))) onDeleted();
+      });
+      c.on('error', () => undefined);
+      c.on('exit', () => {
+        if (!stopped) timer = setTimeout(start, 1000);
+      });
+    };
+    start();
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      child?.kill();
+    };
+  }
 
   private async json(args: string[]): Promise<J[]> {
     const out = (await this.exec.run(['ip', '-j', ...args])).stdout.trim();

@@ -61,4 +61,9 @@ export interface Netlink {
   addresses(family: Family): Promise<Address[]>;
   rules(family: Family): Promise<RouteRule[]>;
   apply(ops: readonly NetOp[]): Promise<void>;
+  /**
+   * Calls `onDeleted` (coalesced) whenever a route of `protocol` is deleted by anyone, so that a
+   * controller can put its routes back at once instead of at its next period. Returns a stop function.
+   */
+  watchRouteDeletions(protocol: number, onDeleted: () => void): () => void;
 }

@@ -36,6 +36,8 @@ export interface RouterConfig {
   readonly enableCni: boolean;
   readonly autoMtu: boolean;
   readonly cniConfFile: string;
+  /** --iface / --iface-regex: which interface carries routes and tunnels when a node has several. */
+  readonly iface: { readonly kind: 'default' } | { readonly kind: 'name'; readonly name: string } | { readonly kind: 'regex'; readonly pattern: string };
   /** Unix socket for `kube-router bgp peers|routes` (KUBE_ROUTER_BGP_SOCKET). */
   readonly inspectSocket: string;
   /** From the removed --cluster-cidr flag: the pod network where nodes carry no pod CIDR. */

@@ -212,6 +212,16 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
   if (encap !== 'ipip' && encap !== 'fou' && encap !== 'vxlan') bad('overlay-encap', `expected ipip, fou or vxlan, got ${JSON.stringify(encap)}`);
   const encapPort = port('overlay-encap-port', 1024);
 
+  const ifaceName = v.str('iface');
+  const ifaceRegex = v.str('iface-regex');
+  if (ifaceName !== '' && ifaceRegex !== '') bad('iface-regex', 'give --iface or --iface-regex, not both');
+  if (ifaceRegex !== '') {
+    try {
+      new RegExp(ifaceRegex);
+    } catch (e) {
+      bad('iface-regex', `not a regular expression: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const backend = v.str('service-proxy-backend');
   if (backend !== 'auto' && backend !== 'ipvs' && backend !== 'nftables') bad('service-proxy-backend', `expected auto, ipvs or nftables, got ${JSON.stringify(backend)}`);
 
@@ -277,6 +287,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       autoMtu: v.bool('auto-mtu'),
       cniConfFile: deps.env['KUBE_ROUTER_CNI_CONF_FILE'] || '/etc/cni/net.d/10-kuberouter.conf',
       inspectSocket: deps.env['KUBE_ROUTER_BGP_SOCKET'] || '/var/run/kube-router/bgp.sock',
+      iface: ifaceName !== '' ? { kind: 'name', name: ifaceName } : ifaceRegex !== '' ? { kind: 'regex', pattern: ifaceRegex } : { kind: 'default' },
       ...(clusterCidr !== undefined ? { clusterCidr } : {}),
     },
     proxy: {

@@ -11,6 +11,8 @@ export interface BgpPlan {
   readonly localAs: number;
   readonly routerId: IP;
   readonly nextHop: Partial<Record<Family, IP>>;
+  /** The Node's own addresses: our sessions' source and listen addresses (peers know us by them). */
+  readonly sessionAddress: Partial<Record<Family, IP>>;
   readonly peers: readonly PeerSpec[];
   readonly originations: readonly Origination[];
   readonly importReject: readonly CIDR[];
@@ -118,16 +120,19 @@ function routerIdFor(cfg: RouterConfig, nodeIP4: IP | undefined, nodeName: strin
   return `${(n >>> 24) & 255 || 1}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}` as IP;
 }
 
-export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: RouterConfig, opts: { readonly families: readonly Family[]; readonly serviceRanges: readonly CIDR[] }): BgpPlan | { readonly error: string } {
+export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: RouterConfig, opts: { readonly families: readonly Family[]; readonly serviceRanges: readonly CIDR[]; readonly nextHopOverride?: Partial<Record<Family, IP>> }): BgpPlan | { readonly error: string } {
   const problems: string[] = [];
   const self = nodes.find((n) => n.name === selfName);
   if (!self) return { error: `no Node object named ${selfName}` };
   const nextHop: Partial<Record<Family, IP>> = {};
+  const sessionAddress: Partial<Record<Family, IP>> = {};
   for (const f of opts.families) {
-    const ip = primaryIP(self, f);
+    const own = primaryIP(self, f);
+    if (own) sessionAddress[f] = own;
+    const ip = opts.nextHopOverride?.[f] ?? own;
     if (ip) nextHop[f] = ip;
   }
-  const routerId = routerIdFor(cfg, nextHop[4], self.name);
+  const routerId = routerIdFor(cfg, sessionAddress[4], self.name);
   if (!routerId) return { error: `${selfName} has no address to use as BGP router id` };
   const localAs = nodeAsn(self, cfg, problems);
   const rrServer = self.annotations['kube-router.io/rr.server'];
@@ -151,7 +156,7 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
       } else if (!cfg.nodesFullMesh) continue;
       for (const f of opts.families) {
         const ip = primaryIP(n, f);
-        if (!ip || !nextHop[f]) continue;
+        if (!ip || !sessionAddress[f]) continue;
         peers.push({ address: ip, asn: localAs, port: cfg.bgpPort, kind: 'node', ...(rrClusterId !== undefined && theirClient !== undefined && theirServer === undefined ? { rrClient: true } : {}) });
       }
     }
@@ -184,5 +189,5 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
     if (c) importReject.push(c);
     else problems.push(`${self.name}: customimportreject ${JSON.stringify(t)} is not a CIDR`);
   }
-  return { localAs, routerId, nextHop, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), vipCommunities: communities, problems };
+  return { localAs, routerId, nextHop, sessionAddress, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), vipCommunities: communities, problems };
 }

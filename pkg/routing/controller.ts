@@ -10,6 +10,7 @@ import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
 import { familyOf, type Family, type IP } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
+import { chooseAddress } from './iface.js';
 import { PodEgress } from './pod-egress.js';
 import { ensureForwardRules } from './forward-rules.js';
 import { realTcpMd5 } from '../linux/tcp-md5.js';
@@ -176,7 +177,17 @@ export class RoutingController implements Controller {
   private async syncBgp(): Promise<void> {
     const cfg = this.ctx.config;
     const nodes = this.views.nodes.list().map(parseNode);
-    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges] });
+    const nextHopOverride: Partial<Record<Family, IP>> = {};
+    if (cfg.router.iface.kind !== 'default') {
+      const nl = this.ctx.kernel.netlink;
+      const [links, addrs] = await Promise.all([nl.links(), Promise.all(this.families.map((f) => nl.addresses(f))).then((a) => a.flat())]);
+      for (const f of this.families) {
+        const ip = chooseAddress(cfg.router.iface, f, undefined, links, addrs);
+        if (ip) nextHopOverride[f] = ip;
+        else this.logger.warn('--iface/--iface-regex matches no interface with an address of this family: using the Node InternalIP', { family: f });
+      }
+    }
+    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges], nextHopOverride });
     if ('error' in plan) {
       this.logger.warn('BGP not started', { reason: plan.error });
       return;
@@ -187,12 +198,13 @@ export class RoutingController implements Controller {
       localAs: plan.localAs,
       routerId: plan.routerId,
       listenPort: cfg.router.bgpPort,
-      listenAddresses: Object.values(plan.nextHop),
+      listenAddresses: Object.values(plan.sessionAddress),
       holdTime: Math.round(cfg.router.holdTimeMs / 1000),
       connectRetrySeconds: 5,
       gracefulRestart: { enabled: cfg.router.gracefulRestart.enabled, timeSeconds: Math.round(cfg.router.gracefulRestart.timeMs / 1000) },
       importReject: plan.importReject,
       nextHop: plan.nextHop,
+      sessionAddress: plan.sessionAddress,
       ...(plan.rrClusterId ? { rrClusterId: plan.rrClusterId } : {}),
     };
     const key = JSON.stringify(speakerCfg);

@@ -206,4 +206,21 @@ describe('BGP speaker on loopback', function () {
       await raw.close();
     }
   });
+
+  it('the advertised next hop can differ from the session address (--iface)', async () => {
+    const a = new BgpSpeaker({ ...cfg('127.0.0.1', BASE + 12), nextHop: { 4: '198.18.7.11' as IP }, sessionAddress: { 4: '127.0.0.1' as IP } }, { clock, logger: memoryLogger(0).logger });
+    const b = new BgpSpeaker(cfg('127.0.0.2', BASE + 13), { clock, logger: memoryLogger(0).logger });
+    await a.start();
+    await b.start();
+    try {
+      a.setOriginations([{ prefix: '198.18.64.0/24' as CIDR, communities: [], to: 'all' }]);
+      a.setPeers([{ address: '127.0.0.2' as IP, asn: 64512, port: BASE + 13, kind: 'node' }]);
+      b.setPeers([{ address: '127.0.0.1' as IP, asn: 64512, port: BASE + 12, kind: 'node' }]);
+      await until('route at b', () => b.best().has('198.18.64.0/24'));
+      assert.equal(b.best().get('198.18.64.0/24')?.nextHop, '198.18.7.11');
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
 });

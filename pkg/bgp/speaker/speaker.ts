@@ -45,8 +45,10 @@ export interface SpeakerConfig {
   readonly gracefulRestart: { readonly enabled: boolean; readonly timeSeconds: number };
   /** Never imported (service VIP ranges, customimportreject); a default route never is. */
   readonly importReject: readonly CIDR[];
-  /** Our next hop per family (the node's address). */
+  /** Our next hop per family (the node's address, or the --iface one). */
   readonly nextHop: Partial<Record<Family, IP>>;
+  /** Source address of our sessions per family, when it differs from the next hop. */
+  readonly sessionAddress?: Partial<Record<Family, IP>>;
   /** Set when this node is a route reflector: its cluster id (RFC 4456). */
   readonly rrClusterId?: IP;
 }
@@ -165,7 +167,7 @@ export class BgpSpeaker {
           capabilities: this.capabilities(),
           peerAddress: spec.address,
           peerPort: spec.port,
-          ...(this.cfg.nextHop[familyOf(spec.address)] ? { localAddress: this.cfg.nextHop[familyOf(spec.address)] as IP } : {}),
+          ...((this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)] ? { localAddress: (this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)] as IP } : {}),
         },
         this.deps,
         {

@@ -6,16 +6,16 @@
  * and what a periodic resync with nothing changed writes.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixtureClient } from '../fixture/apiserver/client.js';
 import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import { isFirewallChain, isFirewallSet } from '../pkg/firewall/model/names.js';
 import { startInNetns } from '../test/ns-process.js';
-import { FIXTURE_BIN, KUBE_ROUTER_BIN } from '../test/paths.js';
+import { KUBE_ROUTER_BIN } from '../test/paths.js';
 import { BENCH_NODE, benchPod, localPodIP, netpolObjects } from './netpol-objects.js';
-import { percentile, rssMiB, verdict } from './util.js';
+import { percentile, rssMiB, startBenchApi, verdict } from './util.js';
 
 const sh = (...argv: string[]): string => execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
 const logTime = (line: string): number => Date.parse(line.split(' ')[1] ?? '');
@@ -44,11 +44,7 @@ export async function benchNetpol(args: readonly string[]): Promise<void> {
     const policies = objs.filter((o) => o['kind'] === 'NetworkPolicy').length;
     const pods = objs.filter((o) => o['kind'] === 'Pod').length;
     log(`${policies} policies, ${pods} pods in ${namespaces} namespaces, ${localPods} on this node`);
-    writeFileSync(join(dir, 'preload.json'), JSON.stringify(objs));
-    writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: b', '  cluster: {server: "http://127.0.0.1:16443", insecure-skip-tls-verify: true}', 'users:', '- name: b', '  user: {}', 'contexts:', '- name: b', '  context: {cluster: b, user: b}', 'current-context: b', ''].join('\n'));
-    const api = startInNetns(ns, ['node', '--max-old-space-size=4096', FIXTURE_BIN, '--listen', '127.0.0.1:16443', '--socket', join(dir, 'api.sock'), '--preload', join(dir, 'preload.json'), '--bookmark-ms', '5000']);
-    procs.push(api);
-    await api.waitForOutput(/ready/, 120_000);
+    procs.push(await startBenchApi(ns, dir, objs));
     const daemon = startInNetns(ns, [
       'node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, `--hostname-override=${BENCH_NODE}`,
       '--run-router=false', '--run-service-proxy=false', '--run-firewall=true', '--service-cluster-ip-range=198.18.128.0/17',

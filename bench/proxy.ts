@@ -16,9 +16,9 @@ import { ServiceTracker } from '../pkg/proxy/tracker.js';
 import { buildNodeContext } from '../pkg/proxy/node-context.js';
 import type { CIDR } from '../pkg/util/ip.js';
 import { startInNetns } from '../test/ns-process.js';
-import { FIXTURE_BIN, KUBE_ROUTER_BIN, DIST } from '../test/paths.js';
+import { KUBE_ROUTER_BIN, DIST } from '../test/paths.js';
 import { benchObjects, benchSlice, endpointIP, clusterIP } from './proxy-objects.js';
-import { cpuMs, percentile, rssMiB, verdict } from './util.js';
+import { cpuMs, percentile, rssMiB, startBenchApi, verdict } from './util.js';
 import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import type { JsonObject } from '../fixture/apiserver/store.js';
 
@@ -58,11 +58,7 @@ async function daemonPhase(services: number, perService: number, changes: number
   try {
     log(`generating ${services} services x ${perService} endpoints`);
     const objs = benchObjects(services, perService);
-    writeFileSync(join(dir, 'preload.json'), JSON.stringify(objs));
-    writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: b', '  cluster: {server: "http://127.0.0.1:16443", insecure-skip-tls-verify: true}', 'users:', '- name: b', '  user: {}', 'contexts:', '- name: b', '  context: {cluster: b, user: b}', 'current-context: b', ''].join('\n'));
-    const api = startInNetns(ns, ['node', '--max-old-space-size=4096', FIXTURE_BIN, '--listen', '127.0.0.1:16443', '--socket', join(dir, 'api.sock'), '--preload', join(dir, 'preload.json'), '--bookmark-ms', '5000']);
-    procs.push(api);
-    await api.waitForOutput(/ready/, 120_000);
+    procs.push(await startBenchApi(ns, dir, objs));
     log('API fixture loaded; starting kube-router (service proxy only)');
     const daemon = startInNetns(ns, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bench-node', '--run-router=false', '--run-firewall=false', '--service-cluster-ip-range=198.18.128.0/17', `--ipvs-sync-period=${resyncS}s`, '--health-port=0', '--metrics-port=20245', '--cache-sync-timeout=5m', '-v=2']);
     procs.push(daemon);

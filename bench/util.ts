@@ -1,4 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JsonObject } from '../fixture/apiserver/store.js';
+import { startInNetns, type NsProcess } from '../test/ns-process.js';
+import { FIXTURE_BIN } from '../test/paths.js';
 
 export function percentile(xs: readonly number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -22,4 +26,21 @@ export function rssMiB(pid: number): { rss: number; peak: number } {
 
 export function verdict(name: string, value: number, ok: boolean, target: string): string {
   return `${ok ? 'PASS' : 'MISS'}  ${name} = ${Number.isFinite(value) ? Math.round(value * 100) / 100 : value}  (target ${target})`;
+}
+
+/**
+ * The API fixture inside a benchmark's netns, preloaded with `objs`, and a kubeconfig for the daemon
+ * at `DIR/kubeconfig`. Resolves once the fixture has loaded everything.
+ */
+export async function startBenchApi(ns: string, dir: string, objs: readonly JsonObject[]): Promise<NsProcess> {
+  writeFileSync(join(dir, 'preload.json'), JSON.stringify(objs));
+  writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: b', '  cluster: {server: "http://127.0.0.1:16443", insecure-skip-tls-verify: true}', 'users:', '- name: b', '  user: {}', 'contexts:', '- name: b', '  context: {cluster: b, user: b}', 'current-context: b', ''].join('\n'));
+  const api = startInNetns(ns, ['node', '--max-old-space-size=4096', FIXTURE_BIN, '--listen', '127.0.0.1:16443', '--socket', join(dir, 'api.sock'), '--preload', join(dir, 'preload.json'), '--bookmark-ms', '5000']);
+  try {
+    await api.waitForOutput(/ready/, 120_000);
+  } catch (e) {
+    await api.stop();
+    throw e;
+  }
+  return api;
 }

@@ -98,9 +98,8 @@ export class FirewallController implements Controller {
 
   private async sync(trigger: SyncTrigger): Promise<void> {
     const t0 = performance.now();
-    const tc = performance.now();
     const { changed } = this.tracker.chains();
-    if (changed) this.metrics.chainsSyncTime.observe((performance.now() - tc) / 1000);
+    if (changed) this.metrics.chainsSyncTime.observe((performance.now() - t0) / 1000);
     const touched = this.tracker.sets.takeTouched();
     let mode: 'full' | 'partial' | 'noop' = 'noop';
     let writes = 0;

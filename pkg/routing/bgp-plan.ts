@@ -1,8 +1,8 @@
 import type { Origination, PeerSpec } from '../bgp/speaker/speaker.js';
 import { primaryIP, type NodeInfo } from '../k8s/node.js';
 import type { RouterConfig } from '../options/config.js';
-import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
-import { shortHash } from '../util/names.js';
+import { bigIntToIP, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
+import { createHash } from 'node:crypto';
 import { asArray, asRecord, asString } from '../util/json.js';
 import { parse as parseYaml } from 'yaml';
 
@@ -17,6 +17,8 @@ export interface BgpPlan {
   readonly originations: readonly Origination[];
   readonly importReject: readonly CIDR[];
   readonly rrClusterId?: IP;
+  /** `kube-router.io/path-prepend.*`: applied to what external peers get. */
+  readonly prepend?: NonNullable<Origination['prepend']>;
   /** `kube-router.io/node.bgp.communities`: upstream puts them on service VIP advertisements. */
   readonly vipCommunities: readonly number[];
   /** Annotations that were not understood (logged and counted; the rest of the plan stands). */
@@ -44,9 +46,8 @@ function clusterIdOf(text: string): IP | undefined {
   const ip = tryParseIP(text.trim());
   if (ip && familyOf(ip) === 4) return ip;
   if (!/^\d+$/.test(text.trim())) return undefined;
-  const n = Number(text.trim());
-  if (n > 0xffffffff) return undefined;
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}` as IP;
+  const n = BigInt(text.trim());
+  return n <= 0xffffffffn ? bigIntToIP(n, 4) : undefined;
 }
 
 function nodeAsn(n: NodeInfo, cfg: RouterConfig, problems: string[]): number {
@@ -112,12 +113,9 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
 function routerIdFor(cfg: RouterConfig, nodeIP4: IP | undefined, nodeName: string): IP | undefined {
   if (cfg.routerId.kind === 'fixed') return cfg.routerId.id;
   if (cfg.routerId.kind === 'node-ip' && nodeIP4) return nodeIP4;
-  // generate (or an IPv6-only node): a stable 32-bit id from the node name.
-  const h = shortHash(nodeName, 8);
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let n = 0;
-  for (const c of h) n = (n * 32 + alphabet.indexOf(c)) >>> 0;
-  return `${(n >>> 24) & 255 || 1}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}` as IP;
+  // generate (or an IPv6-only node): a stable 32-bit id from the node name, never 0.x.x.x.
+  const n = createHash('sha256').update(nodeName).digest().readUInt32BE(0);
+  return bigIntToIP(BigInt(n >>> 24 === 0 ? n | 0x01000000 : n), 4);
 }
 
 export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: RouterConfig, opts: { readonly families: readonly Family[]; readonly serviceRanges: readonly CIDR[]; readonly nextHopOverride?: Partial<Record<Family, IP>> }): BgpPlan | { readonly error: string } {
@@ -189,5 +187,5 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
     if (c) importReject.push(c);
     else problems.push(`${self.name}: customimportreject ${JSON.stringify(t)} is not a CIDR`);
   }
-  return { localAs, routerId, nextHop, sessionAddress, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), vipCommunities: communities, problems };
+  return { localAs, routerId, nextHop, sessionAddress, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), ...(prepend ? { prepend } : {}), vipCommunities: communities, problems };
 }

@@ -8,7 +8,7 @@ import { BoundedFrequencyRunner } from '../runtime/runner.js';
 import type { Logger } from '../util/logger.js';
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { errorMessage } from '../util/errors.js';
-import { familyOf, type Family, type IP } from '../util/ip.js';
+import type { CIDR, Family, IP } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
 import { chooseAddress } from './iface.js';
 import { PodEgress } from './pod-egress.js';
@@ -42,8 +42,8 @@ export class RoutingController implements Controller {
   private unwatchRoutes: (() => void) | undefined;
   private counted = { received: 0, podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
   private readonly podEgress: PodEgress;
-  private egressChecked = 0;
-  private neighChecked = 0;
+  /** When the kernel state we only write on change (sysctls, FORWARD and nat rules, tunnel neighbours) was last re-checked. */
+  private lastKernelCheck: number | undefined;
   private warnedEncap = false;
   /** Graceful restart (RFC 4724 4.1): until the peers' End-of-RIB or the deferral time, keep the routes a previous run installed. */
   private deferUntil: number | undefined;
@@ -88,7 +88,7 @@ export class RoutingController implements Controller {
     return r.advertiseClusterIP || r.advertiseExternalIP || r.advertiseLoadBalancerIP || [...this.vipServices.values()].some((s) => Object.values(s.override).includes(true));
   }
 
-  private vips(): string[] {
+  private vips(): CIDR[] {
     const local = new Set<string>();
     for (const s of this.localSlices.values()) if (s.localReady) local.add(s.service);
     const r = this.ctx.config.router;
@@ -157,24 +157,28 @@ export class RoutingController implements Controller {
         this.logger.info('CNI config written', { file, podCIDRs: podCIDRs.join(','), mtu });
       }
     }
-    await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']).catch(() => undefined);
-    if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']).catch(() => undefined);
-    // Bridged pod traffic must pass iptables for NetworkPolicy (upstream sets it too; br_netfilter).
-    await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']).catch(() => undefined);
-    if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.bridge.bridge-nf-call-ip6tables=1']).catch(() => undefined);
-    for (const f of this.families) await ensureForwardRules(this.ctx.kernel.iptables[f]);
+    // Kernel state that only changes when someone else changes it: re-checked on the first sync and
+    // then once per period, not on every route or node event.
+    const now = this.ctx.clock.monotonicMs();
+    const checkKernel = this.lastKernelCheck === undefined || now - this.lastKernelCheck >= this.syncPeriodMs;
+    if (checkKernel) {
+      this.lastKernelCheck = now;
+      await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']).catch(() => undefined);
+      if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']).catch(() => undefined);
+      // Bridged pod traffic must pass iptables for NetworkPolicy (upstream sets it too; br_netfilter).
+      await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']).catch(() => undefined);
+      if (cfg.enableIPv6) await this.ctx.kernel.exec.run(['sysctl', '-qw', 'net.bridge.bridge-nf-call-ip6tables=1']).catch(() => undefined);
+      for (const f of this.families) await ensureForwardRules(this.ctx.kernel.iptables[f]);
+    }
     if (cfg.router.podEgress) {
       const nodes = this.views.nodes.list().map(parseNode);
-      // Re-read the kernel now and then (someone may have flushed nat); otherwise write on change only.
-      const force = this.ctx.clock.monotonicMs() - this.egressChecked > this.syncPeriodMs;
-      await this.podEgress.sync(this.families, nodes.flatMap((n) => n.podCIDRs), nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]), force);
-      if (force) this.egressChecked = this.ctx.clock.monotonicMs();
+      await this.podEgress.sync(this.families, nodes.flatMap((n) => n.podCIDRs), nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]), checkKernel);
     }
-    await this.syncBgp();
+    await this.syncBgp(checkKernel);
     this.ctx.health.beat(this.name);
   }
 
-  private async syncBgp(): Promise<void> {
+  private async syncBgp(checkKernel: boolean): Promise<void> {
     const cfg = this.ctx.config;
     const nodes = this.views.nodes.list().map(parseNode);
     const nextHopOverride: Partial<Record<Family, IP>> = {};
@@ -235,9 +239,9 @@ export class RoutingController implements Controller {
     }
     const sp = this.speaker.speaker;
     sp.setPeers(plan.peers);
-    const vips = this.vips().map((prefix) => ({ prefix: prefix as (typeof plan.originations)[number]['prefix'], communities: plan.vipCommunities, to: 'external' as const, ...(plan.originations[0]?.prepend ? { prepend: plan.originations[0].prepend } : {}) }));
+    const vips = this.vips().map((prefix) => ({ prefix, communities: plan.vipCommunities, to: 'external' as const, ...(plan.prepend ? { prepend: plan.prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
-    await this.installRoutes(sp, plan.originations.map((o) => o.prefix), plan.nextHop);
+    await this.installRoutes(sp, plan.originations.map((o) => o.prefix), plan.nextHop, checkKernel);
     const received = sp.status().reduce((n, x) => n + x.received, 0);
     const c = this.counted;
     if (received > c.received) this.metrics.advertisementsReceived.inc(received - c.received);
@@ -249,7 +253,7 @@ export class RoutingController implements Controller {
     for (const s of sp.status()) this.metrics.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
   }
 
-  private async installRoutes(sp: BgpSpeaker, own: readonly string[], nextHop: Partial<Record<Family, IP>>): Promise<void> {
+  private async installRoutes(sp: BgpSpeaker, own: readonly CIDR[], nextHop: Partial<Record<Family, IP>>, checkKernel: boolean): Promise<void> {
     const nl = this.ctx.kernel.netlink;
     const ov = this.ctx.config.router.overlay;
     const addresses = (await Promise.all(this.families.map((f) => nl.addresses(f)))).flat();
@@ -260,20 +264,21 @@ export class RoutingController implements Controller {
       this.warnedEncap = true;
       this.logger.error(`overlay encapsulation ${ov.encap} is not available on this kernel (no ${ov.encap} module): routes to nodes in other subnets are not installed; use --overlay-encap=vxlan`, {});
     }
-    const decisions = decideRoutes(sp.best().values(), addresses, own as Parameters<typeof decideRoutes>[2], { enabled: ov.enabled, type: ov.type, available, tunnelName });
+    const decisions = decideRoutes(sp.best().values(), addresses, own, { enabled: ov.enabled, type: ov.type, available, tunnelName });
     for (const d of decisions) if (d.kind === 'unreachable') this.logger.v(2, 'learned route not installed: next hop off our subnets and no overlay', { prefix: d.prefix, nextHop: d.nextHop });
     const t0 = performance.now();
-    const tunnelOpsAll = this.families.flatMap((f) => {
-      const local = nextHop[f];
-      if (!local) return [];
-      const dev = addresses.find((a) => a.ip === local)?.dev;
-      const remotes = decisions.flatMap((d) => (d.kind === 'tunnel' && familyOf(d.remote) === f ? [d.remote] : []));
-      return tunnelOps(local, dev, [...new Set(remotes)], links.filter((l) => l.kind === 'vxlan' || l.name.startsWith('kr-')).filter((l) => (f === 4) === !this.v6Tunnel(l.name, decisions)));
-    });
-    const changes = tunnelOpsAll.filter((o) => o.op !== 'neigh-replace');
-    if (tunnelOpsAll.length > 0 && (changes.length > 0 || this.ctx.clock.monotonicMs() - this.neighChecked > this.syncPeriodMs)) {
-      await nl.apply(tunnelOpsAll);
-      this.neighChecked = this.ctx.clock.monotonicMs();
+    const locals: Partial<Record<Family, { ip: IP; dev?: string }>> = {};
+    for (const f of this.families) {
+      const ip = nextHop[f];
+      const dev = addresses.find((a) => a.ip === ip)?.dev;
+      if (ip) locals[f] = { ip, ...(dev ? { dev } : {}) };
+    }
+    const remotes = [...new Set(decisions.flatMap((d) => (d.kind === 'tunnel' ? [d.remote] : [])))];
+    const ops = tunnelOps(locals, remotes, links);
+    const changes = ops.filter((o) => o.op !== 'neigh-replace');
+    // Neighbour entries are re-asserted with each period; links only when something changed.
+    if (changes.length > 0 || (checkKernel && ops.length > 0)) {
+      await nl.apply(ops);
       if (changes.length > 0) this.logger.v(1, 'tunnels synced', { ops: changes.length });
     }
     const gr = this.ctx.config.router.gracefulRestart;
@@ -290,11 +295,6 @@ export class RoutingController implements Controller {
     if (r.added > 0) this.metrics.routesAdded.inc(r.added);
     if (r.removed > 0) this.metrics.routesRemoved.inc(r.removed);
     if (r.added + r.removed > 0) this.logger.v(1, 'routes synced', { added: r.added, removed: r.removed });
-  }
-
-  /** Whether an existing tunnel is an IPv6 one (its remote is an IPv6 next hop we route through it). */
-  private v6Tunnel(name: string, decisions: readonly { readonly kind: string; readonly remote?: IP }[]): boolean {
-    return decisions.some((d) => d.kind === 'tunnel' && d.remote !== undefined && familyOf(d.remote) === 6 && tunnelName(d.remote) === name);
   }
 
 }

@@ -18,11 +18,11 @@ describe('overlay tunnels (pure parts)', () => {
   });
 
   it('tunnel ops: create and bring up what is missing, point the neighbour at the far MAC, delete only our tunnels to nodes gone', () => {
-    const ops = tunnelOps(ip('198.18.0.11'), 'eth0', [ip('198.18.1.13')], [
+    const ops = tunnelOps({ 4: { ip: ip('198.18.0.11'), dev: 'eth0' } }, [ip('198.18.1.13'), ip('2001:db8::13')], [
       { name: tunnelName(ip('198.18.1.99')), index: 5, kind: 'vxlan', mtu: 1450, up: true },
       { name: 'flannel.1', index: 6, kind: 'vxlan', mtu: 1450, up: true },
     ]);
-    assert.deepEqual(ops.map((o) => o.op), ['link-delete', 'link-add-vxlan', 'link-set', 'neigh-replace']);
+    assert.deepEqual(ops.map((o) => o.op), ['link-delete', 'link-add-vxlan', 'link-set', 'neigh-replace'], 'no IPv6 tunnel without an IPv6 address of ours');
     const n = ops.find((o) => o.op === 'neigh-replace');
     assert.equal(n?.op === 'neigh-replace' ? n.mac : '', tunnelMac(ip('198.18.1.13'), ip('198.18.0.11')));
   });

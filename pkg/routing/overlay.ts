@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Link, NetOp } from '../linux/netlink/types.js';
-import { familyOf, type IP } from '../util/ip.js';
+import { familyOf, type Family, type IP } from '../util/ip.js';
 import { boundedName } from '../util/names.js';
 
 /** VXLAN's IANA port; `--overlay-encap-port` is FoU's (upstream), so vxlan keeps the standard one. */
@@ -29,20 +29,22 @@ export function tunnelMac(local: IP, remote: IP): string {
 }
 
 /**
- * The netlink ops that make the tunnels exactly `remotes` (VXLAN point to point, one per remote node):
- * creates missing ones with their permanent neighbour, deletes our tunnels to nodes that are gone.
+ * The netlink ops that make our tunnels exactly `remotes` (VXLAN point to point, one per remote node,
+ * from our address of its family): creates missing ones with their permanent neighbour, deletes our
+ * tunnels to nodes that are gone (and to families we have no address in). Others' links are untouched.
  */
-export function tunnelOps(local: IP, dev: string | undefined, remotes: readonly IP[], existing: readonly Link[]): NetOp[] {
+export function tunnelOps(locals: Partial<Record<Family, { readonly ip: IP; readonly dev?: string }>>, remotes: readonly IP[], existing: readonly Link[]): NetOp[] {
   const ops: NetOp[] = [];
-  const want = new Map(remotes.filter((r) => familyOf(r) === familyOf(local)).map((r) => [tunnelName(r), r]));
+  const want = new Map(remotes.filter((r) => locals[familyOf(r)]).map((r) => [tunnelName(r), r]));
   for (const l of existing) if (l.name.startsWith('kr-') && !want.has(l.name)) ops.push({ op: 'link-delete', name: l.name });
   for (const [name, remote] of want) {
+    const local = locals[familyOf(remote)] as { readonly ip: IP; readonly dev?: string };
     const have = existing.find((l) => l.name === name);
     if (!have) {
-      ops.push({ op: 'link-add-vxlan', name, vni: pairVni(local, remote), local, remote, port: VXLAN_PORT, mac: tunnelMac(local, remote), ...(dev ? { dev } : {}) });
+      ops.push({ op: 'link-add-vxlan', name, vni: pairVni(local.ip, remote), local: local.ip, remote, port: VXLAN_PORT, mac: tunnelMac(local.ip, remote), ...(local.dev ? { dev: local.dev } : {}) });
     }
     if (!have?.up) ops.push({ op: 'link-set', name, up: true });
-    ops.push({ op: 'neigh-replace', dev: name, ip: remote, mac: tunnelMac(remote, local) });
+    ops.push({ op: 'neigh-replace', dev: name, ip: remote, mac: tunnelMac(remote, local.ip) });
   }
   return ops;
 }

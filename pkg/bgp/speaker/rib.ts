@@ -1,4 +1,4 @@
-import { cidrCovers, cidrParts, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { cidrCovers, cidrParts, compareIP, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { Afi, AttrFlag, Safi } from '../codec/constants.js';
 import type { Attribute, UpdateMessage } from '../codec/types.js';
 
@@ -53,12 +53,8 @@ export function better(a: LearnedPath, b: LearnedPath): boolean {
   if (a.origin !== b.origin) return a.origin < b.origin;
   if ((a.asPath[0] ?? 0) === (b.asPath[0] ?? 0) && (a.med ?? 0) !== (b.med ?? 0)) return (a.med ?? 0) < (b.med ?? 0);
   if (a.ibgp !== b.ibgp) return !a.ibgp;
-  if (a.peerId !== b.peerId) return ipKey(a.peerId) < ipKey(b.peerId);
-  return ipKey(a.peer) < ipKey(b.peer);
-}
-
-function ipKey(ip: string): string {
-  return ip.includes(':') ? ip : ip.split('.').map((o) => o.padStart(3, '0')).join('.');
+  if (a.peerId !== b.peerId) return compareIP(a.peerId, b.peerId) < 0;
+  return compareIP(a.peer, b.peer) < 0;
 }
 
 /** The paths in an UPDATE from a peer: reachable ones and withdrawn prefixes (RFC 7606 treat-as-withdraw folded in). */
@@ -106,18 +102,8 @@ export function pathsOf(u: UpdateMessage, from: { readonly peer: IP; readonly pe
   return { reach, withdraw };
 }
 
-/** What we send one peer for one prefix; equal keys mean equal attributes (one UPDATE carries many prefixes). */
-export interface OutPath {
-  readonly prefix: CIDR;
-  readonly nextHop: IP;
-  readonly asPath: readonly number[];
-  readonly origin: 0 | 1 | 2;
-  readonly localPref?: number;
-  readonly med?: number;
-  readonly communities: readonly number[];
-  readonly originatorId?: IP;
-  readonly clusterList?: readonly IP[];
-}
+/** What we send one peer for one prefix: the same fields as a path; equal keys mean equal attributes (one UPDATE carries many prefixes). */
+export type OutPath = Path;
 
 export function attrKey(p: OutPath): string {
   return JSON.stringify([familyOf(p.prefix), p.nextHop, p.asPath, p.origin, p.localPref, p.med, p.communities, p.originatorId, p.clusterList]);

@@ -1,7 +1,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
-import type { IP } from '../../util/ip.js';
+import { compareIP, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
 import { CeaseSub, Notif } from '../codec/constants.js';
 import { BgpDecodeError } from '../codec/errors.js';
@@ -199,7 +199,7 @@ export class BgpSession {
     }
     // Ours never got as far as an OPEN exchange (still connecting, or failed meanwhile): theirs wins.
     const oursInPlay = this.fsm.name === 'OpenSent' || this.fsm.name === 'OpenConfirm';
-    const keepOurs = oursInPlay && ipNumber(this.cfg.routerId) > ipNumber(m.bgpId);
+    const keepOurs = oursInPlay && compareIP(this.cfg.routerId, m.bgpId) > 0;
     this.deps.logger.v(2, 'bgp connection collision resolved', { peer: this.cfg.peerAddress, keep: keepOurs ? 'ours' : 'theirs' });
     if (keepOurs) {
       // We keep the connection we opened.
@@ -298,6 +298,3 @@ export class BgpSession {
   }
 }
 
-function ipNumber(ip: string): number {
-  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}

@@ -6,8 +6,7 @@ import type { Logger } from '../../util/logger.js';
 import { Afi, Safi } from '../codec/constants.js';
 import type { Capability, UpdateMessage } from '../codec/types.js';
 import type { FsmState, Negotiated } from '../fsm/types.js';
-import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, type LearnedPath, type OutPath } from './rib.js';
-import { updatesFor } from './rib.js';
+import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, updatesFor, type LearnedPath, type OutPath } from './rib.js';
 import { BgpSession, type Connector } from './session.js';
 import type { TcpMd5 } from '../../linux/tcp-md5.js';
 
@@ -155,8 +154,9 @@ export class BgpSpeaker {
           continue;
         }
       }
-      const peer: Peer = { spec, adjIn: new Map(), adjOut: new Map(), received: 0, negotiated: undefined, staleTimer: undefined, upSince: undefined, eor: false, session: undefined as unknown as BgpSession };
-      peer.session = new BgpSession(
+      const localAddress = (this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)];
+      // The session's events refer to the peer record that holds the session.
+      const session: BgpSession = new BgpSession(
         {
           localAs: this.cfg.localAs,
           peerAs: spec.asn,
@@ -167,7 +167,7 @@ export class BgpSpeaker {
           capabilities: this.capabilities(),
           peerAddress: spec.address,
           peerPort: spec.port,
-          ...((this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)] ? { localAddress: (this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)] as IP } : {}),
+          ...(localAddress ? { localAddress } : {}),
         },
         this.deps,
         {
@@ -177,6 +177,7 @@ export class BgpSpeaker {
           refresh: (afi, safi, subtype) => this.onRefresh(peer, afi, safi, subtype),
         },
       );
+      const peer: Peer = { spec, session, adjIn: new Map(), adjOut: new Map(), received: 0, negotiated: undefined, staleTimer: undefined, upSince: undefined, eor: false };
       this.peers.set(addr, peer);
       this.deps.logger.info('bgp peer added', { peer: addr, asn: spec.asn, kind: spec.kind });
       peer.session.start();

@@ -1,9 +1,8 @@
 import type { KubeObject } from '../../k8s/object.js';
 import { tryParseIP, type IP } from '../../util/ip.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
-import type { ContainerPortInfo, NamespaceInfo, PodInfo, PolicyProtocol } from './types.js';
+import { API_PROTOCOLS, type ContainerPortInfo, type NamespaceInfo, type PodInfo } from './types.js';
 
-const PROTOCOLS: Readonly<Record<string, PolicyProtocol>> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 /**
  * A pod as the firewall sees it, or undefined when it has no part in policy: finished pods
@@ -29,7 +28,7 @@ export function parsePod(o: KubeObject): PodInfo | undefined {
       const pr = asRecord(p);
       const name = asString(pr?.['name']);
       const port = asNumber(pr?.['containerPort']);
-      const protocol = PROTOCOLS[asString(pr?.['protocol']) ?? 'TCP'];
+      const protocol = API_PROTOCOLS[asString(pr?.['protocol']) ?? 'TCP'];
       if (name && port !== undefined && Number.isInteger(port) && port >= 1 && port <= 65535 && protocol) namedPorts.push({ name, protocol, port });
     }
   }

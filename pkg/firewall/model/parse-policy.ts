@@ -2,11 +2,10 @@ import type { KubeObject } from '../../k8s/object.js';
 import { cidrCovers, tryParseCIDR, familyOf, type CIDR } from '../../util/ip.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
 import { parseSelector } from './selector.js';
-import type { PolicyInfo, PolicyPeer, PolicyPort, PolicyProtocol, PolicyRule } from './types.js';
+import { API_PROTOCOLS, type PolicyInfo, type PolicyPeer, type PolicyPort, type PolicyRule } from './types.js';
 
 export type ParsedPolicy = { readonly kind: 'policy'; readonly policy: PolicyInfo; readonly problems: readonly string[] } | { readonly kind: 'rejected'; readonly reason: string };
 
-const PROTOCOLS: Readonly<Record<string, PolicyProtocol>> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 function parsePort(v: unknown, where: string, problems: string[]): PolicyPort | undefined {
   const r = asRecord(v);
@@ -15,7 +14,7 @@ function parsePort(v: unknown, where: string, problems: string[]): PolicyPort | 
     return undefined;
   }
   const protoText = r['protocol'] === undefined || r['protocol'] === null ? 'TCP' : asString(r['protocol']);
-  const protocol = protoText === undefined ? undefined : PROTOCOLS[protoText];
+  const protocol = protoText === undefined ? undefined : API_PROTOCOLS[protoText];
   if (!protocol) {
     problems.push(`${where}.protocol: ${JSON.stringify(r['protocol'])} is not TCP, UDP or SCTP`);
     return undefined;

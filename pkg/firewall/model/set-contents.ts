@@ -72,7 +72,6 @@ export class SetContents {
       }
     }
     // Fill the new pod-dependent sets from the pods in their scope.
-    const freshSet = new Set(fresh);
     const bySel = new Map<string, string[]>();
     for (const name of fresh) {
       const src = (this.sets.get(name) as SetEntry).source;
@@ -87,7 +86,7 @@ export class SetContents {
       }
     }
     for (const name of fresh) {
-      if (!this.localPodSets.has(name) || !freshSet.has(name)) continue;
+      if (!this.localPodSets.has(name)) continue;
       for (const [pk, pod] of this.pods) this.addContribution(pk, name, this.entriesFor(name, pod));
     }
   }

@@ -2,6 +2,9 @@ import type { CIDR, IP } from '../../util/ip.js';
 
 export type PolicyProtocol = 'tcp' | 'udp' | 'sctp';
 
+/** The API's protocol names (Pod container ports and NetworkPolicy ports use the same ones). */
+export const API_PROTOCOLS: Readonly<Record<string, PolicyProtocol>> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+
 export interface SelectorRequirement {
   readonly key: string;
   readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';

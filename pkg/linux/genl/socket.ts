@@ -1,0 +1,194 @@
+/**
+ * A raw netlink socket. Node has no AF_NETLINK, so the few libc calls go through koffi (the FFI package
+ * we already use for TCP MD5: prebuilt binaries, no build step). Every call is non-blocking: the
+ * kernel answers a netlink request while it handles the send, so replies are already queued when
+ * `send` returns; `receive` never waits. Failures are typed errors carrying errno; nothing here can
+ * abort the process.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { ErrorCode, KubeRouterError } from '../../util/errors.js';
+
+export interface NetlinkSocket {
+  send(buf: Buffer): void;
+  /** One queued datagram, or undefined when none is queued. */
+  receive(): Buffer | undefined;
+  close(): void;
+}
+
+export interface NetlinkSocketOptions {
+  /** A named network namespace (`/run/netns/<name>`); default: the process's own. */
+  readonly netns?: string;
+  /** Receive buffer, bytes (SO_RCVBUFFORCE, then SO_RCVBUF). */
+  readonly receiveBuffer?: number;
+}
+
+export type OpenNetlinkSocket = (protocol: number, opts?: NetlinkSocketOptions) => NetlinkSocket;
+
+/** An errno from a libc call, as a typed error. */
+export class NetlinkError extends KubeRouterError {
+  constructor(
+    readonly errno: number,
+    what: string,
+    kernelMessage?: string,
+  ) {
+    super(errnoCode(errno), `${what}: ${errnoName(errno)}${kernelMessage ? ` (${kernelMessage})` : ''}`, { errno });
+  }
+}
+
+const ERRNO_NAMES: Readonly<Record<number, string>> = { 1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 28: 'ENOSPC', 93: 'EPROTONOSUPPORT', 95: 'EOPNOTSUPP', 97: 'EAFNOSUPPORT', 105: 'ENOBUFS' };
+export const ENOENT = 2;
+export const ESRCH = 3;
+export const EAGAIN = 11;
+export const EEXIST = 17;
+export const ENOBUFS = 105;
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
+}
+
+function errnoCode(errno: number): ErrorCode {
+  if (errno === EEXIST) return ErrorCode.AlreadyExists;
+  if (errno === ENOENT || errno === ESRCH) return ErrorCode.NotFound;
+  if (errno === 93 || errno === 95 || errno === 97 || errno === 19) return ErrorCode.Unsupported;
+  return ErrorCode.ToolFailed;
+}
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const MSG_DONTWAIT = 0x40;
+const MSG_TRUNC = 0x20;
+const CLONE_NEWNET = 0x40000000;
+/** Larger than any one datagram the kernel sends (dumps fill at most 32 KiB per skb). */
+const RECV_CHUNK = 256 * 1024;
+
+interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  send(fd: number, buf: Buffer, len: number, flags: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  close(fd: number): number;
+  setns(fd: number, nstype: number): number;
+  errno(): number;
+}
+
+interface KoffiFn {
+  (...args: unknown[]): unknown;
+}
+interface Koffi {
+  load(path: string): { func(signature: string): KoffiFn };
+  errno(): number;
+}
+
+function loadLibc(): Libc {
+  let koffi: Koffi;
+  try {
+    koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  } catch (e) {
+    throw new KubeRouterError(ErrorCode.ToolMissing, `netlink sockets need the koffi package: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const lib = koffi.load('libc.so.6');
+  const f = (sig: string): KoffiFn => lib.func(sig);
+  const socket = f('int socket(int, int, int)');
+  const bind = f('int bind(int, void *, uint32)');
+  const setsockopt = f('int setsockopt(int, int, int, void *, uint32)');
+  const send = f('long send(int, void *, size_t, int)');
+  const recv = f('long recv(int, _Out_ void *, size_t, int)');
+  const close = f('int close(int)');
+  const setns = f('int setns(int, int)');
+  return {
+    socket: (d, t, p) => socket(d, t, p) as number,
+    bind: (fd, a, l) => bind(fd, a, l) as number,
+    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l) as number,
+    send: (fd, b, l, fl) => Number(send(fd, b, l, fl)),
+    recv: (fd, b, l, fl) => Number(recv(fd, b, l, fl)),
+    close: (fd) => close(fd) as number,
+    setns: (fd, t) => setns(fd, t) as number,
+    errno: () => koffi.errno(),
+  };
+}
+
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+}
+
+/** Runs `fn` with this thread in another network namespace, and always comes back. */
+function inNetns<T>(libc: Libc, netns: string, fn: () => T): T {
+  const target = openSync(`/run/netns/${netns}`, 'r');
+  const home = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    if (libc.setns(target, CLONE_NEWNET) !== 0) throw new NetlinkError(libc.errno(), `setns into ${netns}`);
+    try {
+      return fn();
+    } finally {
+      if (libc.setns(home, CLONE_NEWNET) !== 0) throw new NetlinkError(libc.errno(), 'setns back to our own namespace');
+    }
+  } finally {
+    closeSync(target);
+    closeSync(home);
+  }
+}
+
+/** The real socket factory. libc is loaded on first use, so merely importing this costs nothing. */
+export function realNetlinkSockets(): OpenNetlinkSocket {
+  let libc: Libc | undefined;
+  return (protocol, opts = {}) => {
+    libc ??= loadLibc();
+    const c = libc;
+    const make = (): number => {
+      const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+      if (fd < 0) throw new NetlinkError(c.errno(), `socket(AF_NETLINK, ${protocol})`);
+      return fd;
+    };
+    const fd = opts.netns ? inNetns(c, opts.netns, make) : make();
+    try {
+      const sa = Buffer.alloc(12);
+      sa.writeUInt16LE(AF_NETLINK, 0);
+      if (c.bind(fd, sa, sa.length) !== 0) throw new NetlinkError(c.errno(), 'bind(AF_NETLINK)');
+      const rcv = int32(opts.receiveBuffer ?? 4 << 20);
+      if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcv, 4) !== 0) c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcv, 4);
+      c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, int32(1 << 20), 4);
+      // Errors without our request echoed back, but with the kernel's reason text (best effort).
+      c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, int32(1), 4);
+      c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, int32(1), 4);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+    const chunk = Buffer.alloc(RECV_CHUNK);
+    let open = true;
+    return {
+      send(buf) {
+        if (!open) throw new KubeRouterError(ErrorCode.Invalid, 'netlink socket is closed');
+        const n = c.send(fd, buf, buf.length, 0);
+        if (n < 0) throw new NetlinkError(c.errno(), 'netlink send');
+      },
+      receive() {
+        if (!open) throw new KubeRouterError(ErrorCode.Invalid, 'netlink socket is closed');
+        const n = c.recv(fd, chunk, chunk.length, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+          const errno = c.errno();
+          if (errno === EAGAIN) return undefined;
+          throw new NetlinkError(errno, 'netlink receive');
+        }
+        if (n > chunk.length) throw new KubeRouterError(ErrorCode.ParseError, `netlink datagram of ${n} bytes exceeds our ${chunk.length}-byte buffer`);
+        return Buffer.from(chunk.subarray(0, n));
+      },
+      close() {
+        if (open) c.close(fd);
+        open = false;
+      },
+    };
+  };
+}

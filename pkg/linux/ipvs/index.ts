@@ -1,0 +1,3 @@
+export * from './types.js';
+export { openIpvs } from './real.js';
+export { FakeIpvs } from './fake.js';

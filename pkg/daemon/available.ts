@@ -1,4 +1,6 @@
 import { realConntrack } from '../linux/conntrack.js';
+import { realNetlinkSockets } from '../linux/genl/socket.js';
+import { openIpvs } from '../linux/ipvs/real.js';
 import { FirewallController } from '../firewall/controller.js';
 import { NftSession } from '../linux/nftables/session.js';
 import { proxyControllerFactory } from '../proxy/controller.js';
@@ -10,6 +12,6 @@ export function availableControllers(): Partial<Record<'router' | 'proxy' | 'fir
   return {
     router: (ctx) => new RoutingController(ctx),
     firewall: (ctx) => new FirewallController(ctx),
-    proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec) })),
+    proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec), openIpvs: () => openIpvs(realNetlinkSockets()) })),
   };
 }

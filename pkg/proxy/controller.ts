@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import type { ControllerContext } from '../daemon/context.js';
 import { parseNode } from '../k8s/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
@@ -6,6 +5,7 @@ import type { Views } from '../k8s/watch-layer.js';
 import type { Conntrack } from '../linux/conntrack.js';
 import type { Nftables } from '../linux/nftables/types.js';
 import type { Netlink } from '../linux/netlink/types.js';
+import type { Ipvs } from '../linux/ipvs/types.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
 import { collectGarbage } from '../runtime/memory.js';
@@ -18,8 +18,11 @@ import { localReadyEndpoints } from './model/compute.js';
 import { parseEndpointSlice } from './model/parse-endpoint-slice.js';
 import { parseService } from './model/parse-service.js';
 import type { NodeContext } from './model/types.js';
+import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
+import { DUMMY_IF } from './ipvs/desired.js';
+import { IpvsProxyBackend } from './ipvs/backend.js';
+import { ipvsServiceMetrics } from './ipvs/metrics.js';
 import { NftProxyBackend } from './nft/backend.js';
-import { SETS, TABLE, words } from './nft/layout.js';
 import { buildNodeContext, sameNodeContext } from './node-context.js';
 import { ServiceTracker } from './tracker.js';
 
@@ -27,8 +30,8 @@ export interface ProxyDeps {
   readonly nft: Nftables;
   readonly netlink: Netlink;
   readonly conntrack: Conntrack;
-  /** Whether the kernel has IPVS (default: /proc/net/ip_vs exists). */
-  readonly ipvsAvailable?: () => boolean;
+  /** Opens the kernel's IPVS (generic netlink); undefined when the kernel has none. */
+  readonly openIpvs: () => Promise<Ipvs | undefined>;
 }
 
 /**
@@ -42,7 +45,9 @@ export class ProxyController implements Controller {
   readonly syncPeriodMs: number;
   private readonly views: Views<'services' | 'endpointSlices' | 'nodes'>;
   private readonly tracker: ServiceTracker;
-  private readonly backends: NftProxyBackend[];
+  private backends: ProxyBackend[] = [];
+  private ipvs: Ipvs | undefined;
+  private drainTimer: ReturnType<ControllerContext['clock']['setTimeout']> | undefined;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private readonly metrics: ProxyMetrics;
@@ -65,22 +70,51 @@ export class ProxyController implements Controller {
     // Services and slices are parsed on arrival and kept parsed here: the cache needs only metadata.
     this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices'), ...ctx.watch.views('nodes') };
     this.tracker = new ServiceTracker(this.families);
-    this.backends = this.families.map((f) => new NftProxyBackend(deps.nft, f, this.logger));
     this.metrics = proxyMetrics(ctx.metrics);
     this.healthChecks = new HealthCheckServers(this.logger);
     this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000 }, ctx.clock, this.logger);
-    this.chooseBackend();
     // Handlers only record changes, so they run from the first listed object on (parsing overlaps the
     // initial list); nothing is applied before start(), which the daemon calls once caches synced.
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));
   }
 
-  private chooseBackend(): void {
+  /**
+   * IPVS when asked for or (auto) when the kernel has it, as upstream; nftables otherwise, said once.
+   * An explicit --service-proxy-backend=ipvs on a kernel without IPVS is an error, not a silent switch.
+   */
+  private async chooseBackend(): Promise<void> {
     const choice = this.ctx.config.proxy.backend;
-    const ipvs = (this.deps.ipvsAvailable ?? (() => existsSync('/proc/net/ip_vs')))();
-    if (choice === 'ipvs') throw new KubeRouterError(ErrorCode.Unsupported, '--service-proxy-backend=ipvs: the IPVS backend is not in this build yet; use auto or nftables');
-    if (choice === 'auto') this.logger.info(ipvs ? 'service proxy backend: nftables (auto: the IPVS backend is not in this build yet)' : 'service proxy backend: nftables (auto: this kernel has no IPVS)');
-    this.metrics.backendInfo.set({ backend: 'nftables' }, 1);
+    let ipvs: Ipvs | undefined;
+    let why = 'this kernel has no IPVS';
+    if (choice !== 'nftables') {
+      try {
+        ipvs = await this.deps.openIpvs();
+      } catch (e) {
+        why = `IPVS could not be opened: ${errorMessage(e)}`;
+      }
+      if (!ipvs && choice === 'ipvs') throw new KubeRouterError(ErrorCode.Unsupported, `--service-proxy-backend=ipvs: ${why}; use auto or nftables`);
+    }
+    const cfg = this.ctx.config.proxy;
+    if (ipvs) {
+      this.ipvs = ipvs;
+      const k = this.ctx.kernel;
+      this.backends = this.families.map((f) => new IpvsProxyBackend(f, { ipvs, netlink: this.deps.netlink, iptables: k.iptables[f], ipset: k.ipset, exec: k.exec, clock: this.ctx.clock, logger: this.logger }, { gracefulTermination: cfg.gracefulTermination, gracefulPeriodMs: cfg.gracefulPeriodMs, excludedCidrs: cfg.excludedCidrs }));
+      const t = { tcp: Math.round(cfg.tcpTimeoutMs / 1000), tcpFin: Math.round(cfg.tcpFinTimeoutMs / 1000), udp: Math.round(cfg.udpTimeoutMs / 1000) };
+      if (t.tcp + t.tcpFin + t.udp > 0) await ipvs.setTimeouts(t).catch((e: unknown) => this.logger.warn('IPVS timeouts not set', { error: errorMessage(e) }));
+      ipvsServiceMetrics(this.ctx.metrics, ipvs, () => this.frontendNames());
+      this.logger.info(`service proxy backend: ipvs (${choice === 'auto' ? 'auto: the kernel has IPVS' : 'asked for'})`);
+    } else {
+      this.backends = this.families.map((f) => new NftProxyBackend(this.deps.nft, f, this.logger));
+      this.logger.info(choice === 'auto' ? `service proxy backend: nftables (auto: ${why})` : 'service proxy backend: nftables (asked for)');
+    }
+    this.metrics.backendInfo.set({ backend: ipvs ? 'ipvs' : 'nftables' }, 1);
+  }
+
+  /** `address|proto|port` → `namespace/name` of every applied frontend, for the IPVS service metrics. */
+  private frontendNames(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const f of this.families) for (const fe of this.tracker.model(f, this.node ?? emptyNode()).frontends.values()) out.set(`${fe.ip}|${fe.protocol.toLowerCase()}|${fe.port}`, fe.service);
+    return out;
   }
 
   private onService = (e: StoreEvent): void => {
@@ -124,20 +158,23 @@ export class ProxyController implements Controller {
     this.runner.run();
   };
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    await this.chooseBackend();
     this.runner.start();
-    return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.runner.stop();
+    if (this.drainTimer) this.ctx.clock.clearTimeout(this.drainTimer);
+    this.ipvs?.close();
     for (const t of this.pendingTimers) this.ctx.clock.clearTimeout(t);
     await this.healthChecks.close();
   }
 
   private async refreshNode(): Promise<void> {
-    const addrs = [...(await this.deps.netlink.addresses(4)), ...(this.ctx.config.enableIPv6 ? await this.deps.netlink.addresses(6) : [])];
+    // Service VIPs on kube-dummy-if are not node addresses.
+    const addrs = [...(await this.deps.netlink.addresses(4)), ...(this.ctx.config.enableIPv6 ? await this.deps.netlink.addresses(6) : [])].filter((a) => a.dev !== DUMMY_IF);
     this.localIPs = addrs.map((a) => a.ip);
     const nodes = this.views.nodes.list().map(parseNode);
     const next = buildNodeContext(this.ctx.config.nodeName, nodes, this.localIPs, this.families, {
@@ -155,7 +192,8 @@ export class ProxyController implements Controller {
     const t0 = this.ctx.clock.monotonicMs();
     if (trigger === 'periodic') {
       for (const b of this.backends) {
-        if (!(await b.canaryIntact())) {
+        if (b.kind === 'ipvs') b.invalidate(); // the periodic sync reconciles IPVS against a dump
+        else if (!(await b.intact())) {
           this.logger.v(1, 'our nftables table is missing or was changed: full rebuild', { family: b.family });
           b.invalidate();
         }
@@ -166,9 +204,9 @@ export class ProxyController implements Controller {
     const { services, changed } = this.tracker.recompute(node);
     const localSet = new Set<string>(node.localIPs);
     const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll }, isLocal: (ip: string) => localSet.has(ip) };
-    let mode: 'full' | 'partial' | 'noop' = 'noop';
+    let mode: SyncMode = 'noop';
     let writes = 0;
-    const removed: { family: Family; r: Awaited<ReturnType<NftProxyBackend['sync']>>['removedBackends'][number] }[] = [];
+    const removed: { family: Family; r: RemovedBackend }[] = [];
     for (const b of this.backends) {
       const res = await b.sync(this.tracker.model(b.family, node), changed.get(b.family) ?? new Set(), renderCtx);
       if (res.mode === 'full' || (res.mode === 'partial' && mode === 'noop')) mode = res.mode;
@@ -195,8 +233,17 @@ export class ProxyController implements Controller {
     this.logger.v(1, 'proxy sync', { trigger, mode, services: services.length, writes, ms: Math.round(seconds * 1000) });
   }
 
-  private async afterCommit(removed: { family: Family; r: Awaited<ReturnType<NftProxyBackend['sync']>>['removedBackends'][number] }[]): Promise<void> {
-    const graceful = this.ctx.config.proxy.gracefulTermination;
+  private async afterCommit(removed: { family: Family; r: RemovedBackend }[]): Promise<void> {
+    // IPVS drains destinations itself (weight 0, deleted once idle or after the grace period).
+    const graceful = this.ctx.config.proxy.gracefulTermination && !this.backends.some((b) => b.drainsGracefully);
+    for (const b of this.backends) await b.tick?.().catch((e: unknown) => this.logger.warn('draining destinations failed', { error: errorMessage(e) }));
+    if (this.backends.some((b) => b.drainsGracefully) && this.ctx.config.proxy.gracefulTermination && !this.drainTimer) {
+      // Upstream checks draining destinations every 5 s; a sync with nothing to do runs the check.
+      this.drainTimer = this.ctx.clock.setTimeout(() => {
+        this.drainTimer = undefined;
+        this.runner.run();
+      }, 5000);
+    }
     for (const { r } of removed) {
       const flow = { protocol: r.frontend.protocol as 'tcp' | 'udp' | 'sctp', origDst: r.frontend.ip as IP, origDport: r.frontend.port, replySrc: r.backendIP as IP };
       // Stale UDP flows would keep sending to a backend that is gone: remove them now. TCP flows
@@ -210,27 +257,11 @@ export class ProxyController implements Controller {
         this.pendingTimers.add(t);
       }
     }
-    for (const family of this.families) {
-      const gone = removed.filter((x) => x.family === family && x.r.frontend.affinity).map((x) => x.r);
-      if (gone.length > 0) await this.dropAffinity(family, gone);
+    for (const b of this.backends) {
+      const gone = removed.filter((x) => x.family === b.family && x.r.frontend.affinity).map((x) => x.r);
+      if (gone.length > 0) await b.dropAffinity?.(gone);
     }
     await this.updateHealthChecks();
-  }
-
-  /**
-   * Clients stuck (ClientIP affinity) to a backend that is gone get a new one on their next
-   * connection: one read of the affinity map and one delete per family, whatever the number removed.
-   */
-  private async dropAffinity(family: Family, gone: readonly { frontend: { ip: string; protocol: string; port: number }; backendIP: string; backendPort: number }[]): Promise<void> {
-    const w = words(family);
-    try {
-      const els = (await this.deps.nft.listSet(w.nftFamily, TABLE, SETS.affinity)) ?? [];
-      const suffixes = gone.map((g) => ` . ${g.frontend.ip} . ${g.frontend.protocol} . ${g.frontend.port} : ${g.backendIP} . ${g.backendPort}`);
-      const stale = els.filter((e) => suffixes.some((x) => e.endsWith(x))).map((e) => e.split(' : ')[0] as string);
-      if (stale.length > 0) await this.deps.nft.apply(`delete element ${w.nftFamily} ${TABLE} ${SETS.affinity} { ${stale.join(', ')} }\n`);
-    } catch (e) {
-      this.logger.warn('affinity cleanup failed', { error: errorMessage(e) });
-    }
   }
 
   private async updateHealthChecks(): Promise<void> {
@@ -246,6 +277,10 @@ export class ProxyController implements Controller {
     }
     await this.healthChecks.update(desired);
   }
+}
+
+function emptyNode(): NodeContext {
+  return { name: '', nodePortIPs: { 4: [], 6: [] }, podCIDRs: [], localIPs: [], primaryIPs: {} };
 }
 
 export function proxyControllerFactory(deps: (ctx: ControllerContext) => ProxyDeps): (ctx: ControllerContext) => Controller {

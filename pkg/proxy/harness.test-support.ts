@@ -17,19 +17,26 @@ import { memoryLogger } from '../util/logger.js';
 import { parseIP } from '../util/ip.js';
 import { ProxyController } from './controller.js';
 import { evaluate, type Packet, type Verdict } from './nft/evaluate.js';
-import { realExec } from '../linux/exec.js';
+import { realExec, type Exec } from '../linux/exec.js';
+import type { FakeIpvs } from '../linux/ipvs/fake.js';
+
+/** Tools the IPVS backend runs on its first sync (sysctl), answered without touching the host. */
+const noopExec: Exec = { run: () => Promise.resolve({ stdout: '', stderr: '' }) };
 
 export interface Harness {
   readonly api: ApiServerFixture;
   readonly client: FixtureClient;
   readonly nft: FakeNftables;
   readonly conntrack: FakeConntrack;
+  readonly iptables: { readonly 4: FakeIptables; readonly 6: FakeIptables };
+  readonly ipset: FakeIpset;
+  readonly netlink: FakeNetlink;
   readonly metrics: DaemonMetrics;
   readonly health: HealthChecker;
   readonly lines: string[];
   readonly controller: ProxyController;
   eval(p: Partial<Packet> & Pick<Packet, 'dst' | 'dport'>): Verdict;
-  until(what: string, cond: () => boolean, ms?: number): Promise<void>;
+  until(what: string, cond: () => boolean | Promise<boolean>, ms?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,7 +52,7 @@ export function node(name: string, ip: string, podCIDR: string, zone?: string, i
   };
 }
 
-export async function harness(args: string[] = []): Promise<Harness> {
+export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeIpvs } = {}): Promise<Harness> {
   const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
   await api.start();
   const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
@@ -61,11 +68,13 @@ export async function harness(args: string[] = []): Promise<Harness> {
   netlink.addLink('eth0');
   await netlink.apply([{ op: 'addr-add', dev: 'eth0', ip: parseIP(NODE_IP), prefix: 24 }]);
   const conntrack = new FakeConntrack();
+  const iptables = { 4: new FakeIptables(4), 6: new FakeIptables(6) };
+  const ipset = new FakeIpset();
   const metrics = new DaemonMetrics('test', { processMetrics: false });
   const health = new HealthChecker(clock);
   const controller = new ProxyController(
-    { config: r.config, watch, kernel: { exec: realExec(), iptables: { 4: new FakeIptables(4), 6: new FakeIptables(6) }, ipset: new FakeIpset(), nft, netlink }, health, metrics, clock, logger },
-    { nft, netlink, conntrack, ipvsAvailable: () => false },
+    { config: r.config, watch, kernel: { exec: opts.ipvs ? noopExec : realExec(), iptables, ipset, nft, netlink }, health, metrics, clock, logger },
+    { nft, netlink, conntrack, openIpvs: () => Promise.resolve(opts.ipvs) },
   );
   await client.create(node(NODE, NODE_IP, '198.18.64.0/24', 'zone-a', r.config.enableIPv6 ? '2001:db8::10' : undefined));
   await client.create(node('node-b', '198.18.0.11', '198.18.65.0/24', 'zone-b'));
@@ -73,12 +82,12 @@ export async function harness(args: string[] = []): Promise<Harness> {
   await watch.waitForSync(5000);
   health.register(controller.name, controller.syncPeriodMs);
   await controller.start();
-  const until = async (what: string, cond: () => boolean, ms = 5000): Promise<void> => {
+  const until = async (what: string, cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
     const end = Date.now() + ms;
     for (;;) {
       let ok = false;
       try {
-        ok = cond();
+        ok = await cond();
       } catch {
         ok = false;
       }
@@ -92,6 +101,9 @@ export async function harness(args: string[] = []): Promise<Harness> {
     client,
     nft,
     conntrack,
+    iptables,
+    ipset,
+    netlink,
     metrics,
     health,
     lines,

@@ -10,12 +10,12 @@ import type { NodeContext } from './model/types.js';
 export function buildNodeContext(nodeName: string, nodes: readonly NodeInfo[], localIPs: readonly IP[], families: readonly Family[], opts: { bindOnAllIP: boolean; clusterCidr?: CIDR }): NodeContext {
   const self = nodes.find((n) => n.name === nodeName);
   const nodePortIPs: Record<Family, IP[]> = { 4: [], 6: [] };
+  const primaryIPs: Partial<Record<Family, IP>> = {};
   for (const f of families) {
+    const p = self ? primaryIP(self, f) : undefined;
+    if (p) primaryIPs[f] = p;
     if (opts.bindOnAllIP) nodePortIPs[f] = localIPs.filter((ip) => familyOf(ip) === f && !ip.startsWith('127.') && ip !== '::1' && !ip.startsWith('fe80:'));
-    else {
-      const p = self ? primaryIP(self, f) : undefined;
-      if (p) nodePortIPs[f] = [p];
-    }
+    else if (p) nodePortIPs[f] = [p];
   }
   const pod = new Set<CIDR>();
   for (const n of nodes) for (const c of n.podCIDRs) pod.add(c);
@@ -26,6 +26,7 @@ export function buildNodeContext(nodeName: string, nodes: readonly NodeInfo[], l
     nodePortIPs,
     podCIDRs: [...pod].sort(),
     localIPs: [...localIPs].sort(),
+    primaryIPs,
   };
 }
 

@@ -137,7 +137,8 @@ export class ServiceTracker {
   }
 
   model(family: Family, node: NodeContext): FamilyModel {
-    return { family, frontends: this.resolved.get(family) ?? new Map(), podCIDRs: node.podCIDRs.filter((c) => c.includes(':') === (family === 6)), localIPs: node.localIPs };
+    const nodeIP = node.primaryIPs[family];
+    return { family, frontends: this.resolved.get(family) ?? new Map(), podCIDRs: node.podCIDRs.filter((c) => c.includes(':') === (family === 6)), localIPs: node.localIPs, ...(nodeIP ? { nodeIP } : {}) };
   }
 
   /** Frontend keys claimed by more than one service (for a warning). */

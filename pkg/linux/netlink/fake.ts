@@ -144,11 +144,12 @@ export class FakeNetlink implements Netlink {
         return;
       }
       case 'link-add-bridge':
+      case 'link-add-dummy':
       case 'link-add-vxlan':
       case 'link-add-ipip': {
         if (s.links.some((l) => l.name === o.name)) fail(ErrorCode.AlreadyExists, 'RTNETLINK answers: File exists');
         if (o.name.length > 15) fail(ErrorCode.Invalid, `"${o.name}" is not a valid device name`);
-        const kind = o.op === 'link-add-bridge' ? 'bridge' : o.op === 'link-add-vxlan' ? 'vxlan' : familyOf(o.local) === 4 ? 'ipip' : 'ip6tnl';
+        const kind = o.op === 'link-add-bridge' ? 'bridge' : o.op === 'link-add-dummy' ? 'dummy' : o.op === 'link-add-vxlan' ? 'vxlan' : familyOf(o.local) === 4 ? 'ipip' : 'ip6tnl';
         s.links.push({ name: o.name, index: this.nextIndex++, kind, mtu: kind === 'vxlan' ? 1450 : kind === 'bridge' ? 1500 : 1480, up: false });
         return;
       }

@@ -32,6 +32,8 @@ export function renderOp(o: NetOp): string {
       return `address delete ${o.ip}/${o.prefix} dev ${o.dev}`;
     case 'link-add-bridge':
       return `link add ${o.name} type bridge`;
+    case 'link-add-dummy':
+      return `link add ${o.name} type dummy`;
     case 'link-add-vxlan':
       return `link add ${o.name}${o.mac ? ` address ${o.mac}` : ''} type vxlan id ${o.vni} local ${o.local}${o.remote ? ` remote ${o.remote}` : ''} dstport ${o.port} nolearning${o.dev ? ` dev ${o.dev}` : ''}`;
     case 'neigh-replace':

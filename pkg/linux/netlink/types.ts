@@ -45,6 +45,7 @@ export type NetOp =
   | { readonly op: 'addr-add'; readonly dev: string; readonly ip: IP; readonly prefix: number }
   | { readonly op: 'addr-delete'; readonly dev: string; readonly ip: IP; readonly prefix: number }
   | { readonly op: 'link-add-bridge'; readonly name: string }
+  | { readonly op: 'link-add-dummy'; readonly name: string }
   | { readonly op: 'link-add-vxlan'; readonly name: string; readonly vni: number; readonly local: IP; readonly port: number; readonly dev?: string; readonly remote?: IP; readonly mac?: string }
   /** A permanent neighbour entry (the far end's MAC on a point-to-point VXLAN). */
   | { readonly op: 'neigh-replace'; readonly dev: string; readonly ip: IP; readonly mac: string }

@@ -48,6 +48,8 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
         masquerade: !(isExternal && sp.externalLocal),
         ...(sp.affinitySeconds !== undefined ? { affinitySeconds: sp.affinitySeconds } : {}),
         hairpin: kind === 'external' || kind === 'loadbalancer' ? sp.hairpinExternalIPs : sp.hairpin,
+        scheduler: sp.scheduler,
+        schedFlags: sp.schedFlags,
       };
     };
     for (const ip of sp.clusterIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'cluster'));

@@ -57,6 +57,8 @@ export interface NodeContext {
   readonly podCIDRs: readonly CIDR[];
   /** Addresses local to this node: a service IP that is one of them is not rejected for unknown ports. */
   readonly localIPs: readonly IP[];
+  /** The Node object's primary address per family. */
+  readonly primaryIPs: Readonly<Partial<Record<Family, IP>>>;
 }
 
 export type FrontendKind = 'cluster' | 'external' | 'loadbalancer' | 'nodeport';
@@ -81,6 +83,9 @@ export interface Frontend {
   readonly affinitySeconds?: number;
   /** Backends that get hairpin SNAT when they reach themselves through this frontend. */
   readonly hairpin: boolean;
+  /** IPVS scheduler and its flags (`flag-1`..`flag-3`) from the service annotations; nftables spreads at random. */
+  readonly scheduler: Scheduler;
+  readonly schedFlags: readonly string[];
 }
 
 /** What the proxy wants in the kernel for one family. Keys are `ip . proto . port` (nft element text). */
@@ -89,6 +94,8 @@ export interface FamilyModel {
   readonly frontends: ReadonlyMap<string, Frontend>;
   readonly podCIDRs: readonly CIDR[];
   readonly localIPs: readonly IP[];
+  /** The node's primary address in this family (source of host traffic to VIPs), if it has one. */
+  readonly nodeIP?: IP;
 }
 
 export interface ProxyModel {

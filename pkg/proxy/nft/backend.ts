@@ -2,24 +2,19 @@ import type { Family } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
 import type { Nftables } from '../../linux/nftables/types.js';
 import type { FamilyModel } from '../model/types.js';
-import { CANARY, TABLE, words } from './layout.js';
+import { errorMessage } from '../../util/errors.js';
+import type { BackendSyncResult, ProxyBackend, RemovedBackend } from '../backend.js';
+import { CANARY, SETS, TABLE, words } from './layout.js';
 import { renderDelta, renderFull, type AppliedState, type RenderContext } from './render.js';
 
-export type SyncMode = 'full' | 'partial' | 'noop';
-
-export interface BackendSyncResult {
-  readonly mode: SyncMode;
-  /** Element writes (partial) or total script lines (full). */
-  readonly writes: number;
-  /** Frontends whose backends lost members, for conntrack and affinity cleanup after commit. */
-  readonly removedBackends: readonly { readonly key: string; readonly frontend: { ip: string; protocol: string; port: number; affinity: boolean }; readonly backendIP: string; readonly backendPort: number }[];
-}
 
 /**
  * One family's table. Keeps the last applied state in memory and writes only differences; anything
  * unexpected (a failed apply, the canary gone) makes the next sync a full rebuild.
  */
-export class NftProxyBackend {
+export class NftProxyBackend implements ProxyBackend {
+  readonly kind = 'nftables';
+  readonly drainsGracefully = false;
   private state: AppliedState | undefined;
 
   constructor(
@@ -34,7 +29,7 @@ export class NftProxyBackend {
   }
 
   /** Whether our table is still as we left it (cheap: one tiny set). */
-  async canaryIntact(): Promise<boolean> {
+  async intact(): Promise<boolean> {
     const els = await this.nft.listSet(words(this.family).nftFamily, TABLE, CANARY);
     return els !== undefined && els.includes('1');
   }
@@ -57,7 +52,7 @@ export class NftProxyBackend {
     }
     const keys = changed === 'all' ? new Set([...prev.frontends.keys(), ...model.frontends.keys()]) : changed;
     const plan = renderDelta(prev, model, keys, ctx);
-    const removed: BackendSyncResult['removedBackends'][number][] = [];
+    const removed: RemovedBackend[] = [];
     if (plan.script === '') return { mode: 'noop', writes: 0, removedBackends: [] };
     for (const key of changed === 'all' ? keys : new Set(changed)) {
       const before = prev.frontends.get(key);
@@ -79,5 +74,21 @@ export class NftProxyBackend {
   /** The frontends currently applied (for metrics and inspection). */
   appliedFrontendCount(): number {
     return this.state?.frontends.size ?? 0;
+  }
+
+  /**
+   * Clients stuck (ClientIP affinity) to a backend that is gone get a new one on their next
+   * connection: one read of the affinity map and one delete, whatever the number removed.
+   */
+  async dropAffinity(gone: readonly RemovedBackend[]): Promise<void> {
+    const w = words(this.family);
+    try {
+      const els = (await this.nft.listSet(w.nftFamily, TABLE, SETS.affinity)) ?? [];
+      const suffixes = gone.map((g) => ` . ${g.frontend.ip} . ${g.frontend.protocol} . ${g.frontend.port} : ${g.backendIP} . ${g.backendPort}`);
+      const stale = els.filter((e) => suffixes.some((x) => e.endsWith(x))).map((e) => e.split(' : ')[0] as string);
+      if (stale.length > 0) await this.nft.apply(`delete element ${w.nftFamily} ${TABLE} ${SETS.affinity} { ${stale.join(', ')} }\n`);
+    } catch (e) {
+      this.logger.warn('affinity cleanup failed', { error: errorMessage(e) });
+    }
   }
 }

@@ -5,7 +5,7 @@ import type { FamilyModel, Frontend } from '../model/types.js';
 import { renderDelta, renderFull, type RenderContext } from './render.js';
 
 const ip = (s: string): IP => s as IP;
-const fe = (over: Partial<Frontend> & Pick<Frontend, 'ip' | 'port'>): Frontend => ({ protocol: 'TCP', kind: 'cluster', service: 'default/web:http', backends: [], masquerade: true, hairpin: false, ...over });
+const fe = (over: Partial<Frontend> & Pick<Frontend, 'ip' | 'port'>): Frontend => ({ protocol: 'TCP', kind: 'cluster', service: 'default/web:http', backends: [], masquerade: true, hairpin: false, scheduler: 'rr', schedFlags: [], ...over });
 const b = (a: string, p = 8080): { ip: IP; port: Port } => ({ ip: ip(a), port: p as Port });
 
 function model(frontends: Frontend[]): FamilyModel {

@@ -1,0 +1,39 @@
+import type { Family } from '../util/ip.js';
+import type { FamilyModel } from './model/types.js';
+import type { RenderContext } from './nft/render.js';
+
+export type SyncMode = 'full' | 'partial' | 'noop';
+
+export interface RemovedBackend {
+  readonly key: string;
+  readonly frontend: { readonly ip: string; readonly protocol: string; readonly port: number; readonly affinity: boolean };
+  readonly backendIP: string;
+  readonly backendPort: number;
+}
+
+export interface BackendSyncResult {
+  readonly mode: SyncMode;
+  /** Kernel writes: element or op count (partial) or total script lines / ops (full). */
+  readonly writes: number;
+  /** Backends taken out of frontends, for conntrack and affinity cleanup after commit. */
+  readonly removedBackends: readonly RemovedBackend[];
+}
+
+/** One family's datapath (nftables or IPVS): the controller drives either the same way. */
+export interface ProxyBackend {
+  readonly kind: 'nftables' | 'ipvs';
+  readonly family: Family;
+  /** Forces the next sync to rebuild (or re-read) everything. */
+  invalidate(): void;
+  /** Cheap check, on the periodic sync, that nobody changed our state behind our back. */
+  intact(): Promise<boolean>;
+  sync(model: FamilyModel, changed: Iterable<string> | 'all', ctx: RenderContext): Promise<BackendSyncResult>;
+  appliedFrontendCount(): number;
+  /** Whether the controller must time out TCP flows itself after the grace period (IPVS drains instead). */
+  readonly drainsGracefully: boolean;
+  /** Clients stuck to removed backends by affinity get a new one (nftables keeps an affinity map). */
+  dropAffinity?(gone: readonly RemovedBackend[]): Promise<void>;
+  /** Periodic work between syncs (IPVS: deleting drained destinations). */
+  tick?(): Promise<void>;
+  close?(): void;
+}

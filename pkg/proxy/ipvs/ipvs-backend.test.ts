@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { FakeIpvs } from '../../linux/ipvs/fake.js';
+import type { IpvsServiceId } from '../../linux/ipvs/types.js';
+import type { IP } from '../../util/ip.js';
+import { harness, service, slice, NODE_IP, type Harness } from '../harness.test-support.js';
+
+const CIP = '198.18.128.10';
+const id = (address: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): IpvsServiceId => ({ family: 4, protocol, address: address as IP, port });
+const web = (extra: Record<string, unknown> = {}, annotations: Record<string, string> = {}) => service('web', { type: 'NodePort', clusterIP: CIP, clusterIPs: [CIP], ports: [{ name: 'http', port: 80, nodePort: 30080, protocol: 'TCP' }], ...extra }, { annotations });
+const eps = (...ips: string[]) => slice('web', ips.map((ip) => ({ ip })), [{ name: 'http', port: 8080 }]);
+
+async function destsOf(ipvs: FakeIpvs, sid: IpvsServiceId): Promise<string[]> {
+  return (await ipvs.destinations(sid)).map((d) => `${d.address}:${d.port}/${d.weight}`).sort();
+}
+
+describe('service proxy on the IPVS backend (fake IPVS, real watch layer against the fixture)', function () {
+  this.timeout(20_000);
+  let h: Harness;
+  let ipvs: FakeIpvs;
+  beforeEach(() => {
+    ipvs = new FakeIpvs();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('ClusterIP and NodePort become IPVS services with masquerading destinations; the VIP goes on kube-dummy-if with a local route from the node IP; the sets record them', async () => {
+    h = await harness([], { ipvs });
+    await h.client.create(web());
+    await h.client.create(eps('198.18.64.2', '198.18.64.3'));
+    await h.until('services', () => ipvs.log.filter((o) => o.op === 'add-dest').length === 4);
+    assert.deepEqual(await destsOf(ipvs, id(CIP, 80)), ['198.18.64.2:8080/1', '198.18.64.3:8080/1']);
+    assert.deepEqual(await destsOf(ipvs, id(NODE_IP, 30080)), ['198.18.64.2:8080/1', '198.18.64.3:8080/1']);
+    const [svc] = (await ipvs.services()).filter((s) => 'address' in s.id && s.id.address === CIP);
+    assert.equal(svc?.scheduler, 'rr');
+    assert.ok((await h.netlink.addresses(4)).some((a) => a.dev === 'kube-dummy-if' && a.ip === CIP));
+    const local = (await h.netlink.routes(4, { table: 'all' })).find((r) => r.dst === `${CIP}/32` && r.type === 'local');
+    assert.equal(local?.src, NODE_IP, 'host traffic to the VIP does not take the VIP as its source');
+    const sets = new Map([...h.ipset.sets].map(([n, s]) => [n, [...s.entries].sort()]));
+    assert.deepEqual(sets.get('kube-router-svip'), [CIP]);
+    assert.deepEqual(sets.get('kube-router-svip-prt'), [`${NODE_IP},tcp:30080`, `${CIP},tcp:80`].sort());
+    assert.ok(sets.get('kube-router-local-ips')?.includes(NODE_IP));
+    assert.ok(!sets.get('kube-router-local-ips')?.includes(CIP), 'VIPs are not local addresses');
+    const filter = await h.iptables[4].save('filter');
+    assert.match(filter, /-A INPUT -m comment --comment "kube-router ipvs service filter" -m set --match-set kube-router-svip dst -j KUBE-ROUTER-SERVICES/);
+    assert.match(filter, /-A KUBE-ROUTER-SERVICES -m set --match-set kube-router-svip-prt dst,dst -j ACCEPT/);
+    const nat = await h.iptables[4].save('nat');
+    assert.match(nat, /-A KUBE-ROUTER-SVC-MASQ -s 198\.18\.64\.0\/24 -j RETURN/);
+    assert.match(nat, /-A KUBE-ROUTER-SVC-MASQ -m ipvs --vdir ORIGINAL --vmethod MASQ -j MASQUERADE/);
+  });
+
+  it('one endpoint change is one destination op; a scheduler annotation is an in-place service update', async () => {
+    h = await harness([], { ipvs });
+    await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
+    await h.client.create(eps('198.18.64.2', '198.18.64.3'));
+    await h.until('two', async () => (await destsOf(ipvs, id(CIP, 80))).length === 2);
+    const before = ipvs.log.length;
+    await h.client.update(eps('198.18.64.2', '198.18.64.3', '198.18.64.4'));
+    await h.until('three', () => ipvs.log.length > before);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(ipvs.log.slice(before).map((o) => o.op), ['add-dest']);
+    const mid = ipvs.log.length;
+    await h.client.update(eps('198.18.64.2', '198.18.64.4'));
+    await h.until('removed', () => ipvs.log.length > mid);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(ipvs.log.slice(mid).map((o) => o.op), ['delete-dest']);
+    const m2 = ipvs.log.length;
+    await h.client.patch('Service', 'default', 'web', { metadata: { annotations: { 'kube-router.io/service.scheduler': 'mh', 'kube-router.io/service.schedflags': 'flag-1,flag-2' } } });
+    await h.until('updated', () => ipvs.log.length > m2);
+    const [svc] = await ipvs.services();
+    assert.equal(svc?.scheduler, 'mh');
+    assert.deepEqual(svc.flags, { sched1: true, sched2: true });
+    assert.deepEqual(ipvs.log.slice(m2).map((o) => o.op), ['update-service']);
+  });
+
+  it('a foreign IPVS service survives our syncs; a stale service of ours (recorded in svip-prt) is removed', async () => {
+    await ipvs.apply([{ op: 'add-service', service: { id: id('198.18.200.1', 443), scheduler: 'wrr', flags: {}, timeout: 0, netmask: 0xffffffff } }]);
+    h = await harness(['--ipvs-sync-period=1s'], { ipvs });
+    // A service of ours from a previous run: in our set, no longer wanted.
+    await h.ipset.restore('create kube-router-svip-prt hash:ip,port family inet\nadd kube-router-svip-prt 198.18.128.99,tcp:80\n');
+    await ipvs.apply([{ op: 'add-service', service: { id: id('198.18.128.99', 80), scheduler: 'rr', flags: {}, timeout: 0, netmask: 0xffffffff } }]);
+    await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
+    await h.client.create(eps('198.18.64.2'));
+    await h.until('ours gone, theirs kept', async () => {
+      const ids = (await ipvs.services()).map((s) => ('address' in s.id ? s.id.address : '')).sort();
+      return ids.join() === [CIP, '198.18.200.1'].sort().join();
+    }, 5000);
+  });
+
+  it('graceful termination: a removed endpoint gets weight 0 and is deleted once its connections drain', async () => {
+    h = await harness(['--ipvs-graceful-termination', '--ipvs-graceful-period=30s'], { ipvs });
+    await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
+    await h.client.create(eps('198.18.64.2', '198.18.64.3'));
+    await h.until('two', async () => (await destsOf(ipvs, id(CIP, 80))).length === 2);
+    ipvs.setConnections(id(CIP, 80), '198.18.64.3' as IP, 8080, 1, 0);
+    await h.client.update(eps('198.18.64.2'));
+    await h.until('weight 0', async () => (await destsOf(ipvs, id(CIP, 80))).includes('198.18.64.3:8080/0'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await destsOf(ipvs, id(CIP, 80)), ['198.18.64.2:8080/1', '198.18.64.3:8080/0'], 'kept while a connection is open');
+    ipvs.setConnections(id(CIP, 80), '198.18.64.3' as IP, 8080, 0, 0);
+    await h.until('deleted after draining (5 s check)', async () => (await destsOf(ipvs, id(CIP, 80))).length === 1, 8000);
+  });
+
+  it('an endpoint back before it drained is weighted up again, not added twice', async () => {
+    h = await harness(['--ipvs-graceful-termination'], { ipvs });
+    await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
+    await h.client.create(eps('198.18.64.2', '198.18.64.3'));
+    await h.until('two', async () => (await destsOf(ipvs, id(CIP, 80))).length === 2);
+    ipvs.setConnections(id(CIP, 80), '198.18.64.3' as IP, 8080, 1, 0);
+    await h.client.update(eps('198.18.64.2'));
+    await h.until('weight 0', async () => (await destsOf(ipvs, id(CIP, 80))).includes('198.18.64.3:8080/0'));
+    await h.client.update(eps('198.18.64.2', '198.18.64.3'));
+    await h.until('weight 1', async () => (await destsOf(ipvs, id(CIP, 80))).includes('198.18.64.3:8080/1'));
+    assert.ok(h.lines.every((l) => !l.includes('IPVS op failed')), h.lines.filter((l) => l.includes('failed')).join('\n'));
+  });
+});

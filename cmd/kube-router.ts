@@ -3,6 +3,8 @@
  * kube-router: the only place that may exit the process. Exit status: 0 done, 1 runtime failure,
  * 2 usage error.
  */
+import { realNetlinkSockets } from '../pkg/linux/genl/socket.js';
+import { openIpvs } from '../pkg/linux/ipvs/real.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadConfig, renderHelp, renderUsageErrors } from '../pkg/options/index.js';
@@ -41,7 +43,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   if (config.cleanupConfig) {
     const kernel = await realKernel(exec, logger);
-    return (await cleanupAll(kernel, logger)) ? 0 : 1;
+    return (await cleanupAll(kernel, logger, () => openIpvs(realNetlinkSockets()))) ? 0 : 1;
   }
   if (!config.runRouter && !config.runServiceProxy && !config.runFirewall && !config.runLoadBalancer) {
     process.stderr.write(renderUsageErrors([{ message: 'nothing to run: --run-router, --run-service-proxy, --run-firewall and --run-loadbalancer are all false' }]) + '\n');

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(iptables ipset nftables conntrack iproute2 curl containernetworking-plugins bird2 gobgpd)
+DEBS=(iptables ipset nftables conntrack iproute2 curl containernetworking-plugins bird2 gobgpd ipvsadm kmod)
+# The VM for what this kernel lacks (IPVS, ipip, fou): Debian's kernel under QEMU (test/vm/vm.ts).
+DEBS+=(qemu-system-x86 linux-image-amd64 busybox-static cpio)
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@ import type { Iptables, IptablesTable } from './iptables/types.js';
 import { splitRuleWords } from './iptables/types.js';
 import type { Nftables } from './nftables/types.js';
 import type { Netlink, NetOp } from './netlink/types.js';
+import type { Ipvs } from './ipvs/types.js';
 import { KUBE_ROUTER_RT_PROTO } from './netlink/types.js';
 
 const TABLES: readonly IptablesTable[] = ['filter', 'nat', 'mangle', 'raw'];
@@ -66,4 +67,20 @@ export async function cleanupNetlink(nl: Netlink): Promise<number> {
   for (const l of await nl.links()) if (isOwnedLink(l.name)) ops.push({ op: 'link-delete', name: l.name });
   if (ops.length > 0) await nl.apply(ops);
   return ops.length;
+}
+
+/** Sets that record the IPVS services we created (`address,proto:port`), per family. */
+export const IPVS_OWNERSHIP_SETS = ['kube-router-svip-prt', 'inet6:kube-router-svip-prt'] as const;
+
+/**
+ * The IPVS services we created, and no other (upstream flushes all of IPVS): those recorded in our
+ * svip-prt sets. Runs before the sets are destroyed.
+ */
+export async function cleanupIpvs(ipvs: Ipvs, ipset: Ipset): Promise<number> {
+  const owned = new Set((await ipset.save()).filter((s) => (IPVS_OWNERSHIP_SETS as readonly string[]).includes(s.name)).flatMap((s) => s.entries));
+  const ours = (await ipvs.services()).filter((s) => !('fwmark' in s.id) && owned.has(`${s.id.address},${s.id.protocol}:${s.id.port}`));
+  const res = await ipvs.apply(ours.map((s) => ({ op: 'delete-service' as const, id: s.id })));
+  const failed = res.filter((r) => r !== undefined);
+  if (failed[0]) throw failed[0];
+  return ours.length;
 }

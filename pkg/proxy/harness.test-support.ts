@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerFixture, FixtureClient, type JsonObject } from '../../fixture/apiserver/index.js';
 import { WatchLayer } from '../k8s/watch-layer.js';
 import { KubeTransport } from '../k8s/transport.js';
-import { FakeConntrack } from '../linux/conntrack.js';
+import { FakeConntrack, realConntrack } from '../linux/conntrack.js';
 import { FakeNftables } from '../linux/nftables/fake.js';
 import { FakeNetlink } from '../linux/netlink/fake.js';
 import { FakeIptables } from '../linux/iptables/fake.js';
@@ -15,9 +15,15 @@ import { loadConfig } from '../options/load-config.js';
 import { systemClock } from '../util/clock.js';
 import { memoryLogger } from '../util/logger.js';
 import { parseIP } from '../util/ip.js';
-import { ProxyController } from './controller.js';
 import { evaluate, type Packet, type Verdict } from './nft/evaluate.js';
-import { realExec, type Exec } from '../linux/exec.js';
+import { netnsExec, realExec, type Exec } from '../linux/exec.js';
+import { detectIptablesVariant, RealIptables } from '../linux/iptables/real.js';
+import { RealIpset } from '../linux/ipset/real.js';
+import { RealNftables } from '../linux/nftables/real.js';
+import { RealNetlink } from '../linux/netlink/real.js';
+import type { Ipvs } from '../linux/ipvs/types.js';
+import type { KernelAdapters } from '../daemon/kernel.js';
+import { ProxyController, type ProxyDeps } from './controller.js';
 import type { FakeIpvs } from '../linux/ipvs/fake.js';
 
 /** Tools the IPVS backend runs on its first sync (sysctl), answered without touching the host. */
@@ -52,7 +58,13 @@ export function node(name: string, ip: string, podCIDR: string, zone?: string, i
   };
 }
 
-export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeIpvs } = {}): Promise<Harness> {
+/** The real kernel inside one namespace (VM tests): adapters run there, IPVS is opened there. */
+export interface RealKernelOptions {
+  readonly netns: string;
+  readonly ipvs: Ipvs;
+}
+
+export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeIpvs; readonly real?: RealKernelOptions } = {}): Promise<Harness> {
   const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
   await api.start();
   const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
@@ -67,15 +79,22 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
   const netlink = new FakeNetlink();
   netlink.addLink('eth0');
   await netlink.apply([{ op: 'addr-add', dev: 'eth0', ip: parseIP(NODE_IP), prefix: 24 }]);
+  // (with opts.real the namespace holds NODE_IP itself)
   const conntrack = new FakeConntrack();
   const iptables = { 4: new FakeIptables(4), 6: new FakeIptables(6) };
   const ipset = new FakeIpset();
   const metrics = new DaemonMetrics('test', { processMetrics: false });
   const health = new HealthChecker(clock);
-  const controller = new ProxyController(
-    { config: r.config, watch, kernel: { exec: opts.ipvs ? noopExec : realExec(), iptables, ipset, nft, netlink }, health, metrics, clock, logger },
-    { nft, netlink, conntrack, openIpvs: () => Promise.resolve(opts.ipvs) },
-  );
+  let kernel: KernelAdapters = { exec: opts.ipvs ? noopExec : realExec(), iptables, ipset, nft, netlink };
+  let deps: ProxyDeps = { nft, netlink, conntrack, openIpvs: () => Promise.resolve(opts.ipvs) };
+  if (opts.real) {
+    const exec = netnsExec(realExec(), opts.real.netns);
+    const variant = await detectIptablesVariant(exec);
+    const ipvs = opts.real.ipvs;
+    kernel = { exec, iptables: { 4: new RealIptables(exec, 4, variant), 6: new RealIptables(exec, 6, variant) }, ipset: new RealIpset(exec), nft: new RealNftables(exec), netlink: new RealNetlink(exec) };
+    deps = { nft: kernel.nft, netlink: kernel.netlink, conntrack: realConntrack(exec), openIpvs: () => Promise.resolve(ipvs) };
+  }
+  const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger }, deps);
   await client.create(node(NODE, NODE_IP, '198.18.64.0/24', 'zone-a', r.config.enableIPv6 ? '2001:db8::10' : undefined));
   await client.create(node('node-b', '198.18.0.11', '198.18.65.0/24', 'zone-b'));
   watch.start();

@@ -7,7 +7,7 @@
  */
 import type { Exec } from '../../linux/exec.js';
 import type { Ipset } from '../../linux/ipset/types.js';
-import { renderSetDelta, renderSetSync } from '../../linux/ipset/render.js';
+import { renderCreate, renderSetDelta, renderSetSync } from '../../linux/ipset/render.js';
 import type { Iptables } from '../../linux/iptables/types.js';
 import { destKey, serviceIdKey, type Ipvs, type IpvsDestination, type IpvsOp, type IpvsService, type IpvsServiceId } from '../../linux/ipvs/types.js';
 import { KUBE_ROUTER_RT_PROTO, type NetOp, type Netlink } from '../../linux/netlink/types.js';
@@ -282,8 +282,8 @@ export class IpvsProxyBackend implements ProxyBackend {
 
   private async ensureSets(ownedAdds: readonly string[]): Promise<void> {
     const f = this.family;
-    const create = (name: string, type: string): string => `create ${name} ${type} family ${f === 4 ? 'inet' : 'inet6'}\n`;
-    await this.deps.ipset.restore(create(setName(SET_BASE.svipPort, f), 'hash:ip,port') + renderSetDelta(setName(SET_BASE.svipPort, f), ownedAdds, []));
+    const name = setName(SET_BASE.svipPort, f);
+    await this.deps.ipset.restore(renderCreate({ name, type: 'hash:ip,port', family: f, entries: [] }) + '\n' + renderSetDelta(name, ownedAdds, []));
   }
 
   private async runOps(ops: readonly IpvsOp[]): Promise<void> {

@@ -1,0 +1,194 @@
+/**
+ * The IPVS backend on a real IPVS kernel (in the VM): the proxy controller, on real adapters inside a
+ * node namespace, programs IPVS through our generic-netlink codec; real HTTP and UDP go through the
+ * virtual services to backend pods in their own namespaces.
+ *
+ *   node ns (198.18.0.10 on eth0, 198.18.64.1/24 on br0) ── pods p1 198.18.64.2, p2 198.18.64.3
+ *        └── client ns (198.18.0.3), the world outside the node
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { realExec } from '../../linux/exec.js';
+import { cleanupIpsets, cleanupIptables, cleanupIpvs } from '../../linux/cleanup.js';
+import { detectIptablesVariant, RealIptables } from '../../linux/iptables/real.js';
+import { realNetlinkSockets } from '../../linux/genl/socket.js';
+import { RealIpset } from '../../linux/ipset/real.js';
+import { openIpvs } from '../../linux/ipvs/real.js';
+import type { Ipvs } from '../../linux/ipvs/types.js';
+import { netnsExec } from '../../linux/exec.js';
+import { addNetns, deleteNetns } from '../../linux/netns.js';
+import { startInNetns, type NsProcess } from '../../../test/ns-process.js';
+import { DIST } from '../../../test/paths.js';
+import { harness, service, slice, NODE_IP, type Harness } from '../harness.test-support.js';
+
+const CIP = '198.18.128.10';
+const sh = realExec();
+const ipIn = (ns: string, ...a: string[]): Promise<unknown> => sh.run(['ip', '-n', ns, ...a]);
+const inNs = async (ns: string, ...argv: string[]): Promise<string> => (await sh.run(['ip', 'netns', 'exec', ns, ...argv])).stdout;
+
+describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual services', function () {
+  this.timeout(300_000);
+  const tag = `krt-t-${process.pid}-iv`;
+  const N = `${tag}-node`;
+  const C = `${tag}-cli`;
+  const pods = [`${tag}-p1`, `${tag}-p2`];
+  const podIPs = ['198.18.64.2', '198.18.64.3'];
+  /** A client pod (no server) on the same bridge. */
+  const P3 = `${tag}-p3`;
+  const servers: NsProcess[] = [];
+  let h: Harness | undefined;
+  let ipvs: Ipvs;
+
+  const curl = async (from: string, url: string): Promise<string> => {
+    const out = await inNs(from, 'curl', '-s', '-m', '5', '-D', '-', url).catch(() => 'REFUSED');
+    const client = /x-client: (\S+)/i.exec(out)?.[1];
+    const body = out.trim().split('\n').pop() ?? '';
+    return client ? `${body} client=${client}` : out.trim();
+  };
+  const udp = async (from: string, to: string): Promise<string> =>
+    inNs(from, 'node', join(DIST, 'lab/probe-client.js'), '--to', to, '--proto', 'udp', '--timeout-ms', '8000').then(
+      (o) => {
+        const lines = o.trim().split('\n');
+        return `${lines[lines.length - 1] ?? ''} client=${lines.find((l) => l.startsWith('client '))?.slice(7) ?? '?'}`;
+      },
+      () => 'REFUSED',
+    );
+  const ipvsadm = (): Promise<string> => inNs(N, 'ipvsadm', '-Ln');
+  /** `ipvsadm -Ln` as `PROTO addr:port sched [flags]` → `addr:port fwd weight` lines. */
+  const table = async (): Promise<Map<string, string[]>> => {
+    const out = new Map<string, string[]>();
+    let cur: string[] | undefined;
+    for (const line of (await ipvsadm()).split('\n')) {
+      const svc = /^(TCP|UDP|SCTP)\s+(\S+)\s+(\S+)(?:\s+(.*\S))?\s*$/.exec(line);
+      const dest = /^\s+->\s+(\d\S+)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
+      if (svc) out.set(`${svc[1]} ${svc[2]} ${svc[3]}${svc[4] ? ` ${svc[4]}` : ''}`, (cur = []));
+      else if (dest && cur) cur.push(`${dest[1]} ${dest[2]} ${dest[3]}`);
+    }
+    return out;
+  };
+  const web = (extra: Record<string, unknown> = {}, annotations: Record<string, string> = {}) =>
+    service('web', { type: 'NodePort', clusterIP: CIP, clusterIPs: [CIP], ports: [{ name: 'http', port: 80, nodePort: 30080, protocol: 'TCP' }, { name: 'dns', port: 53, nodePort: 30053, protocol: 'UDP' }], ...extra }, { annotations });
+  const eps = (...ips: string[]) => slice('web', ips.map((ip) => ({ ip })), [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }]);
+
+  before(async () => {
+    for (const ns of [N, C, ...pods, P3]) await addNetns(sh, ns);
+    for (const ns of [N, C, ...pods, P3]) await ipIn(ns, 'link', 'set', 'lo', 'up');
+    await ipIn(N, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', C);
+    await ipIn(N, 'addr', 'add', `${NODE_IP}/24`, 'dev', 'eth0');
+    await ipIn(C, 'addr', 'add', '198.18.0.3/24', 'dev', 'eth0');
+    await ipIn(N, 'link', 'add', 'br0', 'type', 'bridge');
+    await ipIn(N, 'addr', 'add', '198.18.64.1/24', 'dev', 'br0');
+    for (const [i, p] of [...pods, P3].entries()) {
+      await ipIn(N, 'link', 'add', `veth${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', p);
+      await ipIn(N, 'link', 'set', `veth${i}`, 'master', 'br0', 'up');
+      await ipIn(p, 'addr', 'add', `${podIPs[i] ?? '198.18.64.4'}/24`, 'dev', 'eth0');
+      await ipIn(p, 'link', 'set', 'eth0', 'up');
+      await ipIn(p, 'route', 'add', 'default', 'via', '198.18.64.1');
+    }
+    for (const l of ['eth0', 'br0']) await ipIn(N, 'link', 'set', l, 'up');
+    await ipIn(C, 'link', 'set', 'eth0', 'up');
+    await inNs(N, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    for (const [i, p] of pods.entries()) servers.push(startInNetns(p, ['node', join(DIST, 'lab/workload.js'), '--name', `default/p${i + 1}`, '--tcp', '8080', '--udp', '5353']));
+    for (const s of servers) await s.waitForOutput(/ready/, 60_000);
+    const opened = await openIpvs(realNetlinkSockets(), { netns: N });
+    assert.ok(opened, 'the VM kernel has IPVS');
+    ipvs = opened;
+    // Somebody else's virtual service, which we must never touch.
+    await inNs(N, 'ipvsadm', '-A', '-t', '198.18.200.1:443', '-s', 'wrr');
+    await inNs(N, 'ipvsadm', '-a', '-t', '198.18.200.1:443', '-r', '198.18.64.9:443', '-m');
+  });
+
+  after(async () => {
+    await h?.close();
+    for (const s of servers) await s.stop(500);
+    for (const ns of [N, C, ...pods, P3]) await deleteNetns(sh, ns).catch(() => undefined);
+  });
+
+  it('services and destinations created by our codec are what ipvsadm -Ln shows; ClusterIP spreads real HTTP over both pods', async () => {
+    h = await harness(['--service-proxy-backend=ipvs', '--ipvs-sync-period=5s', '--ipvs-graceful-termination', '--ipvs-graceful-period=60s'], { real: { netns: N, ipvs } });
+    await h.client.create(web());
+    await h.client.create(eps(...podIPs));
+    await h.until('ipvs programmed', async () => (await ipvsadm()).includes('198.18.64.3:8080'), 60_000);
+    const both = (port: number): string[] => podIPs.map((ip) => `${ip}:${port} Masq 1`);
+    assert.deepEqual(
+      Object.fromEntries(await table()),
+      {
+        [`TCP ${CIP}:80 rr`]: both(8080),
+        [`UDP ${CIP}:53 rr`]: both(5353),
+        [`TCP ${NODE_IP}:30080 rr`]: both(8080),
+        [`UDP ${NODE_IP}:30053 rr`]: both(5353),
+        'TCP 198.18.200.1:443 wrr': ['198.18.64.9:443 Masq 1'],
+      },
+      await ipvsadm(),
+    );
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) seen.add((await curl(N, `http://${CIP}/`)).split(' ')[0] ?? '');
+    assert.deepEqual([...seen].sort(), ['default/p1', 'default/p2']);
+    assert.ok(h.lines.some((l) => l.includes('service proxy backend: ipvs')));
+  });
+
+  it('UDP through the ClusterIP; NodePort from outside over TCP and UDP, masqueraded; an unserved port on the VIP is refused', async () => {
+    const fromPod = await udp(P3, `${CIP}:53`);
+    assert.match(fromPod, /^default\/p[12] client=198\.18\.64\.4$/, `a pod keeps its source: ${fromPod}`);
+    const np = await curl(C, `http://${NODE_IP}:30080/`);
+    assert.match(np, /^default\/p[12] client=198\.18\.64\.1$/, `NodePort traffic from outside is masqueraded: ${np}`);
+    assert.match(await udp(C, `${NODE_IP}:30053`), /^default\/p[12] client=/);
+    assert.equal(await curl(N, `http://${CIP}:81/`), 'REFUSED');
+  });
+
+  it('a scheduler annotation changes the service in place; one endpoint change is one destination change', async () => {
+    await h?.client.patch('Service', 'default', 'web', { metadata: { annotations: { 'kube-router.io/service.scheduler': 'sh', 'kube-router.io/service.schedflags': 'flag-1,flag-2' } } });
+    await h?.until('sh', async () => [...(await table()).keys()].some((k) => k.startsWith(`TCP ${CIP}:80 sh`)), 30_000);
+    const sh80 = (await ipvs.services()).find((x) => 'address' in x.id && x.id.address === CIP && x.id.port === 80);
+    assert.deepEqual(sh80?.flags, { sched1: true, sched2: true }, `scheduler flags read back from the kernel; ipvsadm shows ${[...(await table()).keys()].join(' | ')}`);
+    const updates = h?.lines.length ?? 0;
+    await h?.client.patch('Service', 'default', 'web', { metadata: { annotations: { 'kube-router.io/service.scheduler': 'rr', 'kube-router.io/service.schedflags': '' } } });
+    await h?.until('rr', async () => (await table()).has(`TCP ${CIP}:80 rr`), 30_000);
+    // One endpoint more: its destination appears in every service of the port, nothing else moves.
+    const before = await table();
+    await h?.client.update(eps(...podIPs, '198.18.64.4'));
+    await h?.until('third destination', async () => (await table()).get(`TCP ${CIP}:80 rr`)?.length === 3, 30_000);
+    const afterAdd = await table();
+    assert.deepEqual(afterAdd.get(`TCP ${CIP}:80 rr`), [...(before.get(`TCP ${CIP}:80 rr`) ?? []), '198.18.64.4:8080 Masq 1']);
+    assert.deepEqual(afterAdd.get('TCP 198.18.200.1:443 wrr'), before.get('TCP 198.18.200.1:443 wrr'));
+    await h?.client.update(eps(...podIPs));
+    await h?.until('back to two', async () => (await table()).get(`TCP ${CIP}:80 rr`)?.length === 2, 30_000);
+    assert.ok((h?.lines.slice(updates) ?? []).every((l) => !l.includes('sync failed')), h?.lines.slice(updates).join('\n'));
+  });
+
+  it('graceful termination: a removed endpoint keeps weight 0 while a connection is open, then goes', async () => {
+    // Hold a TCP connection to p2 through the VIP (sh on the client address would pin it; rr alternates).
+    let held: Promise<string> | undefined;
+    for (let i = 0; i < 4 && !held; i++) {
+      const probe = inNs(N, 'node', join(DIST, 'lab/probe-client.js'), '--to', `${CIP}:80`, '--proto', 'tcp', '--timeout-ms', '8000', '--keep-ms', '20000');
+      await new Promise((r) => setTimeout(r, 4000));
+      if ((await ipvsadm()).match(/-> 198\.18\.64\.3:8080\s+Masq\s+1\s+1\s/)) held = probe;
+      else await probe.catch(() => '');
+    }
+    assert.ok(held, `a connection to p2 is open\n${await ipvsadm()}`);
+    await h?.client.update(eps('198.18.64.2'));
+    await h?.until('weight 0', async () => /-> 198\.18\.64\.3:8080\s+Masq\s+0\s+1\s/.test(await ipvsadm()), 30_000);
+    for (let i = 0; i < 4; i++) assert.match(await curl(N, `http://${CIP}/`), /^default\/p1/, 'no new connections to the draining endpoint');
+    await held.catch(() => '');
+    await h?.until('drained and deleted', async () => !(await ipvsadm()).includes('198.18.64.3:8080'), 90_000);
+  });
+
+  it('the foreign virtual service survived every sync; cleanup removes exactly ours', async () => {
+    await h?.close();
+    h = undefined;
+    assert.ok((await ipvsadm()).includes('TCP  198.18.200.1:443 wrr'));
+    const exec = netnsExec(sh, N);
+    // The controller closed its IPVS socket when it stopped; cleanup opens its own, as --cleanup-config does.
+    const fresh = await openIpvs(realNetlinkSockets(), { netns: N });
+    assert.ok(fresh);
+    const removed = await cleanupIpvs(fresh, new RealIpset(exec));
+    fresh.close();
+    assert.equal(removed, 4);
+    const variant = await detectIptablesVariant(exec);
+    await cleanupIptables(new RealIptables(exec, 4, variant));
+    await cleanupIpsets(new RealIpset(exec));
+    const after = await ipvsadm();
+    assert.ok(after.includes('TCP  198.18.200.1:443 wrr') && after.includes('198.18.64.9:443'), after);
+    assert.ok(!after.includes(CIP) && !after.includes(`${NODE_IP}:30080`), after);
+  });
+});

@@ -48,19 +48,44 @@ function logTime(line: string): number {
   return Date.parse(line.split(' ')[1] ?? '');
 }
 
-async function daemonPhase(services: number, perService: number, changes: number, resyncS: number, log: (s: string) => void): Promise<Record<string, number>> {
+/** The same services for `ipvsadm --restore`: the floor of the IPVS benchmark. */
+function renderIpvsadm(objs: readonly JsonObject[]): string {
+  const out: string[] = [];
+  const vip = new Map<string, string>();
+  for (const o of objs) if (o['kind'] === 'Service') vip.set(String((o['metadata'] as JsonObject)['name']), String((o['spec'] as JsonObject)['clusterIP']));
+  for (const o of objs) {
+    if (o['kind'] !== 'EndpointSlice') continue;
+    const svc = String(((o['metadata'] as JsonObject)['labels'] as JsonObject)['kubernetes.io/service-name']);
+    const v = `${vip.get(svc) ?? ''}:80`;
+    out.push(`-A -t ${v} -s rr`);
+    for (const e of o['endpoints'] as JsonObject[]) out.push(`-a -t ${v} -r ${String((e['addresses'] as string[])[0])}:8080 -m -w 1`);
+  }
+  return out.join('\n') + '\n';
+}
+
+type Backend = 'nftables' | 'ipvs';
+
+async function daemonPhase(services: number, perService: number, changes: number, resyncS: number, log: (s: string) => void, backend: Backend = 'nftables'): Promise<Record<string, number>> {
   const ns = `krt-b-${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), 'krt-bench-'));
   spawnSync('ip', ['netns', 'delete', ns]);
   sh('ip', 'netns', 'add', ns);
   sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
+  const addRoutes = (n: string): void => {
+    // IPVS wants a route to each real server and a local node address for the VIPs' source.
+    sh('ip', '-n', n, 'link', 'add', 'bench0', 'type', 'dummy');
+    sh('ip', '-n', n, 'addr', 'add', '198.18.0.10/24', 'dev', 'bench0');
+    sh('ip', '-n', n, 'link', 'set', 'bench0', 'up');
+    sh('ip', '-n', n, 'route', 'add', '198.19.0.0/16', 'dev', 'bench0');
+  };
+  if (backend === 'ipvs') addRoutes(ns);
   const procs: ReturnType<typeof startInNetns>[] = [];
   try {
     log(`generating ${services} services x ${perService} endpoints`);
     const objs = benchObjects(services, perService);
     procs.push(await startBenchApi(ns, dir, objs));
     log('API fixture loaded; starting kube-router (service proxy only)');
-    const daemon = startInNetns(ns, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bench-node', '--run-router=false', '--run-firewall=false', '--service-cluster-ip-range=198.18.128.0/17', `--ipvs-sync-period=${resyncS}s`, '--health-port=0', '--metrics-port=20245', '--cache-sync-timeout=5m', '-v=2']);
+    const daemon = startInNetns(ns, ['node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bench-node', '--run-router=false', '--run-firewall=false', `--service-proxy-backend=${backend}`, '--service-cluster-ip-range=198.18.128.0/17', `--ipvs-sync-period=${resyncS}s`, '--health-port=0', '--metrics-port=20245', '--cache-sync-timeout=5m', '-v=2']);
     procs.push(daemon);
     await daemon.waitForOutput(/proxy sync trigger=periodic mode=full/, 300_000);
     const lines = daemon.output().split('\n');
@@ -70,17 +95,19 @@ async function daemonPhase(services: number, perService: number, changes: number
     const mem = rssMiB(daemon.pid);
     log(`cold sync ${coldSyncMs} ms (informers synced → full table committed); RSS ${mem.rss.toFixed(0)} MiB, peak ${mem.peak.toFixed(0)} MiB`);
 
-    // The floor: nft -f alone, same rendered ruleset, fresh namespace.
+    // The floor: nft -f (or ipvsadm --restore) alone, the same configuration, a fresh namespace.
     const floorNs = `${ns}-floor`;
     spawnSync('ip', ['netns', 'delete', floorNs]);
     sh('ip', 'netns', 'add', floorNs);
-    const script = renderScript(objs);
-    writeFileSync(join(dir, 'ruleset.nft'), script);
+    const script = backend === 'ipvs' ? renderIpvsadm(objs) : renderScript(objs);
+    writeFileSync(join(dir, 'floor.txt'), script);
+    if (backend === 'ipvs') addRoutes(floorNs);
     const f0 = performance.now();
-    sh('ip', 'netns', 'exec', floorNs, 'nft', '-f', join(dir, 'ruleset.nft'));
+    if (backend === 'ipvs') execFileSync('ip', ['netns', 'exec', floorNs, 'ipvsadm', '--restore'], { input: script, maxBuffer: 1 << 28 });
+    else sh('ip', 'netns', 'exec', floorNs, 'nft', '-f', join(dir, 'floor.txt'));
     const nftFloorMs = performance.now() - f0;
     sh('ip', 'netns', 'delete', floorNs);
-    log(`nft -f floor: ${nftFloorMs.toFixed(0)} ms for ${script.split('\n').length} lines`);
+    log(`${backend === 'ipvs' ? 'ipvsadm --restore' : 'nft -f'} floor: ${nftFloorMs.toFixed(0)} ms for ${script.split('\n').length} lines`);
 
     // One-endpoint changes, end to end: API write → the daemon's kernel commit acknowledged (its -v=2
     // line, written when nft acknowledged the transaction). (`nft monitor` does not report at 10k.)
@@ -95,7 +122,7 @@ async function daemonPhase(services: number, perService: number, changes: number
       const t0 = Date.now();
       await client.update({ ...benchSlice(i, ips), metadata: { ...(benchSlice(i, ips)['metadata'] as JsonObject), resourceVersion: (cur?.['metadata'] as JsonObject)['resourceVersion'] } });
       const re = new RegExp(`^V2 (\\S+) kube-router/proxy kernel committed mode=partial services=bench/svc-${i}$`, 'm');
-      const end = Date.now() + 5000;
+      const end = Date.now() + (backend === 'ipvs' ? 60_000 : 5000);
       let m: RegExpExecArray | null = null;
       while (!(m = re.exec(daemon.output().slice(mark))) && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
       if (!m) throw new Error(`change ${k}: no commit seen for svc-${i}\n${daemon.output().slice(-1500)}`);
@@ -192,9 +219,44 @@ async function crrPhase(counts: readonly number[], seconds: number, log: (s: str
   return out;
 }
 
+/** `--backend ipvs` on a kernel without IPVS: the same benchmark inside the VM (test/vm/vm.ts). */
+async function inVm(args: readonly string[]): Promise<void> {
+  const { runInVm } = await import('../test/vm/vm.js');
+  const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = await runInVm({ job: `set -e\ncd '${resolve(DIST, '..')}'\nKRT_IN_VM=1 node dist/bench/cli.js proxy ${quoted}\n`, timeoutMs: 60 * 60_000, onLog: (t) => process.stdout.write(t) });
+  if (r.rc !== 0) throw new Error(`the benchmark in the VM failed (rc ${String(r.rc)})\n${r.console.slice(-2000)}`);
+}
+
 export async function benchProxy(args: readonly string[]): Promise<void> {
   const json = args.includes('--json');
   const smoke = args.includes('--smoke');
+  const backend: Backend = args.includes('--backend') && args[args.indexOf('--backend') + 1] === 'ipvs' ? 'ipvs' : 'nftables';
+  if (backend === 'ipvs' && process.env['KRT_IN_VM'] !== '1' && !existsSync('/proc/net/ip_vs')) {
+    await inVm(args);
+    return;
+  }
+  if (backend === 'ipvs') {
+    // IPVS: no datapath comparison (the crr phase is nftables'); figures and the ipvsadm floor.
+    const n = args.includes('--services') ? [Number(args[args.indexOf('--services') + 1])] : smoke ? [100] : [1000, 10_000];
+    const perService = args.includes('--endpoints') ? Number(args[args.indexOf('--endpoints') + 1]) : 2;
+    const changes = args.includes('--changes') ? Number(args[args.indexOf('--changes') + 1]) : smoke ? 5 : 50;
+    for (const services of n) {
+      const log = (t: string): void => {
+        process.stdout.write(`bench proxy ipvs ${services}: ${t}\n`);
+      };
+      const d = await daemonPhase(services, perService, changes, services >= 10_000 ? 600 : 120, log, 'ipvs');
+      process.stdout.write(
+        [
+          `services ${services}, endpoints ${services * perService} (IPVS, in ${process.env['KRT_IN_VM'] === '1' ? 'the VM: software emulation, every figure is slower than on hardware' : 'this kernel'})`,
+          verdict('coldSync / ipvsadm --restore', (d['coldSyncMs'] ?? NaN) / (d['nftFloorMs'] ?? NaN), (d['coldSyncMs'] ?? Infinity) <= 1.5 * (d['nftFloorMs'] ?? 0), '<= 1.5'),
+          `      cold sync ${Math.round(d['coldSyncMs'] ?? NaN)} ms, ipvsadm --restore ${Math.round(d['nftFloorMs'] ?? NaN)} ms`,
+          `      one endpoint change: p50 ${(d['endpointChangeP50Ms'] ?? NaN).toFixed(0)} ms, p99 ${(d['endpointChangeP99Ms'] ?? NaN).toFixed(0)} ms`,
+          verdict('noopResyncKernelWrites', d['noopResyncKernelWrites'] ?? NaN, d['noopResyncKernelWrites'] === 0, '0'),
+        ].join('\n') + '\n',
+      );
+    }
+    return;
+  }
   const num = (flag: string, d: number): number => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : d);
   const services = num('--services', smoke ? 300 : 10_000);
   const perService = num('--endpoints', 5);

@@ -7,7 +7,7 @@ import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner } from '../runtime/runner.js';
 import type { Logger } from '../util/logger.js';
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
-import { errorMessage } from '../util/errors.js';
+import { ErrorCode, errorMessage, isKubeRouterError } from '../util/errors.js';
 import type { CIDR, Family, IP } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
 import { chooseAddress } from './iface.js';
@@ -45,6 +45,8 @@ export class RoutingController implements Controller {
   /** When the kernel state we only write on change (sysctls, FORWARD and nat rules, tunnel neighbours) was last re-checked. */
   private lastKernelCheck: number | undefined;
   private warnedEncap = false;
+  private modulesTried = false;
+  private fouReady = false;
   /** Graceful restart (RFC 4724 4.1): until the peers' End-of-RIB or the deferral time, keep the routes a previous run installed. */
   private deferUntil: number | undefined;
   private deferTimer: ReturnType<ControllerContext['clock']['setTimeout']> | undefined;
@@ -259,7 +261,12 @@ export class RoutingController implements Controller {
     const addresses = (await Promise.all(this.families.map((f) => nl.addresses(f)))).flat();
     const links = await nl.links();
     // vxlan is always there; ipip and fou need kernel modules this kernel may not have (TESTING.md).
-    const available = ov.encap === 'vxlan' || (ov.encap === 'ipip' && links.some((l) => l.name === 'tunl0')) || (ov.encap === 'fou' && existsSync('/sys/module/fou'));
+    if (ov.enabled && ov.encap !== 'vxlan' && !this.modulesTried) {
+      // Where modules can be loaded (the DaemonSet mounts /lib/modules), load what the encapsulation needs.
+      this.modulesTried = true;
+      for (const m of ov.encap === 'fou' ? ['ipip', 'ip6_tunnel', 'fou', 'fou6'] : ['ipip', 'ip6_tunnel']) await this.ctx.kernel.exec.run(['modprobe', m]).catch(() => undefined);
+    }
+    const available = ov.encap === 'vxlan' || (ov.encap === 'ipip' && (links.some((l) => l.name === 'tunl0') || existsSync('/sys/module/ipip'))) || (ov.encap === 'fou' && existsSync('/sys/module/fou'));
     if (ov.enabled && !available && !this.warnedEncap) {
       this.warnedEncap = true;
       this.logger.error(`overlay encapsulation ${ov.encap} is not available on this kernel (no ${ov.encap} module): routes to nodes in other subnets are not installed; use --overlay-encap=vxlan`, {});
@@ -274,7 +281,17 @@ export class RoutingController implements Controller {
       if (ip) locals[f] = { ip, ...(dev ? { dev } : {}) };
     }
     const remotes = [...new Set(decisions.flatMap((d) => (d.kind === 'tunnel' ? [d.remote] : [])))];
-    const ops = tunnelOps(locals, remotes, links);
+    const encap = ov.encap === 'fou' ? { kind: 'fou' as const, port: ov.port } : { kind: ov.encap };
+    const all = tunnelOps(locals, remotes, links, encap);
+    // The FoU receive port: added once (it stays until the module goes); "exists" is the normal answer.
+    const fou = all.filter((o) => o.op === 'fou-add');
+    if (fou.length > 0 && !this.fouReady) {
+      await nl.apply(fou).catch((e: unknown) => {
+        if (!isKubeRouterError(e, ErrorCode.AlreadyExists)) throw e;
+      });
+      this.fouReady = true;
+    }
+    const ops = all.filter((o) => o.op !== 'fou-add');
     const changes = ops.filter((o) => o.op !== 'neigh-replace');
     // Neighbour entries are re-asserted with each period; links only when something changed.
     if (changes.length > 0 || (checkKernel && ops.length > 0)) {

@@ -7,6 +7,19 @@ import type { LearnedPath } from '../bgp/speaker/rib.js';
 const ip = (s: string): IP => s as IP;
 
 describe('overlay tunnels (pure parts)', () => {
+  it('ipip and fou: one ipip (ip6tnl for IPv6) link per remote, FoU ports per family, no neighbours; a tunnel of another kind is remade', () => {
+    const locals = { 4: { ip: ip('198.18.0.1') }, 6: { ip: ip('2001:db8::1') } };
+    const ops = tunnelOps(locals, [ip('198.18.1.2'), ip('2001:db8::2')], [], { kind: 'fou', port: 5555 });
+    assert.deepEqual(ops.filter((o) => o.op === 'fou-add'), [{ op: 'fou-add', family: 4, port: 5555, ipproto: 4 }, { op: 'fou-add', family: 6, port: 5555, ipproto: 41 }]);
+    assert.deepEqual(ops.filter((o) => o.op === 'link-add-ipip').map((o) => o.op === 'link-add-ipip' && `${o.local}>${o.remote}:${String(o.fouPort)}`), ['198.18.0.1>198.18.1.2:5555', '2001:db8::1>2001:db8::2:5555']);
+    assert.equal(ops.filter((o) => o.op === 'neigh-replace').length, 0);
+    const plain = tunnelOps(locals, [ip('198.18.1.2')], [], { kind: 'ipip' });
+    assert.deepEqual(plain.map((o) => o.op), ['link-add-ipip', 'link-set']);
+    const vxlanThere = [{ name: tunnelName(ip('198.18.1.2')), index: 9, kind: 'vxlan', mtu: 1450, up: true }];
+    assert.deepEqual(tunnelOps(locals, [ip('198.18.1.2')], vxlanThere, { kind: 'ipip' }).map((o) => o.op), ['link-delete', 'link-add-ipip', 'link-set'], '--overlay-encap changed');
+    assert.deepEqual(tunnelOps(locals, [ip('198.18.1.2')], [{ ...vxlanThere[0] as (typeof vxlanThere)[number], kind: 'ipip' }], { kind: 'ipip' }), [], 'nothing to do');
+  });
+
   it('names fit IFNAMSIZ, VNIs agree from both ends, MACs are unicast and locally administered', () => {
     assert.ok(tunnelName(ip('198.18.1.13')).length <= 15);
     assert.match(tunnelName(ip('2001:db8::13')), /^kr-[A-Z2-7]{12}$/);

@@ -33,18 +33,32 @@ export function tunnelMac(local: IP, remote: IP): string {
  * from our address of its family): creates missing ones with their permanent neighbour, deletes our
  * tunnels to nodes that are gone (and to families we have no address in). Others' links are untouched.
  */
-export function tunnelOps(locals: Partial<Record<Family, { readonly ip: IP; readonly dev?: string }>>, remotes: readonly IP[], existing: readonly Link[]): NetOp[] {
+export function tunnelOps(locals: Partial<Record<Family, { readonly ip: IP; readonly dev?: string }>>, remotes: readonly IP[], existing: readonly Link[], encap: TunnelEncap = { kind: 'vxlan' }): NetOp[] {
   const ops: NetOp[] = [];
   const want = new Map(remotes.filter((r) => locals[familyOf(r)]).map((r) => [tunnelName(r), r]));
-  for (const l of existing) if (l.name.startsWith('kr-') && !want.has(l.name)) ops.push({ op: 'link-delete', name: l.name });
+  const linkKind = (remote: IP): string => (encap.kind === 'vxlan' ? 'vxlan' : familyOf(remote) === 4 ? 'ipip' : 'ip6tnl');
+  for (const l of existing) {
+    if (!l.name.startsWith('kr-')) continue;
+    const remote = want.get(l.name);
+    // Gone, or made for another encapsulation (--overlay-encap changed): deleted (and made anew below).
+    if (!remote || (l.kind !== undefined && l.kind !== linkKind(remote))) ops.push({ op: 'link-delete', name: l.name });
+  }
+  if (encap.kind === 'fou') {
+    for (const f of [4, 6] as const) if ([...want.values()].some((r) => familyOf(r) === f)) ops.push({ op: 'fou-add', family: f, port: encap.port, ipproto: f === 4 ? 4 : 41 });
+  }
   for (const [name, remote] of want) {
     const local = locals[familyOf(remote)] as { readonly ip: IP; readonly dev?: string };
-    const have = existing.find((l) => l.name === name);
+    const found = existing.find((l) => l.name === name);
+    const have = found && (found.kind === undefined || found.kind === linkKind(remote)) ? found : undefined;
     if (!have) {
-      ops.push({ op: 'link-add-vxlan', name, vni: pairVni(local.ip, remote), local: local.ip, remote, port: VXLAN_PORT, mac: tunnelMac(local.ip, remote), ...(local.dev ? { dev: local.dev } : {}) });
+      if (encap.kind === 'vxlan') ops.push({ op: 'link-add-vxlan', name, vni: pairVni(local.ip, remote), local: local.ip, remote, port: VXLAN_PORT, mac: tunnelMac(local.ip, remote), ...(local.dev ? { dev: local.dev } : {}) });
+      else ops.push({ op: 'link-add-ipip', name, local: local.ip, remote, ...(encap.kind === 'fou' ? { fouPort: encap.port } : {}) });
     }
     if (!have?.up) ops.push({ op: 'link-set', name, up: true });
-    ops.push({ op: 'neigh-replace', dev: name, ip: remote, mac: tunnelMac(remote, local.ip) });
+    if (encap.kind === 'vxlan') ops.push({ op: 'neigh-replace', dev: name, ip: remote, mac: tunnelMac(remote, local.ip) });
   }
   return ops;
 }
+
+/** How pod traffic between subnets is carried (--overlay-encap, --overlay-encap-port). */
+export type TunnelEncap = { readonly kind: 'vxlan' } | { readonly kind: 'ipip' } | { readonly kind: 'fou'; readonly port: number };

@@ -153,6 +153,8 @@ export class FakeNetlink implements Netlink {
         s.links.push({ name: o.name, index: this.nextIndex++, kind, mtu: kind === 'vxlan' ? 1450 : kind === 'bridge' ? 1500 : 1480, up: false });
         return;
       }
+      case 'fou-add':
+        return;
       case 'neigh-replace':
         link(o.dev);
         if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(o.mac)) fail(ErrorCode.Invalid, `"${o.mac}" is not a MAC address`);

@@ -132,7 +132,7 @@ export class RealNetlink implements Netlink {
   }
 
   async apply(ops: readonly NetOp[]): Promise<void> {
-    const v6rules = ops.filter((o) => (o.op === 'rule-add' || o.op === 'rule-delete') && o.rule.family === 6);
+    const v6rules = ops.filter((o) => ((o.op === 'rule-add' || o.op === 'rule-delete') && o.rule.family === 6) || (o.op === 'fou-add' && o.family === 6));
     const rest = ops.filter((o) => !v6rules.includes(o));
     await this.batch([], rest);
     await this.batch(['-6'], v6rules);

@@ -104,9 +104,19 @@ export class IpvsProxyBackend implements ProxyBackend {
 
   private async full(model: FamilyModel, ctx: RenderContext): Promise<BackendSyncResult> {
     const f = this.family;
-    if (f === 4) for (const s of SYSCTLS) await this.deps.exec.run(['sysctl', '-qw', s]).catch(() => undefined);
+    const steps: Record<string, number> = {};
+    let t = this.deps.clock.monotonicMs();
+    const step = (name: string): void => {
+      const now = this.deps.clock.monotonicMs();
+      steps[name] = Math.round(now - t);
+      t = now;
+    };
+    // One process for all of them; a key the kernel lacks does not stop the others.
+    if (f === 4) await this.deps.exec.run(['sysctl', '-qw', ...SYSCTLS]).catch(() => undefined);
+    step('sysctl');
     const kernel = new Map((await this.deps.ipvs.services()).filter((s) => s.id.family === f).map((s) => [serviceIdKey(s.id), s]));
     const owned = new Set((await this.deps.ipset.save()).find((s) => s.name === setName(SET_BASE.svipPort, f))?.entries ?? []);
+    step('read');
     const entries = new Map<string, Entry>();
     const ops: IpvsOp[] = [];
     const removed: RemovedBackend[] = [];
@@ -146,13 +156,16 @@ export class IpvsProxyBackend implements ProxyBackend {
       ops.push({ op: 'delete-service', id: s.id });
       for (const k of [...this.draining.keys()]) if (k.startsWith(`${id}|`)) this.draining.delete(k);
     }
+    step('compare');
     const next = this.desiredSets(model, entries);
     // Ownership first: new services are recorded in svip-prt before they exist.
     const newOwned = [...next.svipPort].filter((e) => !owned.has(e));
     if (newOwned.length > 0) await this.ensureSets(newOwned);
     await this.runOps(ops);
+    step('ipvs');
     const netOps = await this.vipOps(undefined, next.vips, model);
     if (netOps.length > 0) await this.deps.netlink.apply(netOps);
+    step('vips');
     await this.deps.ipset.restore(
       renderSetSync([
         { name: setName(SET_BASE.svip, f), type: 'hash:ip', family: f, entries: [...next.svip].sort() },
@@ -160,8 +173,11 @@ export class IpvsProxyBackend implements ProxyBackend {
         { name: setName(SET_BASE.localIPs, f), type: 'hash:ip', family: f, entries: [...next.localIPs].sort() },
       ]),
     );
+    step('ipsets');
     const chains = renderChains(model, ctx.opts);
     await this.writeChains(chains, true);
+    step('iptables');
+    this.deps.logger.v(2, 'ipvs full sync', { family: f, ipvsOps: ops.length, netOps: netOps.length, ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [`${k}Ms`, v])) });
     this.state = { entries, vips: next.vips, svip: next.svip, svipPort: next.svipPort, localIPs: next.localIPs, chains: chainsText(chains) };
     return { mode: ops.length + netOps.length > 0 ? 'full' : 'noop', writes: ops.length + netOps.length, removedBackends: removed };
   }
@@ -299,18 +315,21 @@ export class IpvsProxyBackend implements ProxyBackend {
   private async vipOps(before: Set<IP> | undefined, after: Set<IP>, model: FamilyModel): Promise<NetOp[]> {
     const ops: NetOp[] = [];
     let have = before;
+    /** Full sync: the local routes of ours as they are, so that only missing or changed ones are written. */
+    let routes: Map<string, string | undefined> | undefined;
     if (!have) {
       const links = await this.deps.netlink.links();
       const dummy = links.find((l) => l.name === DUMMY_IF);
       if (!dummy) ops.push({ op: 'link-add-dummy', name: DUMMY_IF });
       if (!dummy?.up) ops.push({ op: 'link-set', name: DUMMY_IF, up: true });
       have = new Set(dummy ? (await this.deps.netlink.addresses(this.family)).filter((a) => a.dev === DUMMY_IF).map((a) => a.ip) : []);
+      routes = new Map((await this.deps.netlink.routes(this.family, { table: 255, protocol: KUBE_ROUTER_RT_PROTO })).map((r) => [r.dst.replace(/\/(32|128)$/, ''), r.src]));
     }
     const prefix = this.family === 4 ? 32 : 128;
     for (const ip of after) {
-      if (have.has(ip) && before) continue;
+      const routeOk = routes ? routes.get(ip) === model.nodeIP : have.has(ip);
       if (!have.has(ip)) ops.push({ op: 'addr-add', dev: DUMMY_IF, ip, prefix });
-      if (model.nodeIP) ops.push({ op: 'route-replace', route: { dst: hostCidr(ip) as CIDR, type: 'local', table: 255, dev: DUMMY_IF, src: model.nodeIP, protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' } });
+      if (model.nodeIP && !routeOk) ops.push({ op: 'route-replace', route: { dst: hostCidr(ip) as CIDR, type: 'local', table: 255, dev: DUMMY_IF, src: model.nodeIP, protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' } });
     }
     for (const ip of have) {
       if (after.has(ip)) continue;

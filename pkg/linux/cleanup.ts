@@ -58,11 +58,15 @@ export async function cleanupNftables(nft: Nftables): Promise<number> {
   return ours.length;
 }
 
-/** Our routes (by protocol number, every table) and our links (by name). */
+/** Upstream's `kube-router` table (77): its rules are ours (routes there carry our protocol anyway). */
+const OWNED_RULE_TABLES: readonly number[] = [77];
+
+/** Our routes (by protocol number, every table), our policy rules (by table) and our links (by name). */
 export async function cleanupNetlink(nl: Netlink): Promise<number> {
   const ops: NetOp[] = [];
   for (const family of [4, 6] as const) {
     for (const route of await nl.routes(family, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })) ops.push({ op: 'route-delete', route });
+    for (const rule of await nl.rules(family)) if (OWNED_RULE_TABLES.includes(rule.table)) ops.push({ op: 'rule-delete', rule });
   }
   for (const l of await nl.links()) if (isOwnedLink(l.name)) ops.push({ op: 'link-delete', name: l.name });
   if (ops.length > 0) await nl.apply(ops);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, destroyLab, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
@@ -83,6 +85,11 @@ describe('service proxy end to end in the lab (real nftables, real packets)', fu
   });
   after(async () => {
     await destroyLab(LAB);
+  });
+
+  it('this kernel has no IPVS: auto falls back to nftables and says so once', () => {
+    const log = readFileSync(join(st.dir, 'node-1.log'), 'utf8');
+    assert.equal(log.split('\n').filter((l) => l.includes('service proxy backend: nftables (auto: this kernel has no IPVS)')).length, 1, log.slice(0, 3000));
   });
 
   it('ClusterIP over TCP spreads over both endpoints and keeps the pod source', async () => {

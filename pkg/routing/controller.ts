@@ -8,7 +8,7 @@ import { BoundedFrequencyRunner } from '../runtime/runner.js';
 import type { Logger } from '../util/logger.js';
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import { ErrorCode, errorMessage, isKubeRouterError } from '../util/errors.js';
-import type { CIDR, Family, IP } from '../util/ip.js';
+import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
 import { planBgp } from './bgp-plan.js';
 import { chooseAddress } from './iface.js';
 import { PodEgress } from './pod-egress.js';
@@ -20,8 +20,8 @@ import { parseVipService, sliceLocalReady, vipsToAdvertise, type VipService } fr
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
 import { routingMetrics, type RoutingMetrics } from './metrics.js';
-import { decideRoutes, syncRoutes } from './route-installer.js';
-import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
+import { decideRoutes, syncRoutes, tunnelNodeRoutes, TUNNEL_RULE_PRIORITY, TUNNEL_TABLE, type RouteDecision } from './route-installer.js';
+import { KUBE_ROUTER_RT_PROTO, type NetOp } from '../linux/netlink/types.js';
 import { tunnelName, tunnelOps } from './overlay.js';
 
 /**
@@ -46,6 +46,7 @@ export class RoutingController implements Controller {
   private lastKernelCheck: number | undefined;
   private warnedEncap = false;
   private modulesTried = false;
+  private tunnelPolicyKey = '';
   private fouReady = false;
   /** Graceful restart (RFC 4724 4.1): until the peers' End-of-RIB or the deferral time, keep the routes a previous run installed. */
   private deferUntil: number | undefined;
@@ -255,6 +256,29 @@ export class RoutingController implements Controller {
     for (const s of sp.status()) this.metrics.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
   }
 
+  /**
+   * Upstream's policy routing with the overlay on: table 77 holds a route to each remote node through its
+   * tunnel, and `from <our pod CIDR> lookup 77` makes pod traffic to those node addresses use it. With the
+   * overlay off, the rules go (and table 77 empties).
+   */
+  private async syncTunnelPolicy(decisions: readonly RouteDecision[], own: readonly CIDR[], checkKernel: boolean): Promise<void> {
+    const nl = this.ctx.kernel.netlink;
+    const enabled = this.ctx.config.router.overlay.enabled;
+    const routes = enabled ? tunnelNodeRoutes(decisions) : [];
+    const key = JSON.stringify([routes.map((x) => `${x.dst}|${x.dev ?? ''}`), own, enabled]);
+    if (key === this.tunnelPolicyKey && !checkKernel) return;
+    await syncRoutes(nl, routes, this.families, { table: TUNNEL_TABLE });
+    const ops: NetOp[] = [];
+    for (const f of this.families) {
+      const want = enabled ? own.filter((c) => familyOf(c) === f) : [];
+      const have = (await nl.rules(f)).filter((r) => r.table === TUNNEL_TABLE);
+      for (const c of want) if (!have.some((r) => r.from === c)) ops.push({ op: 'rule-add', rule: { family: f, priority: TUNNEL_RULE_PRIORITY, from: c, table: TUNNEL_TABLE } });
+      for (const r of have) if (!r.from || !want.includes(r.from)) ops.push({ op: 'rule-delete', rule: r });
+    }
+    if (ops.length > 0) await nl.apply(ops);
+    this.tunnelPolicyKey = key;
+  }
+
   private async installRoutes(sp: BgpSpeaker, own: readonly CIDR[], nextHop: Partial<Record<Family, IP>>, checkKernel: boolean): Promise<void> {
     const nl = this.ctx.kernel.netlink;
     const ov = this.ctx.config.router.overlay;
@@ -307,6 +331,7 @@ export class RoutingController implements Controller {
       this.deferTimer = this.ctx.clock.setTimeout(() => this.runner.run(), Math.max(0, this.deferUntil - this.ctx.clock.monotonicMs()) + 10);
     }
     const r = await syncRoutes(nl, decisions.flatMap((d) => (d.kind === 'unreachable' ? [] : [d.route])), this.families, { keepUnwanted: deferring });
+    await this.syncTunnelPolicy(decisions, own, checkKernel);
     this.metrics.routesSyncTime.observe((performance.now() - t0) / 1000);
     this.metrics.routesSynced.set(decisions.filter((d) => d.kind !== 'unreachable').length);
     if (r.added > 0) this.metrics.routesAdded.inc(r.added);

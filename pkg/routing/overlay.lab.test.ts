@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, client, destroyLab, probe, up } from '../../lab/lab.js';
+import { apply, client, destroyLab, netnsOf, probe, up } from '../../lab/lab.js';
 import { netns, podCidr } from '../../lab/plan.js';
-import { ipn } from '../../lab/sh.js';
+import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 
@@ -53,9 +53,21 @@ describe('overlay in the lab: VXLAN across subnets, direct routes within one', f
     }
   });
 
+  it('policy routing as upstream: pod traffic to a remote node address goes through its tunnel (table 77), host traffic does not', async () => {
+    await until('table 77 and the rule', async () => /198\.18\.1\.13 dev kr-/.test((await ipn(netns.node(LAB, 0), 'route', 'show', 'table', '77')).stdout) && (await ipn(netns.node(LAB, 0), 'rule', 'show')).stdout.includes(`from ${podCidr(0)} lookup 77`));
+    const fromPod = (await ipn(netns.node(LAB, 0), 'route', 'get', '198.18.1.13', 'from', ip('p1'), 'iif', 'kube-bridge')).stdout;
+    assert.match(fromPod, /dev kr-/, fromPod);
+    const fromHost = (await ipn(netns.node(LAB, 0), 'route', 'get', '198.18.1.13')).stdout;
+    assert.doesNotMatch(fromHost, /dev kr-/, fromHost);
+    // A real packet: the pod reaches node-3's own address (its metrics port) through the tunnel.
+    const r = await nsRun(netnsOf(st, 'default/p1'), 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', 'http://198.18.1.13:20245/metrics').catch((e: unknown) => ({ stdout: String(e) }));
+    assert.equal(r.stdout, '200');
+  });
+
   it('a node that leaves takes its routes and its tunnels with it', async () => {
     await client(st).delete('Node', undefined, 'node-3');
     await until('node-1 has no tunnel and no route to node-3', async () => (await tunnels(0)).trim() === '' && !(await routes(0)).includes(podCidr(2)));
     await until('node-2 too', async () => !(await routes(1)).includes(podCidr(2)));
+    await until('and table 77 on node-1 lost its route to node-3', async () => !(await ipn(netns.node(LAB, 0), 'route', 'show', 'table', '77')).stdout.includes('198.18.1.13'));
   });
 });

@@ -1,16 +1,25 @@
 import assert from 'node:assert/strict';
 import type { IP } from '../util/ip.js';
 import { pairVni, tunnelMac, tunnelName, tunnelOps } from './overlay.js';
-import { decideRoutes } from './route-installer.js';
+import { decideRoutes, tunnelNodeRoutes, TUNNEL_TABLE } from './route-installer.js';
 import type { LearnedPath } from '../bgp/speaker/rib.js';
 
 const ip = (s: string): IP => s as IP;
 
 describe('overlay tunnels (pure parts)', () => {
+  it('policy routing: one host route per tunnelled node in table 77, none for direct or unreachable peers', () => {
+    const routes = tunnelNodeRoutes([
+      { kind: 'tunnel', remote: ip('198.18.1.13'), route: { dst: '198.18.66.0/24' as never, gateway: ip('198.18.1.13'), dev: 'kr-AAAA', onlink: true, table: 254, protocol: 44 } },
+      { kind: 'tunnel', remote: ip('2001:db8:1::13'), route: { dst: '2001:db8:66::/64' as never, gateway: ip('2001:db8:1::13'), dev: 'kr-BBBB', onlink: true, table: 254, protocol: 44 } },
+      { kind: 'direct', route: { dst: '198.18.65.0/24' as never, gateway: ip('198.18.0.12'), table: 254, protocol: 44 } },
+    ]);
+    assert.deepEqual(routes.map((r) => `${r.dst} dev ${r.dev ?? ''} table ${r.table}`), [`198.18.1.13/32 dev kr-AAAA table ${TUNNEL_TABLE}`, `2001:db8:1::13/128 dev kr-BBBB table ${TUNNEL_TABLE}`]);
+  });
+
   it('ipip and fou: one ipip (ip6tnl for IPv6) link per remote, FoU ports per family, no neighbours; a tunnel of another kind is remade', () => {
     const locals = { 4: { ip: ip('198.18.0.1') }, 6: { ip: ip('2001:db8::1') } };
     const ops = tunnelOps(locals, [ip('198.18.1.2'), ip('2001:db8::2')], [], { kind: 'fou', port: 5555 });
-    assert.deepEqual(ops.filter((o) => o.op === 'fou-add'), [{ op: 'fou-add', family: 4, port: 5555, ipproto: 4 }, { op: 'fou-add', family: 6, port: 5555, ipproto: 41 }]);
+    assert.deepEqual(ops.filter((o) => o.op === 'fou-add'), [{ op: 'fou-add', family: 4, port: 5555 }, { op: 'fou-add', family: 6, port: 5555 }]);
     assert.deepEqual(ops.filter((o) => o.op === 'link-add-ipip').map((o) => o.op === 'link-add-ipip' && `${o.local}>${o.remote}:${String(o.fouPort)}`), ['198.18.0.1>198.18.1.2:5555', '2001:db8::1>2001:db8::2:5555']);
     assert.equal(ops.filter((o) => o.op === 'neigh-replace').length, 0);
     const plain = tunnelOps(locals, [ip('198.18.1.2')], [], { kind: 'ipip' });

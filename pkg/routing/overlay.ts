@@ -44,7 +44,7 @@ export function tunnelOps(locals: Partial<Record<Family, { readonly ip: IP; read
     if (!remote || (l.kind !== undefined && l.kind !== linkKind(remote))) ops.push({ op: 'link-delete', name: l.name });
   }
   if (encap.kind === 'fou') {
-    for (const f of [4, 6] as const) if ([...want.values()].some((r) => familyOf(r) === f)) ops.push({ op: 'fou-add', family: f, port: encap.port, ipproto: f === 4 ? 4 : 41 });
+    for (const f of [4, 6] as const) if ([...want.values()].some((r) => familyOf(r) === f)) ops.push({ op: 'fou-add', family: f, port: encap.port });
   }
   for (const [name, remote] of want) {
     const local = locals[familyOf(remote)] as { readonly ip: IP; readonly dev?: string };
@@ -60,5 +60,5 @@ export function tunnelOps(locals: Partial<Record<Family, { readonly ip: IP; read
   return ops;
 }
 
-/** How pod traffic between subnets is carried (--overlay-encap, --overlay-encap-port). */
+/** How pod traffic between subnets is carried (--overlay-encap, --overlay-encap-port); fou is GUE, as upstream, so mixed clusters interoperate. */
 export type TunnelEncap = { readonly kind: 'vxlan' } | { readonly kind: 'ipip' } | { readonly kind: 'fou'; readonly port: number };

@@ -4,6 +4,26 @@ import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
 import { cidrContains, familyOf, tryParseCIDR, type CIDR, type Family, type IP } from '../util/ip.js';
 
 export const MAIN_TABLE = 254;
+/** Upstream's `kube-router` table: routes to remote node addresses through their tunnels. */
+export const TUNNEL_TABLE = 77;
+/** The rule sending pod traffic to table 77 first (before main at 32766; below upstream's DSR rules). */
+export const TUNNEL_RULE_PRIORITY = 32763;
+
+/**
+ * Pure: upstream's policy routing for the overlay (reference §4.6): a `/32` (or `/128`) route to each
+ * remote node through its tunnel in table 77, used by traffic from our pod CIDRs only, so a pod reaching
+ * a remote node's own address goes through the tunnel like pod-to-pod traffic (and is not dropped by
+ * the remote node's reverse-path check or by an underlay that does not route pod sources).
+ */
+export function tunnelNodeRoutes(decisions: readonly RouteDecision[]): Route[] {
+  const out = new Map<string, Route>();
+  for (const d of decisions) {
+    if (d.kind !== 'tunnel' || !d.route.dev) continue;
+    const host = `${d.remote}/${d.remote.includes(':') ? 128 : 32}` as CIDR;
+    out.set(host, { dst: host, dev: d.route.dev, table: TUNNEL_TABLE, protocol: KUBE_ROUTER_RT_PROTO, scope: 'link' });
+  }
+  return [...out.values()];
+}
 
 export type RouteDecision =
   | { readonly kind: 'direct'; readonly route: Route }
@@ -62,12 +82,12 @@ function sameSubnet(a: Address, ip: IP): boolean {
  * different, deletes ours that are no longer wanted, never touches another protocol's routes. Runs on
  * every change and every `--injected-routes-sync-period`, so a route someone deleted comes back.
  */
-export async function syncRoutes(nl: Netlink, want: readonly Route[], families: readonly Family[], opts: { readonly keepUnwanted?: boolean } = {}): Promise<{ added: number; removed: number }> {
+export async function syncRoutes(nl: Netlink, want: readonly Route[], families: readonly Family[], opts: { readonly keepUnwanted?: boolean; readonly table?: number } = {}): Promise<{ added: number; removed: number }> {
   const ops: NetOp[] = [];
   let added = 0;
   let removed = 0;
   for (const f of families) {
-    const have = await nl.routes(f, { table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO });
+    const have = await nl.routes(f, { table: opts.table ?? MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO });
     const wantF = want.filter((r) => familyOf(r.dst) === f);
     const same = (h: Route, w: Route): boolean => h.dst === w.dst && (h.gateway ?? '') === (w.gateway ?? '') && (w.dev === undefined || h.dev === w.dev);
     for (const r of wantF) {

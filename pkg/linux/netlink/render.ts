@@ -39,11 +39,11 @@ export function renderOp(o: NetOp): string {
     case 'neigh-replace':
       return `neigh replace ${o.ip} lladdr ${o.mac} dev ${o.dev} nud permanent`;
     case 'link-add-ipip': {
-      const encap = o.fouPort !== undefined ? ` encap fou encap-sport auto encap-dport ${o.fouPort}` : '';
+      const encap = o.fouPort !== undefined ? ` encap gue encap-sport auto encap-dport ${o.fouPort}` : '';
       return familyOf(o.local) === 4 ? `link add ${o.name} type ipip local ${o.local} remote ${o.remote}${encap}` : `link add ${o.name} type ip6tnl mode ip6ip6 local ${o.local} remote ${o.remote}${encap}`;
     }
     case 'fou-add':
-      return `fou add port ${o.port} ipproto ${o.ipproto}`;
+      return `fou add port ${o.port} gue`;
     case 'link-set':
       return `link set ${o.name}${o.mtu !== undefined ? ` mtu ${o.mtu}` : ''}${o.master !== undefined ? ` master ${o.master}` : ''}${o.up === undefined ? '' : o.up ? ' up' : ' down'}`;
     case 'link-delete':

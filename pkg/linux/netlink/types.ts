@@ -49,10 +49,10 @@ export type NetOp =
   | { readonly op: 'link-add-vxlan'; readonly name: string; readonly vni: number; readonly local: IP; readonly port: number; readonly dev?: string; readonly remote?: IP; readonly mac?: string }
   /** A permanent neighbour entry (the far end's MAC on a point-to-point VXLAN). */
   | { readonly op: 'neigh-replace'; readonly dev: string; readonly ip: IP; readonly mac: string }
-  /** IP-in-IP (ip6tnl for IPv6); with `fouPort`, encapsulated in UDP (FoU) towards that port. */
+  /** IP-in-IP (ip6tnl for IPv6); with `fouPort`, in UDP with a GUE header towards that port (upstream's "fou"). */
   | { readonly op: 'link-add-ipip'; readonly name: string; readonly local: IP; readonly remote: IP; readonly fouPort?: number }
-  /** The FoU receive port for IP-in-IP (ipproto 4) or IPv6-in-IPv6 (41). */
-  | { readonly op: 'fou-add'; readonly family: Family; readonly port: number; readonly ipproto: 4 | 41 }
+  /** The GUE receive port (upstream's `ip fou add port P gue`), per family. */
+  | { readonly op: 'fou-add'; readonly family: Family; readonly port: number }
   | { readonly op: 'link-set'; readonly name: string; readonly up?: boolean; readonly mtu?: number; readonly master?: string }
   | { readonly op: 'link-delete'; readonly name: string }
   | { readonly op: 'rule-add'; readonly rule: RouteRule }

@@ -85,6 +85,11 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
       const ids = (await ipvs.services()).map((s) => ('address' in s.id ? s.id.address : '')).sort();
       return ids.join() === [CIP, '198.18.200.1'].sort().join();
     }, 5000);
+    const text = await h.metrics.registry.metrics();
+    assert.match(text, /^kube_router_service_total_connections\{svc_namespace="default",service_name="web",service_vip="198\.18\.128\.10",protocol="tcp",port="80"\} 0$/m);
+    assert.match(text, /^kube_router_service_bps_in\{svc_namespace="default",service_name="web"/m);
+    assert.doesNotMatch(text, /198\.18\.200\.1/, 'services that are not ours are not reported');
+    assert.match(text, /^kube_router_proxy_backend_info\{backend="ipvs"\} 1$/m);
   });
 
   it('graceful termination: a removed endpoint gets weight 0 and is deleted once its connections drain', async () => {

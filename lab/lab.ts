@@ -27,6 +27,8 @@ export interface UpOptions {
   readonly daemonArgs: readonly string[];
   /** The first segment's /24 (default 198.18.0.0/24). */
   readonly fabricCidr?: string;
+  /** Every node also on a second network (eth1), for --iface. */
+  readonly dataNetwork?: boolean;
 }
 
 /** The CNI config the DaemonSet's init container would install (upstream's cni-conf.json): no ranges yet. */
@@ -83,7 +85,7 @@ export async function waitHealthy(st: LabState, i: number, timeoutMs: number): P
 
 export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   await destroyLab(o.name);
-  const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr);
+  const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr, o.dataNetwork ?? false);
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true });
   const st: LabState = { plan, dir, peer: o.peer, daemonArgs: [...o.daemonArgs], daemons: {}, pods: [], podSeq: 0 };

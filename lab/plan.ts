@@ -20,6 +20,8 @@ export interface LabPlan {
   readonly lbIPRange: string;
   readonly outsideCidr: string; // "the internet" behind the external namespace
   readonly ipv6: boolean;
+  /** A second network every node is on (`eth1`, the /24 after the segments), for --iface tests. */
+  readonly dataPrefix?: string;
 }
 
 export const DEFAULT_FABRIC_CIDR = '198.18.0.0/24';
@@ -35,7 +37,7 @@ export function fabricPrefixes(cidr: string, subnets: 1 | 2): string[] | { reado
   return Array.from({ length: subnets }, (_, k) => `198.18.${third + k}`);
 }
 
-export function makePlan(name: string, nodes: number, subnets: 1 | 2, ipv6: boolean, fabricCidr: string = DEFAULT_FABRIC_CIDR): LabPlan {
+export function makePlan(name: string, nodes: number, subnets: 1 | 2, ipv6: boolean, fabricCidr: string = DEFAULT_FABRIC_CIDR, dataNetwork = false): LabPlan {
   const prefixes = fabricPrefixes(fabricCidr, subnets);
   if (!Array.isArray(prefixes)) throw new Error(prefixes.error);
   const segments = prefixes.map((prefix) => ({ cidr: `${prefix}.0/24`, prefix, gateway: `${prefix}.254` }));
@@ -54,7 +56,18 @@ export function makePlan(name: string, nodes: number, subnets: 1 | 2, ipv6: bool
     lbIPRange: '198.19.1.0/24',
     outsideCidr: '198.19.200.0/24',
     ipv6,
+    ...(dataNetwork ? { dataPrefix: nextPrefix(prefixes[prefixes.length - 1] as string) } : {}),
   };
+}
+
+function nextPrefix(prefix: string): string {
+  const [a, b, c] = prefix.split('.').map(Number);
+  return `${a ?? 0}.${b ?? 0}.${(c ?? 0) + 1}`;
+}
+
+/** A node's address on the data network (eth1). */
+export function nodeDataIP(plan: LabPlan, i: number): string | undefined {
+  return plan.dataPrefix ? `${plan.dataPrefix}.${11 + i}` : undefined;
 }
 
 export function nodeName(i: number): string {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { addNetns, deleteNetns, listNetns } from '../pkg/linux/netns.js';
 import { realExec } from '../pkg/linux/exec.js';
-import { LAB_NETNS_PREFIX, netns, nodeIP, nodeIP6, segmentOf, type LabPlan } from './plan.js';
+import { LAB_NETNS_PREFIX, netns, nodeDataIP, nodeIP, nodeIP6, segmentOf, type LabPlan } from './plan.js';
 import { ipn, run, sysctl } from './sh.js';
 import { labDir, loadState } from './state.js';
 import { isAlive } from './processes.js';
@@ -30,6 +30,10 @@ export async function buildTopology(plan: LabPlan): Promise<void> {
     await ipn(fab, 'link', 'add', `br${s}`, 'type', 'bridge');
     await ipn(fab, 'link', 'set', `br${s}`, 'up');
   }
+  if (plan.dataPrefix) {
+    await ipn(fab, 'link', 'add', 'brdata', 'type', 'bridge');
+    await ipn(fab, 'link', 'set', 'brdata', 'up');
+  }
   const v6 = (host: string): string[] => (plan.ipv6 ? [`${host}/64`] : []);
   const api = netns.api(plan.name);
   await addNetns(exec, api);
@@ -56,6 +60,8 @@ export async function buildTopology(plan: LabPlan): Promise<void> {
     await ipn(ns, 'route', 'add', 'default', 'via', seg === 0 ? plan.externalIP : (plan.segments[1]?.gateway ?? ''));
     // The other segment is behind the router (the external namespace, the default gateway, does not forward).
     if (seg === 0 && plan.segments[1]) await ipn(ns, 'route', 'add', plan.segments[1].cidr, 'via', plan.segments[0]?.gateway ?? '');
+    const data = nodeDataIP(plan, i);
+    if (data) await plug(plan, ns, 'eth1', `v-d${i + 1}`, 'brdata', [`${data}/24`]);
     await sysctl(ns, 'net.ipv4.ip_forward', '1');
     if (plan.ipv6) await sysctl(ns, 'net.ipv6.conf.all.forwarding', '1');
   }

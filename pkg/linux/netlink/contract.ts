@@ -52,6 +52,11 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       assert.equal((await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO }))[0]?.onlink, true);
     });
 
+    it('a table nobody has used lists no routes (it does not exist yet in the kernel)', async () => {
+      assert.deepEqual(await s.nl.routes(4, { table: 78 }), []);
+      assert.deepEqual(await s.nl.routes(6, { table: 78, protocol: 44 }), []);
+    });
+
     it('deleting a route that is not there is a typed not-found', async () => {
       await assert.rejects(s.nl.apply([{ op: 'route-delete', route: route('198.19.4.0/24', '198.18.0.2') }]), (e: unknown) => isKubeRouterError(e, ErrorCode.NotFound));
       await s.nl.apply([{ op: 'route-replace', route: route('198.19.4.0/24', '198.18.0.2') }]);

@@ -72,7 +72,12 @@ export class RealNetlink implements Netlink {
   async routes(family: Family, filter: { table?: number | 'all'; protocol?: number } = {}): Promise<Route[]> {
     const args = [`-${family}`, 'route', 'show', 'table', String(filter.table ?? 'main')];
     if (filter.protocol !== undefined) args.push('proto', String(filter.protocol));
-    return (await this.json(args)).map((r) => {
+    // A table nobody has put a route in yet does not exist: it has no routes (not an error).
+    const rows = await this.json(args).catch((e: unknown) => {
+      if (/FIB table does not exist/.test(stderrOf(e))) return [];
+      throw e;
+    });
+    return rows.map((r) => {
       const gwText = asString(r['gateway']);
       const gw = gwText !== undefined ? tryParseIP(gwText) : undefined;
       const srcText = asString(r['prefsrc']);

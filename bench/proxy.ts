@@ -94,6 +94,8 @@ async function daemonPhase(services: number, perService: number, changes: number
     const coldSyncMs = logTime(full) - synced;
     const mem = rssMiB(daemon.pid);
     log(`cold sync ${coldSyncMs} ms (informers synced → full table committed); RSS ${mem.rss.toFixed(0)} MiB, peak ${mem.peak.toFixed(0)} MiB`);
+    const steps = lines.find((l) => l.includes('ipvs full sync'));
+    if (steps) log(`where the cold sync went: ${steps.slice(steps.indexOf('ipvs full sync'))}`);
 
     // The floor: nft -f (or ipvsadm --restore) alone, the same configuration, a fresh namespace.
     const floorNs = `${ns}-floor`;
@@ -133,7 +135,7 @@ async function daemonPhase(services: number, perService: number, changes: number
     // A periodic resync with nothing changed.
     const before = daemon.output().length;
     const c0 = cpuMs(daemon.pid);
-    await daemon.waitForOutput(new RegExp(`[\\s\\S]{${before}}[\\s\\S]*proxy sync trigger=periodic`), (resyncS + 10) * 1000);
+    await daemon.waitForOutput(new RegExp(`[\\s\\S]{${before}}[\\s\\S]*proxy sync trigger=periodic`), (backend === 'ipvs' ? resyncS * 2 + 120 : resyncS + 10) * 1000);
     const cpu = cpuMs(daemon.pid) - c0;
     const resyncLine = daemon.output().slice(before).split('\n').find((l) => l.includes('trigger=periodic')) ?? '';
     const noopWrites = Number(/writes=(\d+)/.exec(resyncLine)?.[1] ?? NaN) + (/kernel committed/.test(daemon.output().slice(before)) ? 1 : 0);
@@ -244,7 +246,7 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
       const log = (t: string): void => {
         process.stdout.write(`bench proxy ipvs ${services}: ${t}\n`);
       };
-      const d = await daemonPhase(services, perService, changes, services >= 10_000 ? 600 : 120, log, 'ipvs');
+      const d = await daemonPhase(services, perService, changes, services >= 10_000 ? 300 : 60, log, 'ipvs');
       process.stdout.write(
         [
           `services ${services}, endpoints ${services * perService} (IPVS, in ${process.env['KRT_IN_VM'] === '1' ? 'the VM: software emulation, every figure is slower than on hardware' : 'this kernel'})`,

@@ -108,17 +108,21 @@ export class GenlClient {
   private async exchange(calls: readonly GenlCall[], dump: boolean): Promise<Pending[]> {
     const pending = new Map<number, Pending>();
     const ordered: Pending[] = [];
+    // One datagram for the whole window: the kernel handles each message in turn and answers each
+    // (an error in one does not stop the others), for one send() instead of one per request.
+    const buffers: Buffer[] = [];
     for (const c of calls) {
       this.seq = (this.seq + 1) >>> 0;
       const p: Pending = { dump, replies: [], done: false };
       pending.set(this.seq, p);
       ordered.push(p);
-      try {
-        this.socket.send(encodeGenl({ family: this.familyId, cmd: c.cmd, version: this.version, flags: NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0), seq: this.seq, attrs: c.attrs }));
-      } catch (e) {
-        p.done = true;
-        p.error = e instanceof KubeRouterError ? e : new KubeRouterError(ErrorCode.ToolFailed, String(e));
-      }
+      buffers.push(encodeGenl({ family: this.familyId, cmd: c.cmd, version: this.version, flags: NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0), seq: this.seq, attrs: c.attrs }));
+    }
+    try {
+      this.socket.send(buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers));
+    } catch (e) {
+      const err = e instanceof KubeRouterError ? e : new KubeRouterError(ErrorCode.ToolFailed, String(e));
+      for (const p of ordered) Object.assign(p, { done: true, error: err });
     }
     let open = ordered.filter((p) => !p.done).length;
     const deadline = Date.now() + this.replyTimeoutMs;

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
 import { ipFromBytes, ipToBytes, type Family, type IP } from '../../util/ip.js';
-import { attr, decodeAttrs, read, type Attr, type AttrMap } from '../genl/message.js';
+import { attr, decodeAttrs, encodeAttrs, read, type Attr, type AttrMap } from '../genl/message.js';
 import type { IpvsDestination, IpvsDestinationState, IpvsForward, IpvsProtocol, IpvsServiceFlags, IpvsServiceId, IpvsServiceState, IpvsService, IpvsStats, IpvsTimeouts } from './types.js';
 
 export const IPVS_GENL_NAME = 'IPVS';
@@ -85,13 +85,18 @@ export function destIdAttrs(address: IP, port: number, family: Family): Attr[] {
   return [attr.bytes(DEST.ADDR, addr16(address)), attr.be16(DEST.PORT, port), attr.u16(DEST.ADDR_FAMILY, af(family))];
 }
 
+/** The nested service attribute, encoded once (a batch adds many destinations to one service). */
+export function serviceIdAttr(id: IpvsServiceId): Attr {
+  return { type: CMD_ATTR.SERVICE, value: encodeAttrs(serviceIdAttrs(id)) };
+}
+
 export const messages = {
   newService: (s: IpvsService): Attr[] => [attr.nest(CMD_ATTR.SERVICE, serviceAttrs(s))],
   setService: (s: IpvsService): Attr[] => [attr.nest(CMD_ATTR.SERVICE, serviceAttrs(s))],
   delService: (id: IpvsServiceId): Attr[] => [attr.nest(CMD_ATTR.SERVICE, serviceIdAttrs(id))],
   getDests: (id: IpvsServiceId): Attr[] => [attr.nest(CMD_ATTR.SERVICE, serviceIdAttrs(id))],
-  dest: (id: IpvsServiceId, d: IpvsDestination): Attr[] => [attr.nest(CMD_ATTR.SERVICE, serviceIdAttrs(id)), attr.nest(CMD_ATTR.DEST, destAttrs(d, id.family))],
-  delDest: (id: IpvsServiceId, address: IP, port: number): Attr[] => [attr.nest(CMD_ATTR.SERVICE, serviceIdAttrs(id)), attr.nest(CMD_ATTR.DEST, destIdAttrs(address, port, id.family))],
+  dest: (id: IpvsServiceId, d: IpvsDestination, service: Attr = serviceIdAttr(id)): Attr[] => [service, attr.nest(CMD_ATTR.DEST, destAttrs(d, id.family))],
+  delDest: (id: IpvsServiceId, address: IP, port: number, service: Attr = serviceIdAttr(id)): Attr[] => [service, attr.nest(CMD_ATTR.DEST, destIdAttrs(address, port, id.family))],
   setConfig: (t: IpvsTimeouts): Attr[] => [attr.u32(CMD_ATTR.TIMEOUT_TCP, t.tcp), attr.u32(CMD_ATTR.TIMEOUT_TCP_FIN, t.tcpFin), attr.u32(CMD_ATTR.TIMEOUT_UDP, t.udp)],
 };
 

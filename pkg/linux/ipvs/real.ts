@@ -1,9 +1,10 @@
 import { GenlClient, type GenlClientOptions } from '../genl/client.js';
 import type { OpenNetlinkSocket } from '../genl/socket.js';
-import { CMD, decodeDestination, decodeService, decodeTimeouts, IPVS_GENL_NAME, IPVS_GENL_VERSION, messages } from './codec.js';
-import type { Ipvs, IpvsOp } from './types.js';
+import type { Attr } from '../genl/message.js';
+import { CMD, decodeDestination, decodeService, decodeTimeouts, IPVS_GENL_NAME, IPVS_GENL_VERSION, messages, serviceIdAttr } from './codec.js';
+import { serviceIdKey, type Ipvs, type IpvsOp, type IpvsServiceId } from './types.js';
 
-function callOf(op: IpvsOp): { cmd: number; attrs: ReturnType<typeof messages.newService> } {
+function callOf(op: IpvsOp, service: (id: IpvsServiceId) => Attr): { cmd: number; attrs: Attr[] } {
   switch (op.op) {
     case 'add-service':
       return { cmd: CMD.NEW_SERVICE, attrs: messages.newService(op.service) };
@@ -12,11 +13,11 @@ function callOf(op: IpvsOp): { cmd: number; attrs: ReturnType<typeof messages.ne
     case 'delete-service':
       return { cmd: CMD.DEL_SERVICE, attrs: messages.delService(op.id) };
     case 'add-dest':
-      return { cmd: CMD.NEW_DEST, attrs: messages.dest(op.service, op.dest) };
+      return { cmd: CMD.NEW_DEST, attrs: messages.dest(op.service, op.dest, service(op.service)) };
     case 'update-dest':
-      return { cmd: CMD.SET_DEST, attrs: messages.dest(op.service, op.dest) };
+      return { cmd: CMD.SET_DEST, attrs: messages.dest(op.service, op.dest, service(op.service)) };
     case 'delete-dest':
-      return { cmd: CMD.DEL_DEST, attrs: messages.delDest(op.service, op.address, op.port) };
+      return { cmd: CMD.DEL_DEST, attrs: messages.delDest(op.service, op.address, op.port, service(op.service)) };
   }
 }
 
@@ -35,7 +36,14 @@ export async function openIpvs(sockets: OpenNetlinkSocket, opts: GenlClientOptio
       return (await client.dump(CMD.GET_DEST, messages.getDests(service))).map((r) => decodeDestination(r.attrs, service.family));
     },
     apply(ops) {
-      return client.batch(ops.map(callOf));
+      const encoded = new Map<string, Attr>();
+      const service = (id: IpvsServiceId): Attr => {
+        const k = serviceIdKey(id);
+        let a = encoded.get(k);
+        if (!a) encoded.set(k, (a = serviceIdAttr(id)));
+        return a;
+      };
+      return client.batch(ops.map((op) => callOf(op, service)));
     },
     async timeouts() {
       const [r] = await client.request(CMD.GET_CONFIG, []);

@@ -6,7 +6,7 @@
  * created and cleared after it is deleted, so we never touch a service someone else made.
  */
 import type { Exec } from '../../linux/exec.js';
-import type { Ipset } from '../../linux/ipset/types.js';
+import type { Ipset, IpsetSpec } from '../../linux/ipset/types.js';
 import { renderCreate, renderSetDelta, renderSetSync } from '../../linux/ipset/render.js';
 import type { Iptables } from '../../linux/iptables/types.js';
 import { destKey, serviceIdKey, type Ipvs, type IpvsDestination, type IpvsOp, type IpvsService, type IpvsServiceId } from '../../linux/ipvs/types.js';
@@ -115,7 +115,8 @@ export class IpvsProxyBackend implements ProxyBackend {
     if (f === 4) await this.deps.exec.run(['sysctl', '-qw', ...SYSCTLS]).catch(() => undefined);
     step('sysctl');
     const kernel = new Map((await this.deps.ipvs.services()).filter((s) => s.id.family === f).map((s) => [serviceIdKey(s.id), s]));
-    const owned = new Set((await this.deps.ipset.save()).find((s) => s.name === setName(SET_BASE.svipPort, f))?.entries ?? []);
+    const saved = new Map((await this.deps.ipset.save()).map((x) => [x.name, x]));
+    const owned = new Set(saved.get(setName(SET_BASE.svipPort, f))?.entries ?? []);
     step('read');
     const entries = new Map<string, Entry>();
     const ops: IpvsOp[] = [];
@@ -166,20 +167,40 @@ export class IpvsProxyBackend implements ProxyBackend {
     const netOps = await this.vipOps(undefined, next.vips, model);
     if (netOps.length > 0) await this.deps.netlink.apply(netOps);
     step('vips');
-    await this.deps.ipset.restore(
-      renderSetSync([
-        { name: setName(SET_BASE.svip, f), type: 'hash:ip', family: f, entries: [...next.svip].sort() },
-        { name: setName(SET_BASE.svipPort, f), type: 'hash:ip,port', family: f, entries: [...next.svipPort].sort() },
-        { name: setName(SET_BASE.localIPs, f), type: 'hash:ip', family: f, entries: [...next.localIPs].sort() },
-      ]),
-    );
+    // Each set converges by its differences from what `ipset save` showed (a swap only for a set of
+    // another type): a periodic resync with nothing changed writes nothing.
+    const specs: IpsetSpec[] = [
+      { name: setName(SET_BASE.svip, f), type: 'hash:ip', family: f, entries: [...next.svip].sort() },
+      { name: setName(SET_BASE.svipPort, f), type: 'hash:ip,port', family: f, entries: [...next.svipPort].sort() },
+      { name: setName(SET_BASE.localIPs, f), type: 'hash:ip', family: f, entries: [...next.localIPs].sort() },
+    ];
+    let setText = '';
+    let setWrites = 0;
+    for (const spec of specs) {
+      const have = saved.get(spec.name);
+      if (have && have.type !== spec.type) {
+        setText += renderSetSync([spec]);
+        setWrites += spec.entries.length;
+        continue;
+      }
+      const before = new Set(have?.entries ?? []);
+      if (spec.name === setName(SET_BASE.svipPort, f)) for (const e of newOwned) before.add(e);
+      const want = new Set(spec.entries);
+      const add = spec.entries.filter((e) => !before.has(e));
+      const del = [...before].filter((e) => !want.has(e));
+      if (!have && !(spec.name === setName(SET_BASE.svipPort, f) && newOwned.length > 0)) setText += renderCreate(spec) + '\n';
+      setText += setDelta(spec.name, add, del);
+      setWrites += add.length + del.length;
+    }
+    if (setText !== '') await this.deps.ipset.restore(setText);
     step('ipsets');
     const chains = renderChains(model, ctx.opts);
     await this.writeChains(chains, true);
     step('iptables');
     this.deps.logger.v(2, 'ipvs full sync', { family: f, ipvsOps: ops.length, netOps: netOps.length, ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [`${k}Ms`, v])) });
     this.state = { entries, vips: next.vips, svip: next.svip, svipPort: next.svipPort, localIPs: next.localIPs, chains: chainsText(chains) };
-    return { mode: ops.length + netOps.length > 0 ? 'full' : 'noop', writes: ops.length + netOps.length, removedBackends: removed };
+    const writes = ops.length + netOps.length + setWrites;
+    return { mode: writes > 0 ? 'full' : 'noop', writes, removedBackends: removed };
   }
 
   private async partial(state: Applied, model: FamilyModel, changed: Iterable<string>, ctx: RenderContext): Promise<BackendSyncResult> {
@@ -232,12 +253,12 @@ export class IpvsProxyBackend implements ProxyBackend {
     const svipPort = delta(state.svipPort, next.svipPort);
     const local = delta(state.localIPs, next.localIPs);
     const names = { svip: setName(SET_BASE.svip, f), svipPort: setName(SET_BASE.svipPort, f), local: setName(SET_BASE.localIPs, f) };
-    const adds = [renderSetDelta(names.svipPort, svipPort.add, []), renderSetDelta(names.svip, svip.add, []), renderSetDelta(names.local, local.add, [])].join('');
+    const adds = [setDelta(names.svipPort, svipPort.add, []), setDelta(names.svip, svip.add, []), setDelta(names.local, local.add, [])].join('');
     if (adds !== '') await this.deps.ipset.restore(adds);
     await this.runOps(ops);
     const netOps = await this.vipOps(state.vips, next.vips, model);
     if (netOps.length > 0) await this.deps.netlink.apply(netOps);
-    const dels = [renderSetDelta(names.svip, [], svip.del), renderSetDelta(names.svipPort, [], svipPort.del), renderSetDelta(names.local, [], local.del)].join('');
+    const dels = [setDelta(names.svip, [], svip.del), setDelta(names.svipPort, [], svipPort.del), setDelta(names.local, [], local.del)].join('');
     if (dels !== '') await this.deps.ipset.restore(dels);
     const chains = renderChains(model, ctx.opts);
     const text = chainsText(chains);
@@ -374,6 +395,11 @@ function opService(op: IpvsOp): IpvsServiceId {
     case 'delete-dest':
       return op.service;
   }
+}
+
+/** Restore lines for one set's changes; nothing at all when there are none. */
+function setDelta(name: string, add: readonly string[], del: readonly string[]): string {
+  return add.length + del.length > 0 ? renderSetDelta(name, add, del) : '';
 }
 
 function chainsText(c: IptablesChains): string {

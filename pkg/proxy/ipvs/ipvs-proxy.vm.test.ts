@@ -179,6 +179,24 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
     await h?.until('drained and deleted', async () => !(await ipvsadm()).includes('198.18.64.3:8080'), 90_000);
   });
 
+  it('hairpin: a pod reaches itself through its service (SNAT to the VIP), only where the service asks for it', async () => {
+    const SOLO = '198.18.128.11';
+    const solo = (annotations: Record<string, string>) => service('solo', { type: 'ClusterIP', clusterIP: SOLO, clusterIPs: [SOLO], ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }, { annotations });
+    await h?.client.create(solo({}));
+    await h?.client.create(slice('solo', [{ ip: '198.18.64.2' }], [{ name: 'http', port: 8080 }]));
+    await h?.until('solo programmed', async () => (await table()).get(`TCP ${SOLO}:80 rr`)?.length === 1, 30_000);
+    assert.equal(await curl(pods[0] as string, `http://${SOLO}/`), 'REFUSED', 'without hairpin the reply never comes back');
+    await h?.client.patch('Service', 'default', 'solo', { metadata: { annotations: { 'kube-router.io/service.hairpin': '' } } });
+    // (iptables-save prints a host --vaddr without its /32)
+    const rule = new RegExp(`-s 198\\.18\\.64\\.2(/32)? -d 198\\.18\\.64\\.2(/32)? -m ipvs --vaddr ${SOLO.replace(/\./g, '\\.')}(/32)? --vport 80 -j SNAT --to-source ${SOLO.replace(/\./g, '\\.')}`);
+    await h?.until('hairpin rule', async () => rule.test(await inNs(N, 'iptables-save', '-t', 'nat')), 30_000).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}\n${await inNs(N, 'iptables-save', '-t', 'nat')}`);
+    });
+    assert.equal(await curl(pods[0] as string, `http://${SOLO}/`), `default/p1 client=${SOLO}`);
+    await h?.client.delete('Service', 'default', 'solo');
+    await h?.until('solo gone', async () => !(await table()).has(`TCP ${SOLO}:80 rr`), 30_000);
+  });
+
   it('the foreign virtual service survived every sync; cleanup removes exactly ours', async () => {
     await h?.close();
     h = undefined;

@@ -246,7 +246,7 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
       const log = (t: string): void => {
         process.stdout.write(`bench proxy ipvs ${services}: ${t}\n`);
       };
-      const d = await daemonPhase(services, perService, changes, services >= 10_000 ? 300 : 60, log, 'ipvs');
+      const d = await daemonPhase(services, perService, changes, services >= 10_000 ? 180 : 60, log, 'ipvs');
       process.stdout.write(
         [
           `services ${services}, endpoints ${services * perService} (IPVS, in ${process.env['KRT_IN_VM'] === '1' ? 'the VM: software emulation, every figure is slower than on hardware' : 'this kernel'})`,

@@ -1,10 +1,10 @@
-import { createRequire } from 'node:module';
 import { ErrorCode, KubeRouterError } from '../util/errors.js';
 import { familyOf, ipToBytes, type IP } from '../util/ip.js';
+import { loadLibc, type Libc } from './libc.js';
 
 /**
  * TCP MD5 signatures (RFC 2385) on a socket: Node has no socket option for it, so this calls
- * setsockopt(TCP_MD5SIG) through koffi (a maintained FFI package with prebuilt binaries). Keys are set
+ * setsockopt(TCP_MD5SIG) through koffi (pkg/linux/libc.ts). Keys are set
  * on our listening sockets, per peer address, so the kernel signs and checks every segment of the
  * sessions those peers open to us.
  */
@@ -39,29 +39,12 @@ export function md5sigStruct(peer: IP, key: string | undefined): Buffer {
   return buf;
 }
 
-interface KoffiLib {
-  func(signature: string): (...args: unknown[]) => unknown;
-}
-interface Koffi {
-  load(path: string): KoffiLib;
-}
-
 export function realTcpMd5(): TcpMd5 {
-  let setsockopt: ((fd: number, level: number, name: number, value: Buffer, len: number) => number) | undefined;
-  const fn = (): NonNullable<typeof setsockopt> => {
-    if (setsockopt) return setsockopt;
-    try {
-      const koffi = createRequire(import.meta.url)('koffi') as Koffi;
-      const f = koffi.load('libc.so.6').func('int setsockopt(int, int, int, void*, uint32)');
-      setsockopt = (fd, level, name, value, len) => f(fd, level, name, value, len) as number;
-      return setsockopt;
-    } catch (e) {
-      throw new KubeRouterError(ErrorCode.ToolMissing, `TCP MD5 needs koffi and libc: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  };
+  let libc: Libc | undefined;
   return {
     setKey(fd, peer, key) {
-      const r = fn()(fd, IPPROTO_TCP, TCP_MD5SIG, md5sigStruct(peer, key), STRUCT_LEN);
+      libc ??= loadLibc();
+      const r = libc.setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, md5sigStruct(peer, key), STRUCT_LEN);
       if (r !== 0 && key !== undefined) throw new KubeRouterError(ErrorCode.Unsupported, `setsockopt(TCP_MD5SIG) for ${peer} failed`);
     },
   };

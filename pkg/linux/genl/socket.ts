@@ -6,8 +6,8 @@
  * abort the process.
  */
 import { closeSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
+import { loadLibc, type Libc } from '../libc.js';
 
 export interface NetlinkSocket {
   send(buf: Buffer): void;
@@ -69,53 +69,6 @@ const MSG_TRUNC = 0x20;
 const CLONE_NEWNET = 0x40000000;
 /** Larger than any one datagram the kernel sends (dumps fill at most 32 KiB per skb). */
 const RECV_CHUNK = 256 * 1024;
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  close(fd: number): number;
-  setns(fd: number, nstype: number): number;
-  errno(): number;
-}
-
-interface KoffiFn {
-  (...args: unknown[]): unknown;
-}
-interface Koffi {
-  load(path: string): { func(signature: string): KoffiFn };
-  errno(): number;
-}
-
-function loadLibc(): Libc {
-  let koffi: Koffi;
-  try {
-    koffi = createRequire(import.meta.url)('koffi') as Koffi;
-  } catch (e) {
-    throw new KubeRouterError(ErrorCode.ToolMissing, `netlink sockets need the koffi package: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const lib = koffi.load('libc.so.6');
-  const f = (sig: string): KoffiFn => lib.func(sig);
-  const socket = f('int socket(int, int, int)');
-  const bind = f('int bind(int, void *, uint32)');
-  const setsockopt = f('int setsockopt(int, int, int, void *, uint32)');
-  const send = f('long send(int, void *, size_t, int)');
-  const recv = f('long recv(int, _Out_ void *, size_t, int)');
-  const close = f('int close(int)');
-  const setns = f('int setns(int, int)');
-  return {
-    socket: (d, t, p) => socket(d, t, p) as number,
-    bind: (fd, a, l) => bind(fd, a, l) as number,
-    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l) as number,
-    send: (fd, b, l, fl) => Number(send(fd, b, l, fl)),
-    recv: (fd, b, l, fl) => Number(recv(fd, b, l, fl)),
-    close: (fd) => close(fd) as number,
-    setns: (fd, t) => setns(fd, t) as number,
-    errno: () => koffi.errno(),
-  };
-}
 
 function int32(v: number): Buffer {
   const b = Buffer.alloc(4);

@@ -83,6 +83,14 @@ export function ipvsContract(label: string, make: () => Promise<IpvsSubject>): v
       assert.deepEqual(await s.ipvs.destinations(web), []);
     });
 
+    it('every scheduler upstream offers (rr, wrr, lc, wlc, dh, sh, mh, sed, nq) is accepted and reads back', async () => {
+      const names = ['rr', 'wrr', 'lc', 'wlc', 'dh', 'sh', 'mh', 'sed', 'nq'];
+      const res = await s.ipvs.apply(names.map((n, i) => ({ op: 'add-service' as const, service: svc({ ...web, port: 1000 + i }, n) })));
+      assert.deepEqual(res, names.map(() => undefined));
+      const got = new Map((await s.ipvs.services()).map((x) => ['port' in x.id ? x.id.port : 0, x.scheduler]));
+      assert.deepEqual(names.map((_, i) => got.get(1000 + i)), names);
+    });
+
     it('fwmark services', async () => {
       const fw: IpvsServiceId = { family: 4, fwmark: 0x1234 };
       assert.deepEqual(await s.ipvs.apply([{ op: 'add-service', service: svc(fw, 'mh', { flags: { sched1: true } }) }, { op: 'add-dest', service: fw, dest: dest('198.18.1.1', 0) }]), [undefined, undefined]);

@@ -56,6 +56,7 @@ interface Applied {
   svipPort: Set<string>;
   localIPs: Set<string>;
   chains: string;
+  readonly keptOwned: ReadonlySet<string>;
 }
 
 const SYSCTLS = ['net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1', 'net.ipv4.vs.conn_reuse_mode=0', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'];
@@ -122,6 +123,7 @@ export class IpvsProxyBackend implements ProxyBackend {
     const ops: IpvsOp[] = [];
     const removed: RemovedBackend[] = [];
     const wantIds = new Set<string>();
+    const keptOwned = new Set<string>();
     for (const [key, fe] of model.frontends) {
       const want = ipvsServiceOf(fe, f);
       const id = serviceIdKey(want.id);
@@ -153,12 +155,16 @@ export class IpvsProxyBackend implements ProxyBackend {
     for (const [id, s] of kernel) {
       if (wantIds.has(id) || 'fwmark' in s.id) continue;
       const entry = svipPortEntry({ ip: s.id.address, protocol: s.id.protocol.toUpperCase() as Frontend['protocol'], port: s.id.port as Frontend['port'] });
-      if (!owned.has(entry) || this.excluded(s.id.address)) continue;
+      if (!owned.has(entry)) continue;
+      if (this.excluded(s.id.address)) {
+        keptOwned.add(entry); // still ours, kept: its record stays
+        continue;
+      }
       ops.push({ op: 'delete-service', id: s.id });
       for (const k of [...this.draining.keys()]) if (k.startsWith(`${id}|`)) this.draining.delete(k);
     }
     step('compare');
-    const next = this.desiredSets(model, entries);
+    const next = this.desiredSets(model, entries, keptOwned);
     // Ownership first: new services are recorded in svip-prt before they exist.
     const newOwned = [...next.svipPort].filter((e) => !owned.has(e));
     if (newOwned.length > 0) await this.ensureSets(newOwned);
@@ -198,7 +204,7 @@ export class IpvsProxyBackend implements ProxyBackend {
     await this.writeChains(chains, true);
     step('iptables');
     this.deps.logger.v(2, 'ipvs full sync', { family: f, ipvsOps: ops.length, netOps: netOps.length, ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [`${k}Ms`, v])) });
-    this.state = { entries, vips: next.vips, svip: next.svip, svipPort: next.svipPort, localIPs: next.localIPs, chains: chainsText(chains) };
+    this.state = { entries, vips: next.vips, svip: next.svip, svipPort: next.svipPort, localIPs: next.localIPs, chains: chainsText(chains), keptOwned };
     const writes = ops.length + netOps.length + setWrites;
     return { mode: writes > 0 ? 'full' : 'noop', writes, removedBackends: removed };
   }
@@ -247,7 +253,7 @@ export class IpvsProxyBackend implements ProxyBackend {
       }
       state.entries.set(key, { frontend: front, service: want, dests });
     }
-    const next = this.desiredSets(model, state.entries);
+    const next = this.desiredSets(model, state.entries, state.keptOwned);
     const delta = (before: Set<string>, after: Set<string>): { add: string[]; del: string[] } => ({ add: [...after].filter((x) => !before.has(x)), del: [...before].filter((x) => !after.has(x)) });
     const svip = delta(state.svip, next.svip);
     const svipPort = delta(state.svipPort, next.svipPort);
@@ -306,10 +312,11 @@ export class IpvsProxyBackend implements ProxyBackend {
     return this.opts.excludedCidrs.some((c) => familyOf(c) === familyOf(ip) && cidrContains(c, ip));
   }
 
-  private desiredSets(model: FamilyModel, entries: ReadonlyMap<string, Entry>): { vips: Set<IP>; svip: Set<string>; svipPort: Set<string>; localIPs: Set<string> } {
+  /** `keptOwned`: services of ours we keep although unwanted (--excluded-cidrs); their records stay. */
+  private desiredSets(model: FamilyModel, entries: ReadonlyMap<string, Entry>, keptOwned: ReadonlySet<string>): { vips: Set<IP>; svip: Set<string>; svipPort: Set<string>; localIPs: Set<string> } {
     const local = new Set(model.localIPs.filter((ip) => familyOf(ip) === this.family));
     const vips = new Set<IP>();
-    const svipPort = new Set<string>();
+    const svipPort = new Set<string>(keptOwned);
     for (const e of entries.values()) {
       svipPort.add(svipPortEntry(e.frontend));
       if (isVip(e.frontend, local)) vips.add(e.frontend.ip);

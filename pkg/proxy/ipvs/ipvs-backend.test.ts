@@ -76,9 +76,9 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
   it('a foreign IPVS service survives our syncs; a stale service of ours (recorded in svip-prt) is removed', async () => {
     await ipvs.apply([{ op: 'add-service', service: { id: id('198.18.200.1', 443), scheduler: 'wrr', flags: {}, timeout: 0, netmask: 0xffffffff } }]);
     h = await harness(['--ipvs-sync-period=1s'], { ipvs });
-    // A service of ours from a previous run: in our set, no longer wanted.
-    await h.ipset.restore('create kube-router-svip-prt hash:ip,port family inet\nadd kube-router-svip-prt 198.18.128.99,tcp:80\n');
+    // A service of ours from a previous run: in the kernel and in our set, no longer wanted.
     await ipvs.apply([{ op: 'add-service', service: { id: id('198.18.128.99', 80), scheduler: 'rr', flags: {}, timeout: 0, netmask: 0xffffffff } }]);
+    await h.ipset.restore('create kube-router-svip-prt hash:ip,port family inet\nadd kube-router-svip-prt 198.18.128.99,tcp:80\n');
     await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
     await h.client.create(eps('198.18.64.2'));
     await h.until('ours gone, theirs kept', async () => {
@@ -90,6 +90,18 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     assert.match(text, /^kube_router_service_bps_in\{svc_namespace="default",service_name="web"/m);
     assert.doesNotMatch(text, /198\.18\.200\.1/, 'services that are not ours are not reported');
     assert.match(text, /^kube_router_proxy_backend_info\{backend="ipvs"\} 1$/m);
+  });
+
+  it('--excluded-cidrs: a stale service of ours inside an excluded range is never deleted', async () => {
+    h = await harness(['--excluded-cidrs=198.18.140.0/24', '--ipvs-sync-period=1s'], { ipvs });
+    // Two services of ours from a previous run (in the kernel, then recorded in our set).
+    for (const a of ['198.18.140.7', '198.18.141.7']) await ipvs.apply([{ op: 'add-service', service: { id: id(a, 80), scheduler: 'rr', flags: {}, timeout: 0, netmask: 0xffffffff } }]);
+    await h.ipset.restore('create kube-router-svip-prt hash:ip,port family inet\nadd kube-router-svip-prt 198.18.140.7,tcp:80\nadd kube-router-svip-prt 198.18.141.7,tcp:80\n');
+    await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
+    await h.until('the one outside the excluded range is gone', async () => !(await ipvs.services()).some((s) => 'address' in s.id && s.id.address === '198.18.141.7'), 5000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok((await ipvs.services()).some((s) => 'address' in s.id && s.id.address === '198.18.140.7'), 'kept after a periodic sync too');
+    assert.ok(h.ipset.sets.get('kube-router-svip-prt')?.entries.has('198.18.140.7,tcp:80'), 'and still recorded as ours (cleanup removes it)');
   });
 
   it('graceful termination: a removed endpoint gets weight 0 and is deleted once its connections drain', async () => {

@@ -96,8 +96,10 @@ export interface GenlRequest {
 
 /** nlmsghdr + genlmsghdr + attributes. */
 export function encodeGenl(r: GenlRequest): Buffer {
-  const body = encodeAttrs(r.attrs);
-  const len = NLMSG_HDRLEN + GENL_HDRLEN + body.length;
+  // One buffer for headers and attributes (no intermediate body buffer: this runs once per request).
+  let bodyLen = 0;
+  for (const a of r.attrs) bodyLen += align4(attrLength(a));
+  const len = NLMSG_HDRLEN + GENL_HDRLEN + bodyLen;
   const buf = Buffer.alloc(len);
   buf.writeUInt32LE(len, 0);
   buf.writeUInt16LE(r.family, 4);
@@ -106,7 +108,7 @@ export function encodeGenl(r: GenlRequest): Buffer {
   buf.writeUInt32LE(0, 12);
   buf.writeUInt8(r.cmd, 16);
   buf.writeUInt8(r.version, 17);
-  body.copy(buf, NLMSG_HDRLEN + GENL_HDRLEN);
+  writeAttrs(r.attrs, buf, NLMSG_HDRLEN + GENL_HDRLEN);
   return buf;
 }
 

@@ -250,7 +250,8 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
       process.stdout.write(
         [
           `services ${services}, endpoints ${services * perService} (IPVS, in ${process.env['KRT_IN_VM'] === '1' ? 'the VM: software emulation, every figure is slower than on hardware' : 'this kernel'})`,
-          verdict('coldSync / ipvsadm --restore', (d['coldSyncMs'] ?? NaN) / (d['nftFloorMs'] ?? NaN), (d['coldSyncMs'] ?? Infinity) <= 1.5 * (d['nftFloorMs'] ?? 0), '<= 1.5'),
+          // Issue 5 names the floor, not a ratio: the figure is printed against it, without a verdict.
+          `      coldSync / ipvsadm --restore = ${((d['coldSyncMs'] ?? NaN) / (d['nftFloorMs'] ?? NaN)).toFixed(2)} (the floor programs IPVS only; the cold sync also adds the VIPs, their routes, the ipsets and the chains)`,
           `      cold sync ${Math.round(d['coldSyncMs'] ?? NaN)} ms, ipvsadm --restore ${Math.round(d['nftFloorMs'] ?? NaN)} ms`,
           `      one endpoint change: p50 ${(d['endpointChangeP50Ms'] ?? NaN).toFixed(0)} ms, p99 ${(d['endpointChangeP99Ms'] ?? NaN).toFixed(0)} ms`,
           verdict('noopResyncKernelWrites', d['noopResyncKernelWrites'] ?? NaN, d['noopResyncKernelWrites'] === 0, '0'),

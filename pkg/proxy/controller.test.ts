@@ -149,6 +149,11 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     await h.until('v6 dnat', () => h.eval({ dst: '2001:db8:128::a', dport: 80, src: '2001:db8:64::9' }).backends.join() === '[2001:db8:64::2]:8080');
     await h.until('v4 dnat', () => h.eval({ dst: CIP, dport: 80 }).backends.join() === '198.18.64.2:8080');
     assert.equal((await h.nft.dump('ip6', 'kube-router-proxy'))?.sets.get('dispatch')?.elements.join(), '2001:db8:128::a . tcp . 80 : goto svc-1-m');
+    // A single-stack IPv4 NodePort service gets no IPv6 NodePort.
+    await h.client.create(service('four', { type: 'NodePort', clusterIPs: ['198.18.128.20'], ipFamilies: ['IPv4'], ports: [{ port: 80, nodePort: 30090 }] }));
+    await h.client.create(slice('four', [{ ip: '198.18.64.3' }], [{ port: 8080 }]));
+    await h.until('v4 nodeport', () => h.eval({ dst: NODE_IP, dport: 30090 }).backends.join() === '198.18.64.3:8080');
+    assert.ok(!(await h.nft.dump('ip6', 'kube-router-proxy'))?.sets.get('dispatch')?.elements.some((e) => e.includes('30090')));
   });
 
   it('healthCheckNodePort answers 200 with local endpoints, 503 without', async () => {

@@ -40,7 +40,7 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
   let ipvs: Ipvs;
 
   const curl = async (from: string, url: string): Promise<string> => {
-    const out = await inNs(from, 'curl', '-s', '-m', '5', '-D', '-', url).catch(() => 'REFUSED');
+    const out = await inNs(from, 'curl', '-g', '-s', '-m', '5', '-D', '-', url).catch(() => 'REFUSED');
     const client = /x-client: (\S+)/i.exec(out)?.[1];
     const body = out.trim().split('\n').pop() ?? '';
     return client ? `${body} client=${client}` : out.trim();
@@ -85,7 +85,16 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
       await ipIn(p, 'link', 'set', 'eth0', 'up');
       await ipIn(p, 'route', 'add', 'default', 'via', '198.18.64.1');
     }
+    // IPv6 alongside (nodad: usable at once).
+    await ipIn(N, 'addr', 'add', '2001:db8::10/64', 'dev', 'eth0', 'nodad');
+    await ipIn(C, 'addr', 'add', '2001:db8::3/64', 'dev', 'eth0', 'nodad');
+    await ipIn(N, 'addr', 'add', '2001:db8:64::1/64', 'dev', 'br0', 'nodad');
+    for (const [i, p] of [...pods, P3].entries()) {
+      await ipIn(p, 'addr', 'add', `2001:db8:64::${i + 2}/64`, 'dev', 'eth0', 'nodad');
+      await ipIn(p, '-6', 'route', 'add', 'default', 'via', '2001:db8:64::1');
+    }
     for (const l of ['eth0', 'br0']) await ipIn(N, 'link', 'set', l, 'up');
+    await inNs(N, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
     await ipIn(C, 'link', 'set', 'eth0', 'up');
     await inNs(N, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     for (const [i, p] of pods.entries()) servers.push(startInNetns(p, ['node', join(DIST, 'lab/workload.js'), '--name', `default/p${i + 1}`, '--tcp', '8080', '--udp', '5353']));
@@ -105,7 +114,7 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
   });
 
   it('services and destinations created by our codec are what ipvsadm -Ln shows; ClusterIP spreads real HTTP over both pods', async () => {
-    h = await harness(['--service-proxy-backend=ipvs', '--ipvs-sync-period=5s', '--ipvs-graceful-termination', '--ipvs-graceful-period=60s'], { real: { netns: N, ipvs } });
+    h = await harness(['--service-proxy-backend=ipvs', '--ipvs-sync-period=5s', '--ipvs-graceful-termination', '--ipvs-graceful-period=60s', '--enable-ipv6=true', '--service-cluster-ip-range=2001:db8:128::/112'], { real: { netns: N, ipvs } });
     await h.client.create(web());
     await h.client.create(eps(...podIPs));
     await h.until('ipvs programmed', async () => (await ipvsadm()).includes('198.18.64.3:8080'), 60_000);
@@ -140,6 +149,25 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
     assert.ok(conns(CIP, 'tcp', 80) >= 6, text.split('\n').filter((l) => l.startsWith('kube_router_service')).join('\n'));
     assert.ok(conns(NODE_IP, 'tcp', 30080) >= 1);
     assert.ok(!text.includes('198.18.200.1'), 'services that are not ours are not reported');
+  });
+
+  it('IPv6: a ClusterIP and a NodePort over IPv6 (ip6tables, inet6 sets, a /128 VIP with its local route)', async () => {
+    const CIP6 = '2001:db8:128::10';
+    await h?.client.create(service('web6', { type: 'NodePort', ipFamilies: ['IPv6'], clusterIP: CIP6, clusterIPs: [CIP6], ports: [{ name: 'http', port: 80, nodePort: 30081, protocol: 'TCP' }] }));
+    await h?.client.create(slice('web6', [{ ip: '2001:db8:64::2' }, { ip: '2001:db8:64::3' }], [{ name: 'http', port: 8080 }], { family: 'IPv6' }));
+    await h?.until('IPv6 services', async () => (await table()).get(`TCP [${CIP6}]:80 rr`)?.length === 2, 30_000).catch(async (e: unknown) => {
+      throw new Error(`${String(e)}\n${await ipvsadm()}`);
+    });
+    assert.deepEqual((await table()).get('TCP [2001:db8::10]:30081 rr'), ['[2001:db8:64::2]:8080 Masq 1', '[2001:db8:64::3]:8080 Masq 1']);
+    const fromPod = await curl(P3, `http://[${CIP6}]/`);
+    assert.match(fromPod, /^default\/p[12] client=2001:db8:64::4$/, fromPod);
+    const fromOutside = await curl(C, 'http://[2001:db8::10]:30081/');
+    assert.match(fromOutside, /^default\/p[12] client=/, fromOutside);
+    assert.ok(!fromOutside.endsWith('client=2001:db8::3'), `NodePort traffic from outside is masqueraded over IPv6 too: ${fromOutside}`);
+    assert.equal(await curl(P3, `http://[${CIP6}]:81/`), 'REFUSED');
+    assert.match(await inNs(N, 'ip', '-6', 'route', 'show', 'table', 'local', `${CIP6}/128`), /dev kube-dummy-if .*src 2001:db8::10/);
+    await h?.client.delete('Service', 'default', 'web6');
+    await h?.until('IPv6 service gone', async () => ![...(await table()).keys()].some((k) => k.includes(CIP6)), 30_000);
   });
 
   it('a scheduler annotation changes the service in place; one endpoint change is one destination change', async () => {

@@ -55,7 +55,9 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
     for (const ip of sp.clusterIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'cluster'));
     for (const ip of sp.externalIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'external'));
     for (const ip of sp.loadBalancerIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'loadbalancer'));
-    if (sp.nodePort !== undefined) for (const ip of node.nodePortIPs[family]) out.push(make(ip, sp.nodePort, 'nodeport'));
+    // NodePorts in the families the service has (a single-stack service gets none in the other one).
+    const inFamily = sp.clusterIPs.length === 0 || sp.clusterIPs.some((ip) => familyOf(ip) === family);
+    if (sp.nodePort !== undefined && inFamily) for (const ip of node.nodePortIPs[family]) out.push(make(ip, sp.nodePort, 'nodeport'));
   }
   return out;
 }

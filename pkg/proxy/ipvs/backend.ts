@@ -61,6 +61,10 @@ interface Applied {
 
 const SYSCTLS = ['net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1', 'net.ipv4.vs.conn_reuse_mode=0', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'];
 
+function isLinkLocal(ip: IP): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(ip);
+}
+
 function hostCidr(ip: IP): string {
   return `${ip}/${familyOf(ip) === 4 ? 32 : 128}`;
 }
@@ -350,7 +354,8 @@ export class IpvsProxyBackend implements ProxyBackend {
       const dummy = links.find((l) => l.name === DUMMY_IF);
       if (!dummy) ops.push({ op: 'link-add-dummy', name: DUMMY_IF });
       if (!dummy?.up) ops.push({ op: 'link-set', name: DUMMY_IF, up: true });
-      have = new Set(dummy ? (await this.deps.netlink.addresses(this.family)).filter((a) => a.dev === DUMMY_IF).map((a) => a.ip) : []);
+      // The kernel gives the interface an IPv6 link-local address of its own: never a VIP of ours.
+      have = new Set(dummy ? (await this.deps.netlink.addresses(this.family)).filter((a) => a.dev === DUMMY_IF && !isLinkLocal(a.ip)).map((a) => a.ip) : []);
       routes = new Map((await this.deps.netlink.routes(this.family, { table: 255, protocol: KUBE_ROUTER_RT_PROTO })).map((r) => [r.dst.replace(/\/(32|128)$/, ''), r.src]));
     }
     const prefix = this.family === 4 ? 32 : 128;
@@ -361,7 +366,8 @@ export class IpvsProxyBackend implements ProxyBackend {
     }
     for (const ip of have) {
       if (after.has(ip)) continue;
-      if (model.nodeIP) ops.push({ op: 'route-delete', route: { dst: hostCidr(ip) as CIDR, type: 'local', table: 255, dev: DUMMY_IF, protocol: KUBE_ROUTER_RT_PROTO } });
+      // (a full sync knows which local routes of ours exist; a partial one wrote them itself)
+      if (routes ? routes.has(ip) : model.nodeIP) ops.push({ op: 'route-delete', route: { dst: hostCidr(ip) as CIDR, type: 'local', table: 255, dev: DUMMY_IF, protocol: KUBE_ROUTER_RT_PROTO } });
       ops.push({ op: 'addr-delete', dev: DUMMY_IF, ip, prefix });
     }
     return ops;

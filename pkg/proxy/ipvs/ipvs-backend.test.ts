@@ -92,6 +92,20 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     assert.match(text, /^kube_router_proxy_backend_info\{backend="ipvs"\} 1$/m);
   });
 
+  it('IPv6: the kernel\'s own link-local address on kube-dummy-if is never taken for a stale VIP', async () => {
+    h = await harness(['--enable-ipv6', '--service-cluster-ip-range=2001:db8:128::/112', '--ipvs-sync-period=1s'], { ipvs });
+    await h.until('dummy', async () => (await h.netlink.links()).some((l) => l.name === 'kube-dummy-if'));
+    await h.netlink.apply([{ op: 'addr-add', dev: 'kube-dummy-if', ip: 'fe80::1' as IP, prefix: 64 }]);
+    await h.client.create(service('v6', { clusterIPs: ['2001:db8:128::a'], ipFamilies: ['IPv6'], ports: [{ name: 'http', port: 80 }] }));
+    await h.client.create(slice('v6', [{ ip: '2001:db8:64::2' }], [{ name: 'http', port: 8080 }], { family: 'IPv6' }));
+    await h.until('v6 service', async () => (await ipvs.services()).some((x) => 'address' in x.id && x.id.address === '2001:db8:128::a'));
+    await new Promise((r) => setTimeout(r, 1500)); // a periodic full sync too
+    assert.ok((await h.netlink.addresses(6)).some((a) => a.dev === 'kube-dummy-if' && a.ip === 'fe80::1'));
+    assert.ok((await h.netlink.addresses(6)).some((a) => a.dev === 'kube-dummy-if' && a.ip === '2001:db8:128::a'));
+    assert.deepEqual(h.lines.filter((l) => l.includes('sync failed')), []);
+    assert.deepEqual([...(h.ipset.sets.get('inet6:kube-router-svip')?.entries ?? [])], ['2001:db8:128::a']);
+  });
+
   it('--excluded-cidrs: a stale service of ours inside an excluded range is never deleted', async () => {
     h = await harness(['--excluded-cidrs=198.18.140.0/24', '--ipvs-sync-period=1s'], { ipvs });
     // Two services of ours from a previous run (in the kernel, then recorded in our set).

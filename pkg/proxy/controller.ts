@@ -192,9 +192,9 @@ export class ProxyController implements Controller {
     const t0 = this.ctx.clock.monotonicMs();
     if (trigger === 'periodic') {
       for (const b of this.backends) {
-        if (b.kind === 'ipvs') b.invalidate(); // the periodic sync reconciles IPVS against a dump
-        else if (!(await b.intact())) {
-          this.logger.v(1, 'our nftables table is missing or was changed: full rebuild', { family: b.family });
+        // (IPVS never claims to be intact: its periodic sync is always a reconcile against a dump)
+        if (!(await b.intact())) {
+          if (b.kind === 'nftables') this.logger.v(1, 'our nftables table is missing or was changed: full rebuild', { family: b.family });
           b.invalidate();
         }
       }

@@ -79,6 +79,11 @@ export function parseIP(text: string): IP {
   return ip;
 }
 
+/** IPv6 link-local (fe80::/10): addresses the kernel gives interfaces on its own. */
+export function isLinkLocal(ip: IP): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(ip);
+}
+
 export function bitsOf(family: Family): number {
   return family === 4 ? 32 : 128;
 }

@@ -13,7 +13,7 @@ import { destKey, serviceIdKey, type Ipvs, type IpvsDestination, type IpvsOp, ty
 import { KUBE_ROUTER_RT_PROTO, type NetOp, type Netlink } from '../../linux/netlink/types.js';
 import type { Clock } from '../../util/clock.js';
 import { ErrorCode, errorMessage, KubeRouterError } from '../../util/errors.js';
-import { cidrContains, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { bitsOf, cidrContains, familyOf, isLinkLocal, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
 import type { BackendSyncResult, ProxyBackend, RemovedBackend } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
@@ -61,12 +61,8 @@ interface Applied {
 
 const SYSCTLS = ['net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1', 'net.ipv4.vs.conn_reuse_mode=0', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'];
 
-function isLinkLocal(ip: IP): boolean {
-  return /^fe[89ab][0-9a-f]:/i.test(ip);
-}
-
 function hostCidr(ip: IP): string {
-  return `${ip}/${familyOf(ip) === 4 ? 32 : 128}`;
+  return `${ip}/${bitsOf(familyOf(ip))}`;
 }
 
 export class IpvsProxyBackend implements ProxyBackend {
@@ -85,9 +81,9 @@ export class IpvsProxyBackend implements ProxyBackend {
     this.state = undefined;
   }
 
-  /** The dummy interface still there (the full reconcile on the periodic sync checks the rest). */
-  async intact(): Promise<boolean> {
-    return (await this.deps.netlink.links()).some((l) => l.name === DUMMY_IF);
+  /** Never assumed: every periodic sync reconciles IPVS, the VIPs, sets and jumps against the kernel. */
+  intact(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   appliedFrontendCount(): number {
@@ -358,7 +354,7 @@ export class IpvsProxyBackend implements ProxyBackend {
       have = new Set(dummy ? (await this.deps.netlink.addresses(this.family)).filter((a) => a.dev === DUMMY_IF && !isLinkLocal(a.ip)).map((a) => a.ip) : []);
       routes = new Map((await this.deps.netlink.routes(this.family, { table: 255, protocol: KUBE_ROUTER_RT_PROTO })).map((r) => [r.dst.replace(/\/(32|128)$/, ''), r.src]));
     }
-    const prefix = this.family === 4 ? 32 : 128;
+    const prefix = bitsOf(this.family);
     for (const ip of after) {
       const routeOk = routes ? routes.get(ip) === model.nodeIP : have.has(ip);
       if (!have.has(ip)) ops.push({ op: 'addr-add', dev: DUMMY_IF, ip, prefix });

@@ -104,7 +104,3 @@ export function jumpRules(family: Family): { readonly filterInput: string; reado
     natMasquerade: `-m comment --comment "${JUMP_COMMENT.masquerade}" -j ${CHAIN.masquerade}`,
   };
 }
-
-export function hostPrefix(ip: IP): number {
-  return ip.includes(':') ? 128 : 32;
-}

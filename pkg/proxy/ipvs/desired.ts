@@ -3,7 +3,7 @@
  * virtual service per frontend, masquerading destinations, VIPs on kube-dummy-if, the three ipsets,
  * and our iptables chains (the INPUT filter for VIPs, masquerade and hairpin SNAT).
  */
-import type { Family, IP } from '../../util/ip.js';
+import type { Family } from '../../util/ip.js';
 import type { IpvsDestination, IpvsService, IpvsServiceId } from '../../linux/ipvs/types.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
 

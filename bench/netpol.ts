@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixtureClient } from '../fixture/apiserver/client.js';
 import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
-import { isFirewallChain, isFirewallSet } from '../pkg/firewall/model/names.js';
+import { isFirewallChain, isFirewallSet } from '../pkg/netpol/model/names.js';
 import { startInNetns } from '../test/ns-process.js';
 import { KUBE_ROUTER_BIN } from '../test/paths.js';
 import { BENCH_NODE, benchPod, localPodIP, netpolObjects } from './netpol-objects.js';

@@ -1,7 +1,7 @@
 import { realConntrack } from '../linux/conntrack.js';
 import { realNetlinkSockets } from '../linux/genl/socket.js';
 import { openIpvs } from '../linux/ipvs/real.js';
-import { FirewallController } from '../firewall/controller.js';
+import { FirewallController } from '../netpol/controller.js';
 import { NftSession } from '../linux/nftables/session.js';
 import { proxyControllerFactory } from '../proxy/controller.js';
 import { RoutingController } from '../routing/controller.js';

@@ -38,7 +38,7 @@ export class ResolvedKubeConfig implements KubeConfigLike {
   }
 
   private static resolve(s: { kubeconfig: string; master: string }): Resolved {
-    const script = fileURLToPath(new URL('./kubeconfig-resolve.js', import.meta.url));
+    const script = fileURLToPath(new URL('../../cmd/kubeconfig-resolve.js', import.meta.url));
     const r = spawnSync(process.execPath, [script, ...(s.kubeconfig ? ['--kubeconfig', s.kubeconfig] : []), ...(s.master ? ['--master', s.master] : [])], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new KubeRouterError(ErrorCode.Config, `cannot load the Kubernetes client configuration: ${(r.stderr || r.error?.message || '').trim()}`);
     const j = asRecord(JSON.parse(r.stdout) as unknown) ?? {};

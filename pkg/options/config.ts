@@ -1,4 +1,4 @@
-import type { CIDR, IP } from '../util/ip.js';
+import type { CIDR, Family, IP } from '../util/ip.js';
 
 export type ProxyBackendChoice = 'auto' | 'ipvs' | 'nftables';
 export type OverlayType = 'subnet' | 'full';
@@ -89,4 +89,9 @@ export interface KubeRouterConfig {
   readonly proxy: ProxyConfig;
   readonly firewall: FirewallConfig;
   readonly loadBalancer: { readonly defaultClass: boolean; readonly syncPeriodMs: number };
+}
+
+/** The IP families this daemon serves (--enable-ipv4, --enable-ipv6), IPv4 first: every controller's one list. */
+export function enabledFamilies(config: Pick<KubeRouterConfig, 'enableIPv4' | 'enableIPv6'>): Family[] {
+  return [...(config.enableIPv4 ? [4 as const] : []), ...(config.enableIPv6 ? [6 as const] : [])];
 }

@@ -1,5 +1,6 @@
+import { enabledFamilies } from '../options/config.js';
 import type { ControllerContext } from '../daemon/context.js';
-import { parseNode } from '../k8s/node.js';
+import { parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Conntrack } from '../linux/conntrack.js';
@@ -15,8 +16,8 @@ import type { Logger } from '../util/logger.js';
 import { HealthCheckServers, type HealthCheckTarget } from './healthcheck.js';
 import { proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { localReadyEndpoints } from './model/compute.js';
-import { parseEndpointSlice } from './model/parse-endpoint-slice.js';
-import { parseService } from './model/parse-service.js';
+import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
+import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
 import type { NodeContext } from './model/types.js';
 import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
 import { DUMMY_IF } from './ipvs/desired.js';
@@ -66,7 +67,7 @@ export class ProxyController implements Controller {
     const cfg = ctx.config;
     this.syncPeriodMs = cfg.proxy.syncPeriodMs;
     this.logger = ctx.logger.child('proxy');
-    this.families = [...(cfg.enableIPv4 ? [4 as const] : []), ...(cfg.enableIPv6 ? [6 as const] : [])];
+    this.families = enabledFamilies(cfg);
     // Services and slices are parsed on arrival and kept parsed here: the cache needs only metadata.
     this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices'), ...ctx.watch.views('nodes') };
     this.tracker = new ServiceTracker(this.families);
@@ -121,7 +122,7 @@ export class ProxyController implements Controller {
     const key = objectKey(e.obj);
     if (e.type === 'delete') this.tracker.setService(key, undefined);
     else {
-      const r = parseService(e.obj, { ...this.ctx.config, hairpinMode: this.ctx.config.proxy.hairpinMode });
+      const r = parseService(e.obj, serviceParseConfig(this.ctx.config));
       if (r.kind === 'service') {
         for (const p of r.problems) this.logger.warn('service field ignored', { service: key, problem: p });
         if (r.problems.length > 0) this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'Service' }, r.problems.length);

@@ -1,5 +1,5 @@
-import type { NodeInfo } from '../k8s/node.js';
-import { primaryIP } from '../k8s/node.js';
+import type { NodeInfo } from '../k8s/kinds/node.js';
+import { clusterPodCIDRs, primaryIP } from '../k8s/kinds/node.js';
 import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
 import type { NodeContext } from './model/types.js';
 
@@ -17,14 +17,11 @@ export function buildNodeContext(nodeName: string, nodes: readonly NodeInfo[], l
     if (opts.bindOnAllIP) nodePortIPs[f] = localIPs.filter((ip) => familyOf(ip) === f && !ip.startsWith('127.') && ip !== '::1' && !ip.startsWith('fe80:'));
     else if (p) nodePortIPs[f] = [p];
   }
-  const pod = new Set<CIDR>();
-  for (const n of nodes) for (const c of n.podCIDRs) pod.add(c);
-  if (opts.clusterCidr) pod.add(opts.clusterCidr);
   return {
     name: nodeName,
     ...(self?.zone !== undefined ? { zone: self.zone } : {}),
     nodePortIPs,
-    podCIDRs: [...pod].sort(),
+    podCIDRs: clusterPodCIDRs(nodes, opts.clusterCidr),
     localIPs: [...localIPs].sort(),
     primaryIPs,
   };

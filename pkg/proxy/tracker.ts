@@ -1,8 +1,9 @@
 import type { Family } from '../util/ip.js';
 import { computeServiceFrontends, frontendKey } from './model/compute.js';
 import { mergeSlices } from './model/merge-slices.js';
-import type { ParsedSlice } from './model/parse-endpoint-slice.js';
-import type { FamilyModel, Frontend, NodeContext, ServiceEndpoints, ServiceInfo } from './model/types.js';
+import type { ParsedSlice } from '../k8s/kinds/endpoint-slice.js';
+import type { FamilyModel, Frontend, NodeContext, ServiceEndpoints } from './model/types.js';
+import type { ServiceInfo } from '../k8s/kinds/service.js';
 
 /**
  * The proxy's view of Services and EndpointSlices and what they compute to, updated incrementally:

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseNode } from '../k8s/node.js';
+import { parseNode } from '../k8s/kinds/node.js';
 import { toKubeObject, type KubeObject } from '../k8s/object.js';
 import { loadConfig } from '../options/load-config.js';
 import type { CIDR } from '../util/ip.js';

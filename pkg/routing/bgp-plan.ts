@@ -1,5 +1,5 @@
 import type { Origination, PeerSpec } from '../bgp/speaker/speaker.js';
-import { primaryIP, type NodeInfo } from '../k8s/node.js';
+import { primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import type { RouterConfig } from '../options/config.js';
 import { bigIntToIP, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
 import { createHash } from 'node:crypto';

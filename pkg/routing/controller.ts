@@ -1,7 +1,8 @@
+import { enabledFamilies } from '../options/config.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ControllerContext } from '../daemon/context.js';
-import { parseNode, primaryIP } from '../k8s/node.js';
+import { clusterPodCIDRs, nodePodCIDRs, parseNode, primaryIP } from '../k8s/kinds/node.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner } from '../runtime/runner.js';
@@ -16,7 +17,8 @@ import { ensureForwardRules } from './forward-rules.js';
 import { realTcpMd5 } from '../linux/tcp-md5.js';
 import { serveInspection } from './bgp-inspect.js';
 import type { Server } from 'node:http';
-import { parseVipService, sliceLocalReady, vipsToAdvertise, type VipService } from './service-vips.js';
+import { advertisesByAnnotation, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
+import { parseService, serviceParseConfig, type ServiceInfo } from '../k8s/kinds/service.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
 import { routingMetrics, type RoutingMetrics } from './metrics.js';
@@ -35,7 +37,7 @@ export class RoutingController implements Controller {
   readonly syncPeriodMs: number;
   private readonly views: Views<'nodes' | 'services' | 'endpointSlices'>;
   /** Services and which of them have a ready endpoint here, parsed on arrival (for VIP advertisement). */
-  private readonly vipServices = new Map<string, VipService>();
+  private readonly vipServices = new Map<string, ServiceInfo>();
   private readonly localSlices = new Map<string, { readonly service: string; readonly localReady: boolean }>();
   private readonly unsubscribeVip: (() => void)[] = [];
   private inspection: Server | undefined;
@@ -65,14 +67,14 @@ export class RoutingController implements Controller {
     this.unsubscribeVip.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice));
     this.metrics = routingMetrics(ctx.metrics);
     this.podEgress = new PodEgress(ctx.kernel.iptables, ctx.kernel.ipset);
-    this.families = [...(ctx.config.enableIPv4 ? [4 as const] : []), ...(ctx.config.enableIPv6 ? [6 as const] : [])];
+    this.families = enabledFamilies(ctx.config);
     this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000 }, ctx.clock, this.logger);
   }
 
   private onService = (e: StoreEvent): void => {
     const key = objectKey(e.obj);
-    const v = e.type === 'delete' ? undefined : parseVipService(e.obj);
-    if (v) this.vipServices.set(key, v);
+    const r = e.type === 'delete' ? undefined : parseService(e.obj, serviceParseConfig(this.ctx.config));
+    if (r?.kind === 'service') this.vipServices.set(key, r.service);
     else this.vipServices.delete(key);
     if (this.advertisesVips()) this.runner.run();
   };
@@ -88,7 +90,7 @@ export class RoutingController implements Controller {
 
   private advertisesVips(): boolean {
     const r = this.ctx.config.router;
-    return r.advertiseClusterIP || r.advertiseExternalIP || r.advertiseLoadBalancerIP || [...this.vipServices.values()].some((s) => Object.values(s.override).includes(true));
+    return r.advertiseClusterIP || r.advertiseExternalIP || r.advertiseLoadBalancerIP || [...this.vipServices.values()].some(advertisesByAnnotation);
   }
 
   private vips(): CIDR[] {
@@ -139,7 +141,7 @@ export class RoutingController implements Controller {
     }
     const node = parseNode(self);
     for (const p of node.problems) this.logger.warn('node annotation ignored', { node: node.name, problem: p });
-    const podCIDRs = node.podCIDRs.length > 0 ? node.podCIDRs : cfg.router.clusterCidr ? [cfg.router.clusterCidr] : [];
+    const podCIDRs = nodePodCIDRs(node, cfg.router.clusterCidr);
     if (cfg.router.enableCni) {
       const file = cfg.router.cniConfFile;
       const nodeIP = primaryIP(node, cfg.enableIPv4 ? 4 : 6);
@@ -175,7 +177,7 @@ export class RoutingController implements Controller {
     }
     if (cfg.router.podEgress) {
       const nodes = this.views.nodes.list().map(parseNode);
-      await this.podEgress.sync(this.families, nodes.flatMap((n) => n.podCIDRs), nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]), checkKernel);
+      await this.podEgress.sync(this.families, clusterPodCIDRs(nodes, cfg.router.clusterCidr), nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]), checkKernel);
     }
     await this.syncBgp(checkKernel);
     this.ctx.health.beat(this.name);

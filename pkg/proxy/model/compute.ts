@@ -1,6 +1,8 @@
 import { compareIP, familyOf, type Family, type IP } from '../../util/ip.js';
 import { selectEndpoints } from './endpoints.js';
-import type { Backend, Endpoint, Frontend, FrontendKind, NodeContext, ServiceEndpoints, ServiceInfo, ServicePort } from './types.js';
+import type { Backend, Frontend, FrontendKind, NodeContext, ServiceEndpoints } from './types.js';
+import type { Endpoint } from '../../k8s/kinds/endpoint-slice.js';
+import type { ServiceInfo, ServicePort } from '../../k8s/kinds/service.js';
 
 /** The nft element key of a frontend: `ip . proto . port`. */
 export function frontendKey(ip: IP, protocol: string, port: number): string {

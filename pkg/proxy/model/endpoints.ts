@@ -1,4 +1,5 @@
-import type { Endpoint, NodeContext } from './types.js';
+import type { NodeContext } from './types.js';
+import type { Endpoint } from '../../k8s/kinds/endpoint-slice.js';
 
 /**
  * Which endpoints get new connections (kube-proxy's CategorizeEndpoints, in spirit):

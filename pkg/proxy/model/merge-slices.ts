@@ -1,5 +1,6 @@
-import type { Endpoint, ServiceEndpoints } from './types.js';
-import type { ParsedSlice } from './parse-endpoint-slice.js';
+import type { ServiceEndpoints } from './types.js';
+import type { Endpoint } from '../../k8s/kinds/endpoint-slice.js';
+import type { ParsedSlice } from '../../k8s/kinds/endpoint-slice.js';
 
 /**
  * Merges a Service's EndpointSlices into endpoints by `portName/protocol`. The same address in two

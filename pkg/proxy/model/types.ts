@@ -1,47 +1,7 @@
 import type { CIDR, Family, IP, Port } from '../../util/ip.js';
-
-export type Protocol = 'TCP' | 'UDP' | 'SCTP';
-export type Scheduler = 'rr' | 'lc' | 'sh' | 'dh' | 'mh' | 'sed' | 'nq' | 'wrr' | 'wlc';
-
-/** One port of a Service, with everything the proxy needs from the Service around it. */
-export interface ServicePort {
-  readonly namespace: string;
-  readonly name: string;
-  readonly portName: string;
-  readonly protocol: Protocol;
-  readonly port: Port;
-  readonly nodePort?: Port;
-  readonly clusterIPs: readonly IP[];
-  readonly externalIPs: readonly IP[];
-  readonly loadBalancerIPs: readonly IP[];
-  /** ClientIP affinity timeout; undefined without affinity. */
-  readonly affinitySeconds?: number;
-  readonly internalLocal: boolean;
-  readonly externalLocal: boolean;
-  readonly preferClose: boolean;
-  readonly scheduler: Scheduler;
-  readonly schedFlags: readonly string[];
-  readonly hairpin: boolean;
-  readonly hairpinExternalIPs: boolean;
-  readonly healthCheckNodePort?: Port;
-}
-
-export interface ServiceInfo {
-  readonly namespace: string;
-  readonly name: string;
-  readonly ports: readonly ServicePort[];
-}
-
-export interface Endpoint {
-  readonly ip: IP;
-  readonly port: Port;
-  readonly ready: boolean;
-  readonly serving: boolean;
-  readonly terminating: boolean;
-  readonly nodeName?: string;
-  readonly zone?: string;
-  readonly hintZones?: readonly string[];
-}
+import type { Endpoint } from '../../k8s/kinds/endpoint-slice.js';
+import type { Protocol } from '../../k8s/kinds/protocol.js';
+import type { Scheduler } from '../../k8s/kinds/service.js';
 
 /** Endpoints of one Service, by port name (from all its EndpointSlices, merged). */
 export interface ServiceEndpoints {

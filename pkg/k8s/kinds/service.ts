@@ -1,7 +1,57 @@
-import type { KubeObject } from '../../k8s/object.js';
+import type { KubeObject } from '../object.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
-import { cidrContains, tryParseIP, tryParsePort, type CIDR, type IP } from '../../util/ip.js';
-import type { Scheduler, ServiceInfo, ServicePort } from './types.js';
+import { cidrContains, tryParseIP, tryParsePort, type CIDR, type IP, type Port } from '../../util/ip.js';
+import type { Protocol } from './protocol.js';
+import type { KubeRouterConfig } from '../../options/config.js';
+
+export type Scheduler = 'rr' | 'lc' | 'sh' | 'dh' | 'mh' | 'sed' | 'nq' | 'wrr' | 'wlc';
+
+/** One port of a Service, with everything the proxy needs from the Service around it. */
+export interface ServicePort {
+  readonly namespace: string;
+  readonly name: string;
+  readonly portName: string;
+  readonly protocol: Protocol;
+  readonly port: Port;
+  readonly nodePort?: Port;
+  readonly clusterIPs: readonly IP[];
+  readonly externalIPs: readonly IP[];
+  readonly loadBalancerIPs: readonly IP[];
+  /** ClientIP affinity timeout; undefined without affinity. */
+  readonly affinitySeconds?: number;
+  readonly internalLocal: boolean;
+  readonly externalLocal: boolean;
+  readonly preferClose: boolean;
+  readonly scheduler: Scheduler;
+  readonly schedFlags: readonly string[];
+  readonly hairpin: boolean;
+  readonly hairpinExternalIPs: boolean;
+  readonly healthCheckNodePort?: Port;
+}
+
+/** Per-service overrides of the --advertise-* flags (`kube-router.io/service.advertise.*`). */
+export interface AdvertiseOverride {
+  readonly clusterIP?: boolean;
+  readonly externalIP?: boolean;
+  readonly loadBalancerIP?: boolean;
+}
+
+/**
+ * A Service as every controller sees it: the proxy serves its ports, the router advertises its
+ * addresses. Addresses are already validated against the configured ranges, so the router can only
+ * announce what the proxy serves.
+ */
+export interface ServiceInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly clusterIPs: readonly IP[];
+  readonly externalIPs: readonly IP[];
+  readonly loadBalancerIPs: readonly IP[];
+  readonly internalLocal: boolean;
+  readonly externalLocal: boolean;
+  readonly advertise: AdvertiseOverride;
+  readonly ports: readonly ServicePort[];
+}
 
 export interface ServiceParseConfig {
   readonly serviceClusterIPRanges: readonly CIDR[];
@@ -79,6 +129,12 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
   const externalLocal = etp === 'Local' || etp === 'OnlyLocal' || ann['kube-router.io/service.local'] === 'true';
   const internalLocal = asString(spec['internalTrafficPolicy']) === 'Local';
   const preferClose = asString(spec['trafficDistribution']) === 'PreferClose';
+  const advertise: { clusterIP?: boolean; externalIP?: boolean; loadBalancerIP?: boolean } = {};
+  for (const [field, key] of [['clusterIP', 'clusterip'], ['externalIP', 'externalip'], ['loadBalancerIP', 'loadbalancerip']] as const) {
+    const text = ann[`kube-router.io/service.advertise.${key}`];
+    if (text === 'true' || text === 'false') advertise[field] = text === 'true';
+    else if (text !== undefined) problems.push(`kube-router.io/service.advertise.${key} ${JSON.stringify(text)} is not true or false`);
+  }
   const schedText = ann['kube-router.io/service.scheduler'];
   let scheduler: Scheduler = 'rr';
   if (schedText !== undefined) {
@@ -134,5 +190,17 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
       ...(hc && externalLocal && type === 'LoadBalancer' ? { healthCheckNodePort: hc } : {}),
     });
   }
-  return { kind: 'service', service: { namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, ports }, problems };
+  const service: ServiceInfo = { namespace: o.metadata.namespace ?? 'default', name: o.metadata.name, clusterIPs, externalIPs, loadBalancerIPs, internalLocal, externalLocal, advertise, ports };
+  return { kind: 'service', service, problems };
+}
+
+/** The parse settings of the daemon's configuration: the proxy and the router read Services the same way. */
+export function serviceParseConfig(config: KubeRouterConfig): ServiceParseConfig {
+  return {
+    serviceClusterIPRanges: config.serviceClusterIPRanges,
+    serviceExternalIPRanges: config.serviceExternalIPRanges,
+    loadBalancerIPRanges: config.loadBalancerIPRanges,
+    strictExternalIPValidation: config.strictExternalIPValidation,
+    hairpinMode: config.proxy.hairpinMode,
+  };
 }

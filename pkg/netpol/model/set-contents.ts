@@ -1,7 +1,9 @@
 import { familyOf, type Family } from '../../util/ip.js';
-import { matches } from './selector.js';
+import { matches } from '../../k8s/kinds/label-selector.js';
 import type { SetSource } from './chains.js';
-import type { NamespaceInfo, PodInfo, PodSelection } from './types.js';
+import type { NamespaceInfo } from '../../k8s/kinds/namespace.js';
+import type { PodInfo } from '../../k8s/kinds/pod.js';
+import type { PodSelection } from '../../k8s/kinds/network-policy.js';
 
 interface SelectionEntry {
   readonly selection: PodSelection;

@@ -1,6 +1,6 @@
-import { asArray, asRecord, asString } from '../util/json.js';
-import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
-import type { KubeObject } from './object.js';
+import { asArray, asRecord, asString } from '../../util/json.js';
+import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
+import type { KubeObject } from '../object.js';
 
 export interface NodeInfo {
   readonly name: string;
@@ -56,4 +56,19 @@ export function parseNode(o: KubeObject): NodeInfo {
 /** Upstream's choice of a node's address for a family: the first InternalIP, else the first ExternalIP. */
 export function primaryIP(n: NodeInfo, family: Family): IP | undefined {
   return n.internalIPs.find((ip) => familyOf(ip) === family) ?? n.externalIPs.find((ip) => familyOf(ip) === family);
+}
+
+/**
+ * The one rule for a node's pod CIDRs: its own (annotation, then spec), or, when it has none, the
+ * cluster CIDR (`--cluster-cidr`) so that a node without an allocation still treats pod traffic as such.
+ */
+export function nodePodCIDRs(n: NodeInfo, clusterCidr: CIDR | undefined): readonly CIDR[] {
+  return n.podCIDRs.length > 0 ? n.podCIDRs : clusterCidr ? [clusterCidr] : [];
+}
+
+/** Every pod address range of the cluster: each node's pod CIDRs and the cluster CIDR. Sorted, unique. */
+export function clusterPodCIDRs(nodes: readonly NodeInfo[], clusterCidr: CIDR | undefined): CIDR[] {
+  const all = new Set<CIDR>(nodes.flatMap((n) => n.podCIDRs));
+  if (clusterCidr) all.add(clusterCidr);
+  return [...all].sort();
 }

@@ -3,7 +3,10 @@ import type { Family } from '../../util/ip.js';
 import { renderChains, type ChainModel, type SetSource } from './chains.js';
 import { FirewallNames } from './names.js';
 import { SetContents } from './set-contents.js';
-import type { FirewallNode, FirewallOptions, NamespaceInfo, PodInfo, PolicyInfo } from './types.js';
+import type { FirewallNode, FirewallOptions } from './types.js';
+import type { NamespaceInfo } from '../../k8s/kinds/namespace.js';
+import type { PodInfo } from '../../k8s/kinds/pod.js';
+import type { PolicyInfo } from '../../k8s/kinds/network-policy.js';
 
 export function setType(source: SetSource): IpsetType {
   switch (source.kind) {

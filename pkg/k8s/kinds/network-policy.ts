@@ -1,8 +1,41 @@
-import type { KubeObject } from '../../k8s/object.js';
+import type { KubeObject } from '../object.js';
 import { cidrCovers, tryParseCIDR, familyOf, type CIDR } from '../../util/ip.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
-import { parseSelector } from './selector.js';
-import { API_PROTOCOLS, type PolicyInfo, type PolicyPeer, type PolicyPort, type PolicyRule } from './types.js';
+import { parseSelector, type LabelSelector } from './label-selector.js';
+
+import { API_PROTOCOLS, type PolicyProtocol } from './protocol.js';
+
+/** Which namespaces a pod selection looks in: one by name (the policy's own) or those a selector matches. */
+export type NamespaceScope = { readonly kind: 'name'; readonly name: string } | { readonly kind: 'selector'; readonly selector: LabelSelector };
+
+/** A set of pods: the unit ipsets are made of, shared by every policy that selects the same pods. */
+export interface PodSelection {
+  readonly namespaces: NamespaceScope;
+  readonly pods: LabelSelector;
+}
+
+export type PolicyPeer = { readonly kind: 'pods'; readonly selection: PodSelection } | { readonly kind: 'ipBlock'; readonly cidr: CIDR; readonly except: readonly CIDR[] };
+
+export type PolicyPort =
+  | { readonly kind: 'number'; readonly protocol: PolicyProtocol; readonly port: number; readonly endPort?: number }
+  | { readonly kind: 'any-port'; readonly protocol: PolicyProtocol }
+  | { readonly kind: 'named'; readonly protocol: PolicyProtocol; readonly name: string };
+
+/** One ingress `from` or egress `to` rule. `all` peers: any address; `all` ports: any port and protocol. */
+export interface PolicyRule {
+  readonly peers: readonly PolicyPeer[] | 'all';
+  readonly ports: readonly PolicyPort[] | 'all';
+}
+
+export interface PolicyInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly podSelector: LabelSelector;
+  /** Undefined when the policy does not cover that direction; an empty list denies everything. */
+  readonly ingress?: readonly PolicyRule[];
+  readonly egress?: readonly PolicyRule[];
+}
+
 
 export type ParsedPolicy = { readonly kind: 'policy'; readonly policy: PolicyInfo; readonly problems: readonly string[] } | { readonly kind: 'rejected'; readonly reason: string };
 

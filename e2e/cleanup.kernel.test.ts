@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { startInNetns } from '../../test/ns-process.js';
-import { KUBE_ROUTER_BIN } from '../../test/paths.js';
-import { throwawayNetns, type ThrowawayNetns } from '../../test/throwaway-netns.js';
-import type { IptablesVariant } from '../linux/iptables/types.js';
+import { startInNetns } from '../test/ns-process.js';
+import { KUBE_ROUTER_BIN } from '../test/paths.js';
+import { throwawayNetns, type ThrowawayNetns } from '../test/throwaway-netns.js';
+import type { IptablesVariant } from '../pkg/linux/iptables/types.js';
 
 function stripCounters(save: string): string {
   return save

@@ -4,7 +4,7 @@
  * tokens, token files, exec and OIDC plugins) and prints what a connection needs as JSON. Run as a
  * short-lived child by resolved-kubeconfig.ts, so the daemon itself never loads client-node's
  * generated API (~75 MiB resident).
- *   node dist/pkg/k8s/kubeconfig-resolve.js [--kubeconfig FILE] [--master URL]
+ *   node dist/cmd/kubeconfig-resolve.js [--kubeconfig FILE] [--master URL]
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import type { RequestOptions } from 'node:https';

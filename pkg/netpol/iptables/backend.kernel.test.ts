@@ -7,8 +7,9 @@ import { RealIptables } from '../../linux/iptables/real.js';
 import type { IptablesVariant } from '../../linux/iptables/types.js';
 import type { CIDR, Family } from '../../util/ip.js';
 import { isFirewallChain, isFirewallSet } from '../model/names.js';
-import { parseNamespace, parsePod } from '../model/parse-pod.js';
-import { parsePolicy } from '../model/parse-policy.js';
+import { parsePod } from '../../k8s/kinds/pod.js';
+import { parseNamespace } from '../../k8s/kinds/namespace.js';
+import { parsePolicy } from '../../k8s/kinds/network-policy.js';
 import { FirewallTracker } from '../model/tracker.js';
 import { IptablesFirewallBackend, jumpRule } from './backend.js';
 

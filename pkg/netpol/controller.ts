@@ -1,5 +1,6 @@
+import { enabledFamilies } from '../options/config.js';
 import type { ControllerContext } from '../daemon/context.js';
-import { parseNode } from '../k8s/node.js';
+import { nodePodCIDRs, parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Controller } from '../runtime/controller.js';
@@ -8,8 +9,9 @@ import type { Family } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import { IptablesFirewallBackend } from './iptables/backend.js';
 import { firewallMetrics, type FirewallMetrics } from './metrics.js';
-import { parseNamespace, parsePod } from './model/parse-pod.js';
-import { parsePolicy } from './model/parse-policy.js';
+import { parsePod } from '../k8s/kinds/pod.js';
+import { parseNamespace } from '../k8s/kinds/namespace.js';
+import { parsePolicy } from '../k8s/kinds/network-policy.js';
 import { FirewallTracker } from './model/tracker.js';
 
 /**
@@ -35,7 +37,7 @@ export class FirewallController implements Controller {
     this.syncPeriodMs = cfg.firewall.syncPeriodMs;
     this.logger = ctx.logger.child('netpol');
     this.metrics = firewallMetrics(ctx.metrics);
-    this.families = [...(cfg.enableIPv4 ? [4 as const] : []), ...(cfg.enableIPv6 ? [6 as const] : [])];
+    this.families = enabledFamilies(cfg);
     this.tracker = new FirewallTracker(cfg.nodeName, this.families, { defaultDeny: cfg.firewall.defaultDeny, serviceClusterIPRanges: cfg.serviceClusterIPRanges, sctp: true });
     this.backends = this.families.map((f) => new IptablesFirewallBackend(f, ctx.kernel.iptables[f], ctx.kernel.ipset));
     // Objects are parsed on arrival and kept parsed here: the caches need only metadata.
@@ -82,7 +84,7 @@ export class FirewallController implements Controller {
   private onNode = (e: StoreEvent): void => {
     if (e.obj.metadata.name !== this.ctx.config.nodeName) return;
     const n = parseNode(e.obj);
-    this.tracker.setNode({ name: n.name, podCIDRs: n.podCIDRs.length > 0 ? n.podCIDRs : this.ctx.config.router.clusterCidr ? [this.ctx.config.router.clusterCidr] : [] });
+    this.tracker.setNode({ name: n.name, podCIDRs: nodePodCIDRs(n, this.ctx.config.router.clusterCidr) });
     this.runner.run();
   };
 

@@ -5,8 +5,8 @@ import { FakeIptables } from '../linux/iptables/fake.js';
 import type { CIDR, Family } from '../util/ip.js';
 import { evaluateFilter, type FilterPacket, type FilterVerdict } from './evaluate.js';
 import { IptablesFirewallBackend } from './iptables/backend.js';
-import { parsePod } from './model/parse-pod.js';
-import { parsePolicy } from './model/parse-policy.js';
+import { parsePod } from '../k8s/kinds/pod.js';
+import { parsePolicy } from '../k8s/kinds/network-policy.js';
 import { FirewallTracker } from './model/tracker.js';
 
 const kube = (raw: Record<string, unknown>): KubeObject => toKubeObject(raw) as KubeObject;

@@ -4,12 +4,12 @@
  * that have no other path.
  */
 import assert from 'node:assert/strict';
-import { netnsExec, realExec } from '../linux/exec.js';
-import { RealNetlink } from '../linux/netlink/real.js';
-import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
-import { addNetns, deleteNetns } from '../linux/netns.js';
-import type { CIDR, IP } from '../util/ip.js';
-import { tunnelName, tunnelOps, type TunnelEncap } from './overlay.js';
+import { netnsExec, realExec } from '../../pkg/linux/exec.js';
+import { RealNetlink } from '../../pkg/linux/netlink/real.js';
+import { KUBE_ROUTER_RT_PROTO } from '../../pkg/linux/netlink/types.js';
+import { addNetns, deleteNetns } from '../../pkg/linux/netns.js';
+import type { CIDR, IP } from '../../pkg/util/ip.js';
+import { tunnelName, tunnelOps, type TunnelEncap } from '../../pkg/routing/overlay.js';
 
 const sh = realExec();
 const ip = (s: string): IP => s as IP;

@@ -1,7 +1,9 @@
 import { bitsOf, cidrParts, familyOf, type CIDR, type Family } from '../../util/ip.js';
-import { EVERYTHING, isEverything, selectionKey } from './selector.js';
+import { EVERYTHING, isEverything, selectionKey } from '../../k8s/kinds/label-selector.js';
 import { CHAINS, FirewallNames, TOP_CHAINS, localPodsSet } from './names.js';
-import type { FirewallNode, FirewallOptions, PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyProtocol, PolicyRule } from './types.js';
+import type { FirewallNode, FirewallOptions } from './types.js';
+import type { PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyRule } from '../../k8s/kinds/network-policy.js';
+import type { PolicyProtocol } from '../../k8s/kinds/protocol.js';
 
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
 export type SetSource =

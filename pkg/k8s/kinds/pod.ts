@@ -1,7 +1,26 @@
-import type { KubeObject } from '../../k8s/object.js';
+import type { KubeObject } from '../object.js';
 import { tryParseIP, type IP } from '../../util/ip.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
-import { API_PROTOCOLS, type ContainerPortInfo, type NamespaceInfo, type PodInfo } from './types.js';
+
+import { API_PROTOCOLS, type PolicyProtocol } from './protocol.js';
+
+export interface ContainerPortInfo {
+  readonly name: string;
+  readonly protocol: PolicyProtocol;
+  readonly port: number;
+}
+
+export interface PodInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly nodeName?: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly ips: readonly IP[];
+  readonly hostNetwork: boolean;
+  /** Named container ports (unnamed ones cannot be referred to by a policy). */
+  readonly namedPorts: readonly ContainerPortInfo[];
+}
+
 
 
 /**
@@ -42,8 +61,4 @@ export function parsePod(o: KubeObject): PodInfo | undefined {
     hostNetwork: spec?.['hostNetwork'] === true,
     namedPorts,
   };
-}
-
-export function parseNamespace(o: KubeObject): NamespaceInfo {
-  return { name: o.metadata.name, labels: o.metadata.labels };
 }

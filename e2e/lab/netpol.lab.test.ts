@@ -5,10 +5,10 @@ import { isAlive } from '../../lab/processes.js';
 import { netns, podCidr, podCidr6 } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
-import { tryParseCIDR } from '../util/ip.js';
+import { tryParseCIDR } from '../../pkg/util/ip.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
-import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from './conformance.test-support.js';
-import type { World, WorldPod } from './reference.test-support.js';
+import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from '../../pkg/netpol/conformance.test-support.js';
+import type { World, WorldPod } from '../../pkg/netpol/reference.test-support.js';
 
 const LAB = testLabName('lf');
 const quiet = (): void => undefined;

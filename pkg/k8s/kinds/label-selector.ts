@@ -1,5 +1,19 @@
 import { asArray, asRecord, asString } from '../../util/json.js';
-import type { LabelSelector, NamespaceScope, PodSelection, SelectorRequirement } from './types.js';
+import type { NamespaceScope, PodSelection } from './network-policy.js';
+
+export interface SelectorRequirement {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /** Sorted and unique; empty for Exists / DoesNotExist. */
+  readonly values: readonly string[];
+}
+
+/** A label selector in canonical form (sorted), so equal selectors have equal keys. */
+export interface LabelSelector {
+  readonly matchLabels: readonly (readonly [string, string])[];
+  readonly matchExpressions: readonly SelectorRequirement[];
+}
+
 
 export const EVERYTHING: LabelSelector = { matchLabels: [], matchExpressions: [] };
 

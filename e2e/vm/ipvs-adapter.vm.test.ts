@@ -1,7 +1,7 @@
-import { throwawayNetns } from '../../../test/throwaway-netns.js';
-import { realNetlinkSockets } from '../genl/socket.js';
-import { ipvsContract } from './contract.js';
-import { openIpvs } from './real.js';
+import { throwawayNetns } from '../../test/throwaway-netns.js';
+import { realNetlinkSockets } from '../../pkg/linux/genl/socket.js';
+import { ipvsContract } from '../../pkg/linux/ipvs/contract.js';
+import { openIpvs } from '../../pkg/linux/ipvs/real.js';
 
 // Real IPVS over our generic-netlink codec, in a throwaway namespace of the VM's kernel.
 ipvsContract('real kernel (generic netlink, in a netns)', async () => {

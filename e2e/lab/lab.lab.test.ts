@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import type { JsonObject } from '../fixture/apiserver/index.js';
-import { listNetns } from '../pkg/linux/netns.js';
-import { realExec } from '../pkg/linux/exec.js';
-import { apply, destroyLab, probe, status, up } from './lab.js';
-import { isAlive } from './processes.js';
-import { labDir } from './state.js';
-import { run } from './sh.js';
-import { removeStaleTestLabs, testLabName } from '../test/lab-names.js';
+import type { JsonObject } from '../../fixture/apiserver/index.js';
+import { listNetns } from '../../pkg/linux/netns.js';
+import { realExec } from '../../pkg/linux/exec.js';
+import { apply, destroyLab, probe, status, up } from '../../lab/lab.js';
+import { isAlive } from '../../lab/processes.js';
+import { labDir } from '../../lab/state.js';
+import { run } from '../../lab/sh.js';
+import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 
 const L1 = testLabName('lta');
 const L2 = testLabName('ltb');

@@ -5,7 +5,7 @@ import { FakeIptables } from '../linux/iptables/fake.js';
 import type { CIDR } from '../util/ip.js';
 import { evaluateFilter, type FilterPacket } from './evaluate.js';
 import { IptablesFirewallBackend } from './iptables/backend.js';
-import { parsePod } from './model/parse-pod.js';
+import { parsePod } from '../k8s/kinds/pod.js';
 import { FirewallTracker } from './model/tracker.js';
 
 const kube = (raw: Record<string, unknown>): KubeObject => toKubeObject(raw) as KubeObject;

@@ -1,7 +1,20 @@
-import type { KubeObject } from '../../k8s/object.js';
+import type { KubeObject } from '../object.js';
 import { asArray, asRecord, asString, asNumber } from '../../util/json.js';
-import { tryParseIP, tryParsePort, familyOf, type Family } from '../../util/ip.js';
-import type { Endpoint, Protocol } from './types.js';
+import { tryParseIP, tryParsePort, familyOf, type Family, type IP, type Port } from '../../util/ip.js';
+
+import type { Protocol } from './protocol.js';
+
+export interface Endpoint {
+  readonly ip: IP;
+  readonly port: Port;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  readonly nodeName?: string;
+  readonly zone?: string;
+  readonly hintZones?: readonly string[];
+}
+
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';

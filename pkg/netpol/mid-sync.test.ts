@@ -3,7 +3,7 @@ import { FakeIpset } from '../linux/ipset/fake.js';
 import { FakeIptables } from '../linux/iptables/fake.js';
 import type { CIDR } from '../util/ip.js';
 import { IptablesFirewallBackend } from './iptables/backend.js';
-import { EVERYTHING } from './model/selector.js';
+import { EVERYTHING } from '../k8s/kinds/label-selector.js';
 import { FirewallTracker } from './model/tracker.js';
 
 describe('a policy event that arrives while a sync is writing', () => {

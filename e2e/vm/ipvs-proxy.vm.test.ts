@@ -8,18 +8,18 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { realExec } from '../../linux/exec.js';
-import { cleanupIpsets, cleanupIptables, cleanupIpvs } from '../../linux/cleanup.js';
-import { detectIptablesVariant, RealIptables } from '../../linux/iptables/real.js';
-import { realNetlinkSockets } from '../../linux/genl/socket.js';
-import { RealIpset } from '../../linux/ipset/real.js';
-import { openIpvs } from '../../linux/ipvs/real.js';
-import type { Ipvs } from '../../linux/ipvs/types.js';
-import { netnsExec } from '../../linux/exec.js';
-import { addNetns, deleteNetns } from '../../linux/netns.js';
-import { startInNetns, type NsProcess } from '../../../test/ns-process.js';
-import { DIST } from '../../../test/paths.js';
-import { harness, service, slice, NODE_IP, type Harness } from '../harness.test-support.js';
+import { realExec } from '../../pkg/linux/exec.js';
+import { cleanupIpsets, cleanupIptables, cleanupIpvs } from '../../pkg/linux/cleanup.js';
+import { detectIptablesVariant, RealIptables } from '../../pkg/linux/iptables/real.js';
+import { realNetlinkSockets } from '../../pkg/linux/genl/socket.js';
+import { RealIpset } from '../../pkg/linux/ipset/real.js';
+import { openIpvs } from '../../pkg/linux/ipvs/real.js';
+import type { Ipvs } from '../../pkg/linux/ipvs/types.js';
+import { netnsExec } from '../../pkg/linux/exec.js';
+import { addNetns, deleteNetns } from '../../pkg/linux/netns.js';
+import { startInNetns, type NsProcess } from '../../test/ns-process.js';
+import { DIST } from '../../test/paths.js';
+import { harness, service, slice, NODE_IP, type Harness } from '../../pkg/proxy/harness.test-support.js';
 
 const CIP = '198.18.128.10';
 const sh = realExec();

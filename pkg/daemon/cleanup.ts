@@ -2,7 +2,7 @@ import type { Logger } from '../util/logger.js';
 import { errorMessage } from '../util/errors.js';
 import { cleanupIpsets, cleanupIptables, cleanupIpvs, cleanupNetlink, cleanupNftables } from '../linux/cleanup.js';
 import type { Ipvs } from '../linux/ipvs/types.js';
-import type { KernelAdapters } from './kernel.js';
+import type { KernelAdapters } from '../linux/adapters.js';
 
 /**
  * `--cleanup-config`: removes every kernel object kube-router owns (pkg/linux/owned.ts) and nothing

@@ -7,8 +7,8 @@ import { serveHealth, serveMetrics, type Listener } from '../runtime/http.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import type { ControllerContext } from './context.js';
-import type { KernelAdapters } from './kernel.js';
+import type { ControllerContext } from '../runtime/context.js';
+import type { KernelAdapters } from '../linux/adapters.js';
 
 export type ControllerFactory = (ctx: ControllerContext) => Controller | Promise<Controller>;
 

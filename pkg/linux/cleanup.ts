@@ -3,6 +3,7 @@ import type { Ipset } from './ipset/types.js';
 import { renderDestroy } from './ipset/render.js';
 import type { Iptables, IptablesTable } from './iptables/types.js';
 import { splitRuleWords } from './iptables/types.js';
+import { parseSave } from './iptables/save.js';
 import type { Nftables } from './nftables/types.js';
 import type { Netlink, NetOp } from './netlink/types.js';
 import type { Ipvs } from './ipvs/types.js';
@@ -17,22 +18,17 @@ const TABLES: readonly IptablesTable[] = ['filter', 'nat', 'mangle', 'raw'];
 export async function cleanupIptables(ipt: Iptables): Promise<number> {
   let removed = 0;
   for (const table of TABLES) {
-    const save = await ipt.save(table);
-    const ours = new Set<string>();
+    const saved = parseSave(await ipt.save(table));
+    const ours = new Set([...saved.chains.keys()].filter(isOwnedChain));
     const jumps: string[] = [];
-    for (const line of save.split('\n')) {
-      if (line.startsWith(':')) {
-        const name = line.slice(1).split(' ')[0] ?? '';
-        if (isOwnedChain(name)) ours.add(name);
+    for (const [chain, rules] of saved.chains) {
+      if (ours.has(chain)) continue;
+      for (const rule of rules) {
+        const words = splitRuleWords(rule);
+        const j = words.findIndex((w) => w === '-j' || w === '-g');
+        const target = j >= 0 ? words[j + 1] : undefined;
+        if (target !== undefined && ours.has(target)) jumps.push(`-D ${chain} ${rule}`);
       }
-    }
-    for (const line of save.split('\n')) {
-      if (!line.startsWith('-A ')) continue;
-      const words = splitRuleWords(line);
-      const chain = words[1] ?? '';
-      const j = words.findIndex((w) => w === '-j' || w === '-g');
-      const target = j >= 0 ? words[j + 1] : undefined;
-      if (!ours.has(chain) && target !== undefined && ours.has(target)) jumps.push(`-D ${line.slice(3)}`);
     }
     if (ours.size === 0) continue;
     const names = [...ours].sort();

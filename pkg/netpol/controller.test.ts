@@ -5,9 +5,8 @@ import { KubeTransport } from '../k8s/transport.js';
 import { WatchLayer } from '../k8s/watch-layer.js';
 import { realExec } from '../linux/exec.js';
 import { FakeIpset } from '../linux/ipset/fake.js';
+import { fakeKernel } from '../linux/fake-adapters.js';
 import { FakeIptables } from '../linux/iptables/fake.js';
-import { FakeNftables } from '../linux/nftables/fake.js';
-import { FakeNetlink } from '../linux/netlink/fake.js';
 import { loadConfig } from '../options/load-config.js';
 import { HealthChecker } from '../runtime/health.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
@@ -40,7 +39,7 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
     const ipset = new FakeIpset();
     const metrics = new DaemonMetrics('test', { processMetrics: false });
     const health = new HealthChecker(clock);
-    const controller = new FirewallController({ config: r.config, watch, kernel: { exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset, nft: new FakeNftables(), netlink: new FakeNetlink() }, health, metrics, clock, logger });
+    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset }), health, metrics, clock, logger });
     try {
       await client.create({ kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['198.18.64.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.10' }] } });
       await client.create({ kind: 'Namespace', metadata: { name: 'x', labels: { ns: 'x' } } });

@@ -1,5 +1,5 @@
 import { enabledFamilies } from '../options/config.js';
-import type { ControllerContext } from '../daemon/context.js';
+import type { ControllerContext } from '../runtime/context.js';
 import { nodePodCIDRs, parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';

@@ -1,6 +1,17 @@
 import type { Family } from '../util/ip.js';
 import type { FamilyModel } from './model/types.js';
-import type { RenderContext } from './nft/render.js';
+
+/** Proxy settings every backend renders with. */
+export interface RenderOptions {
+  readonly masqueradeAll: boolean;
+  /** --ipvs-permit-all semantics: reject traffic to service IPs on ports no service serves. */
+  readonly rejectUnserved: boolean;
+}
+
+export interface RenderContext {
+  readonly opts: RenderOptions;
+  readonly isLocal: (ip: string) => boolean;
+}
 
 export type SyncMode = 'full' | 'partial' | 'noop';
 

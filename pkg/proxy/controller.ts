@@ -1,5 +1,5 @@
 import { enabledFamilies } from '../options/config.js';
-import type { ControllerContext } from '../daemon/context.js';
+import type { ControllerContext } from '../runtime/context.js';
 import { parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
@@ -10,7 +10,7 @@ import type { Ipvs } from '../linux/ipvs/types.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
 import { collectGarbage } from '../runtime/memory.js';
-import { errorMessage, ErrorCode, KubeRouterError } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
 import type { Family, IP } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import { HealthCheckServers, type HealthCheckTarget } from './healthcheck.js';
@@ -20,10 +20,7 @@ import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
 import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
 import type { NodeContext } from './model/types.js';
 import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
-import { DUMMY_IF } from './ipvs/desired.js';
-import { IpvsProxyBackend } from './ipvs/backend.js';
-import { ipvsServiceMetrics } from './ipvs/metrics.js';
-import { NftProxyBackend } from './nft/backend.js';
+import { createProxyBackends, type ProxyBackends } from './backends.js';
 import { buildNodeContext, sameNodeContext } from './node-context.js';
 import { ServiceTracker } from './tracker.js';
 
@@ -47,7 +44,7 @@ export class ProxyController implements Controller {
   private readonly views: Views<'services' | 'endpointSlices' | 'nodes'>;
   private readonly tracker: ServiceTracker;
   private backends: ProxyBackend[] = [];
-  private ipvs: Ipvs | undefined;
+  private datapath: ProxyBackends | undefined;
   private drainTimer: ReturnType<ControllerContext['clock']['setTimeout']> | undefined;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
@@ -79,36 +76,11 @@ export class ProxyController implements Controller {
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));
   }
 
-  /**
-   * IPVS when asked for or (auto) when the kernel has it, as upstream; nftables otherwise, said once.
-   * An explicit --service-proxy-backend=ipvs on a kernel without IPVS is an error, not a silent switch.
-   */
   private async chooseBackend(): Promise<void> {
-    const choice = this.ctx.config.proxy.backend;
-    let ipvs: Ipvs | undefined;
-    let why = 'this kernel has no IPVS';
-    if (choice !== 'nftables') {
-      try {
-        ipvs = await this.deps.openIpvs();
-      } catch (e) {
-        why = `IPVS could not be opened: ${errorMessage(e)}`;
-      }
-      if (!ipvs && choice === 'ipvs') throw new KubeRouterError(ErrorCode.Unsupported, `--service-proxy-backend=ipvs: ${why}; use auto or nftables`);
-    }
-    const cfg = this.ctx.config.proxy;
-    if (ipvs) {
-      this.ipvs = ipvs;
-      const k = this.ctx.kernel;
-      this.backends = this.families.map((f) => new IpvsProxyBackend(f, { ipvs, netlink: this.deps.netlink, iptables: k.iptables[f], ipset: k.ipset, exec: k.exec, clock: this.ctx.clock, logger: this.logger }, { gracefulTermination: cfg.gracefulTermination, gracefulPeriodMs: cfg.gracefulPeriodMs, excludedCidrs: cfg.excludedCidrs }));
-      const t = { tcp: Math.round(cfg.tcpTimeoutMs / 1000), tcpFin: Math.round(cfg.tcpFinTimeoutMs / 1000), udp: Math.round(cfg.udpTimeoutMs / 1000) };
-      if (t.tcp + t.tcpFin + t.udp > 0) await ipvs.setTimeouts(t).catch((e: unknown) => this.logger.warn('IPVS timeouts not set', { error: errorMessage(e) }));
-      ipvsServiceMetrics(this.ctx.metrics, ipvs, () => this.frontendNames());
-      this.logger.info(`service proxy backend: ipvs (${choice === 'auto' ? 'auto: the kernel has IPVS' : 'asked for'})`);
-    } else {
-      this.backends = this.families.map((f) => new NftProxyBackend(this.deps.nft, f, this.logger));
-      this.logger.info(choice === 'auto' ? `service proxy backend: nftables (auto: ${why})` : 'service proxy backend: nftables (asked for)');
-    }
-    this.metrics.backendInfo.set({ backend: ipvs ? 'ipvs' : 'nftables' }, 1);
+    const k = this.ctx.kernel;
+    this.datapath = await createProxyBackends(this.ctx.config.proxy, this.families, { nft: this.deps.nft, netlink: this.deps.netlink, iptables: k.iptables, ipset: k.ipset, sysctl: k.sysctl, openIpvs: this.deps.openIpvs, metrics: this.ctx.metrics, clock: this.ctx.clock, logger: this.logger }, () => this.frontendNames());
+    this.backends = [...this.datapath.backends];
+    this.metrics.backendInfo.set({ backend: this.datapath.kind }, 1);
   }
 
   /** `address|proto|port` → `namespace/name` of every applied frontend, for the IPVS service metrics. */
@@ -168,14 +140,14 @@ export class ProxyController implements Controller {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.runner.stop();
     if (this.drainTimer) this.ctx.clock.clearTimeout(this.drainTimer);
-    this.ipvs?.close();
+    this.datapath?.close();
     for (const t of this.pendingTimers) this.ctx.clock.clearTimeout(t);
     await this.healthChecks.close();
   }
 
   private async refreshNode(): Promise<void> {
-    // Service VIPs on kube-dummy-if are not node addresses.
-    const addrs = [...(await this.deps.netlink.addresses(4)), ...(this.ctx.config.enableIPv6 ? await this.deps.netlink.addresses(6) : [])].filter((a) => a.dev !== DUMMY_IF);
+    // The backend's own service addresses (IPVS: on kube-dummy-if) are not node addresses.
+    const addrs = [...(await this.deps.netlink.addresses(4)), ...(this.ctx.config.enableIPv6 ? await this.deps.netlink.addresses(6) : [])].filter((a) => a.dev !== this.datapath?.vipDevice);
     this.localIPs = addrs.map((a) => a.ip);
     const nodes = this.views.nodes.list().map(parseNode);
     const next = buildNodeContext(this.ctx.config.nodeName, nodes, this.localIPs, this.families, {

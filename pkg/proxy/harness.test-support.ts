@@ -17,12 +17,10 @@ import { memoryLogger } from '../util/logger.js';
 import { parseIP } from '../util/ip.js';
 import { evaluate, type Packet, type Verdict } from './nft/evaluate.js';
 import { netnsExec, realExec, type Exec } from '../linux/exec.js';
-import { detectIptablesVariant, RealIptables } from '../linux/iptables/real.js';
-import { RealIpset } from '../linux/ipset/real.js';
-import { RealNftables } from '../linux/nftables/real.js';
-import { RealNetlink } from '../linux/netlink/real.js';
+import { detectIptablesVariant } from '../linux/iptables/real.js';
 import type { Ipvs } from '../linux/ipvs/types.js';
-import type { KernelAdapters } from '../daemon/kernel.js';
+import { realKernelWith, type KernelAdapters } from '../linux/adapters.js';
+import { fakeKernel } from '../linux/fake-adapters.js';
 import { ProxyController, type ProxyDeps } from './controller.js';
 import type { FakeIpvs } from '../linux/ipvs/fake.js';
 
@@ -85,13 +83,13 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
   const ipset = new FakeIpset();
   const metrics = new DaemonMetrics('test', { processMetrics: false });
   const health = new HealthChecker(clock);
-  let kernel: KernelAdapters = { exec: opts.ipvs ? noopExec : realExec(), iptables, ipset, nft, netlink };
+  let kernel: KernelAdapters = fakeKernel({ exec: opts.ipvs ? noopExec : realExec(), iptables, ipset, nft, netlink });
   let deps: ProxyDeps = { nft, netlink, conntrack, openIpvs: () => Promise.resolve(opts.ipvs) };
   if (opts.real) {
     const exec = netnsExec(realExec(), opts.real.netns);
     const variant = await detectIptablesVariant(exec);
     const ipvs = opts.real.ipvs;
-    kernel = { exec, iptables: { 4: new RealIptables(exec, 4, variant), 6: new RealIptables(exec, 6, variant) }, ipset: new RealIpset(exec), nft: new RealNftables(exec), netlink: new RealNetlink(exec) };
+    kernel = realKernelWith(exec, variant);
     deps = { nft: kernel.nft, netlink: kernel.netlink, conntrack: realConntrack(exec), openIpvs: () => Promise.resolve(ipvs) };
   }
   const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger }, deps);

@@ -1,7 +1,7 @@
 import { enabledFamilies } from '../options/config.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ControllerContext } from '../daemon/context.js';
+import type { ControllerContext } from '../runtime/context.js';
 import { clusterPodCIDRs, nodePodCIDRs, parseNode, primaryIP } from '../k8s/kinds/node.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Controller } from '../runtime/controller.js';

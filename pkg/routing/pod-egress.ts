@@ -1,6 +1,7 @@
 import type { Ipset, IpsetSpec } from '../linux/ipset/types.js';
 import { renderSetSync } from '../linux/ipset/render.js';
 import type { Iptables } from '../linux/iptables/types.js';
+import { ensureOwnedChains, type OwnedChainSpec } from '../linux/iptables/owned-chain.js';
 import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
 
 /** Upstream's set names (a host moving from upstream keeps its sets in our hands). */
@@ -26,6 +27,11 @@ export function egressSets(f: Family, podCIDRs: readonly CIDR[], nodeIPs: readon
   ];
 }
 
+/** Our nat chain with its one rule, behind one jump at the top of POSTROUTING. */
+export function egressChainSpec(f: Family): OwnedChainSpec {
+  return { table: 'nat', chains: [{ name: EGRESS_CHAIN, rules: [egressRule(f)] }], jumps: [{ from: 'POSTROUTING', rules: [JUMP], placement: 'top' }] };
+}
+
 /**
  * --enable-pod-egress: pod traffic leaving the pod and node address space is masqueraded (upstream
  * §4.6 step 7), with sets kept current by temp set + swap and our own nat chain behind one jump at the
@@ -46,17 +52,7 @@ export class PodEgress {
       const key = JSON.stringify(sets);
       if (!force && this.applied.get(f) === key) continue;
       await this.ipset.restore(renderSetSync(sets));
-      const save = await this.iptables[f].save('nat');
-      const post = save.split('\n').filter((l) => l.startsWith('-A POSTROUTING '));
-      const ours = save.split('\n').filter((l) => l.startsWith(`-A ${EGRESS_CHAIN} `));
-      const lines = ['*nat'];
-      if (ours.length !== 1 || ours[0] !== `-A ${EGRESS_CHAIN} ${egressRule(f)}`) lines.push(`:${EGRESS_CHAIN} - [0:0]`, `-A ${EGRESS_CHAIN} ${egressRule(f)}`);
-      if (post[0] !== `-A POSTROUTING ${JUMP}`) {
-        for (const l of post) if (l === `-A POSTROUTING ${JUMP}`) lines.push(`-D POSTROUTING ${JUMP}`);
-        lines.push(`-I POSTROUTING 1 ${JUMP}`);
-      }
-      if (lines.length > 1) await this.iptables[f].restore([...lines, 'COMMIT', ''].join('\n'));
-      writes += lines.length - 1 + 1;
+      writes += 1 + (await ensureOwnedChains(this.iptables[f], [egressChainSpec(f)]));
       this.applied.set(f, key);
     }
     return writes;

@@ -1,6 +1,8 @@
 import type { Ipset, IpsetSpec } from '../../linux/ipset/types.js';
 import { renderCreate, renderDestroy, renderSetSync } from '../../linux/ipset/render.js';
 import type { Iptables } from '../../linux/iptables/types.js';
+import { parseSave } from '../../linux/iptables/save.js';
+import { jumpRepairLines } from '../../linux/iptables/owned-chain.js';
 import type { Family } from '../../util/ip.js';
 import { TOP_CHAINS, isFirewallChain, isFirewallSet, localPodsSet } from '../model/names.js';
 import type { DesiredFamily } from '../model/tracker.js';
@@ -22,24 +24,6 @@ export interface FirewallSyncResult {
   /** Lines written to iptables-restore and ipset restore. */
   readonly writes: number;
   readonly timings: { readonly saveMs: number; readonly iptablesRestoreMs: number; readonly ipsetRestoreMs: number };
-}
-
-function parseSave(text: string): { chains: Map<string, string[]>; builtins: Map<string, string[]> } {
-  const chains = new Map<string, string[]>();
-  const builtins = new Map<string, string[]>([['INPUT', []], ['FORWARD', []], ['OUTPUT', []]]);
-  for (const line of text.split('\n')) {
-    if (line.startsWith(':')) {
-      const name = line.slice(1).split(' ')[0] ?? '';
-      if (isFirewallChain(name)) chains.set(name, []);
-    } else if (line.startsWith('-A ')) {
-      const sp = line.indexOf(' ', 3);
-      const name = line.slice(3, sp);
-      const rule = line.slice(sp + 1);
-      chains.get(name)?.push(rule);
-      builtins.get(name)?.push(rule);
-    }
-  }
-  return { chains, builtins };
 }
 
 function sameRules(a: readonly string[] | undefined, b: readonly string[]): boolean {
@@ -78,15 +62,15 @@ export class IptablesFirewallBackend {
     const full = forceFull || this.applied === undefined;
     let saveMs = 0;
     let known: KnownState;
-    let builtins: Map<string, string[]> | undefined;
+    let builtins: ReadonlyMap<string, readonly string[]> | undefined;
     if (full) {
       const t0 = performance.now();
       const [text, sets] = await Promise.all([this.iptables.save('filter'), this.ipset.save()]);
       saveMs = performance.now() - t0;
-      const parsed = parseSave(text);
-      builtins = parsed.builtins;
+      const saved = parseSave(text);
+      builtins = saved.chains;
       known = {
-        chains: parsed.chains,
+        chains: new Map([...saved.chains].filter(([name]) => isFirewallChain(name))),
         sets: new Map(sets.filter((s) => s.family === this.family && isFirewallSet(s.name)).map((s) => [s.name, { type: s.type, entries: new Set(s.entries) }])),
       };
     } else known = this.applied as KnownState;
@@ -101,7 +85,7 @@ export class IptablesFirewallBackend {
   private async write(
     model: DesiredFamily,
     known: KnownState,
-    builtins: Map<string, string[]> | undefined,
+    builtins: ReadonlyMap<string, readonly string[]> | undefined,
     full: boolean,
     compareChains: boolean,
     touched: ReadonlyMap<string, ReadonlySet<string>>,
@@ -184,13 +168,7 @@ export class IptablesFirewallBackend {
       for (const c of stale) ipt.push(`-X ${c}`);
     }
     if (builtins) {
-      for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) {
-        const rules = builtins.get(b) ?? [];
-        const jr = jumpRule(b);
-        if (rules[0] === jr && rules.filter((r) => r === jr).length === 1) continue;
-        for (const r of rules) if (r === jr) ipt.push(`-D ${b} ${r}`);
-        ipt.push(`-I ${b} 1 ${jr}`);
-      }
+      for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) ipt.push(...jumpRepairLines(builtins.get(b) ?? [], { from: b, rules: [jumpRule(b)], placement: 'top' }));
     }
     const staleSets = [...known.sets.keys()].filter((s) => !model.sets.has(s));
     for (const s of staleSets) nextSets.delete(s);

@@ -1,31 +1,33 @@
 /**
- * One family's IPVS datapath. Keeps what it applied in memory and turns each changed frontend into the
- * few IPVS ops it needs (one endpoint change is one destination op, not a full pass as upstream); the
- * first sync and every periodic one reconcile against a dump of the kernel instead. An IPVS service is
- * ours when its `address,proto:port` is in our kube-router-svip-prt set, written before the service is
- * created and cleared after it is deleted, so we never touch a service someone else made.
+ * One family's IPVS datapath: snapshot → pure diff → apply. A full sync (the first, every periodic one,
+ * any after a failure) reads the kernel once (`readIpvsSnapshot`); a partial sync takes what it applied
+ * last, kept in memory, for just the frontends that changed (one endpoint change is one destination op,
+ * not a full pass as upstream). Both go through the same `diffIpvs`. An IPVS service is ours when its
+ * `address,proto:port` is in our kube-router-svip-prt set, written before the service is created and
+ * cleared after it is deleted, so we never touch (or adopt) a service someone else made.
  */
-import type { Exec } from '../../linux/exec.js';
-import type { Ipset, IpsetSpec } from '../../linux/ipset/types.js';
-import { renderCreate, renderSetDelta, renderSetSync } from '../../linux/ipset/render.js';
+import type { Ipset } from '../../linux/ipset/types.js';
+import type { SavedTable } from '../../linux/iptables/save.js';
 import type { Iptables } from '../../linux/iptables/types.js';
-import { destKey, serviceIdKey, type Ipvs, type IpvsDestination, type IpvsOp, type IpvsService, type IpvsServiceId } from '../../linux/ipvs/types.js';
-import { KUBE_ROUTER_RT_PROTO, type NetOp, type Netlink } from '../../linux/netlink/types.js';
+import { serviceIdKey, type Ipvs, type IpvsDestination, type IpvsOp, type IpvsServiceId } from '../../linux/ipvs/types.js';
+import type { Netlink } from '../../linux/netlink/types.js';
+import type { Sysctl } from '../../linux/sysctl.js';
 import type { Clock } from '../../util/clock.js';
 import { ErrorCode, errorMessage, KubeRouterError } from '../../util/errors.js';
-import { bitsOf, cidrContains, familyOf, isLinkLocal, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { cidrContains, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
-import type { BackendSyncResult, ProxyBackend, RemovedBackend } from '../backend.js';
-import type { FamilyModel, Frontend } from '../model/types.js';
-import type { RenderContext } from '../nft/render.js';
-import { destinationsOf, DUMMY_IF, ipvsServiceOf, isVip, jumpRules, renderChains, sameDestination, sameService, SET_BASE, setName, CHAIN, svipPortEntry, type IptablesChains } from './desired.js';
+import type { BackendSyncResult, ProxyBackend, RenderContext } from '../backend.js';
+import type { FamilyModel } from '../model/types.js';
+import { SET_BASE, setName } from './desired.js';
+import { desiredIpvs, diffIpvs, drainKey, serviceIdOfFrontendKey, type IpvsDesired, type IpvsPlan } from './diff.js';
+import { readIpvsSnapshot, type CurrentService, type CurrentSet, type IpvsSnapshot } from './snapshot.js';
 
 export interface IpvsBackendDeps {
   readonly ipvs: Ipvs;
   readonly netlink: Netlink;
   readonly iptables: Iptables;
   readonly ipset: Ipset;
-  readonly exec: Exec;
+  readonly sysctl: Sysctl;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -37,39 +39,37 @@ export interface IpvsBackendOptions {
   readonly excludedCidrs: readonly CIDR[];
 }
 
-interface Entry {
-  readonly frontend: Frontend;
-  service: IpvsService;
-  readonly dests: Map<string, IpvsDestination>;
-}
-
 interface Draining {
   readonly service: IpvsServiceId;
   readonly dest: IpvsDestination;
   readonly deadline: number;
 }
 
+/** What we applied last: a snapshot of our own objects, for the next partial sync. */
 interface Applied {
-  readonly entries: Map<string, Entry>;
-  vips: Set<IP>;
-  svip: Set<string>;
-  svipPort: Set<string>;
-  localIPs: Set<string>;
-  chains: string;
-  readonly keptOwned: ReadonlySet<string>;
+  readonly services: Map<string, CurrentService>;
+  readonly sets: ReadonlyMap<string, CurrentSet>;
+  readonly vips: ReadonlySet<IP>;
+  readonly localRoutes: ReadonlyMap<IP, IP | undefined>;
+  readonly tables: { readonly filter: SavedTable; readonly nat: SavedTable };
 }
 
-const SYSCTLS = ['net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1', 'net.ipv4.vs.conn_reuse_mode=0', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'];
-
-function hostCidr(ip: IP): string {
-  return `${ip}/${bitsOf(familyOf(ip))}`;
-}
+/** Upstream's IPVS sysctls. */
+const SYSCTLS: readonly (readonly [string, string])[] = [
+  ['net.ipv4.vs.conntrack', '1'],
+  ['net.ipv4.vs.expire_nodest_conn', '1'],
+  ['net.ipv4.vs.expire_quiescent_template', '1'],
+  ['net.ipv4.vs.conn_reuse_mode', '0'],
+  ['net.ipv4.conf.all.arp_ignore', '1'],
+  ['net.ipv4.conf.all.arp_announce', '2'],
+];
 
 export class IpvsProxyBackend implements ProxyBackend {
   readonly kind = 'ipvs';
   readonly drainsGracefully = true;
-  private state: Applied | undefined;
+  private applied: Applied | undefined;
   private readonly draining = new Map<string, Draining>();
+  private readonly warnedForeign = new Set<string>();
 
   constructor(
     readonly family: Family,
@@ -78,7 +78,7 @@ export class IpvsProxyBackend implements ProxyBackend {
   ) {}
 
   invalidate(): void {
-    this.state = undefined;
+    this.applied = undefined;
   }
 
   /** Never assumed: every periodic sync reconciles IPVS, the VIPs, sets and jumps against the kernel. */
@@ -87,7 +87,7 @@ export class IpvsProxyBackend implements ProxyBackend {
   }
 
   appliedFrontendCount(): number {
-    return this.state?.entries.size ?? 0;
+    return this.applied?.services.size ?? 0;
   }
 
   close(): void {
@@ -95,184 +95,41 @@ export class IpvsProxyBackend implements ProxyBackend {
   }
 
   async sync(model: FamilyModel, changed: Iterable<string> | 'all', ctx: RenderContext): Promise<BackendSyncResult> {
+    const t0 = this.deps.clock.monotonicMs();
+    const full = this.applied === undefined || changed === 'all';
     try {
-      return this.state && changed !== 'all' ? await this.partial(this.state, model, changed, ctx) : await this.full(model, ctx);
+      // One process for all of them; a key the kernel lacks does not stop the others.
+      if (full && this.family === 4) await this.deps.sysctl.set(SYSCTLS).catch(() => undefined);
+      const snap = full ? await readIpvsSnapshot(this.deps, this.family) : memorySnapshot(this.applied as Applied, this.draining, changed);
+      const t1 = this.deps.clock.monotonicMs();
+      const want = desiredIpvs(model, ctx.opts);
+      const plan = diffIpvs(want, snap, { gracefulTermination: this.opts.gracefulTermination, excluded: (ip) => this.excluded(ip), draining: new Set(this.draining.keys()) });
+      await this.apply(plan);
+      this.applied = appliedAfter(this.applied, want, plan, snap);
+      for (const id of plan.foreign) {
+        if (this.warnedForeign.has(id)) continue;
+        this.warnedForeign.add(id);
+        this.deps.logger.warn('an IPVS service we did not create holds a service address: skipped, not adopted', { service: id });
+      }
+      const writes = plan.ipvsOps.length + plan.netOps.length + plan.setWrites + (plan.iptables === '' ? 0 : 1);
+      if (full) this.deps.logger.v(2, 'ipvs full sync', { family: this.family, ipvsOps: plan.ipvsOps.length, netOps: plan.netOps.length, readMs: Math.round(t1 - t0), applyMs: Math.round(this.deps.clock.monotonicMs() - t1) });
+      return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, removedBackends: plan.removed };
     } catch (e) {
-      this.state = undefined;
+      this.applied = undefined;
       throw e;
     }
   }
 
-  private async full(model: FamilyModel, ctx: RenderContext): Promise<BackendSyncResult> {
-    const f = this.family;
-    const steps: Record<string, number> = {};
-    let t = this.deps.clock.monotonicMs();
-    const step = (name: string): void => {
-      const now = this.deps.clock.monotonicMs();
-      steps[name] = Math.round(now - t);
-      t = now;
-    };
-    // One process for all of them; a key the kernel lacks does not stop the others.
-    if (f === 4) await this.deps.exec.run(['sysctl', '-qw', ...SYSCTLS]).catch(() => undefined);
-    step('sysctl');
-    const kernel = new Map((await this.deps.ipvs.services()).filter((s) => s.id.family === f).map((s) => [serviceIdKey(s.id), s]));
-    const saved = new Map((await this.deps.ipset.save()).map((x) => [x.name, x]));
-    const owned = new Set(saved.get(setName(SET_BASE.svipPort, f))?.entries ?? []);
-    step('read');
-    const entries = new Map<string, Entry>();
-    const ops: IpvsOp[] = [];
-    const removed: RemovedBackend[] = [];
-    const wantIds = new Set<string>();
-    const keptOwned = new Set<string>();
-    for (const [key, fe] of model.frontends) {
-      const want = ipvsServiceOf(fe, f);
-      const id = serviceIdKey(want.id);
-      wantIds.add(id);
-      const have = kernel.get(id);
-      const dests = new Map(destinationsOf(fe).map((d) => [destKey(d.address, d.port), d]));
-      entries.set(key, { frontend: fe, service: want, dests });
-      if (!have) {
-        ops.push({ op: 'add-service', service: want }, ...[...dests.values()].map((d): IpvsOp => ({ op: 'add-dest', service: want.id, dest: d })));
-        continue;
-      }
-      if (!sameService(have, want)) ops.push({ op: 'update-service', service: want });
-      const haveDests = await this.deps.ipvs.destinations(want.id);
-      for (const d of dests.values()) {
-        const h = haveDests.find((x) => x.address === d.address && x.port === d.port);
-        if (!h) ops.push({ op: 'add-dest', service: want.id, dest: d });
-        else if (!sameDestination(h, d)) ops.push({ op: 'update-dest', service: want.id, dest: d });
-        this.draining.delete(`${id}|${destKey(d.address, d.port)}`);
-      }
-      for (const h of haveDests) {
-        const dk = destKey(h.address, h.port);
-        if (dests.has(dk)) continue;
-        if (this.draining.has(`${id}|${dk}`)) continue; // still draining: the tick deletes it
-        removed.push(this.removedOf(key, fe, h));
-        if (this.opts.gracefulTermination && h.activeConnections + h.inactiveConnections > 0) this.drain(want.id, h, ops);
-        else ops.push({ op: 'delete-dest', service: want.id, address: h.address, port: h.port });
-      }
-    }
-    for (const [id, s] of kernel) {
-      if (wantIds.has(id) || 'fwmark' in s.id) continue;
-      const entry = svipPortEntry({ ip: s.id.address, protocol: s.id.protocol.toUpperCase() as Frontend['protocol'], port: s.id.port as Frontend['port'] });
-      if (!owned.has(entry)) continue;
-      if (this.excluded(s.id.address)) {
-        keptOwned.add(entry); // still ours, kept: its record stays
-        continue;
-      }
-      ops.push({ op: 'delete-service', id: s.id });
-      for (const k of [...this.draining.keys()]) if (k.startsWith(`${id}|`)) this.draining.delete(k);
-    }
-    step('compare');
-    const next = this.desiredSets(model, entries, keptOwned);
-    // Ownership first: new services are recorded in svip-prt before they exist.
-    const newOwned = [...next.svipPort].filter((e) => !owned.has(e));
-    if (newOwned.length > 0) await this.ensureSets(newOwned);
-    await this.runOps(ops);
-    step('ipvs');
-    const netOps = await this.vipOps(undefined, next.vips, model);
-    if (netOps.length > 0) await this.deps.netlink.apply(netOps);
-    step('vips');
-    // Each set converges by its differences from what `ipset save` showed (a swap only for a set of
-    // another type): a periodic resync with nothing changed writes nothing.
-    const specs: IpsetSpec[] = [
-      { name: setName(SET_BASE.svip, f), type: 'hash:ip', family: f, entries: [...next.svip].sort() },
-      { name: setName(SET_BASE.svipPort, f), type: 'hash:ip,port', family: f, entries: [...next.svipPort].sort() },
-      { name: setName(SET_BASE.localIPs, f), type: 'hash:ip', family: f, entries: [...next.localIPs].sort() },
-    ];
-    let setText = '';
-    let setWrites = 0;
-    for (const spec of specs) {
-      const have = saved.get(spec.name);
-      if (have && have.type !== spec.type) {
-        setText += renderSetSync([spec]);
-        setWrites += spec.entries.length;
-        continue;
-      }
-      const before = new Set(have?.entries ?? []);
-      if (spec.name === setName(SET_BASE.svipPort, f)) for (const e of newOwned) before.add(e);
-      const want = new Set(spec.entries);
-      const add = spec.entries.filter((e) => !before.has(e));
-      const del = [...before].filter((e) => !want.has(e));
-      if (!have && !(spec.name === setName(SET_BASE.svipPort, f) && newOwned.length > 0)) setText += renderCreate(spec) + '\n';
-      setText += setDelta(spec.name, add, del);
-      setWrites += add.length + del.length;
-    }
-    if (setText !== '') await this.deps.ipset.restore(setText);
-    step('ipsets');
-    const chains = renderChains(model, ctx.opts);
-    await this.writeChains(chains, true);
-    step('iptables');
-    this.deps.logger.v(2, 'ipvs full sync', { family: f, ipvsOps: ops.length, netOps: netOps.length, ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [`${k}Ms`, v])) });
-    this.state = { entries, vips: next.vips, svip: next.svip, svipPort: next.svipPort, localIPs: next.localIPs, chains: chainsText(chains), keptOwned };
-    const writes = ops.length + netOps.length + setWrites;
-    return { mode: writes > 0 ? 'full' : 'noop', writes, removedBackends: removed };
-  }
-
-  private async partial(state: Applied, model: FamilyModel, changed: Iterable<string>, ctx: RenderContext): Promise<BackendSyncResult> {
-    const f = this.family;
-    const ops: IpvsOp[] = [];
-    const removed: RemovedBackend[] = [];
-    for (const key of new Set(changed)) {
-      const fe = model.frontends.get(key);
-      const have = state.entries.get(key);
-      if (!fe && !have) continue;
-      if (!fe && have) {
-        ops.push({ op: 'delete-service', id: have.service.id });
-        for (const d of have.dests.values()) removed.push(this.removedOf(key, have.frontend, d));
-        const id = serviceIdKey(have.service.id);
-        for (const k of [...this.draining.keys()]) if (k.startsWith(`${id}|`)) this.draining.delete(k);
-        state.entries.delete(key);
-        continue;
-      }
-      const front = fe as Frontend;
-      const want = ipvsServiceOf(front, f);
-      const dests = new Map(destinationsOf(front).map((d) => [destKey(d.address, d.port), d]));
-      if (!have) {
-        ops.push({ op: 'add-service', service: want }, ...[...dests.values()].map((d): IpvsOp => ({ op: 'add-dest', service: want.id, dest: d })));
-        state.entries.set(key, { frontend: front, service: want, dests });
-        continue;
-      }
-      if (!sameService(have.service, want)) ops.push({ op: 'update-service', service: want });
-      const id = serviceIdKey(want.id);
-      for (const [dk, d] of dests) {
-        const h = have.dests.get(dk);
-        const drainKey = `${id}|${dk}`;
-        if (this.draining.has(drainKey)) {
-          // Back before it finished draining: weight up again.
-          this.draining.delete(drainKey);
-          ops.push({ op: 'update-dest', service: want.id, dest: d });
-        } else if (!h) ops.push({ op: 'add-dest', service: want.id, dest: d });
-        else if (!sameDestination(h, d)) ops.push({ op: 'update-dest', service: want.id, dest: d });
-      }
-      for (const [dk, h] of have.dests) {
-        if (dests.has(dk)) continue;
-        removed.push(this.removedOf(key, have.frontend, h));
-        if (this.opts.gracefulTermination) this.drain(want.id, h, ops);
-        else ops.push({ op: 'delete-dest', service: want.id, address: h.address, port: h.port });
-      }
-      state.entries.set(key, { frontend: front, service: want, dests });
-    }
-    const next = this.desiredSets(model, state.entries, state.keptOwned);
-    const delta = (before: Set<string>, after: Set<string>): { add: string[]; del: string[] } => ({ add: [...after].filter((x) => !before.has(x)), del: [...before].filter((x) => !after.has(x)) });
-    const svip = delta(state.svip, next.svip);
-    const svipPort = delta(state.svipPort, next.svipPort);
-    const local = delta(state.localIPs, next.localIPs);
-    const names = { svip: setName(SET_BASE.svip, f), svipPort: setName(SET_BASE.svipPort, f), local: setName(SET_BASE.localIPs, f) };
-    const adds = [setDelta(names.svipPort, svipPort.add, []), setDelta(names.svip, svip.add, []), setDelta(names.local, local.add, [])].join('');
-    if (adds !== '') await this.deps.ipset.restore(adds);
-    await this.runOps(ops);
-    const netOps = await this.vipOps(state.vips, next.vips, model);
-    if (netOps.length > 0) await this.deps.netlink.apply(netOps);
-    const dels = [setDelta(names.svip, [], svip.del), setDelta(names.svipPort, [], svipPort.del), setDelta(names.local, [], local.del)].join('');
-    if (dels !== '') await this.deps.ipset.restore(dels);
-    const chains = renderChains(model, ctx.opts);
-    const text = chainsText(chains);
-    const chainsChanged = text !== state.chains;
-    if (chainsChanged) await this.writeChains(chains, false);
-    Object.assign(state, { vips: next.vips, svip: next.svip, svipPort: next.svipPort, localIPs: next.localIPs, chains: text });
-    const writes = ops.length + netOps.length + (chainsChanged ? 1 : 0) + svip.add.length + svip.del.length + svipPort.add.length + svipPort.del.length;
-    return { mode: writes > 0 ? 'partial' : 'noop', writes, removedBackends: removed };
+  /** Ownership and new members, IPVS, VIPs, members that went, then the chains. */
+  private async apply(plan: IpvsPlan): Promise<void> {
+    if (plan.setsBefore !== '') await this.deps.ipset.restore(plan.setsBefore);
+    await this.runOps(plan.ipvsOps);
+    const now = this.deps.clock.monotonicMs();
+    for (const k of plan.drainStop) this.draining.delete(k);
+    for (const d of plan.drainStart) this.draining.set(drainKey(serviceIdKey(d.service), d.dest), { service: d.service, dest: d.dest, deadline: now + this.opts.gracefulPeriodMs });
+    if (plan.netOps.length > 0) await this.deps.netlink.apply(plan.netOps);
+    if (plan.setsAfter !== '') await this.deps.ipset.restore(plan.setsAfter);
+    if (plan.iptables !== '') await this.deps.iptables.restore(plan.iptables);
   }
 
   /** Deletes drained destinations: no connections left, or the grace period is over. */
@@ -285,7 +142,7 @@ export class IpvsProxyBackend implements ProxyBackend {
     for (const [id, list] of byService) {
       const live = await this.deps.ipvs.destinations((list[0] as Draining).service).catch(() => []);
       for (const d of list) {
-        const k = `${id}|${destKey(d.dest.address, d.dest.port)}`;
+        const k = drainKey(id, d.dest);
         const h = live.find((x) => x.address === d.dest.address && x.port === d.dest.port);
         if (!h) this.draining.delete(k);
         else if (h.activeConnections + h.inactiveConnections === 0 || now >= d.deadline) {
@@ -299,35 +156,8 @@ export class IpvsProxyBackend implements ProxyBackend {
     this.deps.logger.v(2, 'drained destinations deleted', { count: res.filter((r) => r === undefined).length });
   }
 
-  private drain(service: IpvsServiceId, d: IpvsDestination, ops: IpvsOp[]): void {
-    ops.push({ op: 'update-dest', service, dest: { ...d, weight: 0 } });
-    this.draining.set(`${serviceIdKey(service)}|${destKey(d.address, d.port)}`, { service, dest: { ...d, weight: 0 }, deadline: this.deps.clock.monotonicMs() + this.opts.gracefulPeriodMs });
-  }
-
-  private removedOf(key: string, fe: Frontend, d: IpvsDestination): RemovedBackend {
-    return { key, frontend: { ip: fe.ip, protocol: fe.protocol.toLowerCase(), port: fe.port, affinity: fe.affinitySeconds !== undefined }, backendIP: d.address, backendPort: d.port };
-  }
-
   private excluded(ip: IP): boolean {
     return this.opts.excludedCidrs.some((c) => familyOf(c) === familyOf(ip) && cidrContains(c, ip));
-  }
-
-  /** `keptOwned`: services of ours we keep although unwanted (--excluded-cidrs); their records stay. */
-  private desiredSets(model: FamilyModel, entries: ReadonlyMap<string, Entry>, keptOwned: ReadonlySet<string>): { vips: Set<IP>; svip: Set<string>; svipPort: Set<string>; localIPs: Set<string> } {
-    const local = new Set(model.localIPs.filter((ip) => familyOf(ip) === this.family));
-    const vips = new Set<IP>();
-    const svipPort = new Set<string>(keptOwned);
-    for (const e of entries.values()) {
-      svipPort.add(svipPortEntry(e.frontend));
-      if (isVip(e.frontend, local)) vips.add(e.frontend.ip);
-    }
-    return { vips, svip: new Set(vips), svipPort, localIPs: local };
-  }
-
-  private async ensureSets(ownedAdds: readonly string[]): Promise<void> {
-    const f = this.family;
-    const name = setName(SET_BASE.svipPort, f);
-    await this.deps.ipset.restore(renderCreate({ name, type: 'hash:ip,port', family: f, entries: [] }) + '\n' + renderSetDelta(name, ownedAdds, []));
   }
 
   private async runOps(ops: readonly IpvsOp[]): Promise<void> {
@@ -338,58 +168,49 @@ export class IpvsProxyBackend implements ProxyBackend {
     for (const x of failed.slice(0, 5)) this.deps.logger.warn('IPVS op failed', { op: x.op.op, service: serviceIdKey(opService(x.op)), error: errorMessage(x.r) });
     throw new KubeRouterError(ErrorCode.ToolFailed, `${failed.length} of ${ops.length} IPVS ops failed; the next sync reconciles from a dump`);
   }
+}
 
-  /** VIP addresses on kube-dummy-if with a local route whose source is the node IP (upstream #376). */
-  private async vipOps(before: Set<IP> | undefined, after: Set<IP>, model: FamilyModel): Promise<NetOp[]> {
-    const ops: NetOp[] = [];
-    let have = before;
-    /** Full sync: the local routes of ours as they are, so that only missing or changed ones are written. */
-    let routes: Map<string, string | undefined> | undefined;
-    if (!have) {
-      const links = await this.deps.netlink.links();
-      const dummy = links.find((l) => l.name === DUMMY_IF);
-      if (!dummy) ops.push({ op: 'link-add-dummy', name: DUMMY_IF });
-      if (!dummy?.up) ops.push({ op: 'link-set', name: DUMMY_IF, up: true });
-      // The kernel gives the interface an IPv6 link-local address of its own: never a VIP of ours.
-      have = new Set(dummy ? (await this.deps.netlink.addresses(this.family)).filter((a) => a.dev === DUMMY_IF && !isLinkLocal(a.ip)).map((a) => a.ip) : []);
-      routes = new Map((await this.deps.netlink.routes(this.family, { table: 255, protocol: KUBE_ROUTER_RT_PROTO })).map((r) => [r.dst.replace(/\/(32|128)$/, ''), r.src]));
-    }
-    const prefix = bitsOf(this.family);
-    for (const ip of after) {
-      const routeOk = routes ? routes.get(ip) === model.nodeIP : have.has(ip);
-      if (!have.has(ip)) ops.push({ op: 'addr-add', dev: DUMMY_IF, ip, prefix });
-      if (model.nodeIP && !routeOk) ops.push({ op: 'route-replace', route: { dst: hostCidr(ip) as CIDR, type: 'local', table: 255, dev: DUMMY_IF, src: model.nodeIP, protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' } });
-    }
-    for (const ip of have) {
-      if (after.has(ip)) continue;
-      // (a full sync knows which local routes of ours exist; a partial one wrote them itself)
-      if (routes ? routes.has(ip) : model.nodeIP) ops.push({ op: 'route-delete', route: { dst: hostCidr(ip) as CIDR, type: 'local', table: 255, dev: DUMMY_IF, protocol: KUBE_ROUTER_RT_PROTO } });
-      ops.push({ op: 'addr-delete', dev: DUMMY_IF, ip, prefix });
-    }
-    return ops;
+/** A partial sync's snapshot: what we applied, for the services of the changed frontends (draining destinations at weight 0). */
+function memorySnapshot(a: Applied, draining: ReadonlyMap<string, Draining>, changed: Iterable<string>): IpvsSnapshot {
+  const scope = new Set([...changed].map(serviceIdOfFrontendKey));
+  const services = new Map<string, CurrentService>();
+  for (const id of scope) {
+    const s = a.services.get(id);
+    if (!s) continue;
+    const dests = new Map(s.dests);
+    for (const [k, d] of draining) if (k.startsWith(`${id}|`)) dests.set(k.slice(id.length + 1), d.dest);
+    services.set(id, { service: s.service, dests });
   }
+  return { scope, services, sets: a.sets, dummy: { exists: true, up: true }, vips: a.vips, localRoutes: a.localRoutes, tables: a.tables };
+}
 
-  /** Our chains, rewritten whole; the jumps into them checked (and repaired) on full syncs. */
-  private async writeChains(chains: IptablesChains, checkJumps: boolean): Promise<void> {
-    const j = jumpRules(this.family);
-    const filter = ['*filter', `:${CHAIN.services} - [0:0]`, ...chains.filter];
-    const nat = ['*nat', `:${CHAIN.hairpin} - [0:0]`, `:${CHAIN.masquerade} - [0:0]`, ...chains.nat];
-    if (checkJumps) {
-      const count = (save: string, chain: string, rule: string): number => save.split('\n').filter((l) => l === `-A ${chain} ${rule}`).length;
-      const fsave = await this.deps.iptables.save('filter');
-      const nsave = await this.deps.iptables.save('nat');
-      const fix = (out: string[], save: string, chain: string, rule: string, insert: boolean): void => {
-        const n = count(save, chain, rule);
-        if (n === 1) return;
-        for (let i = 0; i < n; i++) out.push(`-D ${chain} ${rule}`);
-        out.push(insert ? `-I ${chain} 1 ${rule}` : `-A ${chain} ${rule}`);
-      };
-      fix(filter, fsave, 'INPUT', j.filterInput, true);
-      fix(nat, nsave, 'POSTROUTING', j.natMasquerade, true);
-      fix(nat, nsave, 'POSTROUTING', j.natHairpin, true);
-    }
-    await this.deps.iptables.restore([...filter, 'COMMIT', ...nat, 'COMMIT', ''].join('\n'));
+/** Our objects after a plan was applied: the next partial sync's starting point. */
+function appliedAfter(prev: Applied | undefined, want: IpvsDesired, plan: IpvsPlan, snap: IpvsSnapshot): Applied {
+  const services = snap.scope === 'all' || !prev ? new Map<string, CurrentService>() : prev.services;
+  const foreign = new Set(plan.foreign);
+  const scope = snap.scope === 'all' ? undefined : snap.scope;
+  if (scope) for (const id of scope) services.delete(id);
+  for (const [id, w] of want.services) {
+    if (foreign.has(id) || (scope && !scope.has(id))) continue;
+    services.set(id, { service: w.service, dests: w.dests });
   }
+  const f = want.family;
+  const sets = new Map<string, CurrentSet>([
+    [setName(SET_BASE.svip, f), { type: 'hash:ip', entries: plan.sets.svip }],
+    [setName(SET_BASE.svipPort, f), { type: 'hash:ip,port', entries: plan.sets.svipPort }],
+    [setName(SET_BASE.localIPs, f), { type: 'hash:ip', entries: plan.sets.localIPs }],
+  ]);
+  const localRoutes = new Map<IP, IP | undefined>(want.nodeIP ? [...want.vips].map((ip): [IP, IP | undefined] => [ip, want.nodeIP]) : []);
+  const table = (t: 'filter' | 'nat'): SavedTable => {
+    const chains = new Map<string, readonly string[]>();
+    for (const spec of want.chains) {
+      if (spec.table !== t) continue;
+      for (const c of spec.chains) chains.set(c.name, c.rules);
+      for (const j of spec.jumps) chains.set(j.from, j.rules);
+    }
+    return { chains };
+  };
+  return { services, sets, vips: want.vips, localRoutes, tables: { filter: table('filter'), nat: table('nat') } };
 }
 
 function opService(op: IpvsOp): IpvsServiceId {
@@ -404,13 +225,4 @@ function opService(op: IpvsOp): IpvsServiceId {
     case 'delete-dest':
       return op.service;
   }
-}
-
-/** Restore lines for one set's changes; nothing at all when there are none. */
-function setDelta(name: string, add: readonly string[], del: readonly string[]): string {
-  return add.length + del.length > 0 ? renderSetDelta(name, add, del) : '';
-}
-
-function chainsText(c: IptablesChains): string {
-  return [...c.filter, ...c.nat].join('\n');
 }

@@ -6,6 +6,7 @@
 import type { Family } from '../../util/ip.js';
 import type { IpvsDestination, IpvsService, IpvsServiceId } from '../../linux/ipvs/types.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
+import type { OwnedChainSpec } from '../../linux/iptables/owned-chain.js';
 
 export const DUMMY_IF = 'kube-dummy-if';
 export const SET_BASE = { localIPs: 'kube-router-local-ips', svip: 'kube-router-svip', svipPort: 'kube-router-svip-prt' } as const;
@@ -61,42 +62,43 @@ export function sameDestination(a: IpvsDestination, b: IpvsDestination): boolean
 const ICMP4 = ['echo-request', 'destination-unreachable', 'time-exceeded'];
 const ICMP6 = ['echo-request', 'destination-unreachable', 'time-exceeded', 'packet-too-big', 'neighbour-solicitation', 'neighbour-advertisement'];
 
-export interface IptablesChains {
-  readonly filter: readonly string[];
-  readonly nat: readonly string[];
-}
-
 /**
- * Our chains' rules in iptables-restore form (`-A CHAIN ...`), without the jumps into them. Filter:
- * on VIPs only service ports and the common ICMP types answer (with --ipvs-permit-all, as upstream);
- * nat: hairpin SNAT to the VIP for a backend reaching itself, then masquerade of IPVS-NATed traffic
- * whose source is not a pod (or all of it with --masquerade-all), except frontends that keep the
- * client address (externalTrafficPolicy Local).
+ * Our chains and the jumps into them (as data, `iptables-save` form). Filter: on VIPs only service
+ * ports and the common ICMP types answer (with --ipvs-permit-all, as upstream), behind one jump at the
+ * top of INPUT for packets to a VIP; nat: hairpin SNAT to the VIP for a backend reaching itself, then
+ * masquerade of IPVS-NATed traffic whose source is not a pod (or all of it with --masquerade-all),
+ * except frontends that keep the client address (externalTrafficPolicy Local), behind two jumps at the
+ * top of POSTROUTING. Pure.
  */
-export function renderChains(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }): IptablesChains {
+export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }): OwnedChainSpec[] {
   const f = model.family;
   const host = f === 4 ? '/32' : '/128';
-  const filter: string[] = [];
+  const services: string[] = [];
   if (opts.rejectUnserved) {
-    for (const t of f === 4 ? ICMP4 : ICMP6) filter.push(`-A ${CHAIN.services} -p ${f === 4 ? 'icmp' : 'ipv6-icmp'} --${f === 4 ? 'icmp' : 'icmpv6'}-type ${t} -j ACCEPT`);
-    filter.push(`-A ${CHAIN.services} -m set --match-set ${setName(SET_BASE.svipPort, f)} dst,dst -j ACCEPT`);
-    filter.push(`-A ${CHAIN.services} -m set ! --match-set ${setName(SET_BASE.localIPs, f)} dst -j REJECT --reject-with ${f === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`);
+    for (const t of f === 4 ? ICMP4 : ICMP6) services.push(`-p ${f === 4 ? 'icmp' : 'ipv6-icmp'} --${f === 4 ? 'icmp' : 'icmpv6'}-type ${t} -j ACCEPT`);
+    services.push(`-m set --match-set ${setName(SET_BASE.svipPort, f)} dst,dst -j ACCEPT`);
+    services.push(`-m set ! --match-set ${setName(SET_BASE.localIPs, f)} dst -j REJECT --reject-with ${f === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`);
   }
-  const nat: string[] = [];
+  const hairpin: string[] = [];
+  const masquerade: string[] = [];
   const frontends = [...model.frontends.values()].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.port - b.port || a.protocol.localeCompare(b.protocol)));
   for (const fe of frontends) {
     if (!fe.hairpin) continue;
-    for (const b of fe.backends) nat.push(`-A ${CHAIN.hairpin} -s ${b.ip}${host} -d ${b.ip}${host} -m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j SNAT --to-source ${fe.ip}`);
+    for (const b of fe.backends) hairpin.push(`-s ${b.ip}${host} -d ${b.ip}${host} -m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j SNAT --to-source ${fe.ip}`);
   }
   if (!opts.masqueradeAll) {
-    for (const fe of frontends) if (!fe.masquerade) nat.push(`-A ${CHAIN.masquerade} -m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j RETURN`);
-    for (const c of model.podCIDRs) nat.push(`-A ${CHAIN.masquerade} -s ${c} -j RETURN`);
+    for (const fe of frontends) if (!fe.masquerade) masquerade.push(`-m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j RETURN`);
+    for (const c of model.podCIDRs) masquerade.push(`-s ${c} -j RETURN`);
   }
-  nat.push(`-A ${CHAIN.masquerade} -m ipvs --vdir ORIGINAL --vmethod MASQ -j MASQUERADE`);
-  return { filter, nat };
+  masquerade.push('-m ipvs --vdir ORIGINAL --vmethod MASQ -j MASQUERADE');
+  const j = jumpRules(f);
+  return [
+    { table: 'filter', chains: [{ name: CHAIN.services, rules: services }], jumps: [{ from: 'INPUT', rules: [j.filterInput], placement: 'top' }] },
+    { table: 'nat', chains: [{ name: CHAIN.hairpin, rules: hairpin }, { name: CHAIN.masquerade, rules: masquerade }], jumps: [{ from: 'POSTROUTING', rules: [j.natHairpin, j.natMasquerade], placement: 'top' }] },
+  ];
 }
 
-/** The jumps into our chains, one per built-in chain, in restore form without the `-A`/`-I` part. */
+/** The jumps into our chains, one per built-in chain, in `iptables-save` form without the `-A CHAIN` part. */
 export function jumpRules(family: Family): { readonly filterInput: string; readonly natHairpin: string; readonly natMasquerade: string } {
   return {
     filterInput: `-m comment --comment "${JUMP_COMMENT.services}" -m set --match-set ${setName(SET_BASE.svip, family)} dst -j ${CHAIN.services}`,

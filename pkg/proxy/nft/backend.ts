@@ -5,7 +5,8 @@ import type { FamilyModel } from '../model/types.js';
 import { errorMessage } from '../../util/errors.js';
 import type { BackendSyncResult, ProxyBackend, RemovedBackend } from '../backend.js';
 import { CANARY, SETS, TABLE, words } from './layout.js';
-import { renderDelta, renderFull, type AppliedState, type RenderContext } from './render.js';
+import { renderDelta, renderFull, type AppliedState } from './render.js';
+import { type RenderContext } from '../backend.js';
 
 
 /**

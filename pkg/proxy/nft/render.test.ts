@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { golden } from '../../../test/golden.js';
 import type { CIDR, IP, Port } from '../../util/ip.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { renderDelta, renderFull, type RenderContext } from './render.js';
+import { renderDelta, renderFull } from './render.js';
+import { type RenderContext } from '../backend.js';
 
 const ip = (s: string): IP => s as IP;
 const fe = (over: Partial<Frontend> & Pick<Frontend, 'ip' | 'port'>): Frontend => ({ protocol: 'TCP', kind: 'cluster', service: 'default/web:http', backends: [], masquerade: true, hairpin: false, scheduler: 'rr', schedFlags: [], ...over });

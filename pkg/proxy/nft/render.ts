@@ -1,12 +1,7 @@
 import type { Family } from '../../util/ip.js';
+import type { RenderContext, RenderOptions } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
 import { affinitySet, CANARY, classMap, forEachFrontendElement, frontendElements, handlerChain, MASQ_MARK, parseHandlerChain, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
-
-export interface RenderOptions {
-  readonly masqueradeAll: boolean;
-  /** --ipvs-permit-all semantics: reject traffic to service IPs on ports no service serves. */
-  readonly rejectUnserved: boolean;
-}
 
 /** What is in the kernel after a successful apply; the base of the next delta. */
 export interface AppliedState {
@@ -112,11 +107,6 @@ function groupBySet(entries: Iterable<string>): Map<string, string[]> {
     l.push(e.slice(tab + 1));
   }
   return by;
-}
-
-export interface RenderContext {
-  readonly opts: RenderOptions;
-  readonly isLocal: (ip: string) => boolean;
 }
 
 /**

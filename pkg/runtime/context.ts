@@ -1,10 +1,10 @@
 import type { KubeRouterConfig } from '../options/config.js';
 import type { WatchLayer } from '../k8s/watch-layer.js';
-import type { HealthChecker } from '../runtime/health.js';
-import type { DaemonMetrics } from '../runtime/metrics.js';
+import type { HealthChecker } from './health.js';
+import type { DaemonMetrics } from './metrics.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import type { KernelAdapters } from './kernel.js';
+import type { KernelAdapters } from '../linux/adapters.js';
 
 /** What every controller is built from. Controllers take only what they need from it. */
 export interface ControllerContext {

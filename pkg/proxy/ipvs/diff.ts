@@ -1,0 +1,211 @@
+/**
+ * Pure: the changes that take one family's IPVS datapath from a snapshot (the kernel, or what we
+ * applied last) to the desired state. Full and partial syncs both come here; they differ only in the
+ * snapshot's scope.
+ */
+import { renderCreate, renderSetDelta, renderSetSync } from '../../linux/ipset/render.js';
+import type { IpsetSpec } from '../../linux/ipset/types.js';
+import { ownedChainLines, type OwnedChainSpec } from '../../linux/iptables/owned-chain.js';
+import { destKey, serviceIdKey, type IpvsDestination, type IpvsOp, type IpvsService, type IpvsServiceId } from '../../linux/ipvs/types.js';
+import { KUBE_ROUTER_RT_PROTO, type NetOp } from '../../linux/netlink/types.js';
+import { bitsOf, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
+import type { RemovedBackend } from '../backend.js';
+import { frontendKey } from '../model/compute.js';
+import type { FamilyModel, Frontend } from '../model/types.js';
+import { destinationsOf, DUMMY_IF, ipvsChainSpecs, ipvsServiceOf, isVip, sameDestination, sameService, SET_BASE, setName, svipPortEntry } from './desired.js';
+import type { CurrentService, IpvsSnapshot } from './snapshot.js';
+
+export interface DesiredService {
+  readonly key: string;
+  readonly frontend: Frontend;
+  readonly service: IpvsService;
+  readonly dests: ReadonlyMap<string, IpvsDestination>;
+}
+
+export interface IpvsDesired {
+  readonly family: Family;
+  /** By `serviceIdKey`. */
+  readonly services: ReadonlyMap<string, DesiredService>;
+  readonly vips: ReadonlySet<IP>;
+  readonly localIPs: ReadonlySet<IP>;
+  readonly nodeIP?: IP;
+  readonly chains: readonly OwnedChainSpec[];
+}
+
+/** The desired state of one family, from the proxy model. Pure. */
+export function desiredIpvs(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }): IpvsDesired {
+  const f = model.family;
+  const localIPs = new Set(model.localIPs.filter((ip) => familyOf(ip) === f));
+  const services = new Map<string, DesiredService>();
+  const vips = new Set<IP>();
+  for (const [key, fe] of model.frontends) {
+    const service = ipvsServiceOf(fe, f);
+    services.set(serviceIdKey(service.id), { key, frontend: fe, service, dests: new Map(destinationsOf(fe).map((d) => [destKey(d.address, d.port), d])) });
+    if (isVip(fe, localIPs)) vips.add(fe.ip);
+  }
+  return { family: f, services, vips, localIPs, ...(model.nodeIP ? { nodeIP: model.nodeIP } : {}), chains: ipvsChainSpecs(model, opts) };
+}
+
+export interface DiffOptions {
+  readonly gracefulTermination: boolean;
+  /** IPVS services inside --excluded-cidrs are never deleted by us (they keep their ownership record). */
+  readonly excluded: (ip: IP) => boolean;
+  /** Destinations being drained (`serviceId|dest`): left to the drain check, not deleted here. */
+  readonly draining: ReadonlySet<string>;
+}
+
+export interface IpvsPlan {
+  /** `ipset restore` text run before the IPVS ops: ownership records and new members. */
+  readonly setsBefore: string;
+  readonly ipvsOps: readonly IpvsOp[];
+  /** kube-dummy-if, VIP addresses and their local routes. */
+  readonly netOps: readonly NetOp[];
+  /** `ipset restore` text run after the IPVS ops: members that went (ownership cleared last). */
+  readonly setsAfter: string;
+  /** `iptables-restore --noflush` text; empty when our chains and jumps are as wanted. */
+  readonly iptables: string;
+  readonly removed: readonly RemovedBackend[];
+  /** Destinations to drain (weight 0 is among the ops) and draining ones to forget. */
+  readonly drainStart: readonly { readonly service: IpvsServiceId; readonly dest: IpvsDestination }[];
+  readonly drainStop: readonly string[];
+  /** Wanted services whose address:port a service we did not create holds: skipped, never adopted. */
+  readonly foreign: readonly string[];
+  /** Set members we wrote (each counts as a kernel write). */
+  readonly setWrites: number;
+  /** The state after this plan, for the next partial sync. */
+  readonly sets: { readonly svip: ReadonlySet<string>; readonly svipPort: ReadonlySet<string>; readonly localIPs: ReadonlySet<string> };
+}
+
+export const drainKey = (id: string, d: Pick<IpvsDestination, 'address' | 'port'>): string => `${id}|${destKey(d.address, d.port)}`;
+
+function removedOf(s: IpvsService, d: IpvsDestination): RemovedBackend {
+  const id = s.id as Extract<IpvsServiceId, { address: IP }>;
+  return { key: frontendKey(id.address, id.protocol, id.port), frontend: { ip: id.address, protocol: id.protocol, port: id.port, affinity: s.flags.persistent === true }, backendIP: d.address, backendPort: d.port };
+}
+
+function inScope(snap: IpvsSnapshot, id: string): boolean {
+  return snap.scope === 'all' || snap.scope.has(id);
+}
+
+export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOptions): IpvsPlan {
+  const f = want.family;
+  const names = { svip: setName(SET_BASE.svip, f), svipPort: setName(SET_BASE.svipPort, f), localIPs: setName(SET_BASE.localIPs, f) };
+  const owned = snap.sets.get(names.svipPort)?.entries ?? new Set<string>();
+  const ops: IpvsOp[] = [];
+  const removed: RemovedBackend[] = [];
+  const drainStart: { service: IpvsServiceId; dest: IpvsDestination }[] = [];
+  const drainStop: string[] = [];
+  const foreign: string[] = [];
+  const svipPort = new Set<string>();
+
+  // 1. Services we want, in scope.
+  for (const [id, w] of want.services) {
+    if (!inScope(snap, id)) continue;
+    const have: CurrentService | undefined = snap.services.get(id);
+    const entry = svipPortEntry(w.frontend);
+    if (have && !owned.has(entry)) {
+      foreign.push(id);
+      continue;
+    }
+    svipPort.add(entry);
+    if (!have) {
+      ops.push({ op: 'add-service', service: w.service }, ...[...w.dests.values()].map((d): IpvsOp => ({ op: 'add-dest', service: w.service.id, dest: d })));
+      continue;
+    }
+    if (!sameService(have.service, w.service)) ops.push({ op: 'update-service', service: w.service });
+    for (const [dk, d] of w.dests) {
+      const h = have.dests.get(dk);
+      if (opts.draining.has(`${id}|${dk}`)) drainStop.push(`${id}|${dk}`); // back before it drained: weighted up below
+      if (!h) ops.push({ op: 'add-dest', service: w.service.id, dest: d });
+      else if (!sameDestination(h, d)) ops.push({ op: 'update-dest', service: w.service.id, dest: d });
+    }
+    for (const [dk, h] of have.dests) {
+      if (w.dests.has(dk) || opts.draining.has(`${id}|${dk}`)) continue; // draining: the drain check deletes it
+      removed.push(removedOf(w.service, h));
+      // Drained only while it carries connections (unknown from memory: assume it does).
+      if (opts.gracefulTermination && (h.connections === undefined || h.connections > 0)) {
+        ops.push({ op: 'update-dest', service: w.service.id, dest: { ...h, weight: 0 } });
+        drainStart.push({ service: w.service.id, dest: { address: h.address, port: h.port, forward: h.forward, weight: 0, upperThreshold: h.upperThreshold, lowerThreshold: h.lowerThreshold } });
+      } else ops.push({ op: 'delete-dest', service: w.service.id, address: h.address, port: h.port });
+    }
+  }
+  // 2. Services of ours no longer wanted, in scope.
+  for (const [id, have] of snap.services) {
+    if (want.services.has(id) || !inScope(snap, id) || !('address' in have.service.id)) continue;
+    const entry = svipPortEntry({ ip: have.service.id.address, protocol: have.service.id.protocol.toUpperCase() as Frontend['protocol'], port: have.service.id.port as Frontend['port'] });
+    if (!owned.has(entry)) continue; // someone else's
+    if (opts.excluded(have.service.id.address)) {
+      svipPort.add(entry); // still ours, kept: its record stays
+      continue;
+    }
+    ops.push({ op: 'delete-service', id: have.service.id });
+    for (const d of have.dests.values()) removed.push(removedOf(have.service, d));
+    for (const k of opts.draining) if (k.startsWith(`${id}|`)) drainStop.push(k);
+  }
+  // Out-of-scope records stay as they are (a partial sync looks only at what changed).
+  if (snap.scope !== 'all') {
+    const looked = new Set([...snap.scope].map(entryOfId));
+    for (const e of owned) if (!looked.has(e)) svipPort.add(e);
+  }
+
+  // 3. Sets: ownership before services exist, removals after they are gone.
+  const sets = { svip: new Set<string>(want.vips), svipPort, localIPs: new Set<string>(want.localIPs) };
+  let before = '';
+  let after = '';
+  let setWrites = 0;
+  const specs: IpsetSpec[] = [
+    { name: names.svipPort, type: 'hash:ip,port', family: f, entries: [...sets.svipPort].sort() },
+    { name: names.svip, type: 'hash:ip', family: f, entries: [...sets.svip].sort() },
+    { name: names.localIPs, type: 'hash:ip', family: f, entries: [...sets.localIPs].sort() },
+  ];
+  for (const spec of specs) {
+    const have = snap.sets.get(spec.name);
+    if (have && have.type !== spec.type) {
+      after += renderSetSync([spec]); // another type: swapped whole
+      setWrites += spec.entries.length;
+      continue;
+    }
+    const add = spec.entries.filter((e) => !have?.entries.has(e));
+    const del = [...(have?.entries ?? [])].filter((e) => !spec.entries.includes(e));
+    if (!have) before += renderCreate(spec) + '\n';
+    if (add.length > 0) before += renderSetDelta(spec.name, add, []);
+    if (del.length > 0) after += renderSetDelta(spec.name, [], del);
+    setWrites += add.length + del.length;
+  }
+
+  // 4. VIPs on kube-dummy-if with a local route whose source is the node IP (upstream #376).
+  const netOps: NetOp[] = [];
+  if (!snap.dummy.exists) netOps.push({ op: 'link-add-dummy', name: DUMMY_IF });
+  if (!snap.dummy.up) netOps.push({ op: 'link-set', name: DUMMY_IF, up: true });
+  const prefix = bitsOf(f);
+  const host = (ip: IP): CIDR => `${ip}/${prefix}` as CIDR;
+  for (const ip of [...want.vips].sort()) {
+    if (!snap.vips.has(ip)) netOps.push({ op: 'addr-add', dev: DUMMY_IF, ip, prefix });
+    if (want.nodeIP && snap.localRoutes.get(ip) !== want.nodeIP) netOps.push({ op: 'route-replace', route: { dst: host(ip), type: 'local', table: 255, dev: DUMMY_IF, src: want.nodeIP, protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' } });
+  }
+  for (const ip of [...snap.vips].sort()) {
+    if (want.vips.has(ip)) continue;
+    if (snap.localRoutes.has(ip)) netOps.push({ op: 'route-delete', route: { dst: host(ip), type: 'local', table: 255, dev: DUMMY_IF, protocol: KUBE_ROUTER_RT_PROTO } });
+    netOps.push({ op: 'addr-delete', dev: DUMMY_IF, ip, prefix });
+  }
+
+  // 5. Our chains and the jumps into them.
+  const ipt: string[] = [];
+  for (const spec of want.chains) {
+    const lines = ownedChainLines(spec.table === 'filter' ? snap.tables.filter : snap.tables.nat, spec);
+    if (lines.length > 0) ipt.push(`*${spec.table}`, ...lines, 'COMMIT');
+  }
+  return { setsBefore: before, ipvsOps: ops, netOps, setsAfter: after, iptables: ipt.length > 0 ? [...ipt, ''].join('\n') : '', removed, drainStart, drainStop, foreign, setWrites, sets };
+}
+
+/** `ip,proto:port` (the svip-prt member) of a service id key (`proto/address/port`, serviceIdKey). */
+function entryOfId(id: string): string | undefined {
+  const m = /^(tcp|udp|sctp)\/([^/]+)\/(\d+)$/.exec(id);
+  return m ? `${m[2]},${m[1]}:${m[3]}` : undefined;
+}
+
+/** The service id key of a frontend key (`ip . proto . port`, frontendKey). */
+export function serviceIdOfFrontendKey(key: string): string {
+  const [ip, proto, port] = key.split(' . ');
+  return `${proto ?? ''}/${ip ?? ''}/${port ?? ''}`;
+}

@@ -120,6 +120,11 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
     await h.client.create(web());
     await h.client.create(eps(...podIPs));
     await h.until('ipvs programmed', async () => (await ipvsadm()).includes('198.18.64.3:8080'), 60_000);
+    // IPVS ops come first in a sync; the VIP on kube-dummy-if, its local route, the sets and the chains
+    // follow in the same sync. Traffic is tried only once a sync has committed after the destinations
+    // appeared (the next one at the latest: the periodic sync is 5 s), never in between.
+    const committed = h.lines.length;
+    await h.until('a proxy sync committed after that', () => h?.lines.slice(committed).some((l) => l.includes('proxy sync')) ?? false, 60_000);
     const both = (port: number): string[] => podIPs.map((ip) => `${ip}:${port} Masq 1`);
     assert.deepEqual(
       Object.fromEntries(await table()),

@@ -64,7 +64,7 @@ export async function cleanupNetlink(nl: Netlink): Promise<number> {
     for (const route of await nl.routes(family, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })) ops.push({ op: 'route-delete', route });
     for (const rule of await nl.rules(family)) if (OWNED_RULE_TABLES.includes(rule.table)) ops.push({ op: 'rule-delete', rule });
   }
-  for (const l of await nl.links()) if (isOwnedLink(l.name)) ops.push({ op: 'link-delete', name: l.name });
+  for (const l of await nl.links()) if (isOwnedLink(l)) ops.push({ op: 'link-delete', name: l.name });
   if (ops.length > 0) await nl.apply(ops);
   return ops.length;
 }

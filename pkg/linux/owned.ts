@@ -10,8 +10,15 @@ export const OWNED_NFT_TABLES = [
   { family: 'ip6', name: 'kube-router-proxy' },
 ] as const;
 export const OWNED_LINK_NAMES = ['kube-bridge', 'kube-dummy-if'] as const;
-/** Tunnel interfaces: `kr-` plus a hash of the remote node IP (15-char IFNAMSIZ limit). */
-export const OWNED_LINK_PREFIXES = ['kr-'] as const;
+/** Tunnel interfaces: `kr-` plus 12 base32 characters of a hash of the remote node IP (15-char IFNAMSIZ limit). */
+export const OWNED_TUNNEL_NAME = /^kr-[A-Z2-7]{12}$/;
+/** The link kinds our tunnels are (VXLAN, IP-in-IP, ip6tnl; FoU is ipip with encapsulation). */
+export const OWNED_TUNNEL_KINDS: ReadonlySet<string> = new Set(['vxlan', 'ipip', 'ip6tnl']);
+
+/** A tunnel of ours: exactly our name pattern, and (where the kernel reports it) one of our kinds. */
+export function isOwnedTunnel(link: { readonly name: string; readonly kind?: string }): boolean {
+  return OWNED_TUNNEL_NAME.test(link.name) && (link.kind === undefined || OWNED_TUNNEL_KINDS.has(link.kind));
+}
 
 export function isOwnedChain(name: string): boolean {
   return OWNED_CHAIN_PREFIXES.some((p) => name.startsWith(p));
@@ -19,6 +26,6 @@ export function isOwnedChain(name: string): boolean {
 export function isOwnedIpset(name: string): boolean {
   return OWNED_IPSET_PREFIXES.some((p) => name.startsWith(p));
 }
-export function isOwnedLink(name: string): boolean {
-  return (OWNED_LINK_NAMES as readonly string[]).includes(name) || OWNED_LINK_PREFIXES.some((p) => name.startsWith(p));
+export function isOwnedLink(link: { readonly name: string; readonly kind?: string }): boolean {
+  return (OWNED_LINK_NAMES as readonly string[]).includes(link.name) || isOwnedTunnel(link);
 }

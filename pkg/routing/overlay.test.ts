@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IP } from '../util/ip.js';
 import { pairVni, tunnelMac, tunnelName, tunnelOps } from './overlay.js';
-import { decideRoutes, tunnelNodeRoutes, TUNNEL_TABLE } from './route-installer.js';
+import { decideRoutes, tunnelNodeRoutes, TUNNEL_TABLE } from './route-model.js';
 import type { LearnedPath } from '../bgp/speaker/rib.js';
 
 const ip = (s: string): IP => s as IP;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Link, NetOp } from '../linux/netlink/types.js';
 import { familyOf, type Family, type IP } from '../util/ip.js';
 import { boundedName } from '../util/names.js';
+import { isOwnedTunnel } from '../linux/owned.js';
 
 /** VXLAN's IANA port; `--overlay-encap-port` is FoU's (upstream), so vxlan keeps the standard one. */
 export const VXLAN_PORT = 4789;
@@ -38,7 +39,7 @@ export function tunnelOps(locals: Partial<Record<Family, { readonly ip: IP; read
   const want = new Map(remotes.filter((r) => locals[familyOf(r)]).map((r) => [tunnelName(r), r]));
   const linkKind = (remote: IP): string => (encap.kind === 'vxlan' ? 'vxlan' : familyOf(remote) === 4 ? 'ipip' : 'ip6tnl');
   for (const l of existing) {
-    if (!l.name.startsWith('kr-')) continue;
+    if (!isOwnedTunnel(l)) continue;
     const remote = want.get(l.name);
     // Gone, or made for another encapsulation (--overlay-encap changed): deleted (and made anew below).
     if (!remote || (l.kind !== undefined && l.kind !== linkKind(remote))) ops.push({ op: 'link-delete', name: l.name });

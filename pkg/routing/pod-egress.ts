@@ -1,7 +1,5 @@
-import type { Ipset, IpsetSpec } from '../linux/ipset/types.js';
-import { renderSetSync } from '../linux/ipset/render.js';
-import type { Iptables } from '../linux/iptables/types.js';
-import { ensureOwnedChains, type OwnedChainSpec } from '../linux/iptables/owned-chain.js';
+import type { IpsetSpec } from '../linux/ipset/types.js';
+import type { OwnedChainSpec } from '../linux/iptables/owned-chain.js';
 import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
 
 /** Upstream's set names (a host moving from upstream keeps its sets in our hands). */
@@ -27,34 +25,11 @@ export function egressSets(f: Family, podCIDRs: readonly CIDR[], nodeIPs: readon
   ];
 }
 
-/** Our nat chain with its one rule, behind one jump at the top of POSTROUTING. */
+/**
+ * --enable-pod-egress: pod traffic leaving the pod and node address space is masqueraded (upstream's
+ * rule), with sets kept current by temp set + swap and our nat chain with its one rule behind one jump
+ * at the top of POSTROUTING.
+ */
 export function egressChainSpec(f: Family): OwnedChainSpec {
   return { table: 'nat', chains: [{ name: EGRESS_CHAIN, rules: [egressRule(f)] }], jumps: [{ from: 'POSTROUTING', rules: [JUMP], placement: 'top' }] };
-}
-
-/**
- * --enable-pod-egress: pod traffic leaving the pod and node address space is masqueraded (upstream
- * §4.6 step 7), with sets kept current by temp set + swap and our own nat chain behind one jump at the
- * top of POSTROUTING. Writes only when the sets or the chain differ from what it applied last.
- */
-export class PodEgress {
-  private applied = new Map<Family, string>();
-
-  constructor(
-    private readonly iptables: Readonly<Record<Family, Iptables>>,
-    private readonly ipset: Ipset,
-  ) {}
-
-  async sync(families: readonly Family[], podCIDRs: readonly CIDR[], nodeIPs: readonly IP[], force: boolean): Promise<number> {
-    let writes = 0;
-    for (const f of families) {
-      const sets = egressSets(f, podCIDRs, nodeIPs);
-      const key = JSON.stringify(sets);
-      if (!force && this.applied.get(f) === key) continue;
-      await this.ipset.restore(renderSetSync(sets));
-      writes += 1 + (await ensureOwnedChains(this.iptables[f], [egressChainSpec(f)]));
-      this.applied.set(f, key);
-    }
-    return writes;
-  }
 }

@@ -77,6 +77,12 @@ interface Peer {
 
 const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ?? '', p.kind, p.rrClient ?? false, p.passive ?? false]);
 
+/** Upstream's advertisement counters, fed as UPDATEs go out and come in (the caller owns the metrics). */
+export interface SpeakerCounters {
+  received(prefixes: number): void;
+  sent(kind: 'pod-route' | 'advertise-vip' | 'withdraw-vip', prefixes: number): void;
+}
+
 /**
  * Our BGP speaker: one session per peer, Adj-RIB-In per peer with the import policy, best path per
  * prefix, and per-peer Adj-RIB-Out kept in step with what we originate (and reflect). A change to one
@@ -89,12 +95,10 @@ export class BgpSpeaker {
   private readonly listeners = new Set<() => void>();
   private notifyQueued = false;
   private bestCache: Map<string, LearnedPath> | undefined;
-  /** Prefixes announced and withdrawn to peers, by kind (upstream's advertisement counters). */
-  readonly sent = { podRoute: 0, advertiseVip: 0, withdrawVip: 0 };
 
   constructor(
     private readonly cfg: SpeakerConfig,
-    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5 },
+    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5; readonly counters?: SpeakerCounters },
   ) {}
 
   async start(): Promise<void> {
@@ -329,6 +333,7 @@ export class BgpSpeaker {
     this.deps.logger.v(2, 'bgp update received', { peer: p.spec.address, reach: reach.length, withdraw: withdraw.length, attributes: u.attributes.map((a) => a.type).join(',') });
     let changed = false;
     for (const w of withdraw) changed = p.adjIn.delete(w) || changed;
+    if (reach.length > 0) this.deps.counters?.received(reach.length);
     for (const path of reach) {
       p.received++;
       const v = importVerdict(path, { localAs: this.cfg.localAs, routerId: this.cfg.routerId, reject: this.cfg.importReject });
@@ -407,14 +412,22 @@ export class BgpSpeaker {
   }
 
   private count(before: ReadonlyMap<string, OutPath>, after: ReadonlyMap<string, OutPath>): void {
+    const c = this.deps.counters;
+    if (!c) return;
     const vip = new Set(this.originations.filter((o) => o.to === 'external').map((o) => o.prefix as string));
+    let podRoute = 0;
+    let advertiseVip = 0;
+    let withdrawVip = 0;
     for (const [k, path] of after) {
       if (before.get(k) === path) continue;
-      if (vip.has(k)) this.sent.advertiseVip++;
-      else this.sent.podRoute++;
+      if (vip.has(k)) advertiseVip++;
+      else podRoute++;
     }
     // A withdrawn host route is a VIP (pod CIDRs are never /32 or /128).
-    for (const k of before.keys()) if (!after.has(k) && /\/(32|128)$/.test(k)) this.sent.withdrawVip++;
+    for (const k of before.keys()) if (!after.has(k) && /\/(32|128)$/.test(k)) withdrawVip++;
+    if (podRoute > 0) c.sent('pod-route', podRoute);
+    if (advertiseVip > 0) c.sent('advertise-vip', advertiseVip);
+    if (withdrawVip > 0) c.sent('withdraw-vip', withdrawVip);
   }
 
   private onRefresh(p: Peer, afi: number, safi: number, subtype: number): void {

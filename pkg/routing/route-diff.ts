@@ -1,0 +1,73 @@
+import type { Link, NetOp, Route, RouteRule } from '../linux/netlink/types.js';
+import { familyOf } from '../util/ip.js';
+import { tunnelOps } from './overlay.js';
+import { TUNNEL_RULE_PRIORITY, TUNNEL_TABLE, type RouteModel } from './route-model.js';
+
+/** The router's netlink state as read from the kernel: links, our routes (protocol 44) and the rules. */
+export interface RouteSnapshot {
+  readonly links: readonly Link[];
+  /** Ours in the main table. */
+  readonly main: readonly Route[];
+  /** Ours in table 77. */
+  readonly tunnelTable: readonly Route[];
+  readonly rules: readonly RouteRule[];
+}
+
+export interface RoutePlan {
+  /** FoU receive ports: added once, "exists" is the normal answer. */
+  readonly fou: readonly NetOp[];
+  /** One batch: links, then routes, then rules. */
+  readonly ops: readonly NetOp[];
+  readonly added: number;
+  readonly removed: number;
+  readonly linkChanges: number;
+}
+
+/** A policy-routing rule of ours: our priority, our table, a source prefix and nothing else. */
+export function isOurRule(r: RouteRule): boolean {
+  return r.priority === TUNNEL_RULE_PRIORITY && r.table === TUNNEL_TABLE && r.from !== undefined && r.fwmark === undefined;
+}
+
+const sameRoute = (h: Route, w: Route): boolean => h.dst === w.dst && (h.gateway ?? '') === (w.gateway ?? '') && (w.dev === undefined || h.dev === w.dev);
+
+/**
+ * Pure: the netlink ops that take the kernel from `snap` to `model`. Routes of ours that are not wanted
+ * go, unless `keepUnwanted` (graceful-restart deferral: the previous run's routes stay until the peers
+ * have re-sent theirs). Neighbour entries of tunnels are re-asserted with link changes or when
+ * `reassertNeighbours` (once per period). A route through a tunnel being deleted goes with the link.
+ */
+export function diffRoutes(model: RouteModel, snap: RouteSnapshot, opts: { readonly keepUnwanted: boolean; readonly reassertNeighbours: boolean }): RoutePlan {
+  const all = tunnelOps(model.tunnels.locals, model.tunnels.remotes, snap.links, model.tunnels.encap);
+  const fou = all.filter((o) => o.op === 'fou-add');
+  const tunnels = all.filter((o) => o.op !== 'fou-add');
+  const linkOps = tunnels.filter((o) => o.op !== 'neigh-replace');
+  const links = linkOps.length > 0 || opts.reassertNeighbours ? tunnels : [];
+  const goneLinks = new Set(linkOps.flatMap((o) => (o.op === 'link-delete' ? [o.name] : [])));
+  let added = 0;
+  let removed = 0;
+  const routeOps = (want: readonly Route[], have: readonly Route[], keepUnwanted: boolean): NetOp[] => {
+    const out: NetOp[] = [];
+    for (const f of model.families) {
+      const wantF = want.filter((r) => familyOf(r.dst) === f);
+      const haveF = have.filter((r) => familyOf(r.dst) === f);
+      for (const r of wantF) {
+        if (haveF.some((h) => sameRoute(h, r))) continue;
+        out.push({ op: 'route-replace', route: r });
+        added++;
+      }
+      const wantDst = new Set(wantF.map((r) => r.dst as string));
+      for (const r of haveF) {
+        if (wantDst.has(r.dst) || keepUnwanted || (r.dev !== undefined && goneLinks.has(r.dev))) continue;
+        out.push({ op: 'route-delete', route: r });
+        removed++;
+      }
+    }
+    return out;
+  };
+  const routes = [...routeOps(model.routes, snap.main, opts.keepUnwanted), ...routeOps(model.tunnelRoutes, snap.tunnelTable, false)];
+  const rules: NetOp[] = [];
+  const have = snap.rules.filter(isOurRule);
+  for (const r of model.rules) if (!have.some((h) => h.family === r.family && h.from === r.from)) rules.push({ op: 'rule-add', rule: r });
+  for (const h of have) if (model.families.includes(h.family) && !model.rules.some((r) => r.family === h.family && r.from === h.from)) rules.push({ op: 'rule-delete', rule: h });
+  return { fou, ops: [...links, ...routes, ...rules], added, removed, linkChanges: linkOps.length };
+}

@@ -1,0 +1,106 @@
+import type { Server } from 'node:http';
+import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
+import type { TcpMd5 } from '../linux/tcp-md5.js';
+import type { Clock } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { serveInspection } from './bgp-inspect.js';
+import type { BgpPlan } from './bgp-plan.js';
+import type { RoutingMetrics } from './metrics.js';
+
+export interface SpeakerHostDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: RoutingMetrics;
+  readonly md5: TcpMd5;
+  /** Called when the learned best paths change. */
+  readonly onBestChange: () => void;
+}
+
+export interface SpeakerSettings {
+  readonly port: number;
+  readonly holdTimeMs: number;
+  readonly gracefulRestart: { readonly enabled: boolean; readonly timeMs: number };
+  readonly inspectSocket: string;
+}
+
+/**
+ * Owns the running BGP speaker: started from the plan, restarted only when its own settings change
+ * (peers change in place), the inspection socket, and upstream's counters fed straight from the
+ * speaker's UPDATEs.
+ */
+export class SpeakerHost {
+  private current: { readonly key: string; readonly speaker: BgpSpeaker; readonly off: () => void } | undefined;
+  private inspection: Server | undefined;
+
+  constructor(private readonly deps: SpeakerHostDeps) {}
+
+  get speaker(): BgpSpeaker | undefined {
+    return this.current?.speaker;
+  }
+
+  /** The speaker for this plan: the running one when its settings are the same, a new one otherwise. */
+  async ensure(plan: BgpPlan, s: SpeakerSettings): Promise<BgpSpeaker> {
+    const cfg: SpeakerConfig = {
+      localAs: plan.localAs,
+      routerId: plan.routerId,
+      listenPort: s.port,
+      listenAddresses: Object.values(plan.sessionAddress),
+      holdTime: Math.round(s.holdTimeMs / 1000),
+      connectRetrySeconds: 5,
+      gracefulRestart: { enabled: s.gracefulRestart.enabled, timeSeconds: Math.round(s.gracefulRestart.timeMs / 1000) },
+      importReject: plan.importReject,
+      nextHop: plan.nextHop,
+      sessionAddress: plan.sessionAddress,
+      ...(plan.rrClusterId ? { rrClusterId: plan.rrClusterId } : {}),
+    };
+    const key = JSON.stringify(cfg);
+    if (this.current?.key === key) return this.current.speaker;
+    if (this.current) {
+      this.deps.logger.info('BGP speaker settings changed: restarting it', {});
+      this.current.off();
+      await this.current.speaker.stop();
+      this.current = undefined;
+    }
+    const m = this.deps.metrics;
+    const speaker = new BgpSpeaker(cfg, {
+      clock: this.deps.clock,
+      logger: this.deps.logger.child('bgp'),
+      md5: this.deps.md5,
+      counters: { received: (n) => m.advertisementsReceived.inc(n), sent: (type, n) => m.advertisementsSent.inc({ type }, n) },
+    });
+    try {
+      await speaker.start();
+    } catch (e) {
+      this.deps.logger.error('BGP listener failed', { error: errorMessage(e), port: s.port });
+      throw e;
+    }
+    this.current = { key, speaker, off: speaker.onBestChange(this.deps.onBestChange) };
+    this.deps.logger.info('BGP speaker started', { as: plan.localAs, routerId: plan.routerId, port: s.port });
+    if (!this.inspection) {
+      this.inspection = await serveInspection(s.inspectSocket, () => this.current?.speaker).catch((e: unknown) => {
+        this.deps.logger.warn('BGP inspection socket not served', { path: s.inspectSocket, error: errorMessage(e) });
+        return undefined;
+      });
+    }
+    return speaker;
+  }
+
+  /** Upstream's peer gauge, from the speaker's sessions. */
+  exportPeers(): void {
+    const m = this.deps.metrics;
+    m.peerInfo.reset();
+    for (const s of this.current?.speaker.status() ?? []) m.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
+  }
+
+  /** With `graceful`, peers keep our routes while we are away (upstream does not stop BGP then). */
+  async stop(graceful: boolean): Promise<void> {
+    if (this.inspection) await new Promise<void>((r) => this.inspection?.close(() => r()));
+    this.inspection = undefined;
+    if (this.current) {
+      this.current.off();
+      await this.current.speaker.stop({ graceful });
+      this.current = undefined;
+    }
+  }
+}

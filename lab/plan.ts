@@ -1,5 +1,5 @@
 /**
- * The lab's address plan and names. Everything is inside 198.18.0.0/15 (TESTING.md) and every name
+ * The lab's address plan and names. Everything is inside 198.18.0.0/15 (docs/testing.md, network safety) and every name
  * carries the lab's prefix, so `down` can find leftovers of a crashed run by name.
  */
 export const LAB_NETNS_PREFIX = 'krl-';

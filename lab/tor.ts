@@ -2,7 +2,7 @@
  * The lab's top-of-rack router: the real BIRD or GoBGP in the external namespace (the nodes' default
  * gateway), peering over eBGP with every node. BIRD installs what it learns (pod CIDRs, service VIPs)
  * in the external namespace's FIB with ECMP, so the outside world reaches them; GoBGP never programs
- * a FIB (TESTING.md), so with it the routes are only visible through its CLI.
+ * a FIB (docs/testing.md), so with it the routes are only visible through its CLI.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Renders manifests/*.yaml: our equivalents of upstream kube-router's shipped DaemonSet variants
- * (reference §6), same flags, annotations, ports and mounts, so they are drop-in replacements.
+ * (upstream's daemonset/ variants), same flags, annotations, ports and mounts, so they are drop-in replacements.
  *   node dist/manifests/render.js            write the files
  *   node dist/manifests/render.js --check    exit 1 if a committed file differs
  */

@@ -58,7 +58,7 @@ async function runMocha(suites: readonly Suite[]): Promise<Counts> {
   }
   const counts: Counts = { passed: 0, failed: 0, skipped: 0 };
   if (n === 0) return counts;
-  // A new run first removes what crashed earlier runs left behind (TESTING.md).
+  // A new run first removes what crashed earlier runs left behind (docs/testing.md).
   if (process.getuid?.() === 0 && suites.some((s) => s !== 'unit')) {
     const { removeStaleTestNetns } = await import('./throwaway-netns.js');
     const removed = await removeStaleTestNetns();

@@ -1,5 +1,5 @@
 /**
- * A throwaway network namespace per test (TESTING.md): named `krt-t-<pid>-<n>`, removed in `after`
+ * A throwaway network namespace per test (docs/testing.md): named `krt-t-<pid>-<n>`, removed in `after`
  * even when the test fails; a new run first removes leftovers of earlier runs of this process's kind.
  */
 import { netnsExec, realExec, type Exec } from '../pkg/linux/exec.js';

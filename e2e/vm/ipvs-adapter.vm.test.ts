@@ -1,6 +1,6 @@
 import { throwawayNetns } from '../../test/throwaway-netns.js';
 import { realNetlinkSockets } from '../../pkg/linux/genl/socket.js';
-import { ipvsContract } from '../../pkg/linux/ipvs/contract.js';
+import { ipvsContract } from '../../pkg/linux/ipvs/contract.test-support.js';
 import { openIpvs } from '../../pkg/linux/ipvs/real.js';
 
 // Real IPVS over our generic-netlink codec, in a throwaway namespace of the VM's kernel.

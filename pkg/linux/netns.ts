@@ -15,9 +15,3 @@ export async function deleteNetns(exec: Exec, name: string): Promise<void> {
   await exec.run(['ip', 'netns', 'delete', name]).catch(() => undefined);
 }
 
-/** Removes leftovers of an earlier crashed run by their well-known prefix. */
-export async function deleteNetnsWithPrefix(exec: Exec, prefix: string): Promise<number> {
-  const names = (await listNetns(exec)).filter((n) => n.startsWith(prefix));
-  for (const n of names) await deleteNetns(exec, n);
-  return names.length;
-}

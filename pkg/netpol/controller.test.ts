@@ -10,7 +10,7 @@ import { FakeIptables } from '../linux/iptables/fake.js';
 import { loadConfig } from '../options/load-config.js';
 import { HealthChecker } from '../runtime/health.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
-import { systemClock } from '../util/clock.js';
+import { systemClock, VirtualClock } from '../util/clock.js';
 import { memoryLogger } from '../util/logger.js';
 import { FirewallController } from './controller.js';
 import { evaluateFilter } from './evaluate.js';
@@ -32,9 +32,9 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
     if (r.kind !== 'run') throw new Error(JSON.stringify(r));
     const kc = new KubeConfig();
     kc.loadFromString(api.kubeconfig());
-    const clock = systemClock();
+    const clock = new VirtualClock(); // the controller's timers: no real waits
     const { logger, lines } = memoryLogger(2);
-    const watch = new WatchLayer({ transport: new KubeTransport(kc), clock, logger });
+    const watch = new WatchLayer({ transport: new KubeTransport(kc), clock: systemClock(), logger });
     const ipt = new FakeIptables(4);
     const ipset = new FakeIpset();
     const metrics = new DaemonMetrics('test', { processMetrics: false });

@@ -27,7 +27,6 @@ export type FlagSpec =
   | (Base & { readonly kind: 'stringSlice'; readonly default: readonly string[] })
   | (Base & { readonly kind: 'uintSlice'; readonly default: readonly number[] });
 
-export type FlagKind = FlagSpec['kind'];
 
 export type FlagValue =
   | { readonly kind: 'bool'; readonly value: boolean }

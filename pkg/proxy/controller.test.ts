@@ -196,7 +196,10 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     await h.client.update(slice('web', [{ ip: '198.18.64.2' }, { ip: '198.18.64.3' }], [{ name: 'http', port: 8080 }]));
     await h.until('removed from new connections', () => h.eval({ dst: CIP, dport: 80 }).backends.length === 2);
     assert.equal(h.conntrack.deleted.length, 0, 'established TCP flows are left alone at first');
-    await h.until('flows removed after the grace period', () => h.conntrack.deleted.length === 1, 3000);
+    await h.advance(299, { waitForSync: false });
+    assert.equal(h.conntrack.deleted.length, 0, 'still within the grace period');
+    await h.advance(1, { waitForSync: false });
+    await h.until('flows removed after the grace period', () => h.conntrack.deleted.length === 1);
     assert.deepEqual(h.conntrack.deleted[0], { protocol: 'tcp', origDst: CIP, origDport: 80, replySrc: '198.18.65.2' });
   });
 

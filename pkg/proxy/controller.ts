@@ -33,7 +33,7 @@ export interface ProxyDeps {
 }
 
 /**
- * The service proxy: Services + EndpointSlices → nftables (reference §4.4 semantics on an O(1)
+ * The service proxy: Services + EndpointSlices → nftables (upstream kube-router's semantics on an O(1)
  * datapath). Informer handlers only record changes; one sync at a time computes the dirty services,
  * renders the difference and applies it in one transaction per family; side effects (conntrack,
  * affinity cleanup, health check ports, metrics, heartbeat) run after a successful commit.

@@ -12,7 +12,7 @@ import { FakeIpset } from '../linux/ipset/fake.js';
 import { HealthChecker } from '../runtime/health.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
 import { loadConfig } from '../options/load-config.js';
-import { systemClock } from '../util/clock.js';
+import { systemClock, VirtualClock, type Clock } from '../util/clock.js';
 import { memoryLogger } from '../util/logger.js';
 import { parseIP } from '../util/ip.js';
 import { evaluate, type Packet, type Verdict } from './nft/evaluate.js';
@@ -41,6 +41,13 @@ export interface Harness {
   readonly controller: ProxyController;
   eval(p: Partial<Packet> & Pick<Packet, 'dst' | 'dport'>): Verdict;
   until(what: string, cond: () => boolean | Promise<boolean>, ms?: number): Promise<void>;
+  /**
+   * Moves the controller's clock on by `ms` (timers due fire: periodic syncs, retries, the drain check)
+   * and waits for the sync that follows. On fakes the clock is virtual, so this costs no real time; on a
+   * real kernel (VM) it is the wall clock and this waits. `waitForSync: false` for timers that do not
+   * sync (conntrack cleanup after a grace period).
+   */
+  advance(ms: number, opts?: { readonly waitForSync?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,9 +77,12 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
   if (r.kind !== 'run') throw new Error(JSON.stringify(r));
   const kc = new KubeConfig();
   kc.loadFromString(api.kubeconfig());
-  const clock = systemClock();
+  // The controller's timers run on a virtual clock over the fakes; a real kernel keeps real time (real
+  // connections drain in it). The watch layer talks to a real server and keeps the system clock.
+  const virtual = opts.real ? undefined : new VirtualClock();
+  const clock: Clock = virtual ?? systemClock();
   const { logger, lines } = memoryLogger(2);
-  const watch = new WatchLayer({ transport: new KubeTransport(kc), clock, logger });
+  const watch = new WatchLayer({ transport: new KubeTransport(kc), clock: systemClock(), logger });
   const nft = new FakeNftables();
   const netlink = new FakeNetlink();
   netlink.addLink('eth0');
@@ -127,6 +137,13 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
     controller,
     eval: (p) => evaluate(nft, { family: p.dst.includes(':') ? 6 : 4, src: '198.18.64.5', protocol: 'tcp', hook: 'prerouting', ...p }),
     until,
+    advance: async (ms: number, o: { readonly waitForSync?: boolean } = {}) => {
+      const n = lines.length;
+      if (virtual) virtual.advance(ms);
+      else await new Promise((res) => setTimeout(res, ms));
+      if (o.waitForSync === false) return;
+      await until(`a sync after the clock moved ${ms} ms`, () => lines.slice(n).some((l) => l.includes('proxy sync')), 10_000);
+    },
     close: async () => {
       await controller.stop();
       await watch.stop();

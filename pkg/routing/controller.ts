@@ -236,19 +236,25 @@ export class RoutingController implements Controller {
     const nl = this.ctx.kernel.netlink;
     const t0 = performance.now();
     const [addresses, links] = await Promise.all([Promise.all(this.families.map((f) => nl.addresses(f))).then((a) => a.flat()), nl.links()]);
+    const available = await this.encapAvailable(links);
+    // The best paths and the deferral decision are taken at one instant, after every await: a peer's
+    // End-of-RIB arriving in between must not end the deferral for a table read before it (that
+    // deleted the previous run's routes during a graceful restart: found by the lab).
     const sp = this.host.speaker;
+    const keepUnwanted = plan !== undefined && this.deferring();
+    const best = plan && sp ? [...sp.best().values()] : undefined;
     const model = computeRouteModel({
       families: this.families,
-      ...(plan && sp ? { best: sp.best().values() } : {}),
+      ...(best ? { best } : {}),
       addresses,
       ownPrefixes: plan ? plan.originations.map((o) => o.prefix) : [],
       nextHop: plan?.nextHop ?? {},
-      overlay: { enabled: ov.enabled, type: ov.type, encap: ov.encap === 'fou' ? { kind: 'fou', port: ov.port } : { kind: ov.encap }, available: await this.encapAvailable(links) },
+      overlay: { enabled: ov.enabled, type: ov.type, encap: ov.encap === 'fou' ? { kind: 'fou', port: ov.port } : { kind: ov.encap }, available },
       ...(cfg.router.podEgress ? { podEgress: { podCIDRs: clusterPodCIDRs(nodes, cfg.router.clusterCidr), nodeIPs: nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]) } } : {}),
     });
     for (const d of model.decisions) if (d.kind === 'unreachable') this.logger.v(2, 'learned route not installed: next hop off our subnets and no overlay', { prefix: d.prefix, nextHop: d.nextHop });
     try {
-      const r = await this.applier.apply(model, { checkKernel, keepUnwanted: plan !== undefined && this.deferring() });
+      const r = await this.applier.apply(model, { checkKernel, keepUnwanted });
       this.metrics.routesSynced.set(model.routes.length);
       if (r.added > 0) this.metrics.routesAdded.inc(r.added);
       if (r.removed > 0) this.metrics.routesRemoved.inc(r.removed);

@@ -1,5 +1,4 @@
-import { ensureOwnedChains, type OwnedChainSpec } from '../linux/iptables/owned-chain.js';
-import type { Iptables } from '../linux/iptables/types.js';
+import type { OwnedChainSpec } from '../linux/iptables/owned-chain.js';
 
 export const FORWARD_CHAIN = 'KUBE-ROUTER-FORWARD-ACCEPT';
 const JUMP = `-m comment --comment "kube-router pod forwarding" -j ${FORWARD_CHAIN}`;
@@ -13,8 +12,3 @@ export const FORWARD_RULES: readonly string[] = ['-i kube-bridge -j ACCEPT', '-o
  * rules) still decide first.
  */
 export const FORWARD_SPEC: OwnedChainSpec = { table: 'filter', chains: [{ name: FORWARD_CHAIN, rules: FORWARD_RULES }], jumps: [{ from: 'FORWARD', rules: [JUMP], placement: 'append' }] };
-
-/** Writes the rules only when missing or changed. */
-export function ensureForwardRules(ipt: Iptables): Promise<number> {
-  return ensureOwnedChains(ipt, [FORWARD_SPEC]);
-}

@@ -59,3 +59,33 @@ export class FakeClock implements Clock {
     this.t = end;
   }
 }
+
+/**
+ * For controller harnesses: time moves only with `advance` (a 60 s period or a 5 s drain check costs no
+ * real time), but a timer due now (delay 0, as a runner asks for an immediate sync) fires on its own at
+ * the next turn of the event loop, as a real one would, so events still flow without a test driving them.
+ */
+export class VirtualClock extends FakeClock {
+  private readonly immediate = new Map<symbol, NodeJS.Immediate>();
+
+  override setTimeout(fn: () => void, ms: number): TimerHandle {
+    if (ms > 0) return super.setTimeout(fn, ms);
+    const id = Symbol('immediate');
+    this.immediate.set(
+      id,
+      setImmediate(() => {
+        this.immediate.delete(id);
+        fn();
+      }),
+    );
+    return { id };
+  }
+
+  override clearTimeout(h: TimerHandle): void {
+    if (typeof h.id === 'symbol') {
+      const t = this.immediate.get(h.id);
+      if (t) clearImmediate(t);
+      this.immediate.delete(h.id);
+    } else super.clearTimeout(h);
+  }
+}

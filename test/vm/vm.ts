@@ -1,6 +1,6 @@
 /**
  * A throwaway VM with Debian's kernel, for what this machine's kernel lacks (IPVS, ipip, fou, dummy):
- * TESTING.md "Real IPVS". QEMU with software emulation boots the installed linux-image-amd64 with a
+ * docs/testing.md "The VM". QEMU with software emulation boots the installed linux-image-amd64 with a
  * busybox initramfs of ours that loads virtio/9p/overlay, mounts the host's root read-only over 9p with
  * a tmpfs overlay on top, and runs one shell job in a chroot. A second, writable 9p share brings the
  * job in and its log and exit status out. The VM has no network interface at all (`-nic none`).

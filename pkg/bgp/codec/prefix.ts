@@ -31,6 +31,3 @@ export function writePrefix(w: Writer, c: CIDR): void {
   for (let i = 0; i < Math.ceil(p.prefix / 8); i++) w.u8(Number((v >> BigInt(bits - 8 * (i + 1))) & 0xffn));
 }
 
-export function afiOf(c: CIDR): Afi {
-  return c.includes(':') ? Afi.IPv6 : Afi.IPv4;
-}

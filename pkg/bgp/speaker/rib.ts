@@ -34,7 +34,7 @@ export interface ImportPolicy {
 
 export type ImportVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
-/** Import policy (reference §4.6, issue: never import service VIPs or a default route). */
+/** Import policy (upstream's rule: never import service VIPs or a default route). */
 export function importVerdict(p: LearnedPath, pol: ImportPolicy): ImportVerdict {
   if (cidrParts(p.prefix).prefix === 0) return { ok: false, reason: 'default route' };
   const hit = pol.reject.find((r) => familyOf(r) === familyOf(p.prefix) && (cidrCovers(r, p.prefix) || cidrCovers(p.prefix, r)));

@@ -70,7 +70,7 @@ const SCHEDULERS: ReadonlySet<string> = new Set(['rr', 'lc', 'sh', 'dh', 'mh', '
 export const DEFAULT_AFFINITY_SECONDS = 10800;
 
 /**
- * A Service as the proxy sees it (reference §2a, §4.4). Skipped: ExternalName, headless (clusterIP
+ * A Service as every controller sees it (upstream kube-router's rules). Skipped: ExternalName, headless (clusterIP
  * None or the headless label), another proxy's (service-proxy-name). A bad field is dropped with a
  * problem noted; the rest of the Service still works.
  */

@@ -1,6 +1,6 @@
 /**
  * Generic netlink requests over one socket: family lookup, single requests, dumps, and batches with a
- * bounded number in flight (the receive buffer can never overflow, see TESTING.md "Netlink from Node").
+ * bounded number in flight (the receive buffer can never overflow, see docs/performance.md "Netlink from Node").
  * Between windows of a batch the event loop gets a turn.
  */
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';

@@ -10,7 +10,6 @@ export const GENL_HDRLEN = 4;
 export const NLA_HDRLEN = 4;
 
 export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP = 0x300;
 

@@ -1,5 +1,5 @@
 import { throwawayNetns } from '../../../test/throwaway-netns.js';
-import { ipsetContract } from './contract.js';
+import { ipsetContract } from './contract.test-support.js';
 import { RealIpset } from './real.js';
 
 ipsetContract('real ipset in a netns', async () => {

@@ -1,5 +1,5 @@
 import { throwawayNetns } from '../../../test/throwaway-netns.js';
-import { iptablesContract } from './contract.js';
+import { iptablesContract } from './contract.test-support.js';
 import { RealIptables } from './real.js';
 import type { IptablesVariant } from './types.js';
 

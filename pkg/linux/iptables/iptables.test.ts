@@ -1,4 +1,4 @@
-import { iptablesContract } from './contract.js';
+import { iptablesContract } from './contract.test-support.js';
 import { FakeIptables } from './fake.js';
 
 iptablesContract('fake v4', () => Promise.resolve({ ipt: new FakeIptables(4), close: () => Promise.resolve() }));

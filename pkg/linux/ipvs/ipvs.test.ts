@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { decodeAttrs, decodeMessages, encodeGenl, read } from '../genl/message.js';
 import type { IP } from '../../util/ip.js';
 import { CMD, decodeDestination, decodeService, messages, serviceAttrs } from './codec.js';
-import { ipvsContract } from './contract.js';
+import { ipvsContract } from './contract.test-support.js';
 import { FakeIpvs } from './fake.js';
 
 const ip = (s: string): IP => s as IP;

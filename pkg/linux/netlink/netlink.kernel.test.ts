@@ -1,5 +1,5 @@
 import { throwawayNetns } from '../../../test/throwaway-netns.js';
-import { netlinkContract } from './contract.js';
+import { netlinkContract } from './contract.test-support.js';
 import { RealNetlink } from './real.js';
 
 netlinkContract('real iproute2 in a netns', async () => {

@@ -1,4 +1,4 @@
-import { netlinkContract } from './contract.js';
+import { netlinkContract } from './contract.test-support.js';
 import { FakeNetlink } from './fake.js';
 
 netlinkContract('fake', () => {

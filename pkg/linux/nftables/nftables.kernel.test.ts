@@ -1,5 +1,5 @@
 import { throwawayNetns } from '../../../test/throwaway-netns.js';
-import { nftablesContract } from './contract.js';
+import { nftablesContract } from './contract.test-support.js';
 import { RealNftables } from './real.js';
 
 nftablesContract('real nft in a netns', async () => {

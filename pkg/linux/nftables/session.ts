@@ -8,7 +8,7 @@ const TIMEOUT_MS = 30_000;
 
 /**
  * One long-lived `nft -i` that applies small transactions without a process start and a cache reload
- * each (performance.md §8: 10-30 ms per `nft` process at 10k services). A script is sent as one input
+ * each (docs/performance.md: every `nft` process reloads its cache). A script is sent as one input
  * line, commands joined by `;`, which nft applies as one transaction. Each transaction is followed by
  * a sentinel command that must fail (`list table` of a name no one uses) and names its sequence
  * number: its error marks where the transaction's own error output ends. Large scripts, reads, and any

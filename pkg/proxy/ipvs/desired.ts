@@ -1,5 +1,5 @@
 /**
- * Pure: what the IPVS datapath wants in the kernel for one family's model (reference §4.4): one IPVS
+ * Pure: what the IPVS datapath wants in the kernel for one family's model (upstream's IPVS layout): one IPVS
  * virtual service per frontend, masquerading destinations, VIPs on kube-dummy-if, the three ipsets,
  * and our iptables chains (the INPUT filter for VIPs, masquerade and hairpin SNAT).
  */

@@ -99,7 +99,7 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     await h.client.create(service('v6', { clusterIPs: ['2001:db8:128::a'], ipFamilies: ['IPv6'], ports: [{ name: 'http', port: 80 }] }));
     await h.client.create(slice('v6', [{ ip: '2001:db8:64::2' }], [{ name: 'http', port: 8080 }], { family: 'IPv6' }));
     await h.until('v6 service', async () => (await ipvs.services()).some((x) => 'address' in x.id && x.id.address === '2001:db8:128::a'));
-    await new Promise((r) => setTimeout(r, 1500)); // a periodic full sync too
+    await h.advance(1500); // a periodic full sync too
     assert.ok((await h.netlink.addresses(6)).some((a) => a.dev === 'kube-dummy-if' && a.ip === 'fe80::1'));
     assert.ok((await h.netlink.addresses(6)).some((a) => a.dev === 'kube-dummy-if' && a.ip === '2001:db8:128::a'));
     assert.deepEqual(h.lines.filter((l) => l.includes('sync failed')), []);
@@ -113,7 +113,7 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     await h.ipset.restore('create kube-router-svip-prt hash:ip,port family inet\nadd kube-router-svip-prt 198.18.140.7,tcp:80\nadd kube-router-svip-prt 198.18.141.7,tcp:80\n');
     await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
     await h.until('the one outside the excluded range is gone', async () => !(await ipvs.services()).some((s) => 'address' in s.id && s.id.address === '198.18.141.7'), 5000);
-    await new Promise((r) => setTimeout(r, 1500));
+    await h.advance(1500);
     assert.ok((await ipvs.services()).some((s) => 'address' in s.id && s.id.address === '198.18.140.7'), 'kept after a periodic sync too');
     assert.ok(h.ipset.sets.get('kube-router-svip-prt')?.entries.has('198.18.140.7,tcp:80'), 'and still recorded as ours (cleanup removes it)');
   });
@@ -129,7 +129,8 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(await destsOf(ipvs, id(CIP, 80)), ['198.18.64.2:8080/1', '198.18.64.3:8080/0'], 'kept while a connection is open');
     ipvs.setConnections(id(CIP, 80), '198.18.64.3' as IP, 8080, 0, 0);
-    await h.until('deleted after draining (5 s check)', async () => (await destsOf(ipvs, id(CIP, 80))).length === 1, 8000);
+    await h.advance(5000); // the drain check, every 5 s
+    await h.until('deleted after draining', async () => (await destsOf(ipvs, id(CIP, 80))).length === 1);
   });
 
   it('an endpoint back before it drained is weighted up again, not added twice', async () => {

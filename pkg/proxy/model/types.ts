@@ -58,6 +58,3 @@ export interface FamilyModel {
   readonly nodeIP?: IP;
 }
 
-export interface ProxyModel {
-  readonly families: readonly FamilyModel[];
-}

@@ -3,7 +3,7 @@ import type { Frontend } from '../model/types.js';
 
 /**
  * The proxy's nftables layout, one table per family (`ip kube-router-proxy`, `ip6 kube-router-proxy`).
- * Per-object cost dominates nftables (performance.md §8), so the object count does not grow with
+ * Per-object cost dominates nftables (docs/performance.md), so the object count does not grow with
  * services. A new connection does one lookup in the verdict map `dispatch` (frontend `addr . proto .
  * port` → `goto` a handler chain); handler chains exist per combination of backend count N, masquerade
  * and affinity (a handful in practice), and pick `numgen random mod N` in the map `ep-N`
@@ -34,9 +34,9 @@ export function handlerChain(h: Handler): string {
   return `svc-${h.n}${h.masq ? '-m' : ''}${h.affinity ? '-a' : ''}`;
 }
 
-export function parseHandlerChain(name: string): Handler | undefined {
-  const m = /^svc-(\d+)(-m)?(-a)?$/.exec(name);
-  return m ? { n: Number(m[1]), masq: m[2] !== undefined, affinity: m[3] !== undefined } : undefined;
+/** The handler a frontend's new connections go to; none without backends (they are rejected). */
+export function handlerOf(f: Frontend, masqueradeAll: boolean): Handler | undefined {
+  return f.backends.length === 0 ? undefined : { n: f.backends.length, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined };
 }
 
 export function classMap(n: number): string {
@@ -65,9 +65,10 @@ export const SHARED_SETS: ReadonlySet<string> = new Set([SETS.serviceIPs, SETS.h
  */
 export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean, emit: (set: string, element: string) => void): void {
   const n = f.backends.length;
-  if (n === 0) emit(SETS.noEndpoints, key);
+  const h = handlerOf(f, masqueradeAll);
+  if (!h) emit(SETS.noEndpoints, key);
   else {
-    emit(SETS.dispatch, `${key} : goto ${handlerChain({ n, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined })}`);
+    emit(SETS.dispatch, `${key} : goto ${handlerChain(h)}`);
     const map = classMap(n);
     for (let i = 0; i < n; i++) {
       const b = f.backends[i] as Frontend['backends'][number];

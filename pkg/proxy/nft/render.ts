@@ -1,7 +1,7 @@
 import type { Family } from '../../util/ip.js';
 import type { RenderContext, RenderOptions } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, classMap, forEachFrontendElement, frontendElements, handlerChain, MASQ_MARK, parseHandlerChain, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
+import { affinitySet, CANARY, classMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
 
 /** What is in the kernel after a successful apply; the base of the next delta. */
 export interface AppliedState {
@@ -135,21 +135,22 @@ export function renderFull(model: FamilyModel, ctx: RenderContext): { script: st
   for (const [key, f] of model.frontends) forEachFrontendElement(key, f, ctx.opts.masqueradeAll, ctx.isLocal, emit);
   for (const c of model.podCIDRs) emit(SETS.podCidrs, c);
   const classes = new Set<number>();
-  const handlers = new Set<string>();
+  const handlers = new Map<string, Handler>();
   const affinityTimeouts = new Set<number>();
   for (const f of model.frontends.values()) {
-    if (f.backends.length > 0) {
-      classes.add(f.backends.length);
-      handlers.add(handlerChain({ n: f.backends.length, masq: f.masquerade || ctx.opts.masqueradeAll, affinity: f.affinitySeconds !== undefined }));
+    const h = handlerOf(f, ctx.opts.masqueradeAll);
+    if (h) {
+      classes.add(h.n);
+      handlers.set(handlerChain(h), h);
     }
     if (f.affinitySeconds !== undefined) affinityTimeouts.add(f.affinitySeconds);
   }
   const lines = [`add table ${t}`, `delete table ${t}`, ...skeleton(model.family, ctx.opts)];
   for (const n of [...classes].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
-  for (const h of [...handlers].sort()) lines.push(...handlerDecl(model.family, parseHandlerChain(h) as Handler, ctx.opts));
+  for (const name of [...handlers.keys()].sort()) lines.push(...handlerDecl(model.family, handlers.get(name) as Handler, ctx.opts));
   for (const s of [...affinityTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
   for (const set of [...bySet.keys()].sort()) lines.push(...elementLines('add', w.nftFamily, set, (bySet.get(set) as string[]).sort()));
-  return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, classes, handlers, affinityTimeouts } };
+  return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, classes, handlers: new Set(handlers.keys()), affinityTimeouts } };
 }
 
 export interface DeltaPlan {
@@ -200,25 +201,22 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
     if (before > 0 && after <= 0) dels.push(e);
     else if (before <= 0 && after > 0) adds.push(e);
   }
-  // A map key whose value changes is deleted and re-added (the kernel refuses a second value).
+  // Handler chains, class maps and affinity sets the changed frontends need and the table lacks.
   const newClasses = new Set<number>();
-  const newHandlers = new Set<string>();
+  const newHandlers = new Map<string, Handler>();
   const newTimeouts = new Set<number>();
-  for (const e of adds) {
-    const set = e.slice(0, e.indexOf('\t'));
-    if (set === SETS.dispatch) {
-      const chain = e.slice(e.lastIndexOf(' ') + 1);
-      const h = parseHandlerChain(chain) as Handler;
-      if (!state.handlers.has(chain)) newHandlers.add(chain);
-      if (!state.classes.has(h.n)) newClasses.add(h.n);
-    }
-    const a = /^aff-fe-(\d+)$/.exec(set);
-    if (a && !state.affinityTimeouts.has(Number(a[1]))) newTimeouts.add(Number(a[1]));
+  for (const f of frontendUpdates.values()) {
+    if (!f) continue;
+    const h = handlerOf(f, ctx.opts.masqueradeAll);
+    if (h && !state.handlers.has(handlerChain(h))) newHandlers.set(handlerChain(h), h);
+    if (h && !state.classes.has(h.n)) newClasses.add(h.n);
+    if (f.affinitySeconds !== undefined && !state.affinityTimeouts.has(f.affinitySeconds)) newTimeouts.add(f.affinitySeconds);
   }
   const lines: string[] = [];
   for (const n of [...newClasses].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
-  for (const h of [...newHandlers].sort()) lines.push(...handlerDecl(model.family, parseHandlerChain(h) as Handler, ctx.opts));
+  for (const name of [...newHandlers.keys()].sort()) lines.push(...handlerDecl(model.family, newHandlers.get(name) as Handler, ctx.opts));
   for (const s of [...newTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
+  // A map key whose value changes is deleted and re-added (the kernel refuses a second value).
   const delBy = groupBySet(dels);
   for (const set of [...delBy.keys()].sort()) {
     const keys = (delBy.get(set) as string[]).map((e) => (set.startsWith('ep-') || set === SETS.dispatch ? (e.split(' : ')[0] as string) : e)).sort();
@@ -239,7 +237,7 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
         else s.frontends.delete(k);
       }
       for (const n of newClasses) s.classes.add(n);
-      for (const h of newHandlers) s.handlers.add(h);
+      for (const name of newHandlers.keys()) s.handlers.add(name);
       for (const x of newTimeouts) s.affinityTimeouts.add(x);
     },
   };

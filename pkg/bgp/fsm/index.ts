@@ -1,3 +1,0 @@
-export * from './fsm.js';
-export * from './negotiate.js';
-export * from './types.js';

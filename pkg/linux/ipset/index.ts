@@ -1,5 +1,0 @@
-export * from './fake.js';
-export * from './parse-save.js';
-export * from './real.js';
-export * from './render.js';
-export * from './types.js';

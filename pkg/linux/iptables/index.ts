@@ -1,3 +1,0 @@
-export * from './fake.js';
-export * from './real.js';
-export * from './types.js';

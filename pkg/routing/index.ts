@@ -1,2 +1,0 @@
-export * from './cni-config.js';
-export * from './controller.js';

@@ -71,14 +71,14 @@ export function evaluate(nft: FakeNftables, p: Packet): Verdict {
           matched.push(r);
           return;
         }
-      } else if ((m = new RegExp(`^dnat ${w.addr} to ${w.addr} daddr \\. meta l4proto \\. th dport \\. numgen random mod (\\d+) map @ep-(\\d+)$`).exec(r))) {
+      } else if ((m = new RegExp(`^dnat ${w.addr} to ${w.addr} daddr \\. meta l4proto \\. th dport \\. numgen random mod (\\d+) map @(ep-(\\d+)(?:-m)?(?:-a)?)$`).exec(r))) {
         const n = Number(m[1]);
-        if (m[2] !== m[1]) throw new Error(`evaluator: handler with mismatched N: ${r}`);
-        const eps = set(`ep-${n}`);
+        if (m[3] !== m[1] || m[2] !== `ep-${chain.slice('svc-'.length)}`) throw new Error(`evaluator: handler ${chain} uses another handler's map: ${r}`);
+        const eps = set(m[2]);
         backends = [];
         for (let i = 0; i < n; i++) {
           const e = eps.find((x) => x.startsWith(`${key} . ${i} : `));
-          if (!e) throw new Error(`evaluator: ${key} dispatches to ${chain} but ep-${n} has no index ${i}`);
+          if (!e) throw new Error(`evaluator: ${key} dispatches to ${chain} but ${m[2]} has no index ${i}`);
           backends.push(hostPort(e.split(' : ')[1] as string));
         }
         matched.push(r);

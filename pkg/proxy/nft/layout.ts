@@ -6,7 +6,7 @@ import type { Frontend } from '../model/types.js';
  * Per-object cost dominates nftables (docs/performance.md), so the object count does not grow with
  * services. A new connection does one lookup in the verdict map `dispatch` (frontend `addr . proto .
  * port` → `goto` a handler chain); handler chains exist per combination of backend count N, masquerade
- * and affinity (a handful in practice), and pick `numgen random mod N` in the map `ep-N`
+ * and affinity (a handful in practice), and pick `numgen random mod N` in their map `ep-N[-m][-a]`
  * (`addr . proto . port . index → backend`). Services and endpoints are only elements.
  */
 export const TABLE = 'kube-router-proxy';
@@ -39,8 +39,14 @@ export function handlerOf(f: Frontend, masqueradeAll: boolean): Handler | undefi
   return f.backends.length === 0 ? undefined : { n: f.backends.length, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined };
 }
 
-export function classMap(n: number): string {
-  return `ep-${n}`;
+/**
+ * The endpoint map of one handler chain: `ep-N[-m][-a]`, born and deleted with its chain. (A map per
+ * handler, not per backend count N: nft 1.0.6 cannot add a rule that uses an existing `typeof` map with
+ * a `th dport` key outside the transaction that made the map, "conflicting protocols specified: ip vs.
+ * th", so a new handler chain always comes with its own new map.)
+ */
+export function handlerMap(h: Handler): string {
+  return `ep-${handlerChain(h).slice('svc-'.length)}`;
 }
 export function affinitySet(seconds: number): string {
   return `aff-fe-${seconds}`;
@@ -69,7 +75,7 @@ export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: 
   if (!h) emit(SETS.noEndpoints, key);
   else {
     emit(SETS.dispatch, `${key} : goto ${handlerChain(h)}`);
-    const map = classMap(n);
+    const map = handlerMap(h);
     for (let i = 0; i < n; i++) {
       const b = f.backends[i] as Frontend['backends'][number];
       emit(map, `${key} . ${i} : ${b.ip} . ${b.port}`);

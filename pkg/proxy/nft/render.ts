@@ -1,7 +1,7 @@
 import type { Family } from '../../util/ip.js';
 import type { RenderContext, RenderOptions } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, classMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
+import { affinitySet, CANARY, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
 
 /** What is in the kernel after a successful apply; the base of the next delta. */
 export interface AppliedState {
@@ -9,11 +9,10 @@ export interface AppliedState {
   readonly frontends: Map<string, Frontend>;
   /** Elements of SHARED_SETS (`set\telement`) → how many frontends (or pod CIDR entries) want them. */
   readonly refs: Map<string, number>;
-  /** `ep-N` maps present. */
-  readonly classes: Set<number>;
-  /** Handler chains present. */
-  readonly handlers: Set<string>;
-  readonly affinityTimeouts: Set<number>;
+  /** Handler chains (each with its endpoint map) present, with how many frontends jump to each. */
+  readonly handlers: Map<string, number>;
+  /** `aff-fe-N` sets present, with how many frontends are in each. */
+  readonly affinityTimeouts: Map<number, number>;
 }
 
 const CHUNK = 2000;
@@ -24,43 +23,72 @@ function elementLines(verb: 'add' | 'delete', fam: string, set: string, elems: r
   return out;
 }
 
-function classDecl(family: Family, n: number): string[] {
+function mapDecl(family: Family, h: Handler): string {
   const w = words(family);
-  return [`add map ${w.nftFamily} ${TABLE} ${classMap(n)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${n} : ${w.addr} daddr . th dport ; size 1048576 ; }`];
+  return `add map ${w.nftFamily} ${TABLE} ${handlerMap(h)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} : ${w.addr} daddr . th dport ; size 1048576 ; }`;
 }
 
 function handlerDecl(family: Family, h: Handler, opts: RenderOptions): string[] {
   const w = words(family);
   const t = `${w.nftFamily} ${TABLE}`;
   const c = handlerChain(h);
-  const lines = [`add chain ${t} ${c}`];
+  const lines = [mapDecl(family, h), `add chain ${t} ${c}`];
   if (h.masq) lines.push(opts.masqueradeAll ? `add rule ${t} ${c} meta mark set meta mark | ${MASQ_MARK}` : `add rule ${t} ${c} ${w.addr} saddr != @${SETS.podCidrs} meta mark set meta mark | ${MASQ_MARK}`);
   if (h.affinity) lines.push(`add rule ${t} ${c} ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport @${SETS.affinity} dnat ${w.addr} to ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport map @${SETS.affinity}`);
-  lines.push(`add rule ${t} ${c} dnat ${w.addr} to ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} map @${classMap(h.n)}`);
+  lines.push(`add rule ${t} ${c} dnat ${w.addr} to ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} map @${handlerMap(h)}`);
   return lines;
 }
 
-function affinityDecl(family: Family, seconds: number): string[] {
+function affinitySetDecl(family: Family, seconds: number): string {
+  const w = words(family);
+  return `add set ${w.nftFamily} ${TABLE} ${affinitySet(seconds)} { type ${w.addrType} . inet_proto . inet_service ; }`;
+}
+
+const AFFINITY_CHAINS = ['affinity-prerouting', 'affinity-output'] as const;
+
+/**
+ * The affinity hooks and their rules for every timeout in use, in order. They exist only while some
+ * service uses affinity: a base chain costs every packet.
+ */
+function affinityChains(family: Family, timeouts: readonly number[]): string[] {
   const w = words(family);
   const t = `${w.nftFamily} ${TABLE}`;
-  // The affinity hooks exist only while some service uses affinity: a base chain costs every packet.
   const lines = [
     `add chain ${t} affinity-prerouting { type filter hook prerouting priority -99 ; policy accept ; }`,
     `add chain ${t} affinity-output { type filter hook output priority -99 ; policy accept ; }`,
-    `add set ${t} ${affinitySet(seconds)} { type ${w.addrType} . inet_proto . inet_service ; }`,
   ];
   // `ct original proto-dst` needs the protocol known, hence one rule per protocol.
-  for (const chain of ['affinity-prerouting', 'affinity-output']) {
-    for (const p of ['tcp', 'udp', 'sctp']) {
-      lines.push(
-        `add rule ${t} ${chain} ct state new meta l4proto ${p} ct original ${w.addr} daddr . meta l4proto . ct original proto-dst @${affinitySet(seconds)} update @${SETS.affinity} { ct original ${w.addr} saddr . ct original ${w.addr} daddr . meta l4proto . ct original proto-dst timeout ${seconds}s : ${w.addr} daddr . th dport }`,
-      );
+  for (const chain of AFFINITY_CHAINS) {
+    for (const seconds of timeouts) {
+      for (const p of ['tcp', 'udp', 'sctp']) {
+        lines.push(
+          `add rule ${t} ${chain} ct state new meta l4proto ${p} ct original ${w.addr} daddr . meta l4proto . ct original proto-dst @${affinitySet(seconds)} update @${SETS.affinity} { ct original ${w.addr} saddr . ct original ${w.addr} daddr . meta l4proto . ct original proto-dst timeout ${seconds}s : ${w.addr} daddr . th dport }`,
+        );
+      }
     }
   }
   return lines;
 }
 
-/** The fixed part of the table: chains, hooks, sets, and the rules that never change. */
+/** Counts how many frontends use each handler chain (with its map) and affinity set. */
+function countUses(frontends: Iterable<Frontend>, masqueradeAll: boolean): { handlers: Map<string, number>; specs: Map<string, Handler>; affinity: Map<number, number> } {
+  const handlers = new Map<string, number>();
+  const specs = new Map<string, Handler>();
+  const affinity = new Map<number, number>();
+  for (const f of frontends) {
+    const h = handlerOf(f, masqueradeAll);
+    if (h) {
+      const name = handlerChain(h);
+      specs.set(name, h);
+      handlers.set(name, (handlers.get(name) ?? 0) + 1);
+    }
+    if (f.affinitySeconds !== undefined) affinity.set(f.affinitySeconds, (affinity.get(f.affinitySeconds) ?? 0) + 1);
+  }
+  return { handlers, specs, affinity };
+}
+
+const byNumber = (a: number, b: number): number => a - b;
+
 function skeleton(family: Family, opts: RenderOptions): string[] {
   const w = words(family);
   const t = `${w.nftFamily} ${TABLE}`;
@@ -134,23 +162,14 @@ export function renderFull(model: FamilyModel, ctx: RenderContext): { script: st
   };
   for (const [key, f] of model.frontends) forEachFrontendElement(key, f, ctx.opts.masqueradeAll, ctx.isLocal, emit);
   for (const c of model.podCIDRs) emit(SETS.podCidrs, c);
-  const classes = new Set<number>();
-  const handlers = new Map<string, Handler>();
-  const affinityTimeouts = new Set<number>();
-  for (const f of model.frontends.values()) {
-    const h = handlerOf(f, ctx.opts.masqueradeAll);
-    if (h) {
-      classes.add(h.n);
-      handlers.set(handlerChain(h), h);
-    }
-    if (f.affinitySeconds !== undefined) affinityTimeouts.add(f.affinitySeconds);
-  }
+  const uses = countUses(model.frontends.values(), ctx.opts.masqueradeAll);
   const lines = [`add table ${t}`, `delete table ${t}`, ...skeleton(model.family, ctx.opts)];
-  for (const n of [...classes].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
-  for (const name of [...handlers.keys()].sort()) lines.push(...handlerDecl(model.family, handlers.get(name) as Handler, ctx.opts));
-  for (const s of [...affinityTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
+  for (const name of [...uses.specs.keys()].sort()) lines.push(...handlerDecl(model.family, uses.specs.get(name) as Handler, ctx.opts));
+  const timeouts = [...uses.affinity.keys()].sort(byNumber);
+  for (const s of timeouts) lines.push(affinitySetDecl(model.family, s));
+  if (timeouts.length > 0) lines.push(...affinityChains(model.family, timeouts));
   for (const set of [...bySet.keys()].sort()) lines.push(...elementLines('add', w.nftFamily, set, (bySet.get(set) as string[]).sort()));
-  return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, classes, handlers: new Set(handlers.keys()), affinityTimeouts } };
+  return { script: lines.join('\n') + '\n', state: { family: model.family, frontends: new Map(model.frontends), refs, handlers: uses.handlers, affinityTimeouts: uses.affinity } };
 }
 
 export interface DeltaPlan {
@@ -201,21 +220,32 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
     if (before > 0 && after <= 0) dels.push(e);
     else if (before <= 0 && after > 0) adds.push(e);
   }
-  // Handler chains, class maps and affinity sets the changed frontends need and the table lacks.
-  const newClasses = new Set<number>();
-  const newHandlers = new Map<string, Handler>();
-  const newTimeouts = new Set<number>();
-  for (const f of frontendUpdates.values()) {
-    if (!f) continue;
-    const h = handlerOf(f, ctx.opts.masqueradeAll);
-    if (h && !state.handlers.has(handlerChain(h))) newHandlers.set(handlerChain(h), h);
-    if (h && !state.classes.has(h.n)) newClasses.add(h.n);
-    if (f.affinitySeconds !== undefined && !state.affinityTimeouts.has(f.affinitySeconds)) newTimeouts.add(f.affinitySeconds);
-  }
+  // Handler chains with their maps, and affinity sets: created when a frontend first needs them, deleted when
+  // the last one stops (reference counts), so the table always equals a from-scratch render.
+  const before = countUses([...frontendUpdates.keys()].flatMap((k) => { const f = state.frontends.get(k); return f ? [f] : []; }), ctx.opts.masqueradeAll);
+  const after = countUses([...frontendUpdates.values()].flatMap((f) => (f ? [f] : [])), ctx.opts.masqueradeAll);
+  const shift = <K>(have: ReadonlyMap<K, number>, minus: ReadonlyMap<K, number>, plus: ReadonlyMap<K, number>): { next: Map<K, number>; born: K[]; gone: K[] } => {
+    const next = new Map(have);
+    for (const [k, n] of minus) next.set(k, (next.get(k) ?? 0) - n);
+    for (const [k, n] of plus) next.set(k, (next.get(k) ?? 0) + n);
+    const born: K[] = [];
+    const gone: K[] = [];
+    for (const [k, n] of next) {
+      const was = (have.get(k) ?? 0) > 0;
+      if (n > 0 && !was) born.push(k);
+      if (n <= 0) {
+        next.delete(k);
+        if (was) gone.push(k);
+      }
+    }
+    return { next, born, gone };
+  };
+  const handlers = shift(state.handlers, before.handlers, after.handlers);
+  const affinity = shift(state.affinityTimeouts, before.affinity, after.affinity);
+  const t = `${w.nftFamily} ${TABLE}`;
   const lines: string[] = [];
-  for (const n of [...newClasses].sort((a, b) => a - b)) lines.push(...classDecl(model.family, n));
-  for (const name of [...newHandlers.keys()].sort()) lines.push(...handlerDecl(model.family, newHandlers.get(name) as Handler, ctx.opts));
-  for (const s of [...newTimeouts].sort((a, b) => a - b)) lines.push(...affinityDecl(model.family, s));
+  for (const name of [...handlers.born].sort()) lines.push(...handlerDecl(model.family, after.specs.get(name) as Handler, ctx.opts));
+  for (const x of [...affinity.born].sort(byNumber)) lines.push(affinitySetDecl(model.family, x));
   // A map key whose value changes is deleted and re-added (the kernel refuses a second value).
   const delBy = groupBySet(dels);
   for (const set of [...delBy.keys()].sort()) {
@@ -224,6 +254,16 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
   }
   const addBy = groupBySet(adds);
   for (const set of [...addBy.keys()].sort()) lines.push(...elementLines('add', w.nftFamily, set, (addBy.get(set) as string[]).sort()));
+  // The affinity hooks are rewritten whole when the timeouts in use change (flush and re-add, one transaction).
+  if (affinity.born.length + affinity.gone.length > 0) {
+    const timeouts = [...affinity.next.keys()].sort(byNumber);
+    if (state.affinityTimeouts.size > 0) for (const c of AFFINITY_CHAINS) lines.push(`flush chain ${t} ${c}`);
+    if (timeouts.length > 0) lines.push(...affinityChains(model.family, timeouts));
+    else for (const c of AFFINITY_CHAINS) lines.push(`delete chain ${t} ${c}`);
+  }
+  // Objects nobody uses any more go last, once nothing refers to them.
+  for (const name of [...handlers.gone].sort()) lines.push(`flush chain ${t} ${name}`, `delete chain ${t} ${name}`, `delete map ${t} ep-${name.slice('svc-'.length)}`);
+  for (const x of [...affinity.gone].sort(byNumber)) lines.push(`delete set ${t} ${affinitySet(x)}`);
   return {
     script: lines.length ? lines.join('\n') + '\n' : '',
     writes: dels.length + adds.length,
@@ -236,9 +276,13 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
         if (f) s.frontends.set(k, f);
         else s.frontends.delete(k);
       }
-      for (const n of newClasses) s.classes.add(n);
-      for (const name of newHandlers.keys()) s.handlers.add(name);
-      for (const x of newTimeouts) s.affinityTimeouts.add(x);
+      replace(s.handlers, handlers.next);
+      replace(s.affinityTimeouts, affinity.next);
     },
   };
+}
+
+function replace<K>(target: Map<K, number>, source: ReadonlyMap<K, number>): void {
+  target.clear();
+  for (const [k, v] of source) target.set(k, v);
 }

@@ -22,7 +22,7 @@ describe('overlay in the lab: VXLAN across subnets, direct routes within one', f
   const until = async (what: string, cond: () => Promise<boolean>, ms = 20_000): Promise<void> => {
     const t0 = Date.now();
     while (!(await cond())) {
-      if (Date.now() - t0 > ms) assert.fail(`${what}\nnode-1: ${await routes(0)}${await tunnels(0)}node-3: ${await routes(2)}${await tunnels(2)}`);
+      if (Date.now() - t0 > ms) assert.fail(`${what}\nnode-1: ${await routes(0)}${await tunnels(0)}node-2: ${await routes(1)}${await tunnels(1)}node-3: ${await routes(2)}${await tunnels(2)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   };
@@ -40,9 +40,17 @@ describe('overlay in the lab: VXLAN across subnets, direct routes within one', f
 
   it('same-subnet peers get direct routes, the other subnet goes through one VXLAN tunnel per remote node; pods reach pods both ways', async () => {
     await until('routes', async () => {
-      const r1 = await routes(0);
-      const r3 = await routes(2);
-      return r1.includes(`${podCidr(1)} via 198.18.0.12 dev eth0`) && /198\.18\.66\.0\/24 via 198\.18\.1\.13 dev kr-\S+ onlink/.test(r1) && /198\.18\.64\.0\/24 via 198\.18\.0\.11 dev kr-\S+ onlink/.test(r3) && /198\.18\.65\.0\/24 via 198\.18\.0\.12 dev kr-\S+ onlink/.test(r3);
+      // Every node's routes, both ways: a reply needs the route back (node-2's to node-3 was not
+      // awaited once, and p3 → p2 raced it).
+      const [r1, r2, r3] = [await routes(0), await routes(1), await routes(2)];
+      return (
+        r1.includes(`${podCidr(1)} via 198.18.0.12 dev eth0`) &&
+        /198\.18\.66\.0\/24 via 198\.18\.1\.13 dev kr-\S+ onlink/.test(r1) &&
+        r2.includes(`${podCidr(0)} via 198.18.0.11 dev eth0`) &&
+        /198\.18\.66\.0\/24 via 198\.18\.1\.13 dev kr-\S+ onlink/.test(r2) &&
+        /198\.18\.64\.0\/24 via 198\.18\.0\.11 dev kr-\S+ onlink/.test(r3) &&
+        /198\.18\.65\.0\/24 via 198\.18\.0\.12 dev kr-\S+ onlink/.test(r3)
+      );
     });
     assert.equal((await tunnels(0)).trim().split('\n').length, 1, 'node-1 tunnels only to node-3');
     assert.equal((await tunnels(2)).trim().split('\n').length, 2, 'node-3 tunnels to both nodes of the other segment');

@@ -17,7 +17,9 @@ async function populate(ns: ThrowawayNetns, variant: IptablesVariant): Promise<v
   // Another tool's objects.
   await run([`iptables-${variant}-restore`, '--noflush'], ['*filter', ':FOREIGN-FW - [0:0]', '-A FOREIGN-FW -s 198.18.9.0/24 -j DROP', '-A INPUT -j FOREIGN-FW', '-A FORWARD -m mark --mark 0x4000/0x4000 -j DROP', 'COMMIT', '*nat', ':FOREIGN-NAT - [0:0]', '-A FOREIGN-NAT -d 198.18.9.9/32 -p tcp -j DNAT --to-destination 198.18.9.10:80', '-A PREROUTING -j FOREIGN-NAT', 'COMMIT', ''].join('\n'));
   await run([`ip6tables-${variant}-restore`, '--noflush'], ['*filter', ':FOREIGN6 - [0:0]', '-A FOREIGN6 -s 2001:db8:9::/64 -j DROP', '-A INPUT -j FOREIGN6', 'COMMIT', ''].join('\n'));
-  await run(['ipset', 'restore'], 'create foreign-set hash:ip family inet\nadd foreign-set 198.18.9.9\ncreate KUBE-FOREIGN hash:net family inet6\nadd KUBE-FOREIGN 2001:db8:9::/64\n');
+  await run(['ipset', 'restore'], 'create foreign-set hash:ip family inet\nadd foreign-set 198.18.9.9\ncreate KUBE-FOREIGN hash:net family inet6\nadd KUBE-FOREIGN 2001:db8:9::/64\ncreate KRT-OTHER-TOOL hash:ip family inet\nadd KRT-OTHER-TOOL 198.18.9.8\n');
+  // Names that only start like ours are not ours.
+  await run(['ip', 'link', 'add', 'kr-foreign', 'type', 'bridge']);
   await run(['nft', '-f', '-'], 'add table inet foreign\nadd chain inet foreign c { type filter hook input priority 0 ; }\nadd rule inet foreign c ip saddr 198.18.9.9 drop\n');
   await run(['ip', 'link', 'add', 'foreign0', 'type', 'bridge']);
   await run(['ip', 'link', 'set', 'foreign0', 'up']);
@@ -25,7 +27,7 @@ async function populate(ns: ThrowawayNetns, variant: IptablesVariant): Promise<v
   await run(['ip', 'route', 'add', '198.19.9.0/24', 'via', '198.18.9.2', 'proto', 'static']);
   // Ours.
   await run([`iptables-${variant}-restore`, '--noflush'], ['*filter', ':KUBE-ROUTER-FORWARD - [0:0]', ':KUBE-ROUTER-INPUT - [0:0]', ':KUBE-POD-FW-ABC - [0:0]', '-A KUBE-ROUTER-FORWARD -j KUBE-POD-FW-ABC', '-I FORWARD 1 -m comment --comment "kube-router netpol" -j KUBE-ROUTER-FORWARD', '-I INPUT 1 -j KUBE-ROUTER-INPUT', 'COMMIT', '*nat', ':KUBE-ROUTER-POSTROUTING - [0:0]', '-A KUBE-ROUTER-POSTROUTING -s 198.18.64.0/24 -j MASQUERADE', '-A POSTROUTING -j KUBE-ROUTER-POSTROUTING', 'COMMIT', ''].join('\n'));
-  await run(['ipset', 'restore'], 'create kube-router-pod-subnets hash:net family inet\nadd kube-router-pod-subnets 198.18.64.0/24\ncreate KUBE-SRC-ABCDEF hash:ip family inet\n');
+  await run(['ipset', 'restore'], 'create kube-router-pod-subnets hash:net family inet\nadd kube-router-pod-subnets 198.18.64.0/24\ncreate KUBE-SRC-ABCDEFGHIJKLMNOP hash:ip family inet\n');
   await run(['nft', '-f', '-'], 'add table ip kube-router-proxy\nadd chain ip kube-router-proxy svc\n');
   await run(['ip', 'link', 'add', 'kube-bridge', 'type', 'bridge']);
   await run(['ip', 'route', 'add', '198.19.10.0/24', 'via', '198.18.9.3', 'proto', '44']);
@@ -64,8 +66,10 @@ describe('--cleanup-config removes exactly what kube-router owns', function () {
         const after = await snapshot(ns, variant);
         assert.deepEqual(after, before);
         const all = (await ns.exec.run([`iptables-${variant}-save`])).stdout + (await ns.exec.run(['ipset', 'list', '-n'])).stdout + (await ns.exec.run(['nft', 'list', 'tables'])).stdout + (await ns.exec.run(['ip', 'link'])).stdout + (await ns.exec.run(['ip', 'route', 'show', 'table', 'all'])).stdout;
-        assert.doesNotMatch(all, /KUBE-ROUTER|KUBE-POD-FW|kube-router-pod-subnets|KUBE-SRC-ABCDEF|kube-router-proxy|kube-bridge|proto 44/);
+        assert.doesNotMatch(all, /KUBE-ROUTER|KUBE-POD-FW|kube-router-pod-subnets|KUBE-SRC-ABCDEFGHIJKLMNOP|kube-router-proxy|kube-bridge|proto 44/);
         assert.match(all, /FOREIGN-FW/);
+        assert.match(all, /KRT-OTHER-TOOL/, 'a set that only starts like ours stays');
+        assert.match(all, /kr-foreign/, 'a link that only starts like ours stays');
       } finally {
         await ns.remove();
       }

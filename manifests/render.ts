@@ -78,6 +78,8 @@ function rbac(): object[] {
         { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'get', 'watch'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
         { apiGroups: [''], resources: ['services/status'], verbs: ['update'] },
+        // Warning Events on the objects we refuse (kubectl describe shows why).
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },
     {

@@ -9,6 +9,8 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { ControllerContext } from '../runtime/context.js';
 import type { KernelAdapters } from '../linux/adapters.js';
+import { EventRecorder } from '../k8s/events.js';
+import { Rejections } from '../runtime/rejections.js';
 
 export type ControllerFactory = (ctx: ControllerContext) => Controller | Promise<Controller>;
 
@@ -65,7 +67,8 @@ export class Daemon {
 
     // Every controller needs the Node objects (this node's IPs and pod CIDRs, the peers).
     this.watch.views('nodes');
-    const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger };
+    const events = new EventRecorder(this.deps.transport, clock, logger.child('events'), { node: config.nodeName });
+    const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger, rejections: new Rejections(logger, this.metrics, events) };
     const controllers: Controller[] = [];
     for (const make of this.deps.controllers) controllers.push(await make(ctx));
     this.watch.start();

@@ -20,6 +20,8 @@ export interface ApiTransport {
   list(path: string, params: Readonly<Record<string, string>>): Promise<ListResult>;
   /** Streams events; `onDone(err)` is called once when the stream ends (null error: closed normally). */
   watch(path: string, params: Readonly<Record<string, string>>, onEvent: (type: string, obj: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
+  /** POSTs one object to a collection path (Events); resolves with the HTTP status. Never retried here. */
+  create(path: string, body: unknown): Promise<number>;
   /** The server URL, for log lines. */
   readonly server: string;
 }
@@ -61,6 +63,14 @@ export class KubeTransport implements ApiTransport {
     const rv = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)['resourceVersion'] : undefined;
     const cont = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>)['continue'] : undefined;
     return { items: Array.isArray(items) ? items : [], resourceVersion: typeof rv === 'string' ? rv : '', ...(typeof cont === 'string' && cont !== '' ? { continue: cont } : {}) };
+  }
+
+  async create(path: string, body: unknown): Promise<number> {
+    const init = (await this.kc.applyToFetchOptions({})) as Parameters<typeof fetch>[1] & { headers?: Record<string, string> };
+    const res = await fetch(this.server + path, { ...init, method: 'POST', body: JSON.stringify(body), headers: { ...(init?.headers ?? {}), 'content-type': 'application/json' }, timeout: 10_000 });
+    if (res.status === 401) this.kc.refresh?.();
+    await res.text();
+    return res.status;
   }
 
   async watch(path: string, params: Readonly<Record<string, string>>, onEvent: (type: string, obj: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {

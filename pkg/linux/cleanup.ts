@@ -40,9 +40,10 @@ export async function cleanupIptables(ipt: Iptables): Promise<number> {
 }
 
 export async function cleanupIpsets(ipset: Ipset): Promise<number> {
-  const ours = (await ipset.save()).map((s) => s.name).filter(isOwnedIpset);
-  if (ours.length === 0) return 0;
-  // list:set members first would be needed if we used list:set; we do not.
+  const saved = (await ipset.save()).filter((s) => isOwnedIpset(s.name));
+  if (saved.length === 0) return 0;
+  // A list:set goes before the sets it holds (the kernel refuses to destroy a set in use).
+  const ours = saved.sort((a, b) => Number(a.type !== 'list:set') - Number(b.type !== 'list:set') || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((s) => s.name);
   await ipset.restore(renderDestroy(ours));
   return ours.length;
 }

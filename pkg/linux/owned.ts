@@ -4,7 +4,13 @@
  * moving from upstream is cleaned up too.
  */
 export const OWNED_CHAIN_PREFIXES = ['KUBE-ROUTER-', 'KUBE-POD-FW-', 'KUBE-NWPLCY-'] as const;
-export const OWNED_IPSET_PREFIXES = ['kube-router-', 'inet6:kube-router-', 'KUBE-SRC-', 'KUBE-DST-', 'inet6:KUBE-SRC-', 'inet6:KUBE-DST-', 'KRT-', 'inet6:KRT-'] as const;
+/**
+ * Our ipsets by exact name or exact pattern (never a bare prefix: `KRT-anything` is not ours):
+ * upstream's fixed names (IPVS, pod egress), our firewall's hashed names, our swap temps, and upstream
+ * firewall's hashed names (a host moving from upstream is cleaned up too). IPv6 sets carry `inet6:`.
+ */
+export const OWNED_IPSET_NAMES = ['kube-router-local-ips', 'kube-router-svip', 'kube-router-svip-prt', 'kube-router-pod-subnets', 'kube-router-node-ips', 'KRT-NP-LOCAL-PODS'] as const;
+export const OWNED_IPSET_PATTERNS: readonly RegExp[] = [/^KRT-NP[STNLBU]-[A-Z2-7]{16}$/, /^KRT-TMP-[A-Z2-7]{22}$/, /^KUBE-(SRC|DST)-[A-Z2-7]{16}$/];
 export const OWNED_NFT_TABLES = [
   { family: 'ip', name: 'kube-router-proxy' },
   { family: 'ip6', name: 'kube-router-proxy' },
@@ -24,7 +30,8 @@ export function isOwnedChain(name: string): boolean {
   return OWNED_CHAIN_PREFIXES.some((p) => name.startsWith(p));
 }
 export function isOwnedIpset(name: string): boolean {
-  return OWNED_IPSET_PREFIXES.some((p) => name.startsWith(p));
+  const base = name.startsWith('inet6:') ? name.slice('inet6:'.length) : name;
+  return (OWNED_IPSET_NAMES as readonly string[]).includes(base) || OWNED_IPSET_PATTERNS.some((p) => p.test(base));
 }
 export function isOwnedLink(link: { readonly name: string; readonly kind?: string }): boolean {
   return (OWNED_LINK_NAMES as readonly string[]).includes(link.name) || isOwnedTunnel(link);

@@ -9,6 +9,8 @@ import { fakeKernel } from '../linux/fake-adapters.js';
 import { FakeIptables } from '../linux/iptables/fake.js';
 import { loadConfig } from '../options/load-config.js';
 import { HealthChecker } from '../runtime/health.js';
+import { Rejections } from '../runtime/rejections.js';
+import { EventRecorder } from '../k8s/events.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
 import { systemClock, VirtualClock } from '../util/clock.js';
 import { memoryLogger } from '../util/logger.js';
@@ -39,7 +41,7 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
     const ipset = new FakeIpset();
     const metrics = new DaemonMetrics('test', { processMetrics: false });
     const health = new HealthChecker(clock);
-    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset }), health, metrics, clock, logger });
+    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset }), health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })) });
     try {
       await client.create({ kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['198.18.64.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.10' }] } });
       await client.create({ kind: 'Namespace', metadata: { name: 'x', labels: { ns: 'x' } } });
@@ -69,10 +71,19 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
       await until('x/a isolated, b allowed', () => verdict('198.18.64.9') === 'reject' && verdict('198.18.64.3') === 'accept');
       const cur = await client.get('NetworkPolicy', 'x', 'only-b');
       await client.update({ ...policy, metadata: { ...policy.metadata, resourceVersion: (cur?.['metadata'] as JsonObject)['resourceVersion'] }, spec: { podSelector: { matchExpressions: [{ key: 'pod', operator: 'Sometimes' }] } } });
-      await until('the rejection is logged', () => lines.some((l) => l.includes('network policy rejected')));
+      await until('the rejection is logged', () => lines.some((l) => l.includes('NetworkPolicy rejected')));
       assert.equal(verdict('198.18.64.9'), 'reject', 'the last valid version stays in force');
       assert.equal(verdict('198.18.64.3'), 'accept');
-      assert.match(await metrics.registry.getSingleMetricAsString('kube_router_input_rejected_total'), /controller="netpol",kind="NetworkPolicy"\} 1/);
+      assert.match(await metrics.registry.getSingleMetricAsString('kube_router_input_rejected_total'), /controller="netpol",kind="NetworkPolicy",reason="Malformed"\} 1/);
+      const events = await client.list('Event', 'x');
+      assert.ok(events.some((ev) => (ev['involvedObject'] as JsonObject)['name'] === 'only-b' && ev['type'] === 'Warning' && ev['reason'] === 'KubeRouterMalformed' && String(ev['message']).includes('last valid version')), 'a Warning Event on the policy says why');
+      // Over the budget (egress named ports resolve per peer: 200 × 200 lines): refused, the last valid version stays.
+      const cur2 = await client.get('NetworkPolicy', 'x', 'only-b');
+      await client.update({ ...policy, metadata: { ...policy.metadata, resourceVersion: (cur2?.['metadata'] as JsonObject)['resourceVersion'] }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: Array.from({ length: 200 }, (_, i) => ({ podSelector: { matchLabels: { app: `a${i}` } } })), ports: Array.from({ length: 200 }, (_, i) => ({ port: `p${i}` })) }] } });
+      await until('the over-budget policy is refused', () => lines.some((l) => l.includes('reason=OverBudget')));
+      assert.equal(verdict('198.18.64.9'), 'reject', 'the last valid version stays in force');
+      assert.equal(verdict('198.18.64.3'), 'accept');
+      assert.match(await metrics.registry.getSingleMetricAsString('kube_router_input_rejected_total'), /controller="netpol",kind="NetworkPolicy",reason="OverBudget"\} 1/);
       await client.patch('Pod', 'x', 'b', { metadata: { labels: { pod: 'q' } } });
       await until('a relabelled pod loses its allowance', () => verdict('198.18.64.3') === 'reject');
       await client.delete('NetworkPolicy', 'x', 'only-b');

@@ -13,6 +13,8 @@ import { parsePod } from '../k8s/kinds/pod.js';
 import { parseNamespace } from '../k8s/kinds/namespace.js';
 import { parsePolicy } from '../k8s/kinds/network-policy.js';
 import { FirewallTracker } from './model/tracker.js';
+import { MAX_RULES_PER_POLICY, policyRuleCount } from './model/chains.js';
+import { eventTargetOf } from '../k8s/events.js';
 
 /**
  * The firewall (NetworkPolicyController): NetworkPolicies, Pods and Namespaces → iptables chains and
@@ -63,21 +65,28 @@ export class FirewallController implements Controller {
 
   private onPolicy = (e: StoreEvent): void => {
     const key = objectKey(e.obj);
-    if (e.type === 'delete') this.tracker.setPolicy(key, undefined);
-    else {
-      const r = parsePolicy(e.obj);
-      if (r.kind === 'rejected') {
-        // Keep the last good version (if any): dropping it would open the pods it isolates.
-        this.logger.warn('network policy rejected; its last valid version stays in force', { policy: key, reason: r.reason });
-        this.ctx.metrics.inputRejected.inc({ controller: 'netpol', kind: 'NetworkPolicy' });
-        return;
-      }
-      if (r.problems.length > 0) {
-        this.logger.warn('network policy parts ignored (they allow nothing)', { policy: key, problems: r.problems.join('; ') });
-        this.ctx.metrics.inputRejected.inc({ controller: 'netpol', kind: 'NetworkPolicy' }, r.problems.length);
-      }
-      this.tracker.setPolicy(key, r.policy);
+    if (e.type === 'delete') {
+      this.tracker.setPolicy(key, undefined);
+      this.runner.run();
+      return;
     }
+    const object = eventTargetOf(e.obj, 'NetworkPolicy', 'networking.k8s.io/v1');
+    const reject = (reason: 'Malformed' | 'OverBudget', message: string, count?: number): void => this.ctx.rejections.reject({ controller: 'netpol', kind: 'NetworkPolicy', reason, message, object, ...(count !== undefined ? { count } : {}) });
+    const r = parsePolicy(e.obj);
+    if (r.kind === 'rejected') {
+      // Keep the last good version (if any): dropping it would open the pods it isolates.
+      reject('Malformed', `${r.reason}; its last valid version stays in force`);
+      return;
+    }
+    if (r.problems.length > 0) reject('Malformed', `parts ignored (they allow nothing): ${r.problems.join('; ')}`, r.problems.length);
+    // The budget: a policy that would compile to too many rules is refused before it reaches the
+    // compiler, so it cannot slow or stop the firewall for every other policy.
+    const cost = Math.max(0, ...this.families.map((f) => policyRuleCount(r.policy, this.tracker.options, f)));
+    if (cost > MAX_RULES_PER_POLICY) {
+      reject('OverBudget', `compiles to more than ${MAX_RULES_PER_POLICY} iptables rules per family (${cost}); its last valid version stays in force`);
+      return;
+    }
+    this.tracker.setPolicy(key, r.policy);
     this.runner.run();
   };
 
@@ -100,7 +109,11 @@ export class FirewallController implements Controller {
 
   private async sync(trigger: SyncTrigger): Promise<void> {
     const t0 = performance.now();
-    const { changed } = this.tracker.chains();
+    const { changed, models } = this.tracker.chains();
+    if (changed) {
+      // A policy the compiler could not handle isolates its pods and allows nothing (fail closed).
+      for (const m of models.values()) for (const f of m.failures) this.ctx.rejections.reject({ controller: 'netpol', kind: 'NetworkPolicy', reason: 'Malformed', message: `${f.policy} could not be compiled (its pods are isolated, nothing allowed): ${f.error}` });
+    }
     if (changed) this.metrics.chainsSyncTime.observe((performance.now() - t0) / 1000);
     const touched = this.tracker.sets.takeTouched();
     let mode: 'full' | 'partial' | 'noop' = 'noop';

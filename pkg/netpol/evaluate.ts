@@ -45,6 +45,8 @@ export function evaluateFilter(ipt: FakeIptables, ipset: FakeIpset, p: FilterPac
     if (!s) throw new UnknownRule(`set ${name} does not exist`);
     const parts = dirs.split(',');
     const ip = parts[0] === 'src' ? src : dst;
+    // list:set: a match in any member (each member's own nomatch only stops that member).
+    if (s.type === 'list:set') return [...s.entries].some((m) => inSet(m, dirs));
     if (s.family !== family) return false;
     switch (s.type) {
       case 'hash:ip':

@@ -27,6 +27,7 @@ async function rendered(family: 4 | 6): Promise<{ filter: string; sets: string }
     { metadata: { namespace: 'x', name: 'deny-all' }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } },
     { metadata: { namespace: 'x', name: 'from-y' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchExpressions: [{ key: 'pod', operator: 'In', values: ['c'] }] } }], ports: [{ port: 80 }, { port: 'web' }, { protocol: 'UDP', port: 5000, endPort: 5010 }] }] } },
     { metadata: { namespace: 'x', name: 'blocks' }, spec: { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ from: [{ ipBlock: { cidr: '198.18.0.0/16', except: ['198.18.9.0/24'] } }, { ipBlock: { cidr: '2001:db8::/32', except: ['2001:db8:9::/48'] } }] }] } },
+    { metadata: { namespace: 'x', name: 'union' }, spec: { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'a' } } }, { namespaceSelector: { matchLabels: { ns: 'y' } } }, { ipBlock: { cidr: '198.18.200.0/24' } }, { ipBlock: { cidr: '2001:db8:200::/64' } }], ports: [{ port: 80 }, { port: 443 }, { protocol: 'UDP', port: 53 }] }] } },
     { metadata: { namespace: 'x', name: 'egress-dns' }, spec: { podSelector: {}, policyTypes: ['Egress'], egress: [{ ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'SCTP', port: 3868 }] }, { to: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] } },
   ];
   for (const p of policies) {
@@ -37,7 +38,7 @@ async function rendered(family: 4 | 6): Promise<{ filter: string; sets: string }
   const ipset = new FakeIpset();
   const { changed } = t.chains();
   await new IptablesFirewallBackend(family, ipt, ipset).sync(t.desired(family) as NonNullable<ReturnType<FirewallTracker['desired']>>, t.sets.takeTouched(), changed, true);
-  const sets = [...ipset.sets.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, s]) => `${name} ${s.type} inet${s.family === 6 ? '6' : ''}: ${[...s.entries].sort().join(' ')}`);
+  const sets = [...ipset.sets.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, s]) => `${name} ${s.type}${s.type === 'list:set' ? '' : ` inet${s.family === 6 ? '6' : ''}`}: ${[...s.entries].sort().join(' ')}`);
   return { filter: await ipt.save('filter'), sets: sets.join('\n') + '\n' };
 }
 

@@ -56,7 +56,7 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     assert.equal(h.eval({ dst: '198.19.1.8', dport: 80 }).action, 'pass', 'ipMode Proxy');
     assert.equal(h.eval({ dst: '198.19.7.7', dport: 80 }).action, 'pass', 'outside --loadbalancer-ip-range');
     assert.ok(h.lines.some((l) => l.includes('outside --service-external-ip-range')));
-    assert.match(await h.metrics.registry.metrics(), /kube_router_input_rejected_total\{controller="proxy",kind="Service"\} [1-9]/);
+    assert.match(await h.metrics.registry.metrics(), /kube_router_input_rejected_total\{controller="proxy",kind="Service",reason="Malformed"\} [1-9]/);
     await h.client.patch('Service', 'default', 'lb', { metadata: { annotations: { 'kube-router.io/service.skiplbips': '' } } });
     await h.until('skiplbips', () => h.eval({ dst: '198.19.1.7', dport: 80 }).action === 'pass');
   });

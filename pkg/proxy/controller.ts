@@ -18,6 +18,7 @@ import { proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { localReadyEndpoints } from './model/compute.js';
 import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
 import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
+import { eventTargetOf } from '../k8s/events.js';
 import type { NodeContext } from './model/types.js';
 import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
 import { createProxyBackends, type ProxyBackends } from './backends.js';
@@ -96,13 +97,11 @@ export class ProxyController implements Controller {
     else {
       const r = parseService(e.obj, serviceParseConfig(this.ctx.config));
       if (r.kind === 'service') {
-        for (const p of r.problems) this.logger.warn('service field ignored', { service: key, problem: p });
-        if (r.problems.length > 0) this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'Service' }, r.problems.length);
+        if (r.problems.length > 0) this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `fields ignored: ${r.problems.join('; ')}`, object: eventTargetOf(e.obj, 'Service', 'v1'), count: r.problems.length });
         this.tracker.setService(key, r.service);
       } else {
         if (r.kind === 'rejected') {
-          this.logger.warn('service rejected', { service: key, reason: r.reason });
-          this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'Service' });
+          this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `not served: ${r.reason}`, object: eventTargetOf(e.obj, 'Service', 'v1') });
         } else this.logger.v(2, 'service skipped', { service: key, reason: r.reason });
         this.tracker.setService(key, undefined);
       }
@@ -117,8 +116,7 @@ export class ProxyController implements Controller {
       const r = parseEndpointSlice(e.obj);
       if (r.kind === 'slice') {
         if (r.slice.problems.length > 0) {
-          this.logger.warn('endpoint slice entries ignored', { slice: key, problems: r.slice.problems.join('; ') });
-          this.ctx.metrics.inputRejected.inc({ controller: 'proxy', kind: 'EndpointSlice' }, r.slice.problems.length);
+          this.ctx.rejections.reject({ controller: 'proxy', kind: 'EndpointSlice', reason: 'Malformed', message: `entries ignored: ${r.slice.problems.join('; ')}`, object: eventTargetOf(e.obj, 'EndpointSlice', 'discovery.k8s.io/v1'), count: r.slice.problems.length });
         }
         this.tracker.setSlice(key, r.slice);
       } else this.tracker.setSlice(key, undefined);

@@ -1,4 +1,5 @@
 import type { KubeObject } from '../k8s/object.js';
+import { eventTargetOf } from '../k8s/events.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { clusterPodCIDRs, nodePodCIDRs, parseNode, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import { parseService, serviceParseConfig, type ServiceInfo } from '../k8s/kinds/service.js';
@@ -69,6 +70,15 @@ export class RoutingController implements Controller {
     this.applier = new RouteApplier(ctx.kernel, this.logger);
   }
 
+  /** Problems found on every sync are reported when they change, not once per sync. */
+  private readonly reported = new Map<string, string>();
+  private reportOnce(what: string, problems: readonly string[]): boolean {
+    const key = problems.join('\n');
+    if (this.reported.get(what) === key) return false;
+    this.reported.set(what, key);
+    return true;
+  }
+
   private onService = (e: StoreEvent): void => {
     const key = objectKey(e.obj);
     const r = e.type === 'delete' ? undefined : parseService(e.obj, serviceParseConfig(this.ctx.config));
@@ -123,7 +133,7 @@ export class RoutingController implements Controller {
       return;
     }
     const self = parseNode(selfObj);
-    for (const p of self.problems) this.logger.warn('node annotation ignored', { node: self.name, problem: p });
+    if (self.problems.length > 0 && this.reportOnce('node', self.problems)) this.ctx.rejections.reject({ controller: 'routing', kind: 'Node', reason: 'Malformed', message: `annotations ignored: ${self.problems.join('; ')}`, object: eventTargetOf(selfObj, 'Node', 'v1'), count: self.problems.length });
     const nodes = this.views.nodes.list().map(parseNode);
     const now = this.ctx.clock.monotonicMs();
     const checkKernel = this.lastKernelCheck === undefined || now - this.lastKernelCheck >= this.syncPeriodMs;
@@ -155,8 +165,7 @@ export class RoutingController implements Controller {
     const existing = await this.ctx.kernel.files.read(file);
     const r = updateCniConf(existing ?? JSON.stringify(DEFAULT_CNI_CONF, null, 2) + '\n', podCIDRs, mtu);
     if (r.kind === 'invalid') {
-      this.logger.error('CNI config left as it is', { file, reason: r.reason });
-      this.ctx.metrics.inputRejected.inc({ controller: 'routing', kind: 'CNIConfig' });
+      this.ctx.rejections.reject({ controller: 'routing', kind: 'CNIConfig', reason: 'Malformed', message: `${file} left as it is: ${r.reason}` });
     } else if (r.changed || existing === undefined) {
       await this.ctx.kernel.files.write(file, r.text);
       this.logger.info('CNI config written', { file, podCIDRs: podCIDRs.join(','), mtu });
@@ -186,8 +195,7 @@ export class RoutingController implements Controller {
       this.logger.warn('BGP not started', { reason: plan.error });
       return undefined;
     }
-    for (const p of plan.problems) this.logger.warn('node annotation ignored', { problem: p });
-    if (plan.problems.length > 0) this.ctx.metrics.inputRejected.inc({ controller: 'routing', kind: 'NodeAnnotation' }, plan.problems.length);
+    if (plan.problems.length > 0 && this.reportOnce('plan', plan.problems)) this.ctx.rejections.reject({ controller: 'routing', kind: 'NodeAnnotation', reason: 'Malformed', message: `BGP annotations ignored: ${plan.problems.join('; ')}`, count: plan.problems.length });
     const r = cfg.router;
     const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, inspectSocket: r.inspectSocket });
     sp.setPeers(plan.peers);

@@ -4,6 +4,7 @@ import type { HealthChecker } from './health.js';
 import type { DaemonMetrics } from './metrics.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import type { Rejections } from './rejections.js';
 import type { KernelAdapters } from '../linux/adapters.js';
 
 /** What every controller is built from. Controllers take only what they need from it. */
@@ -15,4 +16,6 @@ export interface ControllerContext {
   readonly metrics: DaemonMetrics;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Refusing input: log line, metric and Warning Event. */
+  readonly rejections: Rejections;
 }

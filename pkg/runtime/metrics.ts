@@ -6,13 +6,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 export class DaemonMetrics {
   readonly registry = new Registry();
-  readonly inputRejected: Counter<'controller' | 'kind'>;
+  readonly inputRejected: Counter<'controller' | 'kind' | 'reason'>;
   readonly watchRestarts: Counter<'resource' | 'reason'>;
 
   constructor(version: string, opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'kube_router_build_info', help: 'Build information', labelNames: ['version', 'nodeversion'], registers: [this.registry] }).set({ version, nodeversion: process.version }, 1);
-    this.inputRejected = this.counter('kube_router_input_rejected_total', 'API objects or annotations skipped because they were malformed', ['controller', 'kind']);
+    this.inputRejected = this.counter('kube_router_input_rejected_total', 'API objects, annotations or peer input refused (malformed, over budget, out of range), by reason', ['controller', 'kind', 'reason']);
     this.watchRestarts = this.counter('kube_router_watch_restarts_total', 'List/watch restarts by resource and reason', ['resource', 'reason']);
   }
 

@@ -135,6 +135,8 @@ export class FakeIpset implements Ipset {
   }
 
   save(): Promise<SavedSet[]> {
-    return Promise.resolve([...this.sets].map(([name, s]) => ({ name, type: s.type, family: s.family, entries: [...s.entries].sort() })));
+    // As the real adapter reads it: a list:set has its members' family.
+    const familyOf = (s: FakeSet): Family => (s.type === 'list:set' ? ([...s.entries].map((e) => this.sets.get(e)).find((m) => m !== undefined && m.type !== 'list:set')?.family ?? 4) : s.family);
+    return Promise.resolve([...this.sets].map(([name, s]) => ({ name, type: s.type, family: familyOf(s), entries: [...s.entries].sort() })));
   }
 }

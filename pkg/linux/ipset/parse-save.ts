@@ -12,5 +12,11 @@ export function parseIpsetSave(text: string): SavedSet[] {
       sets.get(w[1])?.entries.push(w.slice(2).join(' '));
     }
   }
+  // A list:set has no family of its own: it takes its members' (an empty one stays IPv4).
+  for (const s of sets.values()) {
+    if (s.type !== 'list:set') continue;
+    const member = s.entries.map((e) => sets.get(e)).find((m) => m !== undefined && m.type !== 'list:set');
+    if (member) s.family = member.family;
+  }
   return [...sets.values()];
 }

@@ -12,7 +12,8 @@ export function tempSetName(name: string): string {
 function createLine(name: string, s: IpsetSpec): string {
   const family = s.type === 'list:set' ? '' : ` family ${s.family === 4 ? 'inet' : 'inet6'}`;
   // maxelem: well above the 65536 default; a cluster-wide set can hold every pod.
-  return `create ${name} ${s.type}${family}${s.type === 'list:set' ? '' : ' hashsize 1024 maxelem 1048576'}`;
+  // A list:set holds 8 members unless told otherwise (its members are linked, so the size costs nothing).
+  return `create ${name} ${s.type}${family}${s.type === 'list:set' ? ' size 65536' : ' hashsize 1024 maxelem 1048576'}`;
 }
 
 /** `create` line for a set (with `-exist` a no-op when it already exists with the same type). */
@@ -44,6 +45,7 @@ export function renderSetDelta(name: string, add: readonly string[], del: readon
   return [...[...del].sort().map((e) => `del ${name} ${e}`), ...[...add].sort().map((e) => `add ${name} ${e}`)].join('\n') + '\n';
 }
 
+/** `destroy` lines in the order given (a list:set must go before the sets it holds). */
 export function renderDestroy(names: readonly string[]): string {
-  return [...names].sort().map((n) => `destroy ${n}`).join('\n') + '\n';
+  return names.map((n) => `destroy ${n}`).join('\n') + '\n';
 }

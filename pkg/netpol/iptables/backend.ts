@@ -170,7 +170,8 @@ export class IptablesFirewallBackend {
     if (builtins) {
       for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) ipt.push(...jumpRepairLines(builtins.get(b) ?? [], { from: b, rules: [jumpRule(b)], placement: 'top' }));
     }
-    const staleSets = [...known.sets.keys()].filter((s) => !model.sets.has(s));
+    // Lists first: a set cannot be destroyed while a list:set still holds it.
+    const staleSets = [...known.sets.keys()].filter((s) => !model.sets.has(s)).sort((a, b) => Number(known.sets.get(a)?.type !== 'list:set') - Number(known.sets.get(b)?.type !== 'list:set') || (a < b ? -1 : a > b ? 1 : 0));
     for (const s of staleSets) nextSets.delete(s);
 
     let ipsetRestoreMs = 0;

@@ -10,7 +10,9 @@ export type SetSource =
   | { readonly kind: 'local-pods' }
   | { readonly kind: 'selection'; readonly key: string; readonly selection: PodSelection; readonly scope: SetScope }
   | { readonly kind: 'named'; readonly key: string; readonly selection: PodSelection; readonly scope: SetScope; readonly protocol: PolicyProtocol; readonly portName: string }
-  | { readonly kind: 'ipBlock'; readonly entries: readonly string[] };
+  | { readonly kind: 'ipBlock'; readonly entries: readonly string[] }
+  /** A rule's peers as one `list:set` of their sets, so a rule is one line per port, not peers × ports. */
+  | { readonly kind: 'union'; readonly members: readonly string[] };
 
 /**
  * Which pods of a selection a set holds: every pod in the cluster (peers), or only this node's pods
@@ -24,6 +26,8 @@ export interface ChainModel {
   readonly family: Family;
   readonly chains: ReadonlyMap<string, readonly string[]>;
   readonly sets: ReadonlyMap<string, SetSource>;
+  /** Policies whose rules could not be compiled: their chains isolate and allow nothing (fail closed). */
+  readonly failures: readonly { readonly policy: string; readonly error: string }[];
 }
 
 export const MARK_ALLOWED = '0x10000';
@@ -49,6 +53,7 @@ function netEntries(c: CIDR): string[] {
 class Builder {
   readonly chains = new Map<string, string[]>();
   readonly sets = new Map<string, SetSource>();
+  readonly failures: { readonly policy: string; readonly error: string }[] = [];
 
   constructor(
     readonly family: Family,
@@ -79,14 +84,34 @@ class Builder {
     return name;
   }
 
-  /** The match for a peer, or undefined when the peer cannot match this family; '' matches anything. */
-  peerMatch(peer: PolicyPeer, dir: 'src' | 'dst'): string | undefined {
-    if (peer.kind === 'pods') return `-m set --match-set ${this.selection(peer.selection, 'cluster')} ${dir}`;
+  /** The set holding a peer, '' when it matches anything, undefined when it cannot match this family. */
+  peerSet(peer: PolicyPeer): string | undefined {
+    if (peer.kind === 'pods') return this.selection(peer.selection, 'cluster');
     if (familyOf(peer.cidr) !== this.family) return undefined;
     if (cidrParts(peer.cidr).prefix === 0 && peer.except.length === 0) return '';
     const entries = [...netEntries(peer.cidr), ...peer.except.flatMap(netEntries).map((e) => `${e} nomatch`)];
     const name = this.names.ipBlockSet(`${peer.cidr}|${peer.except.join(',')}`, this.family);
     this.sets.set(name, { kind: 'ipBlock', entries });
+    return name;
+  }
+
+  /**
+   * The match for any of `peers` (undefined: none can match this family; '' anything). Several peers
+   * become one `list:set` of their sets: a member's `nomatch` (an ipBlock except) only stops that member,
+   * so the union keeps NetworkPolicy's "any peer" semantics exactly.
+   */
+  peersMatch(peers: readonly PolicyPeer[], dir: 'src' | 'dst'): string | undefined {
+    const members = new Set<string>();
+    for (const p of peers) {
+      const m = this.peerSet(p);
+      if (m === '') return '';
+      if (m !== undefined) members.add(m);
+    }
+    if (members.size === 0) return undefined;
+    const sorted = [...members].sort();
+    if (sorted.length === 1) return `-m set --match-set ${sorted[0] as string} ${dir}`;
+    const name = this.names.unionSet(sorted.join(','), this.family);
+    if (!this.sets.has(name)) this.sets.set(name, { kind: 'union', members: sorted });
     return `-m set --match-set ${name} ${dir}`;
   }
 
@@ -108,23 +133,34 @@ class Builder {
     }
   }
 
-  /** Allow lines of one rule: peers × ports, each marking the packet allowed. */
-  ruleLines(rule: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection): string[] {
+  /**
+   * Allow lines of one rule, each marking the packet allowed: one line per port with all peers in one
+   * set (lines grow with ports, not peers × ports). Only egress named ports stay per peer: they resolve
+   * on each peer's own pods.
+   */
+  ruleLines(rule: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: string[]): void {
     const peerDir = dir === 'ingress' ? 'src' : 'dst';
-    const peers: (string | undefined)[] = rule.peers === 'all' ? [''] : rule.peers.map((p) => this.peerMatch(p, peerDir));
-    const out: string[] = [];
-    for (const [i, peer] of peers.entries()) {
-      if (peer === undefined) continue;
-      const peerDef = rule.peers === 'all' ? undefined : rule.peers[i];
-      // Egress named ports resolve on the peer pods; for ipBlock peers or "any peer", on every pod.
-      const namedOver = dir === 'ingress' ? targets : peerDef?.kind === 'pods' ? peerDef.selection : { namespaces: { kind: 'selector' as const, selector: EVERYTHING }, pods: EVERYTHING };
-      const ports = rule.ports === 'all' ? [{ head: '', tail: '' }] : rule.ports.map((p) => this.portMatch(p, namedOver, dir === 'ingress' ? 'local' : 'cluster'));
-      for (const port of ports) {
-        if (!port) continue;
-        out.push([port.head, peer, port.tail, ALLOW].filter((x) => x !== '').join(' '));
+    const peers = rule.peers === 'all' ? '' : this.peersMatch(rule.peers, peerDir);
+    if (peers === undefined) return;
+    const line = (...parts: string[]): void => {
+      out.push([...parts, ALLOW].filter((x) => x !== '').join(' '));
+    };
+    if (rule.ports === 'all') return line(peers);
+    const everyPod: PodSelection = { namespaces: { kind: 'selector', selector: EVERYTHING }, pods: EVERYTHING };
+    for (const port of rule.ports) {
+      if (port.kind === 'named' && dir === 'egress') {
+        // Named ports resolve on the peer pods; for ipBlock peers or "any peer", on every pod.
+        for (const peer of rule.peers === 'all' ? [undefined] : rule.peers) {
+          const match = peer === undefined ? '' : this.peerSet(peer);
+          if (match === undefined) continue;
+          const pm = this.portMatch(port, peer?.kind === 'pods' ? peer.selection : everyPod, 'cluster');
+          if (pm) line(pm.head, match === '' ? '' : `-m set --match-set ${match} ${peerDir}`, pm.tail);
+        }
+        continue;
       }
+      const pm = this.portMatch(port, dir === 'ingress' ? targets : everyPod, dir === 'ingress' ? 'local' : 'cluster');
+      if (pm) line(pm.head, peers, pm.tail);
     }
-    return out;
   }
 }
 
@@ -203,10 +239,38 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
         nc.push(`-m mark ! --mark ${MARK_ALLOWED}/${MARK_ALLOWED}${guard} -j ${pc}`);
         const chain = b.chain(pc);
         chain.push(`-j MARK --set-xmark ${MARK_ISOLATED}/${MARK_ISOLATED}`);
-        for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) chain.push(...b.ruleLines(rule, dir, targets));
+        // One policy's fault stays in its chain, and fails closed: its pods are isolated, nothing allowed.
+        const lines: string[] = [];
+        try {
+          for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) b.ruleLines(rule, dir, targets, lines);
+        } catch (e) {
+          lines.length = 0;
+          b.failures.push({ policy: `${p.namespace}/${p.name}`, error: e instanceof Error ? e.message : String(e) });
+        }
+        for (const l of lines) chain.push(l);
       }
       nc.push(`-m mark --mark ${MARK_ALLOWED}/${MARK_ALLOWED} -g ${CHAINS.pass}`, `-m mark --mark ${MARK_ISOLATED}/${MARK_ISOLATED} -j ${CHAINS.reject}`);
     }
   }
-  return { family, chains: b.chains, sets: b.sets };
+  return { family, chains: b.chains, sets: b.sets, failures: b.failures };
+}
+
+/** Most allow lines one policy may compile to, per family (documented in the README). */
+export const MAX_RULES_PER_POLICY = 20_000;
+
+/**
+ * How many iptables lines a policy compiles to in one family: the budget a policy is checked against
+ * before it is accepted (an over-budget policy is refused and its last good version stays). Pure.
+ */
+export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Family): number {
+  const b = new Builder(family, opts, new FirewallNames());
+  const targets: PodSelection = { namespaces: { kind: 'name', name: p.namespace }, pods: p.podSelector };
+  const lines: string[] = [];
+  for (const dir of ['ingress', 'egress'] as const) {
+    for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) {
+      b.ruleLines(rule, dir, targets, lines);
+      if (lines.length > MAX_RULES_PER_POLICY) return lines.length;
+    }
+  }
+  return lines.length;
 }

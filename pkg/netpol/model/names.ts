@@ -65,6 +65,11 @@ export function ipBlockSet(key: string, family: Family): string {
   return familyName(boundedName('KRT-NPB-', key, 24), family);
 }
 
+/** A rule's peers as one `list:set` of their sets: `KRT-NPU-`. */
+export function unionSet(key: string, family: Family): string {
+  return familyName(boundedName('KRT-NPU-', key, 24), family);
+}
+
 /**
  * The same names, remembered: a policy render names thousands of sets and chains and each name is a
  * sha256, so a tracker keeps one of these for its lifetime (the names never change for a key).
@@ -95,5 +100,8 @@ export class FirewallNames {
   }
   ipBlockSet(key: string, family: Family): string {
     return this.get(`ib|${family}|${key}`, () => ipBlockSet(key, family));
+  }
+  unionSet(key: string, family: Family): string {
+    return this.get(`un|${family}|${key}`, () => unionSet(key, family));
   }
 }

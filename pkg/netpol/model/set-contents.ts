@@ -57,6 +57,7 @@ export class SetContents {
       fresh.push(name);
       const src = w.source;
       if (src.kind === 'ipBlock') for (const e of src.entries) this.bump(name, e, 1);
+      else if (src.kind === 'union') for (const m of src.members) this.bump(name, m, 1);
       else if (src.kind === 'local-pods') this.localPodSets.add(name);
       else {
         let sel = this.selections.get(src.key);
@@ -192,6 +193,7 @@ export class SetContents {
         return ips.flatMap((ip) => ports.map((port) => `${ip},${protocol}:${port}`));
       }
       case 'ipBlock':
+      case 'union':
         return [];
     }
   }

@@ -17,6 +17,8 @@ export function setType(source: SetSource): IpsetType {
       return 'hash:ip,port';
     case 'ipBlock':
       return 'hash:net';
+    case 'union':
+      return 'list:set';
   }
 }
 
@@ -53,7 +55,7 @@ export class FirewallTracker {
   constructor(
     nodeName: string,
     private readonly families: readonly Family[],
-    private readonly opts: FirewallOptions,
+    readonly options: FirewallOptions,
   ) {
     this.node = { name: nodeName, podCIDRs: [] };
     this.sets = new SetContents(nodeName);
@@ -90,7 +92,7 @@ export class FirewallTracker {
     const next = new Map<Family, ChainModel>();
     const wanted = new Map<string, { source: SetSource; family: Family }>();
     for (const f of this.families) {
-      const m = renderChains(this.policies.values(), this.node, this.opts, f, this.names);
+      const m = renderChains(this.policies.values(), this.node, this.options, f, this.names);
       next.set(f, m);
       for (const [name, source] of m.sets) wanted.set(name, { source, family: f });
     }

@@ -27,6 +27,8 @@ export interface RouterConfig {
   readonly routerId: RouterIdChoice;
   readonly bgpPort: number;
   readonly holdTimeMs: number;
+  /** --bgp-max-prefixes: per peer, 0 for none. */
+  readonly maxPrefixes: number;
   readonly gracefulRestart: { readonly enabled: boolean; readonly timeMs: number; readonly deferralMs: number };
   readonly bfd: { readonly enabled: boolean; readonly port: number; readonly multiplier: number; readonly minTxMs: number; readonly minRxMs: number };
   readonly syncPeriodMs: number;

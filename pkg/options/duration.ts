@@ -1,3 +1,4 @@
+import { ownValue } from '../util/json.js';
 /**
  * Go `time.ParseDuration` syntax: an optional sign, then one or more decimal numbers each with a unit
  * (ns, us, µs, ms, s, m, h), e.g. `300ms`, `1m30s`, `2h22m`, `1.5h`. A bare `0` is allowed.
@@ -30,7 +31,7 @@ export function parseGoDuration(text: string): number | undefined {
     re.lastIndex = pos;
     const m = re.exec(s);
     if (!m?.[1] || m[1] === '.' || !m[2]) return undefined;
-    total += Number(m[1]) * (UNIT_MS[m[2]] ?? NaN);
+    total += Number(m[1]) * (ownValue(UNIT_MS, m[2] ?? '') ?? NaN);
     pos = re.lastIndex;
   }
   return Number.isFinite(total) ? sign * total : undefined;

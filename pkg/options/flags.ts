@@ -103,6 +103,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
 /** Flags of ours and flags upstream removed but old manifests still pass. */
 export const EXTRA_FLAGS: readonly FlagSpec[] = [
   { name: 'service-proxy-backend', kind: 'string', default: 'auto', group: G.Ours, usage: 'auto (IPVS when the kernel has it, else nftables), ipvs or nftables.' },
+  { name: 'bgp-max-prefixes', kind: 'uint', default: 100_000, max: 0xffffffff, group: G.Ours, usage: 'Most prefixes accepted from one BGP peer; a peer that sends more loses its session and its routes (RFC 4486). 0: no limit. The kube-router.io/peers annotation can set maxprefixes per peer.' },
   { name: 'iface', kind: 'string', default: '', group: G.Ours, usage: 'Interface whose address is this node\'s BGP next hop and tunnel endpoint (default: the one holding the Node\'s InternalIP).' },
   { name: 'iface-regex', kind: 'string', default: '', group: G.Ours, usage: 'Like --iface: the first interface (by index) whose name matches this regular expression.' },
   { name: 'config-sync-period', kind: 'duration', default: 1 * M, group: G.Deprecated, usage: 'Removed upstream in 2018; ignored. Each controller has its own sync period.', deprecated: 'use --ipvs-sync-period, --iptables-sync-period and --routes-sync-period' },

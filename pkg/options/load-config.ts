@@ -271,6 +271,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       routerId,
       bgpPort: port('bgp-port'),
       holdTimeMs,
+      maxPrefixes: v.uint('bgp-max-prefixes'),
       gracefulRestart: { enabled: v.bool('bgp-graceful-restart'), timeMs: grTime, deferralMs: grDeferral },
       bfd: {
         enabled: v.bool('enable-bfd'),

@@ -3,7 +3,7 @@ import { primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import type { RouterConfig } from '../options/config.js';
 import { bigIntToIP, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
 import { createHash } from 'node:crypto';
-import { asArray, asRecord, asString } from '../util/json.js';
+import { asArray, asRecord, asString, ownValue } from '../util/json.js';
 import { parse as parseYaml } from 'yaml';
 
 /** What this node's BGP speaker should be doing, computed from Node objects and flags. Pure. */
@@ -27,10 +27,15 @@ export interface BgpPlan {
 
 const WELL_KNOWN: Readonly<Record<string, number>> = { 'no-export': 0xffffff01, 'no-advertise': 0xffffff02, 'no-export-subconfed': 0xffffff03, 'no-peer': 0xffffff04 };
 
+/** Budgets for annotation-driven attributes (documented in the README): they must fit one UPDATE. */
+export const MAX_COMMUNITIES = 64;
+export const MAX_PREPEND = 32;
+
 /** RFC 1997 communities: `a:b`, a uint32, or a well-known name. */
 export function parseCommunity(text: string): number | undefined {
   const t = text.trim().toLowerCase();
-  if (t in WELL_KNOWN) return WELL_KNOWN[t];
+  const known = ownValue(WELL_KNOWN, t);
+  if (known !== undefined) return known;
   const m = /^(\d+):(\d+)$/.exec(t);
   if (m) {
     const a = Number(m[1]);
@@ -78,14 +83,17 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
     for (const [i, item] of asArray(doc).entries()) {
       const r = asRecord(item);
       const ip = tryParseIP(asString(r?.['remoteip']) ?? '');
-      const asn = Number(r?.['remoteasn']);
-      const port = r?.['port'] === undefined ? 179 : Number(r['port']);
+      // Numbers, or decimal strings (YAML may quote them); `true` or `1.5` is not an AS number.
+      const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : undefined);
+      const asn = int(r?.['remoteasn']);
+      const port = r?.['port'] === undefined ? 179 : int(r['port']);
+      const maxPrefixes = r?.['maxprefixes'] === undefined ? undefined : int(r['maxprefixes']);
       const pw = r?.['password'];
-      if (!ip || !Number.isInteger(asn) || asn < 1 || asn > 0xffffffff || !Number.isInteger(port) || port < 1 || port > 65535 || (pw !== undefined && typeof pw !== 'string')) {
-        problems.push(`${self.name}: kube-router.io/peers[${i}] needs remoteip, remoteasn and optionally port and a base64 password`);
+      if (!ip || asn === undefined || asn < 1 || asn > 0xffffffff || port === undefined || port < 1 || port > 65535 || (pw !== undefined && typeof pw !== 'string') || (r?.['maxprefixes'] !== undefined && maxPrefixes === undefined)) {
+        problems.push(`${self.name}: kube-router.io/peers[${i}] needs remoteip, remoteasn (an integer) and optionally port, maxprefixes and a base64 password`);
         continue;
       }
-      out.push({ address: ip, asn, port, kind: 'external', ...(typeof pw === 'string' ? { password: Buffer.from(pw, 'base64').toString('utf8') } : {}) });
+      out.push({ address: ip, asn, port, kind: 'external', ...(typeof pw === 'string' ? { password: Buffer.from(pw, 'base64').toString('utf8') } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}) });
     }
     return out;
   }
@@ -98,9 +106,9 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
   const out: PeerSpec[] = [];
   for (const [i, t] of ips.entries()) {
     const ip = tryParseIP(t);
-    const asn = Number(asns[i]);
-    const port = ports[i] === undefined ? 179 : Number(ports[i]);
-    if (!ip || !Number.isInteger(asn) || asn < 1 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    const asn = /^\d{1,10}$/.test(asns[i] ?? '') ? Number(asns[i]) : NaN;
+    const port = ports[i] === undefined ? 179 : /^\d{1,5}$/.test(ports[i] ?? '') ? Number(ports[i]) : NaN;
+    if (!ip || !Number.isInteger(asn) || asn < 1 || asn > 0xffffffff || !Number.isInteger(port) || port < 1 || port > 65535) {
       problems.push(`${self.name}: peer ${i} of kube-router.io/peer.ips/asns/ports is not usable (${t}, ${asns[i] ?? '-'}, ${ports[i] ?? '179'})`);
       continue;
     }
@@ -163,10 +171,12 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
   for (const p of external) if (!peers.some((x) => x.address === p.address)) peers.push(p);
 
   const communities: number[] = [];
-  for (const t of (self.annotations['kube-router.io/node.bgp.communities'] ?? '').split(',').filter((x) => x.trim() !== '')) {
+  const communityTexts = (self.annotations['kube-router.io/node.bgp.communities'] ?? '').split(',').filter((x) => x.trim() !== '');
+  if (communityTexts.length > MAX_COMMUNITIES) problems.push(`${self.name}: kube-router.io/node.bgp.communities has ${communityTexts.length} communities; only the first ${MAX_COMMUNITIES} are used`);
+  for (const t of communityTexts.slice(0, MAX_COMMUNITIES)) {
     const c = parseCommunity(t);
     if (c === undefined) problems.push(`${self.name}: community ${JSON.stringify(t)} is not a:b, a number or a well-known name`);
-    else communities.push(c);
+    else if (!communities.includes(c)) communities.push(c);
   }
   const prependAs = self.annotations['kube-router.io/path-prepend.as'];
   const prependN = self.annotations['kube-router.io/path-prepend.repeat-n'];
@@ -174,8 +184,8 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
   if (prependAs !== undefined || prependN !== undefined) {
     const asn = Number(prependAs);
     const count = Number(prependN);
-    if (Number.isInteger(asn) && asn > 0 && Number.isInteger(count) && count >= 1 && count <= 255) prepend = { asn, count };
-    else problems.push(`${self.name}: kube-router.io/path-prepend.as and .repeat-n must both be set (an AS number and 1..255)`);
+    if (Number.isInteger(asn) && asn > 0 && asn <= 0xffffffff && Number.isInteger(count) && count >= 1 && count <= MAX_PREPEND) prepend = { asn, count };
+    else problems.push(`${self.name}: kube-router.io/path-prepend.as and .repeat-n must both be set (an AS number and 1..${MAX_PREPEND})`);
   }
   const originations: Origination[] = self.podCIDRs
     .filter((c) => opts.families.includes(familyOf(c)))

@@ -197,7 +197,7 @@ export class RoutingController implements Controller {
     }
     if (plan.problems.length > 0 && this.reportOnce('plan', plan.problems)) this.ctx.rejections.reject({ controller: 'routing', kind: 'NodeAnnotation', reason: 'Malformed', message: `BGP annotations ignored: ${plan.problems.join('; ')}`, count: plan.problems.length });
     const r = cfg.router;
-    const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, inspectSocket: r.inspectSocket });
+    const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, inspectSocket: r.inspectSocket, maxPrefixes: r.maxPrefixes });
     sp.setPeers(plan.peers);
     const vips = this.vips().map((prefix) => ({ prefix, communities: plan.vipCommunities, to: 'external' as const, ...(plan.prepend ? { prepend: plan.prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);

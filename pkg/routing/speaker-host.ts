@@ -22,6 +22,7 @@ export interface SpeakerSettings {
   readonly holdTimeMs: number;
   readonly gracefulRestart: { readonly enabled: boolean; readonly timeMs: number };
   readonly inspectSocket: string;
+  readonly maxPrefixes: number;
 }
 
 /**
@@ -52,6 +53,7 @@ export class SpeakerHost {
       importReject: plan.importReject,
       nextHop: plan.nextHop,
       sessionAddress: plan.sessionAddress,
+      maxPrefixes: s.maxPrefixes,
       ...(plan.rrClusterId ? { rrClusterId: plan.rrClusterId } : {}),
     };
     const key = JSON.stringify(cfg);

@@ -18,3 +18,11 @@ export function asNumber(v: unknown): number | undefined {
   if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
   return undefined;
 }
+
+/**
+ * A record's own value for a key from outside (an API field, an annotation, tool output), never one
+ * inherited from Object.prototype (`constructor` is not a protocol).
+ */
+export function ownValue<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}

@@ -64,8 +64,19 @@ export function decode(bytes: Uint8Array, opts: CodecOptions): DecodeResult {
   }
 }
 
-/** Pure: the exact inverse of decode for the messages it produces. */
+/** Pure: the exact inverse of decode for the messages it produces. Throws for a message over the limit. */
 export function encode(m: BgpMessage, opts: CodecOptions): Uint8Array {
+  const bytes = encodeAnySize(m, opts);
+  if (bytes.length > MAX_MESSAGE_LEN) throw new RangeError(`a ${m.type} of ${bytes.length} bytes exceeds the 4096-byte limit`);
+  return bytes;
+}
+
+/** The encoded size of a message, whatever it is (for packing UPDATEs under the limit). */
+export function encodedSize(m: BgpMessage, opts: CodecOptions): number {
+  return encodeAnySize(m, opts).length;
+}
+
+function encodeAnySize(m: BgpMessage, opts: CodecOptions): Uint8Array {
   const w = new Writer();
   for (let i = 0; i < 16; i++) w.u8(0xff);
   const lenAt = w.length;
@@ -89,7 +100,6 @@ export function encode(m: BgpMessage, opts: CodecOptions): Uint8Array {
       w.u8(MessageType.RouteRefresh).u16(m.afi).u8(m.subtype).u8(m.safi);
       break;
   }
-  w.patch16(lenAt, w.length);
-  if (w.length > MAX_MESSAGE_LEN) throw new RangeError(`a ${m.type} of ${w.length} bytes exceeds the 4096-byte limit`);
+  w.patch16(lenAt, Math.min(w.length, 0xffff));
   return w.done();
 }

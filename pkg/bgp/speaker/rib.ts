@@ -109,8 +109,6 @@ export function attrKey(p: OutPath): string {
   return JSON.stringify([familyOf(p.prefix), p.nextHop, p.asPath, p.origin, p.localPref, p.med, p.communities, p.originatorId, p.clusterList]);
 }
 
-const MAX_PREFIXES = { 4: 700, 6: 180 } as const;
-
 function attributesOf(p: OutPath, family: Family, nlri: readonly CIDR[]): Attribute[] {
   const wk = AttrFlag.Transitive;
   const opt = AttrFlag.Optional;
@@ -133,8 +131,53 @@ function attributesOf(p: OutPath, family: Family, nlri: readonly CIDR[]): Attrib
  * withdrawals first, then announcements grouped by identical attributes, each message within the
  * 4096-byte limit. IPv6 goes in MP_REACH / MP_UNREACH (RFC 4760).
  */
-export function updatesFor(before: ReadonlyMap<string, OutPath>, after: ReadonlyMap<string, OutPath>): UpdateMessage[] {
+/** How UPDATEs are measured: the encoded size with the session's options, and the largest allowed. */
+export interface UpdateBudget {
+  /** Encoded bytes of a message (Infinity when it cannot be encoded). */
+  size(u: UpdateMessage): number;
+  /** 4,096 (RFC 4271), or 65,535 with extended messages (RFC 8654) on both sides. */
+  readonly max: number;
+}
+
+/** The bytes one prefix adds to NLRI or withdrawn routes: a length octet and its significant octets. */
+function prefixBytes(c: CIDR): number {
+  return 1 + Math.ceil(cidrParts(c).prefix / 8);
+}
+
+/**
+ * Packs prefixes into as few messages as fit the budget (never over `max`): greedy by each prefix's
+ * encoded cost, each message checked by its real encoded size. A prefix that does not fit even alone
+ * (its attributes are too large) is returned in `unsent`.
+ */
+function pack(prefixes: readonly CIDR[], make: (chunk: readonly CIDR[]) => UpdateMessage, budget: UpdateBudget, out: UpdateMessage[], unsent: CIDR[]): void {
+  const base = budget.size(make([]));
+  if (base > budget.max) {
+    unsent.push(...prefixes);
+    return;
+  }
+  let i = 0;
+  while (i < prefixes.length) {
+    // Two octets of slack: an attribute may switch to an extended length as it grows.
+    let room = budget.max - base - 2;
+    let j = i;
+    while (j < prefixes.length && room - prefixBytes(prefixes[j] as CIDR) >= 0) room -= prefixBytes(prefixes[j++] as CIDR);
+    if (j === i) j = i + 1;
+    let chunk = prefixes.slice(i, j);
+    while (chunk.length > 1 && budget.size(make(chunk)) > budget.max) chunk = chunk.slice(0, -1);
+    if (budget.size(make(chunk)) > budget.max) unsent.push(...chunk);
+    else out.push(make(chunk));
+    i += chunk.length;
+  }
+}
+
+/**
+ * The UPDATEs that take a peer from `before` to `after`: withdrawals, then announcements grouped by
+ * attributes, each packed by encoded size under the budget. Routes whose attributes alone do not fit
+ * are left out (`unsent`) for the caller to log; nothing over the limit is ever built.
+ */
+export function updatesFor(before: ReadonlyMap<string, OutPath>, after: ReadonlyMap<string, OutPath>, budget: UpdateBudget): { readonly updates: UpdateMessage[]; readonly unsent: CIDR[] } {
   const out: UpdateMessage[] = [];
+  const unsent: CIDR[] = [];
   const gone: Record<Family, CIDR[]> = { 4: [], 6: [] };
   for (const [k, p] of before) if (!after.has(k)) gone[familyOf(p.prefix)].push(p.prefix);
   const groups = new Map<string, { path: OutPath; prefixes: CIDR[] }>();
@@ -146,21 +189,14 @@ export function updatesFor(before: ReadonlyMap<string, OutPath>, after: Readonly
     groups.set(attrKey(p), g);
   }
   for (const f of [4, 6] as const) {
-    const list = gone[f].sort();
-    for (let i = 0; i < list.length; i += MAX_PREFIXES[f]) {
-      const chunk = list.slice(i, i + MAX_PREFIXES[f]);
-      out.push(f === 4 ? { type: 'update', withdrawn: chunk, attributes: [], nlri: [] } : { type: 'update', withdrawn: [], attributes: [{ type: 'mp-unreach', flags: AttrFlag.Optional, afi: Afi.IPv6, safi: Safi.Unicast, withdrawn: chunk }], nlri: [] });
-    }
+    const withdraw = (chunk: readonly CIDR[]): UpdateMessage => (f === 4 ? { type: 'update', withdrawn: [...chunk], attributes: [], nlri: [] } : { type: 'update', withdrawn: [], attributes: [{ type: 'mp-unreach', flags: AttrFlag.Optional, afi: Afi.IPv6, safi: Safi.Unicast, withdrawn: [...chunk] }], nlri: [] });
+    pack(gone[f].sort(), withdraw, budget, out, unsent);
   }
   for (const g of [...groups.values()].sort((a, b) => (attrKey(a.path) < attrKey(b.path) ? -1 : 1))) {
     const f = familyOf(g.path.prefix);
-    const list = g.prefixes.sort();
-    for (let i = 0; i < list.length; i += MAX_PREFIXES[f]) {
-      const chunk = list.slice(i, i + MAX_PREFIXES[f]);
-      out.push({ type: 'update', withdrawn: [], attributes: attributesOf(g.path, f, chunk), nlri: f === 4 ? chunk : [] });
-    }
+    pack(g.prefixes.sort(), (chunk) => ({ type: 'update', withdrawn: [], attributes: attributesOf(g.path, f, chunk), nlri: f === 4 ? [...chunk] : [] }), budget, out, unsent);
   }
-  return out;
+  return { updates: out, unsent };
 }
 
 /** End-of-RIB marker for a family (RFC 4724 2). */

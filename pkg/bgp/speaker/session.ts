@@ -33,6 +33,9 @@ export type Connector = (c: SessionConfig) => Socket;
 
 export const plainConnector: Connector = (c) => tcpConnect({ host: c.peerAddress, port: c.peerPort, ...(c.localAddress ? { localAddress: c.localAddress } : {}) });
 
+/** How long a collision's second connection may wait for its OPEN (RFC 4271's OpenSent hold time). */
+const HELD_ASIDE_MS = 240_000;
+
 /** One TCP connection's byte stream cut into BGP messages. */
 class Wire {
   private buf: Buffer = Buffer.alloc(0);
@@ -64,8 +67,16 @@ class Wire {
     }
   }
 
-  send(m: BgpMessage, fourOctetAs: boolean): void {
-    if (!this.socket.destroyed) this.socket.write(encode(m, { fourOctetAs }));
+  /** False when the message cannot be encoded (too large): nothing is written, the caller decides. */
+  send(m: BgpMessage, fourOctetAs: boolean): boolean {
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(m, { fourOctetAs });
+    } catch {
+      return false;
+    }
+    if (!this.socket.destroyed) this.socket.write(bytes);
+    return true;
   }
 }
 
@@ -78,7 +89,8 @@ class Wire {
 export class BgpSession {
   private fsm: FsmState = initialState();
   private wire: Wire | undefined;
-  private pending: { wire: Wire } | undefined;
+  /** A collision's second connection, held until its OPEN arrives, for at most HELD_ASIDE_MS. */
+  private pending: { wire: Wire; timer: TimerHandle } | undefined;
   private timer: TimerHandle | undefined;
   private stopped = false;
 
@@ -123,6 +135,7 @@ export class BgpSession {
     if (this.timer) this.deps.clock.clearTimeout(this.timer);
     this.timer = undefined;
     for (const w of [this.wire, this.pending?.wire]) w?.socket.destroy();
+    if (this.pending) this.deps.clock.clearTimeout(this.pending.timer);
     this.wire = undefined;
     this.pending = undefined;
     this.fsm = initialState();
@@ -161,21 +174,25 @@ export class BgpSession {
     // Connect (ours still connecting), OpenSent or OpenConfirm: a collision; decided once their OPEN on
     // the new connection arrives. (Dropping ours for theirs at once makes both sides drop each other's.)
     this.deps.logger.v(2, 'bgp connection collision: holding the new connection until its OPEN', { peer: this.cfg.peerAddress, state: s });
-    this.pending = { wire };
+    // Held aside for at most the time an OPEN may take (RFC 4271 8.2.2: 4 minutes in OpenSent); a peer
+    // that never sends one cannot pin the connection.
+    this.pending = { wire, timer: this.deps.clock.setTimeout(() => this.dropPending(0), HELD_ASIDE_MS) };
     wire.send(ourOpen(this.cfg), false);
   }
 
   private makeWire(socket: Socket): Wire {
     const wire: Wire = new Wire(
       socket,
-      (m) => {
-        if (wire === this.wire) this.feed({ type: 'Message', message: m });
-        else if (wire === this.pending?.wire) this.onPendingMessage(m);
-      },
-      (e) => {
-        if (wire === this.wire) this.feed({ type: 'DecodeError', code: e.code, subcode: e.subcode, reason: e.message, ...(e.data ? { data: e.data } : {}) });
-        else if (wire === this.pending?.wire) this.dropPending(0);
-      },
+      (m) =>
+        this.contained(() => {
+          if (wire === this.wire) this.feed({ type: 'Message', message: m });
+          else if (wire === this.pending?.wire) this.onPendingMessage(m);
+        }),
+      (e) =>
+        this.contained(() => {
+          if (wire === this.wire) this.feed({ type: 'DecodeError', code: e.code, subcode: e.subcode, reason: e.message, ...(e.data ? { data: e.data } : {}) });
+          else if (wire === this.pending?.wire) this.dropPending(0);
+        }),
       () => this.fsm.negotiated?.fourOctetAs ?? false,
     );
     socket.setNoDelay(true);
@@ -189,6 +206,42 @@ export class BgpSession {
     });
     return wire;
   }
+
+  /**
+   * Runs a socket callback inside this session's fault boundary: an exception (ours, or in a handler
+   * the speaker gave us) resets this session only, with a log line; it never reaches the process.
+   */
+  private contained(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.faults++;
+      this.deps.logger.error('bgp session fault: this session is reset, the others are not touched', { peer: this.cfg.peerAddress, error: errorMessage(e) });
+      const w = this.wire;
+      if (!w) return;
+      this.wire = undefined;
+      try {
+        w.send({ type: 'notification', code: Notif.Cease, subcode: CeaseSub.OutOfResources, data: new Uint8Array(0) }, false);
+        this.closeWire(w);
+        this.feed({ type: 'TcpFails' });
+      } catch (again) {
+        this.deps.logger.error('bgp session reset failed', { peer: this.cfg.peerAddress, error: errorMessage(again) });
+      }
+    }
+  }
+
+  /** Closes the connection with a Cease NOTIFICATION (e.g. maximum prefixes); the FSM reconnects later. */
+  reset(subcode: number, data: Uint8Array = new Uint8Array(0)): void {
+    const w = this.wire;
+    if (!w) return;
+    this.wire = undefined;
+    w.send({ type: 'notification', code: Notif.Cease, subcode, data }, false);
+    this.closeWire(w);
+    this.feed({ type: 'TcpFails' });
+  }
+
+  /** Faults contained in this session (handler exceptions), for tests and metrics. */
+  faults = 0;
 
   private onPendingMessage(m: BgpMessage): void {
     const p = this.pending;
@@ -207,6 +260,7 @@ export class BgpSession {
       return;
     }
     // They keep the connection they opened: close ours, continue on theirs (our OPEN is already sent).
+    this.deps.clock.clearTimeout(p.timer);
     this.pending = undefined;
     const old = this.wire;
     this.wire = p.wire;
@@ -221,6 +275,7 @@ export class BgpSession {
   private dropPending(subcode: number): void {
     const p = this.pending;
     if (!p) return;
+    this.deps.clock.clearTimeout(p.timer);
     this.pending = undefined;
     if (subcode > 0) p.wire.send({ type: 'notification', code: Notif.Cease, subcode, data: new Uint8Array(0) }, false);
     this.closeWire(p.wire);

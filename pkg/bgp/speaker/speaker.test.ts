@@ -9,8 +9,8 @@ import type { BgpMessage } from '../codec/types.js';
 import { BgpSpeaker, type SpeakerConfig } from './speaker.js';
 
 /** Speakers on loopback addresses (127.0.0.0/8), ports picked per test process. */
-const BASE = 21000 + (process.pid % 2000) * 4;
-const cfg = (id: string, port: number, prefix?: string): SpeakerConfig => ({
+export const BASE = 21000 + (process.pid % 2000) * 4;
+export const cfg = (id: string, port: number, prefix?: string): SpeakerConfig => ({
   localAs: 64512,
   routerId: id as IP,
   listenPort: port,
@@ -23,7 +23,7 @@ const cfg = (id: string, port: number, prefix?: string): SpeakerConfig => ({
   ...(prefix ? {} : {}),
 });
 
-async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+export async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) assert.fail(`timed out: ${what}`);
@@ -32,7 +32,7 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
 }
 
 /** A scripted peer that speaks our codec on a raw socket, to send what no real router would. */
-class RawPeer {
+export class RawPeer {
   readonly server: Server;
   socket: Socket | undefined;
   readonly got: BgpMessage[] = [];

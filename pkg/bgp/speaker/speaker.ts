@@ -3,10 +3,11 @@ import type { Clock, TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
 import { familyOf, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
-import { Afi, Safi } from '../codec/constants.js';
+import { Afi, CeaseSub, MAX_MESSAGE_LEN, Safi } from '../codec/constants.js';
+import { encodedSize } from '../codec/message.js';
 import type { Capability, UpdateMessage } from '../codec/types.js';
 import type { FsmState, Negotiated } from '../fsm/types.js';
-import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, updatesFor, type LearnedPath, type OutPath } from './rib.js';
+import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, updatesFor, type LearnedPath, type OutPath, type UpdateBudget } from './rib.js';
 import { BgpSession, type Connector } from './session.js';
 import type { TcpMd5 } from '../../linux/tcp-md5.js';
 
@@ -21,6 +22,8 @@ export interface PeerSpec {
   /** We reflect routes to and from this peer (we are its route reflector, RFC 4456). */
   readonly rrClient?: boolean;
   readonly passive?: boolean;
+  /** Most prefixes accepted from this peer (overrides the speaker's); 0: no limit. */
+  readonly maxPrefixes?: number;
 }
 
 /** A prefix we originate, and to whom. */
@@ -50,7 +53,12 @@ export interface SpeakerConfig {
   readonly sessionAddress?: Partial<Record<Family, IP>>;
   /** Set when this node is a route reflector: its cluster id (RFC 4456). */
   readonly rrClusterId?: IP;
+  /** Most prefixes accepted per peer before its session is closed (RFC 4486 Cease/1); 0: no limit. */
+  readonly maxPrefixes?: number;
 }
+
+/** How long a peer may take between Begin and End of a route refresh before its stale routes go (RFC 7313 4). */
+const REFRESH_STALE_MS = 300_000;
 
 export interface PeerStatus {
   readonly address: IP;
@@ -345,6 +353,20 @@ export class BgpSpeaker {
       p.adjIn.set(path.prefix, path);
       changed = true;
     }
+    // A peer that sends more than its limit loses its session and its routes (RFC 4486 Cease/1), not
+    // our memory and FIB.
+    const limit = p.spec.maxPrefixes ?? this.cfg.maxPrefixes ?? 0;
+    if (limit > 0 && p.adjIn.size > limit) {
+      this.deps.logger.error('bgp peer sent more prefixes than its limit: session closed, its routes withdrawn', { peer: p.spec.address, limit, received: p.adjIn.size });
+      const data = new Uint8Array(7);
+      new DataView(data.buffer).setUint16(0, Afi.IPv4);
+      data[2] = Safi.Unicast;
+      new DataView(data.buffer).setUint32(3, limit);
+      p.adjIn.clear();
+      this.changed();
+      p.session.reset(CeaseSub.MaxPrefixes, data);
+      return;
+    }
     if (changed) this.changed();
   }
 
@@ -403,11 +425,25 @@ export class BgpSpeaker {
     return out;
   }
 
+  /** UPDATEs measured with this session's options under the 4,096-byte limit. */
+  private budget(n: Negotiated): UpdateBudget {
+    return { size: (u) => encodedSize(u, { fourOctetAs: n.fourOctetAs }), max: MAX_MESSAGE_LEN };
+  }
+
+  /** Sends the difference; a route whose attributes cannot fit a message is not advertised (and said so once). */
+  private sendDiff(p: Peer, n: Negotiated, before: ReadonlyMap<string, OutPath>, next: Map<string, OutPath>): void {
+    const r = updatesFor(before, next, this.budget(n));
+    for (const prefix of r.unsent) next.delete(prefix);
+    if (r.unsent.length > 0) this.deps.logger.warn('bgp routes not advertised: their attributes do not fit one UPDATE', { peer: p.spec.address, routes: r.unsent.length, first: r.unsent[0] });
+    for (const u of r.updates) p.session.send(u);
+  }
+
   private advertise(p: Peer): void {
-    if (!p.negotiated) return;
+    const n = p.negotiated;
+    if (!n) return;
     const next = this.exportFor(p);
+    this.sendDiff(p, n, p.adjOut, next);
     this.count(p.adjOut, next);
-    for (const u of updatesFor(p.adjOut, next)) p.session.send(u);
     p.adjOut = next;
   }
 
@@ -435,8 +471,11 @@ export class BgpSpeaker {
     if (!n) return;
     const family: Family = afi === Afi.IPv6 ? 6 : 4;
     if (subtype === 1) {
-      // The peer begins re-sending its table (RFC 7313 4): what it does not re-send by the end goes.
+      // The peer begins re-sending its table (RFC 7313 4): what it does not re-send by the end goes,
+      // and an End that never comes does not keep stale routes forever.
       for (const [k, path] of p.adjIn) if (familyOf(path.prefix) === family) p.adjIn.set(k, { ...path, stale: true });
+      if (p.staleTimer) this.deps.clock.clearTimeout(p.staleTimer);
+      p.staleTimer = this.deps.clock.setTimeout(() => this.dropStale(p, 'no end of route refresh in time'), REFRESH_STALE_MS);
       return;
     }
     if (subtype === 2) {
@@ -447,7 +486,9 @@ export class BgpSpeaker {
     if (n.enhancedRefresh) p.session.send({ type: 'route-refresh', afi, safi, subtype: 1 });
     const next = this.exportFor(p);
     const only = (m: ReadonlyMap<string, OutPath>): Map<string, OutPath> => new Map([...m].filter(([, v]) => familyOf(v.prefix) === family));
-    for (const u of updatesFor(new Map(), only(next))) p.session.send(u);
+    const fam = only(next);
+    this.sendDiff(p, n, new Map(), fam);
+    for (const [k, v] of next) if (familyOf(v.prefix) === family && !fam.has(k)) next.delete(k);
     p.adjOut = next;
     if (n.enhancedRefresh) p.session.send({ type: 'route-refresh', afi, safi, subtype: 2 });
   }

@@ -1,6 +1,6 @@
 import type { KubeObject } from '../object.js';
 import { cidrCovers, tryParseCIDR, familyOf, type CIDR } from '../../util/ip.js';
-import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
+import { asArray, asNumber, asRecord, asString, ownValue } from '../../util/json.js';
 import { parseSelector, type LabelSelector } from './label-selector.js';
 
 import { API_PROTOCOLS, type PolicyProtocol } from './protocol.js';
@@ -47,7 +47,7 @@ function parsePort(v: unknown, where: string, problems: string[]): PolicyPort | 
     return undefined;
   }
   const protoText = r['protocol'] === undefined || r['protocol'] === null ? 'TCP' : asString(r['protocol']);
-  const protocol = protoText === undefined ? undefined : API_PROTOCOLS[protoText];
+  const protocol = protoText === undefined ? undefined : ownValue(API_PROTOCOLS, protoText);
   if (!protocol) {
     problems.push(`${where}.protocol: ${JSON.stringify(r['protocol'])} is not TCP, UDP or SCTP`);
     return undefined;

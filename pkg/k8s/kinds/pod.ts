@@ -1,6 +1,6 @@
 import type { KubeObject } from '../object.js';
 import { tryParseIP, type IP } from '../../util/ip.js';
-import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
+import { asArray, asNumber, asRecord, asString, ownValue } from '../../util/json.js';
 
 import { API_PROTOCOLS, type PolicyProtocol } from './protocol.js';
 
@@ -47,7 +47,7 @@ export function parsePod(o: KubeObject): PodInfo | undefined {
       const pr = asRecord(p);
       const name = asString(pr?.['name']);
       const port = asNumber(pr?.['containerPort']);
-      const protocol = API_PROTOCOLS[asString(pr?.['protocol']) ?? 'TCP'];
+      const protocol = ownValue(API_PROTOCOLS, asString(pr?.['protocol']) ?? 'TCP');
       if (name && port !== undefined && Number.isInteger(port) && port >= 1 && port <= 65535 && protocol) namedPorts.push({ name, protocol, port });
     }
   }

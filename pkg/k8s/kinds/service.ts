@@ -123,7 +123,8 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
 
   const affinity = asString(spec['sessionAffinity']) === 'ClientIP';
   const timeout = asNumber(asRecord(asRecord(spec['sessionAffinityConfig'])?.['clientIP'])?.['timeoutSeconds']);
-  const affinitySeconds = affinity ? (timeout !== undefined && timeout > 0 && timeout <= 86400 ? timeout : DEFAULT_AFFINITY_SECONDS) : undefined;
+  // int32 in the API, 1..86400; anything else (1.5, 1e9) falls back to the default rather than reaching a renderer.
+  const affinitySeconds = affinity ? (timeout !== undefined && Number.isInteger(timeout) && timeout > 0 && timeout <= 86400 ? timeout : DEFAULT_AFFINITY_SECONDS) : undefined;
 
   const etp = asString(spec['externalTrafficPolicy']);
   const externalLocal = etp === 'Local' || etp === 'OnlyLocal' || ann['kube-router.io/service.local'] === 'true';

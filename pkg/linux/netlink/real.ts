@@ -3,7 +3,7 @@ import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stderrOf, type Exec } from '../exec.js';
-import { asNumber, asString } from '../../util/json.js';
+import { asNumber, asString, ownValue } from '../../util/json.js';
 import { renderOp } from './render.js';
 import type { Address, Link, Netlink, NetOp, Route, RouteRule } from './types.js';
 
@@ -13,7 +13,7 @@ function tableId(v: unknown): number {
   if (v === undefined) return 254;
   if (typeof v === 'number') return v;
   const s = asString(v) ?? 'main';
-  return TABLE_IDS[s] ?? Number(s);
+  return ownValue(TABLE_IDS, s) ?? Number(s);
 }
 
 function protoId(v: unknown): number {

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { systemClock } from '../../util/clock.js';
+import type { CIDR, IP } from '../../util/ip.js';
+import { memoryLogger } from '../../util/logger.js';
+import { CeaseSub, MAX_MESSAGE_LEN, Notif } from '../codec/constants.js';
+import { encode, encodedSize } from '../codec/message.js';
+import type { UpdateMessage } from '../codec/types.js';
+import { updatesFor, type OutPath } from './rib.js';
+import { BgpSpeaker } from './speaker.js';
+import { BASE, cfg, RawPeer, until } from './speaker.test.js';
+
+const clock = systemClock();
+const budget = { size: (u: UpdateMessage) => encodedSize(u, { fourOctetAs: true }), max: MAX_MESSAGE_LEN };
+const out = (prefix: string, over: Partial<OutPath> = {}): OutPath => ({ prefix: prefix as CIDR, nextHop: '198.18.0.11' as IP, asPath: [], origin: 0, communities: [], localPref: 100, ...over });
+
+describe('BGP speaker against hostile input and its own limits', function () {
+  this.timeout(30_000);
+
+  it('UPDATEs are packed by encoded size: 20,000 prefixes with a long AS path and reflection attributes never exceed 4,096 bytes and all go out', () => {
+    const after = new Map<string, OutPath>();
+    for (let i = 0; i < 20_000; i++) {
+      const p = `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`;
+      after.set(p, out(p, { asPath: Array.from({ length: 200 }, () => 64512), originatorId: '198.18.0.12' as IP, clusterList: Array.from({ length: 50 }, (_, k) => `198.18.1.${k}` as IP) }));
+    }
+    const r = updatesFor(new Map(), after, budget);
+    assert.deepEqual(r.unsent, []);
+    let n = 0;
+    for (const u of r.updates) {
+      assert.ok(encode(u, { fourOctetAs: true }).length <= MAX_MESSAGE_LEN);
+      n += u.nlri.length;
+    }
+    assert.equal(n, 20_000);
+    const gone = updatesFor(after, new Map(), budget);
+    assert.equal(gone.updates.reduce((k, u) => k + u.withdrawn.length, 0), 20_000);
+    for (const u of gone.updates) assert.ok(encode(u, { fourOctetAs: true }).length <= MAX_MESSAGE_LEN);
+  });
+
+  it('a route whose attributes cannot fit any UPDATE (1,100 communities) is left out, never encoded over the limit; IPv6 too', () => {
+    const big = Array.from({ length: 1100 }, (_, i) => 0xfde80000 + i);
+    const after = new Map<string, OutPath>([
+      ['198.19.0.1/32', out('198.19.0.1/32', { communities: big })],
+      ['198.19.0.2/32', out('198.19.0.2/32')],
+      ['2001:db8::1/128', out('2001:db8::1/128', { nextHop: '2001:db8::11' as IP, communities: big })],
+    ]);
+    const r = updatesFor(new Map(), after, budget);
+    assert.deepEqual([...r.unsent].sort(), ['198.19.0.1/32', '2001:db8::1/128']);
+    assert.deepEqual(r.updates.flatMap((u) => u.nlri), ['198.19.0.2/32']);
+  });
+
+  it('a peer that sends more than its limit gets NOTIFICATION Cease/1 (RFC 4486), loses its routes, and the speaker stays up', async () => {
+    const raw = new RawPeer('127.0.0.5', BASE + 2);
+    await raw.listen();
+    const { logger, lines } = memoryLogger(2);
+    const a = new BgpSpeaker({ ...cfg('127.0.0.1', BASE + 3), maxPrefixes: 50 }, { clock, logger });
+    await a.start();
+    try {
+      a.setPeers([{ address: '127.0.0.5' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+      await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+      raw.send({ type: 'open', version: 4, myAs: 64512, holdTime: 9, bgpId: '127.0.0.5' as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 64512 }] });
+      raw.send({ type: 'keepalive' });
+      await until('Established', () => a.status()[0]?.state === 'Established');
+      const update = (from: number, n: number): UpdateMessage => ({ type: 'update', withdrawn: [], attributes: [{ type: 'origin', flags: 0x40, origin: 0 }, { type: 'as-path', flags: 0x40, segments: [] }, { type: 'next-hop', flags: 0x40, nextHop: '127.0.0.5' as IP }, { type: 'local-pref', flags: 0x40, value: 100 }], nlri: Array.from({ length: n }, (_, i) => `198.19.${(from + i) >> 8}.${(from + i) & 255}/32` as CIDR) });
+      raw.send(update(0, 40));
+      await until('40 routes', () => a.best().size === 40);
+      raw.send(update(40, 20));
+      await until('Cease/1 and close', () => raw.closed && raw.got.some((m) => m.type === 'notification'));
+      const n = raw.got.find((m) => m.type === 'notification');
+      assert.deepEqual(n?.type === 'notification' ? [n.code, n.subcode] : [], [Notif.Cease, CeaseSub.MaxPrefixes]);
+      await until('its routes are gone', () => a.best().size === 0);
+      assert.ok(lines.some((l) => l.includes('more prefixes than its limit')));
+    } finally {
+      await a.stop();
+      await raw.close();
+    }
+  });
+
+  it('an exception inside a session handler resets that session only (Cease/8), never the process, and it comes back', async () => {
+    const raw = new RawPeer('127.0.0.6', BASE + 2);
+    await raw.listen();
+    const { logger, lines } = memoryLogger(2);
+    let explode = true;
+    const faulty = new BgpSpeaker(cfg('127.0.0.7', BASE + 1), {
+      clock,
+      logger,
+      counters: {
+        received: () => {
+          if (explode) throw new Error('counter exploded');
+        },
+        sent: () => undefined,
+      },
+    });
+    await faulty.start();
+    const open = (): void => {
+      raw.send({ type: 'open', version: 4, myAs: 64512, holdTime: 9, bgpId: '127.0.0.6' as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 64512 }] });
+      raw.send({ type: 'keepalive' });
+    };
+    const route: UpdateMessage = { type: 'update', withdrawn: [], attributes: [{ type: 'origin', flags: 0x40, origin: 0 }, { type: 'as-path', flags: 0x40, segments: [] }, { type: 'next-hop', flags: 0x40, nextHop: '127.0.0.6' as IP }, { type: 'local-pref', flags: 0x40, value: 100 }], nlri: ['198.19.9.0/24' as CIDR] };
+    try {
+      faulty.setPeers([{ address: '127.0.0.6' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+      await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+      open();
+      await until('Established', () => faulty.status()[0]?.state === 'Established');
+      raw.send(route);
+      await until('the session was reset', () => raw.closed);
+      assert.ok(lines.some((l) => l.includes('bgp session fault')), lines.join('\n'));
+      const n = raw.got.find((m) => m.type === 'notification');
+      assert.deepEqual(n?.type === 'notification' ? [n.code, n.subcode] : [], [Notif.Cease, CeaseSub.OutOfResources]);
+      // The session retries on its own; without the fault, the route is learned.
+      explode = false;
+      raw.closed = false;
+      raw.got.length = 0;
+      await until('reconnected', () => raw.got.some((m) => m.type === 'open'), 15_000);
+      open();
+      await until('Established again', () => faulty.status()[0]?.state === 'Established');
+      raw.send(route);
+      await until('route learned', () => faulty.best().has('198.19.9.0/24'));
+    } finally {
+      await faulty.stop();
+      await raw.close();
+    }
+  });
+});

@@ -77,7 +77,16 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
-  process.on('unhandledRejection', (e) => logger.error('unhandled rejection (kept running)', { error: errorMessage(e) }));
+  // The process policy: a controller's faults are contained in it (its runner retries with backoff; one
+  // object or one BGP session has its own fault boundary). Anything that still escapes to here is a
+  // fault of the daemon itself: log it and exit 1, so the DaemonSet restarts a clean process rather
+  // than one in an unknown state. Kernel state is left in place, so traffic keeps flowing.
+  const fatal = (what: string) => (e: unknown): void => {
+    logger.error(`${what}: exiting so that a clean process takes over`, { error: errorMessage(e), stack: e instanceof Error ? (e.stack ?? '') : '' });
+    process.exit(1);
+  };
+  process.on('unhandledRejection', fatal('unhandled rejection'));
+  process.on('uncaughtException', fatal('uncaught exception'));
 
   try {
     await daemon.start();

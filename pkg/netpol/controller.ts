@@ -1,5 +1,5 @@
 import { enabledFamilies } from '../options/config.js';
-import type { ControllerContext } from '../runtime/context.js';
+import { syncResultHook, type ControllerContext } from '../runtime/context.js';
 import { nodePodCIDRs, parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
@@ -44,7 +44,7 @@ export class FirewallController implements Controller {
     this.backends = this.families.map((f) => new IptablesFirewallBackend(f, ctx.kernel.iptables[f], ctx.kernel.ipset));
     // Objects are parsed on arrival and kept parsed here: the caches need only metadata.
     this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies'), ...ctx.watch.views('nodes') };
-    this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000 }, ctx.clock, this.logger);
+    this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
     this.unsubscribe.push(
       this.views.pods.subscribe(this.onPod),
       this.views.namespaces.subscribe(this.onNamespace),

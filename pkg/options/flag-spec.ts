@@ -17,6 +17,8 @@ interface Base {
   readonly short?: string;
   /** Printed once as a warning when the flag is used. */
   readonly deprecated?: string;
+  /** Accepted for upstream's manifests but not implemented: what happens instead (warned at start, marked in --help). */
+  readonly notImplemented?: string;
 }
 
 export type FlagSpec =

@@ -41,7 +41,7 @@ export function renderHelp(version: string): string {
     lines.push(`${group}:`);
     for (const f of flags) {
       const head = `  ${f.short ? `-${f.short}, ` : '    '}--${f.name}${VALUE_HINT[f.kind]}`;
-      lines.push(`${head.padEnd(50)} ${f.usage} (default ${defaultText(f)})`);
+      lines.push(`${head.padEnd(50)} ${f.usage} (default ${defaultText(f)})${f.notImplemented ? ` [accepted, not implemented: ${f.notImplemented}]` : ''}`);
     }
     lines.push('');
   }

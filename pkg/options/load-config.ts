@@ -94,6 +94,8 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
   for (const name of parsed.given) {
     const d = specs.get(name)?.deprecated;
     if (d) warnings.push(`flag --${name} was removed upstream and is ignored: ${d}`);
+    const ni = specs.get(name)?.notImplemented;
+    if (ni) warnings.push(`flag --${name} is accepted but not implemented: ${ni}`);
   }
   const bad = (flag: string, message: string): void => {
     issues.push({ flag, message: `--${flag}: ${message}` });

@@ -1,5 +1,5 @@
 import { enabledFamilies } from '../options/config.js';
-import type { ControllerContext } from '../runtime/context.js';
+import { syncResultHook, type ControllerContext } from '../runtime/context.js';
 import { parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
@@ -71,7 +71,7 @@ export class ProxyController implements Controller {
     this.tracker = new ServiceTracker(this.families);
     this.metrics = proxyMetrics(ctx.metrics);
     this.healthChecks = new HealthCheckServers(this.logger);
-    this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000 }, ctx.clock, this.logger);
+    this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
     // Handlers only record changes, so they run from the first listed object on (parsing overlaps the
     // initial list); nothing is applied before start(), which the daemon calls once caches synced.
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));

@@ -1,5 +1,5 @@
 import type { Origination, PeerSpec } from '../bgp/speaker/speaker.js';
-import { primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
+import { ownPodCIDRs, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import type { RouterConfig } from '../options/config.js';
 import { bigIntToIP, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
 import { createHash } from 'node:crypto';
@@ -187,7 +187,7 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
     if (Number.isInteger(asn) && asn > 0 && asn <= 0xffffffff && Number.isInteger(count) && count >= 1 && count <= MAX_PREPEND) prepend = { asn, count };
     else problems.push(`${self.name}: kube-router.io/path-prepend.as and .repeat-n must both be set (an AS number and 1..${MAX_PREPEND})`);
   }
-  const originations: Origination[] = self.podCIDRs
+  const originations: Origination[] = ownPodCIDRs(self, cfg.clusterCidr)
     .filter((c) => opts.families.includes(familyOf(c)))
     .map((prefix) => ({ prefix, communities: [], to: cfg.advertisePodCidr ? ('all' as const) : ('nodes' as const), ...(prepend ? { prepend } : {}) }));
 

@@ -1,13 +1,13 @@
 import type { KubeObject } from '../k8s/object.js';
 import { eventTargetOf } from '../k8s/events.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
-import { clusterPodCIDRs, nodePodCIDRs, parseNode, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
+import { clusterPodCIDRs, nodePodCIDRs, parseNode, podCIDRsOutsideCluster, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import { parseService, serviceParseConfig, type ServiceInfo } from '../k8s/kinds/service.js';
 import type { Views } from '../k8s/watch-layer.js';
 import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
 import { realTcpMd5, type TcpMd5 } from '../linux/tcp-md5.js';
 import { enabledFamilies } from '../options/config.js';
-import type { ControllerContext } from '../runtime/context.js';
+import { syncResultHook, type ControllerContext } from '../runtime/context.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner } from '../runtime/runner.js';
 import type { CIDR, Family, IP } from '../util/ip.js';
@@ -65,7 +65,7 @@ export class RoutingController implements Controller {
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice));
     this.metrics = routingMetrics(ctx.metrics);
     this.families = enabledFamilies(ctx.config);
-    this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000 }, ctx.clock, this.logger);
+    this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
     this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, onBestChange: () => this.runner.run() });
     this.applier = new RouteApplier(ctx.kernel, this.logger);
   }
@@ -135,6 +135,8 @@ export class RoutingController implements Controller {
     const self = parseNode(selfObj);
     if (self.problems.length > 0 && this.reportOnce('node', self.problems)) this.ctx.rejections.reject({ controller: 'routing', kind: 'Node', reason: 'Malformed', message: `annotations ignored: ${self.problems.join('; ')}`, object: eventTargetOf(selfObj, 'Node', 'v1'), count: self.problems.length });
     const nodes = this.views.nodes.list().map(parseNode);
+    const outside = podCIDRsOutsideCluster(self, cfg.router.clusterCidr);
+    if (outside.length > 0 && this.reportOnce('outside', outside)) this.ctx.rejections.reject({ controller: 'routing', kind: 'Node', reason: 'OutOfRange', message: `pod CIDRs outside --cluster-cidr ${cfg.router.clusterCidr ?? ''} ignored: ${outside.join(', ')}`, object: eventTargetOf(selfObj, 'Node', 'v1') });
     const now = this.ctx.clock.monotonicMs();
     const checkKernel = this.lastKernelCheck === undefined || now - this.lastKernelCheck >= this.syncPeriodMs;
     if (checkKernel) this.lastKernelCheck = now;

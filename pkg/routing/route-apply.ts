@@ -1,5 +1,5 @@
 import type { KernelAdapters } from '../linux/adapters.js';
-import { renderSetSync } from '../linux/ipset/render.js';
+import { renderSetSync, tempSetName } from '../linux/ipset/render.js';
 import { ensureOwnedChains } from '../linux/iptables/owned-chain.js';
 import { KUBE_ROUTER_RT_PROTO, type Route, type RouteRule } from '../linux/netlink/types.js';
 import { ErrorCode, errorMessage, isKubeRouterError, KubeRouterError } from '../util/errors.js';
@@ -64,7 +64,13 @@ export class RouteApplier {
     const key = JSON.stringify(sets);
     if (sets.length === 0 || (!force && this.setsApplied.get(f) === key)) return;
     this.setsApplied.delete(f);
-    await this.kernel.ipset.restore(renderSetSync(sets));
+    try {
+      await this.kernel.ipset.restore(renderSetSync(sets));
+    } catch (e) {
+      // `ipset restore` is not one transaction: a failure can leave the temp set of a swap behind.
+      for (const s of sets) await this.kernel.ipset.restore(`destroy ${tempSetName(s.name)}\n`).catch(() => undefined);
+      throw e;
+    }
     this.setsApplied.set(f, key);
   }
 

@@ -19,3 +19,17 @@ export interface ControllerContext {
   /** Refusing input: log line, metric and Warning Event. */
   readonly rejections: Rejections;
 }
+
+/**
+ * The process policy for a controller's runner: after every sync, successful or not, the controller is
+ * live (its loop runs; health is liveness, and a restart would not fix bad input or a broken kernel
+ * tool); success and failure go to `kube_router_controller_sync_last_success_timestamp_seconds` and
+ * `kube_router_controller_sync_failures_total`.
+ */
+export function syncResultHook(ctx: Pick<ControllerContext, 'health' | 'metrics' | 'clock'>, controller: string): (ok: boolean) => void {
+  return (ok) => {
+    ctx.health.beat(controller);
+    if (ok) ctx.metrics.syncLastSuccess.set({ controller }, ctx.clock.now() / 1000);
+    else ctx.metrics.syncFailures.inc({ controller });
+  };
+}

@@ -8,12 +8,16 @@ export class DaemonMetrics {
   readonly registry = new Registry();
   readonly inputRejected: Counter<'controller' | 'kind' | 'reason'>;
   readonly watchRestarts: Counter<'resource' | 'reason'>;
+  readonly syncLastSuccess: Gauge<'controller'>;
+  readonly syncFailures: Counter<'controller'>;
 
   constructor(version: string, opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'kube_router_build_info', help: 'Build information', labelNames: ['version', 'nodeversion'], registers: [this.registry] }).set({ version, nodeversion: process.version }, 1);
     this.inputRejected = this.counter('kube_router_input_rejected_total', 'API objects, annotations or peer input refused (malformed, over budget, out of range), by reason', ['controller', 'kind', 'reason']);
     this.watchRestarts = this.counter('kube_router_watch_restarts_total', 'List/watch restarts by resource and reason', ['resource', 'reason']);
+    this.syncLastSuccess = this.gauge('kube_router_controller_sync_last_success_timestamp_seconds', 'When each controller last finished a sync that succeeded, seconds since the epoch', ['controller']);
+    this.syncFailures = this.counter('kube_router_controller_sync_failures_total', 'Syncs that failed (retried with backoff), by controller', ['controller']);
   }
 
   counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

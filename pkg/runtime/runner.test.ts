@@ -84,6 +84,36 @@ describe('runtime: bounded-frequency runner', () => {
     await t.r.stop();
   });
 
+  it('backs off: each failure in a row doubles the retry delay, up to the max interval; every run reports its result', async () => {
+    const results: boolean[] = [];
+    const clock = new FakeClock();
+    const at: number[] = [];
+    let fail = true;
+    const r = new BoundedFrequencyRunner(
+      () => {
+        at.push(clock.monotonicMs());
+        return fail ? Promise.reject(new Error('broken tool')) : Promise.resolve();
+      },
+      { name: 't', minIntervalMs: 0, maxIntervalMs: 3000, retryAfterMs: 500, onResult: (ok) => results.push(ok) },
+      clock,
+      memoryLogger(0).logger,
+    );
+    r.start();
+    for (let i = 0; i < 100; i++) {
+      await flush();
+      clock.advance(100);
+    }
+    await flush();
+    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
+    assert.deepEqual(gaps.slice(0, 4), [500, 1000, 2000, 3000]);
+    assert.ok(results.length >= 4 && results.every((x) => !x));
+    fail = false;
+    clock.advance(3000);
+    await flush();
+    assert.equal(results[results.length - 1], true);
+    await r.stop();
+  });
+
   it('does nothing after stop', async () => {
     const t = setup();
     t.r.start();

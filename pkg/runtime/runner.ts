@@ -11,8 +11,10 @@ export interface RunnerOptions {
   readonly minIntervalMs: number;
   /** A run happens at least this often: the controller's sync period. */
   readonly maxIntervalMs: number;
-  /** After a failed run, the next one comes this soon at the latest. */
+  /** After a failed run, the next one comes this soon; each further failure in a row doubles it, up to maxIntervalMs. */
   readonly retryAfterMs: number;
+  /** Told after every run (the controller's liveness heartbeat and its success/failure metrics). */
+  readonly onResult?: (ok: boolean) => void;
 }
 
 /**
@@ -28,6 +30,7 @@ export class BoundedFrequencyRunner {
   private timerAt = Infinity;
   private stopped = true;
   private current: Promise<void> = Promise.resolve();
+  private failuresInARow = 0;
 
   constructor(
     private readonly fn: (trigger: SyncTrigger) => Promise<void>,
@@ -93,7 +96,7 @@ export class BoundedFrequencyRunner {
     this.current = this.fn(trigger).then(
       () => this.finish(true),
       (e: unknown) => {
-        this.logger.error('sync failed', { controller: this.opts.name, trigger, error: errorMessage(e), retryMs: this.opts.retryAfterMs });
+        this.logger.error('sync failed', { controller: this.opts.name, trigger, error: errorMessage(e), failuresInARow: this.failuresInARow + 1 });
         this.finish(false);
       },
     );
@@ -101,6 +104,12 @@ export class BoundedFrequencyRunner {
 
   private finish(ok: boolean): void {
     this.running = false;
+    this.failuresInARow = ok ? 0 : this.failuresInARow + 1;
+    try {
+      this.opts.onResult?.(ok);
+    } catch (e) {
+      this.logger.error('sync result hook failed', { controller: this.opts.name, error: errorMessage(e) });
+    }
     if (this.stopped) return;
     if (this.pending !== undefined) {
       const due = this.lastStart + this.opts.minIntervalMs - this.clock.monotonicMs();
@@ -110,7 +119,8 @@ export class BoundedFrequencyRunner {
     }
     if (!ok) {
       this.pending = 'retry';
-      this.schedule(this.opts.retryAfterMs);
+      // Backoff: a sync that keeps failing (a broken kernel tool) does not spin.
+      this.schedule(Math.min(this.opts.maxIntervalMs, this.opts.retryAfterMs * 2 ** Math.min(this.failuresInARow - 1, 16)));
     } else this.schedule(this.opts.maxIntervalMs);
   }
 }

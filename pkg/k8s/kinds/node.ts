@@ -1,5 +1,5 @@
 import { asArray, asRecord, asString } from '../../util/json.js';
-import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { cidrCovers, cidrParts, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { KubeObject } from '../object.js';
 
 export interface NodeInfo {
@@ -34,8 +34,10 @@ export function parseNode(o: KubeObject): NodeInfo {
     const out: CIDR[] = [];
     for (const t of texts) {
       const c = tryParseCIDR(t.trim());
-      if (c) out.push(c);
-      else problems.push(`${source}: ${JSON.stringify(t)} is not a CIDR`);
+      if (!c) problems.push(`${source}: ${JSON.stringify(t)} is not a CIDR`);
+      // A /0 would make every address a pod address (egress sets, masquerade exemptions, routes).
+      else if (cidrParts(c).prefix === 0) problems.push(`${source}: ${c} covers every address; a pod CIDR cannot`);
+      else out.push(c);
     }
     return out;
   };
@@ -63,12 +65,28 @@ export function primaryIP(n: NodeInfo, family: Family): IP | undefined {
  * cluster CIDR (`--cluster-cidr`) so that a node without an allocation still treats pod traffic as such.
  */
 export function nodePodCIDRs(n: NodeInfo, clusterCidr: CIDR | undefined): readonly CIDR[] {
-  return n.podCIDRs.length > 0 ? n.podCIDRs : clusterCidr ? [clusterCidr] : [];
+  const own = n.podCIDRs.filter((c) => insideCluster(c, clusterCidr));
+  return own.length > 0 ? own : clusterCidr ? [clusterCidr] : [];
+}
+
+/** A node's pod CIDR is used only inside the cluster CIDR of its family, when one is set. */
+function insideCluster(c: CIDR, clusterCidr: CIDR | undefined): boolean {
+  return !clusterCidr || familyOf(clusterCidr) !== familyOf(c) || cidrCovers(clusterCidr, c);
+}
+
+/** A node's own pod CIDRs that are usable (inside the cluster CIDR when one is set), without the fallback: what it advertises. */
+export function ownPodCIDRs(n: NodeInfo, clusterCidr: CIDR | undefined): CIDR[] {
+  return n.podCIDRs.filter((c) => insideCluster(c, clusterCidr));
+}
+
+/** Pod CIDRs a Node claims outside the cluster CIDR: ignored, and reported. */
+export function podCIDRsOutsideCluster(n: NodeInfo, clusterCidr: CIDR | undefined): CIDR[] {
+  return n.podCIDRs.filter((c) => !insideCluster(c, clusterCidr));
 }
 
 /** Every pod address range of the cluster: each node's pod CIDRs and the cluster CIDR. Sorted, unique. */
 export function clusterPodCIDRs(nodes: readonly NodeInfo[], clusterCidr: CIDR | undefined): CIDR[] {
-  const all = new Set<CIDR>(nodes.flatMap((n) => n.podCIDRs));
+  const all = new Set<CIDR>(nodes.flatMap((n) => n.podCIDRs.filter((c) => insideCluster(c, clusterCidr))));
   if (clusterCidr) all.add(clusterCidr);
   return [...all].sort();
 }

@@ -29,8 +29,8 @@ setInterval(status, 200);
 await speaker.start();
 print({ ready: true });
 createInterface({ input: process.stdin }).on('line', (line) => {
-  const m = JSON.parse(line) as { peers?: PeerSpec[]; originate?: Origination[]; refresh?: boolean };
-  if (m.peers) speaker.setPeers(m.peers);
+  const m = JSON.parse(line) as { peers?: (Omit<PeerSpec, 'password'> & { password?: string })[]; originate?: Origination[]; refresh?: boolean };
+  if (m.peers) speaker.setPeers(m.peers.map(({ password, ...p }) => ({ ...p, ...(password !== undefined ? { password: new Uint8Array(Buffer.from(password, 'utf8')) } : {}) })));
   if (m.originate) speaker.setOriginations(m.originate);
   if (m.refresh) speaker.refreshAll();
   lastStatus = '';

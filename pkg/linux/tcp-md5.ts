@@ -10,19 +10,20 @@ import { loadLibc, type Libc } from './libc.js';
  */
 export interface TcpMd5 {
   /** Sets (or with `undefined` removes) the key for one peer on a socket. */
-  setKey(fd: number, peer: IP, key: string | undefined): void;
+  setKey(fd: number, peer: IP, key: Uint8Array | undefined): void;
 }
 
 const IPPROTO_TCP = 6;
 const TCP_MD5SIG = 14;
 const AF_INET = 2;
 const AF_INET6 = 10;
-const MAXKEYLEN = 80;
+/** TCP_MD5SIG_MAXKEYLEN: keys are bytes, at most this many. */
+export const MAXKEYLEN = 80;
 /** struct tcp_md5sig: sockaddr_storage (128), flags (1), prefixlen (1), keylen (2), ifindex (4), key (80). */
 const STRUCT_LEN = 216;
 
 /** The option value for one peer and key (pure; exported for its byte-layout test). */
-export function md5sigStruct(peer: IP, key: string | undefined): Buffer {
+export function md5sigStruct(peer: IP, key: Uint8Array | undefined): Buffer {
   const buf = Buffer.alloc(STRUCT_LEN);
   const addr = ipToBytes(peer);
   if (familyOf(peer) === 4) {
@@ -32,7 +33,7 @@ export function md5sigStruct(peer: IP, key: string | undefined): Buffer {
     buf.writeUInt16LE(AF_INET6, 0);
     Buffer.from(addr).copy(buf, 8);
   }
-  const k = Buffer.from(key ?? '', 'utf8');
+  const k = Buffer.from(key ?? new Uint8Array(0));
   if (k.length > MAXKEYLEN) throw new KubeRouterError(ErrorCode.Invalid, `a TCP MD5 key is at most ${MAXKEYLEN} bytes`);
   buf.writeUInt16LE(k.length, 130);
   k.copy(buf, 136);
@@ -52,8 +53,8 @@ export function realTcpMd5(): TcpMd5 {
 
 /** Records keys per socket and peer, for tests. */
 export class FakeTcpMd5 implements TcpMd5 {
-  readonly keys = new Map<string, string>();
-  setKey(fd: number, peer: IP, key: string | undefined): void {
+  readonly keys = new Map<string, Uint8Array>();
+  setKey(fd: number, peer: IP, key: Uint8Array | undefined): void {
     if (key === undefined) this.keys.delete(`${fd} ${peer}`);
     else this.keys.set(`${fd} ${peer}`, key);
   }

@@ -101,7 +101,7 @@ export class ProxyController implements Controller {
         this.tracker.setService(key, r.service);
       } else {
         if (r.kind === 'rejected') {
-          this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `not served: ${r.reason}`, object: eventTargetOf(e.obj, 'Service', 'v1') });
+          this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: r.budget ? 'OverBudget' : 'Malformed', message: `not served: ${r.reason}`, object: eventTargetOf(e.obj, 'Service', 'v1') });
         } else this.logger.v(2, 'service skipped', { service: key, reason: r.reason });
         this.tracker.setService(key, undefined);
       }

@@ -26,7 +26,7 @@ describe('BGP plan from Node objects, flags and annotations', () => {
     if ('error' in p) return;
     assert.equal(p.localAs, 64512);
     assert.equal(p.routerId, '198.18.0.11');
-    assert.deepEqual(p.peers.map((x) => `${x.address} ${x.asn} ${x.kind}${x.password ? ` md5=${x.password}` : ''}`), ['198.18.0.12 64512 node', '198.18.0.13 64512 node', '198.18.0.200 65000 external', '198.18.0.201 65001 external md5=secret']);
+    assert.deepEqual(p.peers.map((x) => `${x.address} ${x.asn} ${x.kind}${x.password ? ` md5=${Buffer.from(x.password).toString('utf8')}` : ''}`), ['198.18.0.12 64512 node', '198.18.0.13 64512 node', '198.18.0.200 65000 external', '198.18.0.201 65001 external md5=secret']);
     assert.deepEqual(p.originations.map((o) => `${o.prefix} ${o.to}`), ['198.18.64.0/24 all']);
     assert.deepEqual(p.vipCommunities, [64512 * 65536 + 100, 0xffffff01]);
     assert.deepEqual(p.importReject, ['198.18.128.0/20', '198.19.9.0/24']);
@@ -66,5 +66,17 @@ describe('BGP plan from Node objects, flags and annotations', () => {
     assert.equal(parseCommunity('65535:65281'), 0xffffff01);
     assert.equal(parseCommunity('70000:1'), undefined);
     assert.equal(parseCommunity('4294967295'), 0xffffffff);
+  });
+});
+
+describe('routing: TCP MD5 keys from annotations', () => {
+  it('are bytes end to end (binary keys survive), checked when the peer is planned', async () => {
+    const { md5Key } = await import('./bgp-plan.js');
+    const binary = md5Key(Buffer.from([0xff, 0x00, 0x80, 0x41]).toString('base64'));
+    assert.ok(binary instanceof Uint8Array);
+    assert.deepEqual([...binary], [0xff, 0x00, 0x80, 0x41]);
+    assert.equal(md5Key('not base64!'), 'is not base64');
+    assert.match(String(md5Key(Buffer.alloc(81, 7).toString('base64'))), /81 bytes; TCP MD5 keys are at most 80/);
+    assert.equal(md5Key(''), 'is empty');
   });
 });

@@ -1,3 +1,4 @@
+import { MAXKEYLEN } from '../linux/tcp-md5.js';
 import type { Origination, PeerSpec } from '../bgp/speaker/speaker.js';
 import { ownPodCIDRs, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import type { RouterConfig } from '../options/config.js';
@@ -26,6 +27,19 @@ export interface BgpPlan {
 }
 
 const WELL_KNOWN: Readonly<Record<string, number>> = { 'no-export': 0xffffff01, 'no-advertise': 0xffffff02, 'no-export-subconfed': 0xffffff03, 'no-peer': 0xffffff04 };
+
+/**
+ * A TCP MD5 key from base64, as bytes (a key is bytes, not text: it is never round-tripped through
+ * UTF-8), checked when the peer is planned; a string says what is wrong with it.
+ */
+export function md5Key(base64: string): Uint8Array | string {
+  const t = base64.trim();
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(t) || t.length % 4 !== 0) return 'is not base64';
+  const key = Buffer.from(t, 'base64');
+  if (key.length === 0) return 'is empty';
+  if (key.length > MAXKEYLEN) return `is ${key.length} bytes; TCP MD5 keys are at most ${MAXKEYLEN}`;
+  return new Uint8Array(key);
+}
 
 /** Budgets for annotation-driven attributes (documented in the README): they must fit one UPDATE. */
 export const MAX_COMMUNITIES = 64;
@@ -93,7 +107,12 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
         problems.push(`${self.name}: kube-router.io/peers[${i}] needs remoteip, remoteasn (an integer) and optionally port, maxprefixes and a base64 password`);
         continue;
       }
-      out.push({ address: ip, asn, port, kind: 'external', ...(typeof pw === 'string' ? { password: Buffer.from(pw, 'base64').toString('utf8') } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}) });
+      const key = typeof pw === 'string' ? md5Key(pw) : undefined;
+      if (typeof key === 'string') {
+        problems.push(`${self.name}: kube-router.io/peers[${i}].password ${key}`);
+        continue;
+      }
+      out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}) });
     }
     return out;
   }
@@ -113,7 +132,12 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
       continue;
     }
     const pw = passwords[i];
-    out.push({ address: ip, asn, port, kind: 'external', ...(pw !== undefined ? { password: Buffer.from(pw, 'base64').toString('utf8') } : {}) });
+    const key = pw !== undefined ? md5Key(pw) : undefined;
+    if (typeof key === 'string') {
+      problems.push(`${self.name}: password ${i} of kube-router.io/peer.passwords ${key}`);
+      continue;
+    }
+    out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}) });
   }
   return out;
 }
@@ -167,7 +191,7 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
       }
     }
   }
-  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: p.password } : {}) })), ...annotatedPeers(self, problems)];
+  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: new Uint8Array(Buffer.from(p.password, 'utf8')) } : {}) })), ...annotatedPeers(self, problems)];
   for (const p of external) if (!peers.some((x) => x.address === p.address)) peers.push(p);
 
   const communities: number[] = [];

@@ -53,7 +53,8 @@ export class SpeakerProcess {
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
   }
 
-  send(m: { peers?: PeerSpec[]; originate?: Origination[]; refresh?: boolean }): void {
+  /** Peers travel as JSON: a password is given as text and becomes the key's bytes in the harness. */
+  send(m: { peers?: (Omit<PeerSpec, 'password'> & { password?: string })[]; originate?: Origination[]; refresh?: boolean }): void {
     this.child.stdin?.write(JSON.stringify(m) + '\n');
   }
 

@@ -16,7 +16,7 @@ export interface PeerSpec {
   readonly asn: number;
   readonly port: number;
   /** TCP MD5 (RFC 2385) password; needs a connector that can set it. */
-  readonly password?: string;
+  readonly password?: Uint8Array;
   /** node: another node of the cluster (the iBGP mesh); external: a router outside it. */
   readonly kind: 'node' | 'external';
   /** We reflect routes to and from this peer (we are its route reflector, RFC 4456). */
@@ -83,7 +83,7 @@ interface Peer {
   eor: boolean;
 }
 
-const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ?? '', p.kind, p.rrClient ?? false, p.passive ?? false]);
+const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false]);
 
 /** Upstream's advertisement counters, fed as UPDATEs go out and come in (the caller owns the metrics). */
 export interface SpeakerCounters {
@@ -240,7 +240,7 @@ export class BgpSpeaker {
     }
   }
 
-  private setMd5(peer: IP, key: string | undefined): void {
+  private setMd5(peer: IP, key: Uint8Array | undefined): void {
     const md5 = this.deps.md5;
     if (!md5) return;
     for (const server of this.servers) {

@@ -64,7 +64,11 @@ export interface ServiceParseConfig {
 export type ParsedService =
   | { readonly kind: 'service'; readonly service: ServiceInfo; readonly problems: readonly string[] }
   | { readonly kind: 'skipped'; readonly reason: string }
-  | { readonly kind: 'rejected'; readonly reason: string };
+  | { readonly kind: 'rejected'; readonly reason: string; readonly budget?: true };
+
+/** Budgets for one Service (documented in the README): beyond them it is not served at all. */
+export const MAX_SERVICE_PORTS = 1000;
+export const MAX_SERVICE_ADDRESSES = 64;
 
 const SCHEDULERS: ReadonlySet<string> = new Set(['rr', 'lc', 'sh', 'dh', 'mh', 'sed', 'nq', 'wrr', 'wlc']);
 export const DEFAULT_AFFINITY_SECONDS = 10800;
@@ -85,6 +89,10 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
   const type = asString(spec['type']) ?? 'ClusterIP';
   if (type === 'ExternalName') return { kind: 'skipped', reason: 'ExternalName' };
   const problems: string[] = [];
+  const portCount = asArray(spec['ports']).length;
+  const addressCount = asArray(spec['externalIPs']).length + asArray(asRecord(asRecord(o.raw['status'])?.['loadBalancer'])?.['ingress']).length;
+  if (portCount > MAX_SERVICE_PORTS) return { kind: 'rejected', reason: `${portCount} ports (at most ${MAX_SERVICE_PORTS})`, budget: true };
+  if (addressCount > MAX_SERVICE_ADDRESSES) return { kind: 'rejected', reason: `${addressCount} external and LoadBalancer addresses (at most ${MAX_SERVICE_ADDRESSES})`, budget: true };
 
   const clusterIPTexts = asArray(spec['clusterIPs']).map((x) => asString(x) ?? '');
   if (clusterIPTexts.length === 0 && asString(spec['clusterIP'])) clusterIPTexts.push(asString(spec['clusterIP']) as string);

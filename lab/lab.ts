@@ -9,7 +9,7 @@ import { DIST } from './dist.js';
 import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import { cniRun, loopbackUp } from './cni.js';
 import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFabricIPs, type LabPlan } from './plan.js';
-import { spawnDetached, waitForFile } from './processes.js';
+import { isAlive, spawnDetached, waitForFile } from './processes.js';
 import { nsRun } from './sh.js';
 import { startTor, torDaemonArgs } from './tor.js';
 import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
@@ -83,6 +83,29 @@ export async function waitHealthy(st: LabState, i: number, timeoutMs: number): P
   }
 }
 
+function startApi(st: LabState): number {
+  const plan = st.plan;
+  return spawnDetached(netns.api(plan.name), ['node', join(DIST, 'lab/api-process.js'), '--listen', `${plan.apiIP}:6443`, '--socket', join(st.dir, 'api.sock'), '--service-cidr', plan.serviceCidr, '--lb-range', plan.lbIPRange, '--state', join(st.dir, 'api-state.json'), ...(plan.ipv6 ? ['--service-cidr6', '2001:db8:128::/112'] : [])], join(st.dir, 'api.log'));
+}
+
+/**
+ * Restarts the API server (its objects are saved and loaded again; versions continue, so watchers get
+ * 410 Gone and list again), as an API server restart in a cluster would.
+ */
+export async function restartApi(st: LabState): Promise<void> {
+  if (st.apiPid !== undefined) {
+    const pid = st.apiPid;
+    process.kill(pid, 'SIGTERM');
+    const end = Date.now() + 15_000;
+    while (isAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    if (isAlive(pid)) throw new Error('the API server did not stop');
+  }
+  writeFileSync(join(st.dir, 'api.log'), '');
+  st.apiPid = startApi(st);
+  saveState(st);
+  await waitForFile(join(st.dir, 'api.log'), /ready/, 15_000, 'the API server');
+}
+
 export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   await destroyLab(o.name);
   const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr, o.dataNetwork ?? false);
@@ -93,7 +116,7 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   progress(`topology: ${o.nodes} nodes on ${o.subnets} segment(s)`);
   await buildTopology(plan);
   progress('API server');
-  st.apiPid = spawnDetached(netns.api(o.name), ['node', join(DIST, 'lab/api-process.js'), '--listen', `${plan.apiIP}:6443`, '--socket', join(dir, 'api.sock'), '--service-cidr', plan.serviceCidr, '--lb-range', plan.lbIPRange, ...(o.ipv6 ? ['--service-cidr6', '2001:db8:128::/112'] : [])], join(dir, 'api.log'));
+  st.apiPid = startApi(st);
   saveState(st);
   await waitForFile(join(dir, 'api.log'), /ready/, 15_000, 'the API server');
   writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: lab', '  cluster:', `    server: http://${plan.apiIP}:6443`, '    insecure-skip-tls-verify: true', 'users:', '- name: lab', '  user: {}', 'contexts:', '- name: lab', '  context: {cluster: lab, user: lab}', 'current-context: lab', ''].join('\n'));

@@ -1,5 +1,6 @@
 import type { Link, NetOp, Route, RouteRule } from '../linux/netlink/types.js';
 import { familyOf } from '../util/ip.js';
+import { OWNED_TUNNEL_NAME } from '../linux/owned.js';
 import { tunnelOps } from './overlay.js';
 import { TUNNEL_RULE_PRIORITY, TUNNEL_TABLE, type RouteModel } from './route-model.js';
 
@@ -28,7 +29,6 @@ export function isOurRule(r: RouteRule): boolean {
   return r.priority === TUNNEL_RULE_PRIORITY && r.table === TUNNEL_TABLE && r.from !== undefined && r.fwmark === undefined;
 }
 
-const sameRoute = (h: Route, w: Route): boolean => h.dst === w.dst && (h.gateway ?? '') === (w.gateway ?? '') && (w.dev === undefined || h.dev === w.dev);
 
 /**
  * Pure: the netlink ops that take the kernel from `snap` to `model`. Routes of ours that are not wanted
@@ -45,6 +45,11 @@ export function diffRoutes(model: RouteModel, snap: RouteSnapshot, opts: { reado
   const goneLinks = new Set(linkOps.flatMap((o) => (o.op === 'link-delete' ? [o.name] : [])));
   let added = 0;
   let removed = 0;
+  // A route is in place when it goes the same way: a direct route (no device asked for) is not in
+  // place while it still goes through one of our tunnels, and nothing is in place through a tunnel
+  // this batch deletes (the kernel takes the route with the link). Found by the incremental property.
+  const sameRoute = (h: Route, w: Route): boolean =>
+    h.dst === w.dst && (h.gateway ?? '') === (w.gateway ?? '') && (w.dev !== undefined ? h.dev === w.dev : h.dev === undefined || !OWNED_TUNNEL_NAME.test(h.dev)) && !(h.dev !== undefined && goneLinks.has(h.dev));
   const routeOps = (want: readonly Route[], have: readonly Route[], keepUnwanted: boolean): NetOp[] => {
     const out: NetOp[] = [];
     for (const f of model.families) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { systemClock } from '../../util/clock.js';
+import { systemClock, VirtualClock } from '../../util/clock.js';
 import type { CIDR, IP } from '../../util/ip.js';
 import { memoryLogger } from '../../util/logger.js';
 import { CeaseSub, MAX_MESSAGE_LEN, Notif } from '../codec/constants.js';
@@ -118,5 +118,81 @@ describe('BGP speaker against hostile input and its own limits', function () {
       await faulty.stop();
       await raw.close();
     }
+  });
+
+  describe('a scripted adversarial peer', () => {
+    const open = (raw: RawPeer, id: string): void => {
+      raw.send({ type: 'open', version: 4, myAs: 64512, holdTime: 9, bgpId: id as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 64512 }] });
+      raw.send({ type: 'keepalive' });
+    };
+    const attrs = (nh: string): UpdateMessage['attributes'] => [{ type: 'origin', flags: 0x40, origin: 0 }, { type: 'as-path', flags: 0x40, segments: [] }, { type: 'next-hop', flags: 0x40, nextHop: nh as IP }, { type: 'local-pref', flags: 0x40, value: 100 }];
+
+    it('an oversized message (header length 5,000) gets NOTIFICATION 1/2 and a close; a flood of 3,000 UPDATEs is absorbed; nothing reaches the process', async () => {
+      const raw = new RawPeer('127.0.0.8', BASE + 2);
+      await raw.listen();
+      const { logger } = memoryLogger(1);
+      const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock, logger });
+      await a.start();
+      try {
+        a.setPeers([{ address: '127.0.0.8' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+        await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+        open(raw, '127.0.0.8');
+        await until('Established', () => a.status()[0]?.state === 'Established');
+        for (let i = 0; i < 3000; i++) raw.send({ type: 'update', withdrawn: [], attributes: attrs('127.0.0.8'), nlri: [`198.19.${i >> 8}.${i & 255}/32` as CIDR] });
+        await until('the flood is in the RIB', () => a.best().size === 3000, 20_000);
+        const header = new Uint8Array(19).fill(0xff);
+        header[16] = 5000 >> 8;
+        header[17] = 5000 & 255;
+        header[18] = 2;
+        raw.send(header);
+        await until('NOTIFICATION and close', () => raw.closed && raw.got.some((m) => m.type === 'notification'));
+        const n = raw.got.find((m) => m.type === 'notification');
+        assert.deepEqual(n?.type === 'notification' ? [n.code, n.subcode] : [], [Notif.Header, 2]);
+        await until('its routes are withdrawn', () => a.best().size === 0);
+      } finally {
+        await a.stop();
+        await raw.close();
+      }
+    });
+
+    it('a peer that connects and never sends its OPEN is dropped when the hold timer runs out (a virtual clock: no real wait)', async () => {
+      const vclock = new VirtualClock();
+      const raw = new RawPeer('127.0.0.9', BASE + 2);
+      await raw.listen();
+      const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock: vclock, logger: memoryLogger(0).logger });
+      await a.start();
+      try {
+        a.setPeers([{ address: '127.0.0.9' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+        await until('our OPEN (the peer says nothing back)', () => raw.got.some((m) => m.type === 'open'));
+        vclock.advance(241_000);
+        await until('dropped with NOTIFICATION 4 (hold timer expired)', () => raw.got.some((m) => m.type === 'notification' && m.code === Notif.HoldTimerExpired));
+        assert.notEqual(a.status()[0]?.state, 'Established');
+      } finally {
+        await a.stop();
+        await raw.close();
+      }
+    });
+
+    it('duplicate and malformed attributes: handled per RFC 7606, the session and the speaker survive', async () => {
+      const raw = new RawPeer('127.0.0.10', BASE + 2);
+      await raw.listen();
+      const { logger } = memoryLogger(2);
+      const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock, logger });
+      await a.start();
+      try {
+        a.setPeers([{ address: '127.0.0.10' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+        await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+        open(raw, '127.0.0.10');
+        await until('Established', () => a.status()[0]?.state === 'Established');
+        // Two LOCAL_PREF attributes: RFC 7606 3g, the repeats are discarded (or the UPDATE treated as withdraw).
+        raw.send({ type: 'update', withdrawn: [], attributes: [...attrs('127.0.0.10'), { type: 'local-pref', flags: 0x40, value: 200 }], nlri: ['198.19.20.0/24' as CIDR] });
+        raw.send({ type: 'update', withdrawn: [], attributes: attrs('127.0.0.10'), nlri: ['198.19.21.0/24' as CIDR] });
+        await until('the well-formed route is learned', () => a.best().has('198.19.21.0/24'));
+        assert.equal(a.status()[0]?.state, 'Established');
+      } finally {
+        await a.stop();
+        await raw.close();
+      }
+    });
   });
 });

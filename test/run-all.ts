@@ -106,6 +106,6 @@ else if (suite === 'all') {
   add(await runMocha(['unit', 'kernel', 'lab']));
   if (process.getuid?.() === 0) add(await runVmSuite());
 } else add(await runMocha([suite as Suite]));
-process.stdout.write(`\n${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
+process.stdout.write(`\n== tests took ${Math.round(process.uptime())} s\n${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
 // Like `mocha --exit`: a handle a failed test left open must not hang CI.
 setTimeout(() => process.exit(total.failed > 0 ? 1 : 0), 100);

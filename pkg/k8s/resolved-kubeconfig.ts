@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -37,11 +37,20 @@ export class ResolvedKubeConfig implements KubeConfigLike {
     this.agent = this.makeAgent();
   }
 
-  private static resolve(s: { kubeconfig: string; master: string }): Resolved {
+  private static argv(s: { kubeconfig: string; master: string }): string[] {
     const script = fileURLToPath(new URL('../../cmd/kubeconfig-resolve.js', import.meta.url));
-    const r = spawnSync(process.execPath, [script, ...(s.kubeconfig ? ['--kubeconfig', s.kubeconfig] : []), ...(s.master ? ['--master', s.master] : [])], { encoding: 'utf8', timeout: 60_000 });
+    return [script, ...(s.kubeconfig ? ['--kubeconfig', s.kubeconfig] : []), ...(s.master ? ['--master', s.master] : [])];
+  }
+
+  /** At start only (before anything runs): synchronous, so a bad kubeconfig fails start-up at once. */
+  private static resolve(s: { kubeconfig: string; master: string }): Resolved {
+    const r = spawnSync(process.execPath, ResolvedKubeConfig.argv(s), { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new KubeRouterError(ErrorCode.Config, `cannot load the Kubernetes client configuration: ${(r.stderr || r.error?.message || '').trim()}`);
-    const j = asRecord(JSON.parse(r.stdout) as unknown) ?? {};
+    return ResolvedKubeConfig.parse(r.stdout);
+  }
+
+  private static parse(stdout: string): Resolved {
+    const j = asRecord(JSON.parse(stdout) as unknown) ?? {};
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(asRecord(j['headers']) ?? {})) if (typeof v === 'string') headers[k] = v;
     const opt = (k: string): string | undefined => asString(j[k]);
@@ -68,11 +77,27 @@ export class ResolvedKubeConfig implements KubeConfigLike {
     return new HttpsAgent({ keepAlive: true, rejectUnauthorized: !r.skipTLSVerify, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(r.servername ? { servername: r.servername } : {}) });
   }
 
-  /** Resolves the kubeconfig again (new tokens from exec or OIDC plugins, rotated certificates). */
+  private refreshing = false;
+
+  /**
+   * Resolves the kubeconfig again (new tokens from exec or OIDC plugins, rotated certificates), in the
+   * background: a 401 never blocks the event loop (the child may take up to 60 s); requests keep the
+   * old credentials until the new ones are in, and one refresh runs at a time.
+   */
   refresh(): void {
-    this.resolved = ResolvedKubeConfig.resolve(this.settings);
-    this.agent = this.makeAgent();
-    this.token = undefined;
+    if (this.refreshing) return;
+    this.refreshing = true;
+    execFile(process.execPath, ResolvedKubeConfig.argv(this.settings), { encoding: 'utf8', timeout: 60_000 }, (err, stdout) => {
+      this.refreshing = false;
+      if (err) return;
+      try {
+        this.resolved = ResolvedKubeConfig.parse(stdout);
+        this.agent = this.makeAgent();
+        this.token = undefined;
+      } catch {
+        // keep the credentials we have; the next 401 tries again
+      }
+    });
   }
 
   getCurrentCluster(): { name: string; server: string; skipTLSVerify: boolean } {

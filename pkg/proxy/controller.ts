@@ -140,6 +140,7 @@ export class ProxyController implements Controller {
     if (this.drainTimer) this.ctx.clock.clearTimeout(this.drainTimer);
     this.datapath?.close();
     for (const t of this.pendingTimers) this.ctx.clock.clearTimeout(t);
+    await Promise.all(this.background);
     await this.healthChecks.close();
   }
 
@@ -215,11 +216,12 @@ export class ProxyController implements Controller {
         this.runner.run();
       }, 5000);
     }
+    const udp: Parameters<Conntrack['deleteFlows']>[0][] = [];
     for (const { r } of removed) {
       const flow = { protocol: r.frontend.protocol as 'tcp' | 'udp' | 'sctp', origDst: r.frontend.ip as IP, origDport: r.frontend.port, replySrc: r.backendIP as IP };
       // Stale UDP flows would keep sending to a backend that is gone: remove them now. TCP flows
       // finish on their own, or after the grace period with --ipvs-graceful-termination.
-      if (flow.protocol === 'udp') await this.deps.conntrack.deleteFlows(flow).catch((e: unknown) => this.logger.warn('conntrack cleanup failed', { error: errorMessage(e) }));
+      if (flow.protocol === 'udp') udp.push(flow);
       else if (graceful) {
         const t = this.ctx.clock.setTimeout(() => {
           this.pendingTimers.delete(t);
@@ -228,11 +230,29 @@ export class ProxyController implements Controller {
         this.pendingTimers.add(t);
       }
     }
+    // Stale UDP flows go in the background, a few conntrack processes at a time: a large endpoint
+    // change must not hold the sync (and its heartbeat) for one process per backend in a row.
+    if (udp.length > 0) this.track(this.deleteFlows(udp));
     for (const b of this.backends) {
       const gone = removed.filter((x) => x.family === b.family && x.r.frontend.affinity).map((x) => x.r);
       if (gone.length > 0) await b.dropAffinity?.(gone);
     }
     await this.updateHealthChecks();
+  }
+
+  private readonly background = new Set<Promise<void>>();
+
+  private track(p: Promise<void>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  private async deleteFlows(flows: readonly Parameters<Conntrack['deleteFlows']>[0][]): Promise<void> {
+    const queue = [...flows];
+    const worker = async (): Promise<void> => {
+      for (let f = queue.shift(); f; f = queue.shift()) await this.deps.conntrack.deleteFlows(f).catch((e: unknown) => this.logger.warn('conntrack cleanup failed', { error: errorMessage(e) }));
+    };
+    await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
   }
 
   private async updateHealthChecks(): Promise<void> {

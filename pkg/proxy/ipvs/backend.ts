@@ -13,7 +13,8 @@ import { serviceIdKey, type Ipvs, type IpvsDestination, type IpvsOp, type IpvsSe
 import type { Netlink } from '../../linux/netlink/types.js';
 import type { Sysctl } from '../../linux/sysctl.js';
 import type { Clock } from '../../util/clock.js';
-import { ErrorCode, errorMessage, KubeRouterError } from '../../util/errors.js';
+import { ErrorCode, errorMessage, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
+import { renderSetDelta } from '../../linux/ipset/render.js';
 import { cidrContains, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
 import type { BackendSyncResult, ProxyBackend, RenderContext } from '../backend.js';
@@ -165,6 +166,14 @@ export class IpvsProxyBackend implements ProxyBackend {
     const res = await this.deps.ipvs.apply(ops);
     const failed = res.map((r, i) => ({ r, op: ops[i] as IpvsOp })).filter((x) => x.r !== undefined);
     if (failed.length === 0) return;
+    // A service we meant to create already existed: someone else's (a partial sync works from memory
+    // and could not know). Its ownership record, written just before, goes again, so the full sync
+    // that follows skips it instead of adopting it.
+    const notOurs = failed.flatMap((x) => (x.op.op === 'add-service' && isKubeRouterError(x.r, ErrorCode.AlreadyExists) && 'address' in x.op.service.id ? [x.op.service.id] : []));
+    if (notOurs.length > 0) {
+      const name = setName(SET_BASE.svipPort, this.family);
+      await this.deps.ipset.restore(renderSetDelta(name, [], notOurs.map((id) => `${id.address},${id.protocol}:${id.port}`))).catch(() => undefined);
+    }
     for (const x of failed.slice(0, 5)) this.deps.logger.warn('IPVS op failed', { op: x.op.op, service: serviceIdKey(opService(x.op)), error: errorMessage(x.r) });
     throw new KubeRouterError(ErrorCode.ToolFailed, `${failed.length} of ${ops.length} IPVS ops failed; the next sync reconciles from a dump`);
   }

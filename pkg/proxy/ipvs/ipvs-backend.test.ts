@@ -92,6 +92,21 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     assert.match(text, /^kube_router_proxy_backend_info\{backend="ipvs"\} 1$/m);
   });
 
+  it('a virtual service someone else made at an address:port a Service claims is skipped, never adopted (its destinations and scheduler stay)', async () => {
+    await ipvs.apply([
+      { op: 'add-service', service: { id: id(CIP, 80), scheduler: 'wrr', flags: {}, timeout: 0, netmask: 0xffffffff } },
+      { op: 'add-dest', service: id(CIP, 80), dest: { address: '198.18.200.9' as IP, port: 443, forward: 'masq', weight: 5, upperThreshold: 0, lowerThreshold: 0 } },
+    ]);
+    h = await harness(['--ipvs-sync-period=1s'], { ipvs });
+    await h.client.create(web({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
+    await h.client.create(eps('198.18.64.2'));
+    await h.until('the skip is logged', () => h.lines.some((l) => l.includes('skipped, not adopted')));
+    await h.advance(1500); // and a periodic full sync
+    assert.deepEqual(await destsOf(ipvs, id(CIP, 80)), ['198.18.200.9:443/5']);
+    assert.equal((await ipvs.services()).find((x) => 'address' in x.id && x.id.address === CIP)?.scheduler, 'wrr');
+    assert.ok(!h.ipset.sets.get('kube-router-svip-prt')?.entries.has(`${CIP},tcp:80`), 'never recorded as ours, so cleanup leaves it too');
+  });
+
   it('IPv6: the kernel\'s own link-local address on kube-dummy-if is never taken for a stale VIP', async () => {
     h = await harness(['--enable-ipv6', '--service-cluster-ip-range=2001:db8:128::/112', '--ipvs-sync-period=1s'], { ipvs });
     await h.until('dummy', async () => (await h.netlink.links()).some((l) => l.name === 'kube-dummy-if'));

@@ -150,11 +150,18 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
     assert.match(np, /^default\/p[12] client=198\.18\.64\.1$/, `NodePort traffic from outside is masqueraded: ${np}`);
     assert.match(await udp(C, `${NODE_IP}:30053`), /^default\/p[12] client=/);
     assert.equal(await curl(N, `http://${CIP}:81/`), 'REFUSED');
-    // Upstream's per-service counters, read from the kernel at scrape time.
-    const text = (await h?.metrics.registry.metrics()) ?? '';
+    // Upstream's per-service counters, read from the kernel at scrape time. The kernel folds its per-CPU
+    // counters into what it reports every 2 s (IPVS's estimator), so the scrape waits for that.
+    let text = '';
     const conns = (vip: string, proto: string, port: number): number => Number(new RegExp(`^kube_router_service_total_connections\\{svc_namespace="default",service_name="web",service_vip="${vip.replace(/\./g, '\\.')}",protocol="${proto}",port="${port}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-    assert.ok(conns(CIP, 'tcp', 80) >= 6, text.split('\n').filter((l) => l.startsWith('kube_router_service')).join('\n'));
-    assert.ok(conns(NODE_IP, 'tcp', 30080) >= 1);
+    await h?.until(
+      'the kernel counted the connections',
+      async () => {
+        text = (await h?.metrics.registry.metrics()) ?? '';
+        return conns(CIP, 'tcp', 80) >= 6 && conns(NODE_IP, 'tcp', 30080) >= 1;
+      },
+      20_000,
+    );
     assert.ok(!text.includes('198.18.200.1'), 'services that are not ours are not reported');
   });
 

@@ -173,7 +173,8 @@ export class ProxyController implements Controller {
     }
     if (this.nodeDirty || trigger === 'periodic' || !this.node) await this.refreshNode();
     const node = this.node as NodeContext;
-    const { services, changed } = this.tracker.recompute(node);
+    const { services, changed, failures } = this.tracker.recompute(node);
+    for (const f of failures) this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `${f.service} could not be computed and is not served: ${f.error}` });
     const localSet = new Set<string>(node.localIPs);
     const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll }, isLocal: (ip: string) => localSet.has(ip) };
     let mode: SyncMode = 'noop';

@@ -83,8 +83,9 @@ export class ServiceTracker {
   }
 
   /** Re-computes dirty services; returns the services recomputed and the changed keys per family. */
-  recompute(node: NodeContext): { services: string[]; changed: Map<Family, Set<string>> } {
+  recompute(node: NodeContext): { services: string[]; changed: Map<Family, Set<string>>; failures: { readonly service: string; readonly error: string }[] } {
     const changed = new Map<Family, Set<string>>(this.families.map((f) => [f, new Set<string>()]));
+    const failures: { service: string; error: string }[] = [];
     const services = [...this.dirty];
     this.dirty.clear();
     for (const svcKey of services) {
@@ -96,7 +97,14 @@ export class ServiceTracker {
         const ch = changed.get(family) as Set<string>;
         const old = per.get(svcKey);
         const next = new Map<string, Frontend>();
-        if (svc) for (const f of computeServiceFrontends(svc, eps, node, family)) {
+        // One Service's fault stays with it: it is not served (no frontends), the others are.
+        let computed: Frontend[] = [];
+        try {
+          if (svc) computed = computeServiceFrontends(svc, eps, node, family);
+        } catch (e) {
+          failures.push({ service: svcKey, error: e instanceof Error ? e.message : String(e) });
+        }
+        for (const f of computed) {
           const k = frontendKey(f.ip, f.protocol, f.port);
           if (!next.has(k)) next.set(k, f);
         }
@@ -134,7 +142,7 @@ export class ServiceTracker {
         else res.delete(k);
       }
     }
-    return { services, changed };
+    return { services, changed, failures };
   }
 
   model(family: Family, node: NodeContext): FamilyModel {

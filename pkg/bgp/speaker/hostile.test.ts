@@ -173,6 +173,38 @@ describe('BGP speaker against hostile input and its own limits', function () {
       }
     });
 
+    it('a collision connection that never sends its OPEN is closed when its time is up (held aside at most 240 s)', async () => {
+      const vclock = new VirtualClock();
+      const raw = new RawPeer('127.0.0.11', BASE + 2);
+      await raw.listen();
+      const dbg = memoryLogger(2);
+      const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock: vclock, logger: dbg.logger });
+      await a.start();
+      const { connect } = await import('node:net');
+      const second = connect({ host: '127.0.0.1', port: BASE + 3, localAddress: '127.0.0.11' });
+      let closed = false;
+      second.on('close', () => (closed = true));
+      second.on('error', () => undefined);
+      second.resume(); // read what we are sent, or 'end' (and 'close') never comes
+      try {
+        a.setPeers([{ address: '127.0.0.11' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+        await until('our OPEN on our own connection (the peer stays silent there)', () => raw.got.some((m) => m.type === 'open'));
+        await until('their connection is held aside (our OPEN is sent on it too)', () => second.bytesRead > 0);
+        vclock.advance(239_000);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(closed, false, 'still waiting within the limit');
+        vclock.advance(2_000);
+        await until('closed once the limit passed', () => closed).catch((e: unknown) => {
+          throw new Error(`${String(e)}\n${dbg.lines.join('\n')}`);
+        });
+        assert.ok(dbg.lines.some((l) => l.includes('held-aside connection closed')));
+      } finally {
+        second.destroy();
+        await a.stop();
+        await raw.close();
+      }
+    });
+
     it('duplicate and malformed attributes: handled per RFC 7606, the session and the speaker survive', async () => {
       const raw = new RawPeer('127.0.0.10', BASE + 2);
       await raw.listen();

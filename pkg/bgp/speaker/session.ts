@@ -277,6 +277,7 @@ export class BgpSession {
     if (!p) return;
     this.deps.clock.clearTimeout(p.timer);
     this.pending = undefined;
+    this.deps.logger.v(2, 'bgp held-aside connection closed', { peer: this.cfg.peerAddress, subcode });
     if (subcode > 0) p.wire.send({ type: 'notification', code: Notif.Cease, subcode, data: new Uint8Array(0) }, false);
     this.closeWire(p.wire);
   }

@@ -205,6 +205,33 @@ describe('BGP speaker against hostile input and its own limits', function () {
       }
     });
 
+    it('a Begin-of-Route-Refresh without its End drops the stale routes after 300 s (RFC 7313; a virtual clock)', async () => {
+      const vclock = new VirtualClock();
+      const raw = new RawPeer('127.0.0.12', BASE + 2);
+      await raw.listen();
+      const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock: vclock, logger: memoryLogger(0).logger });
+      await a.start();
+      try {
+        a.setPeers([{ address: '127.0.0.12' as IP, asn: 64512, port: BASE + 2, kind: 'external' }]);
+        await until('our OPEN', () => raw.got.some((m) => m.type === 'open'));
+        raw.send({ type: 'open', version: 4, myAs: 64512, holdTime: 0, bgpId: '127.0.0.12' as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 64512 }, { kind: 'route-refresh' }, { kind: 'enhanced-route-refresh' }] });
+        raw.send({ type: 'keepalive' });
+        await until('Established', () => a.status()[0]?.state === 'Established');
+        raw.send({ type: 'update', withdrawn: [], attributes: attrs('127.0.0.12'), nlri: ['198.19.30.0/24' as CIDR] });
+        await until('route learned', () => a.best().has('198.19.30.0/24'));
+        raw.send({ type: 'route-refresh', afi: 1, safi: 1, subtype: 1 });
+        await new Promise((r) => setTimeout(r, 300)); // the Begin is in (nothing to observe until the timer)
+        vclock.advance(299_000);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.ok(a.best().has('198.19.30.0/24'), 'kept while the refresh may still end');
+        vclock.advance(2_000);
+        await until('dropped: the End never came', () => !a.best().has('198.19.30.0/24'));
+      } finally {
+        await a.stop();
+        await raw.close();
+      }
+    });
+
     it('duplicate and malformed attributes: handled per RFC 7606, the session and the speaker survive', async () => {
       const raw = new RawPeer('127.0.0.10', BASE + 2);
       await raw.listen();

@@ -4,7 +4,7 @@ import { objectKey, type StoreEvent } from '../k8s/object.js';
 import { clusterPodCIDRs, nodePodCIDRs, parseNode, podCIDRsOutsideCluster, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import { parseService, serviceParseConfig, type ServiceInfo } from '../k8s/kinds/service.js';
 import type { Views } from '../k8s/watch-layer.js';
-import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
+import { KUBE_ROUTER_RT_PROTO, type Address, type Link } from '../linux/netlink/types.js';
 import { realTcpMd5, type TcpMd5 } from '../linux/tcp-md5.js';
 import { enabledFamilies } from '../options/config.js';
 import { syncResultHook, type ControllerContext } from '../runtime/context.js';
@@ -141,27 +141,29 @@ export class RoutingController implements Controller {
     const checkKernel = this.lastKernelCheck === undefined || now - this.lastKernelCheck >= this.syncPeriodMs;
     if (checkKernel) this.lastKernelCheck = now;
     const failures: unknown[] = [];
-    if (cfg.router.enableCni) await this.writeCniConfig(self).catch((e: unknown) => failures.push(e));
-    const plan = await this.syncBgp(nodes).catch((e: unknown) => {
+    // The node's links and addresses, read once per sync for every step that needs them.
+    const nl = this.ctx.kernel.netlink;
+    const [addresses, links] = await Promise.all([Promise.all(this.families.map((f) => nl.addresses(f))).then((a) => a.flat()), nl.links()]);
+    if (cfg.router.enableCni) await this.writeCniConfig(self, addresses, links).catch((e: unknown) => failures.push(e));
+    const plan = await this.syncBgp(nodes, addresses, links).catch((e: unknown) => {
       failures.push(e);
       return undefined;
     });
-    await this.syncKernel(nodes, plan, checkKernel).catch((e: unknown) => failures.push(e));
+    await this.syncKernel(nodes, plan, checkKernel, addresses, links).catch((e: unknown) => failures.push(e));
     if (failures.length > 0) throw failures[0];
     this.ctx.health.beat(this.name);
   }
 
   /** The CNI config with this node's pod CIDRs and, with --auto-mtu, the MTU of the node's interface less the overlay's overhead. */
-  private async writeCniConfig(self: NodeInfo): Promise<void> {
+  private async writeCniConfig(self: NodeInfo, addresses: readonly Address[], links: readonly Link[]): Promise<void> {
     const cfg = this.ctx.config;
     const file = cfg.router.cniConfFile;
     const podCIDRs = nodePodCIDRs(self, cfg.router.clusterCidr);
     const nodeIP = primaryIP(self, cfg.enableIPv4 ? 4 : 6);
     let mtu: number | undefined;
     if (cfg.router.autoMtu && nodeIP) {
-      const nl = this.ctx.kernel.netlink;
-      const dev = (await nl.addresses(cfg.enableIPv4 ? 4 : 6)).find((a) => a.ip === nodeIP)?.dev;
-      const m = (await nl.links()).find((l) => l.name === dev)?.mtu;
+      const dev = addresses.find((a) => a.ip === nodeIP)?.dev;
+      const m = links.find((l) => l.name === dev)?.mtu;
       if (m !== undefined) mtu = cfg.router.overlay.enabled ? m - overlayOverhead(cfg.router.overlay.encap, nodeIP.includes(':')) : m;
     }
     const existing = await this.ctx.kernel.files.read(file);
@@ -175,12 +177,10 @@ export class RoutingController implements Controller {
   }
 
   /** Our advertised next hop per family: --iface / --iface-regex when given, else the Node's address. */
-  private async nextHopOverride(): Promise<Partial<Record<Family, IP>>> {
+  private nextHopOverride(addrs: readonly Address[], links: readonly Link[]): Partial<Record<Family, IP>> {
     const out: Partial<Record<Family, IP>> = {};
     const iface = this.ctx.config.router.iface;
     if (iface.kind === 'default') return out;
-    const nl = this.ctx.kernel.netlink;
-    const [links, addrs] = await Promise.all([nl.links(), Promise.all(this.families.map((f) => nl.addresses(f))).then((a) => a.flat())]);
     for (const f of this.families) {
       const ip = chooseAddress(iface, f, undefined, links, addrs);
       if (ip) out[f] = ip;
@@ -190,9 +190,9 @@ export class RoutingController implements Controller {
   }
 
   /** The BGP plan, given to the speaker with what we originate; undefined when BGP cannot run yet. */
-  private async syncBgp(nodes: readonly NodeInfo[]): Promise<BgpPlan | undefined> {
+  private async syncBgp(nodes: readonly NodeInfo[], addresses: readonly Address[], links: readonly Link[]): Promise<BgpPlan | undefined> {
     const cfg = this.ctx.config;
-    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges], nextHopOverride: await this.nextHopOverride() });
+    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges], nextHopOverride: this.nextHopOverride(addresses, links) });
     if ('error' in plan) {
       this.logger.warn('BGP not started', { reason: plan.error });
       return undefined;
@@ -240,12 +240,10 @@ export class RoutingController implements Controller {
   }
 
   /** Inputs read, the RouteModel computed once, then applied. */
-  private async syncKernel(nodes: readonly NodeInfo[], plan: BgpPlan | undefined, checkKernel: boolean): Promise<void> {
+  private async syncKernel(nodes: readonly NodeInfo[], plan: BgpPlan | undefined, checkKernel: boolean, addresses: readonly Address[], links: readonly Link[]): Promise<void> {
     const cfg = this.ctx.config;
     const ov = cfg.router.overlay;
-    const nl = this.ctx.kernel.netlink;
     const t0 = performance.now();
-    const [addresses, links] = await Promise.all([Promise.all(this.families.map((f) => nl.addresses(f))).then((a) => a.flat()), nl.links()]);
     const available = await this.encapAvailable(links);
     // The best paths and the deferral decision are taken at one instant, after every await: a peer's
     // End-of-RIB arriving in between must not end the deferral for a table read before it (that

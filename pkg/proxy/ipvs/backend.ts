@@ -19,7 +19,7 @@ import { cidrContains, familyOf, type CIDR, type Family, type IP } from '../../u
 import type { Logger } from '../../util/logger.js';
 import type { BackendSyncResult, ProxyBackend, RenderContext } from '../backend.js';
 import type { FamilyModel } from '../model/types.js';
-import { SET_BASE, setName } from './desired.js';
+import { SET_BASE, setName, svipPortEntryOfId } from './desired.js';
 import { desiredIpvs, diffIpvs, drainKey, serviceIdOfFrontendKey, type IpvsDesired, type IpvsPlan } from './diff.js';
 import { readIpvsSnapshot, type CurrentService, type CurrentSet, type IpvsSnapshot } from './snapshot.js';
 
@@ -172,7 +172,7 @@ export class IpvsProxyBackend implements ProxyBackend {
     const notOurs = failed.flatMap((x) => (x.op.op === 'add-service' && isKubeRouterError(x.r, ErrorCode.AlreadyExists) && 'address' in x.op.service.id ? [x.op.service.id] : []));
     if (notOurs.length > 0) {
       const name = setName(SET_BASE.svipPort, this.family);
-      await this.deps.ipset.restore(renderSetDelta(name, [], notOurs.map((id) => `${id.address},${id.protocol}:${id.port}`))).catch(() => undefined);
+      await this.deps.ipset.restore(renderSetDelta(name, [], notOurs.map(svipPortEntryOfId))).catch(() => undefined);
     }
     for (const x of failed.slice(0, 5)) this.deps.logger.warn('IPVS op failed', { op: x.op.op, service: serviceIdKey(opService(x.op)), error: errorMessage(x.r) });
     throw new KubeRouterError(ErrorCode.ToolFailed, `${failed.length} of ${ops.length} IPVS ops failed; the next sync reconciles from a dump`);

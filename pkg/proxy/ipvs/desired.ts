@@ -42,6 +42,10 @@ export function destinationsOf(f: Frontend): IpvsDestination[] {
 }
 
 /** `ip,proto:port`, as `ipset save` prints a hash:ip,port member. */
+export function svipPortEntryOfId(id: { readonly address: string; readonly protocol: string; readonly port: number }): string {
+  return `${id.address},${id.protocol.toLowerCase()}:${id.port}`;
+}
+
 export function svipPortEntry(f: Pick<Frontend, 'ip' | 'protocol' | 'port'>): string {
   return `${f.ip},${f.protocol.toLowerCase()}:${f.port}`;
 }

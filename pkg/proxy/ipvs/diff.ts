@@ -12,7 +12,7 @@ import { bitsOf, familyOf, type CIDR, type Family, type IP } from '../../util/ip
 import type { RemovedBackend } from '../backend.js';
 import { frontendKey } from '../model/compute.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { destinationsOf, DUMMY_IF, ipvsChainSpecs, ipvsServiceOf, isVip, sameDestination, sameService, SET_BASE, setName, svipPortEntry } from './desired.js';
+import { destinationsOf, DUMMY_IF, ipvsChainSpecs, ipvsServiceOf, isVip, sameDestination, sameService, SET_BASE, setName, svipPortEntry, svipPortEntryOfId } from './desired.js';
 import type { CurrentService, IpvsSnapshot } from './snapshot.js';
 
 export interface DesiredService {
@@ -132,7 +132,7 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
   // 2. Services of ours no longer wanted, in scope.
   for (const [id, have] of snap.services) {
     if (want.services.has(id) || !inScope(snap, id) || !('address' in have.service.id)) continue;
-    const entry = svipPortEntry({ ip: have.service.id.address, protocol: have.service.id.protocol.toUpperCase() as Frontend['protocol'], port: have.service.id.port as Frontend['port'] });
+    const entry = svipPortEntryOfId(have.service.id);
     if (!owned.has(entry)) continue; // someone else's
     if (opts.excluded(have.service.id.address)) {
       svipPort.add(entry); // still ours, kept: its record stays

@@ -9,7 +9,7 @@ import type { Iptables } from '../../linux/iptables/types.js';
 import { destKey, serviceIdKey, type Ipvs, type IpvsDestination, type IpvsService } from '../../linux/ipvs/types.js';
 import { KUBE_ROUTER_RT_PROTO, type Netlink } from '../../linux/netlink/types.js';
 import { isLinkLocal, type Family, type IP } from '../../util/ip.js';
-import { DUMMY_IF, SET_BASE, setName } from './desired.js';
+import { DUMMY_IF, SET_BASE, setName, svipPortEntryOfId } from './desired.js';
 
 export interface CurrentDestination extends IpvsDestination {
   /** Connections through it, when read from the kernel; undefined when known only from memory. */
@@ -65,7 +65,7 @@ export async function readIpvsSnapshot(deps: SnapshotDeps, family: Family): Prom
     if (s.id.family !== family || 'fwmark' in s.id) continue;
     const service: IpvsService = { id: s.id, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask: s.netmask };
     const dests = new Map<string, CurrentDestination>();
-    if (owned.has(`${s.id.address},${s.id.protocol}:${s.id.port}`)) {
+    if (owned.has(svipPortEntryOfId(s.id))) {
       for (const d of await deps.ipvs.destinations(s.id)) {
         dests.set(destKey(d.address, d.port), { address: d.address, port: d.port, forward: d.forward, weight: d.weight, upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold, connections: d.activeConnections + d.inactiveConnections });
       }

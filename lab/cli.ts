@@ -6,7 +6,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { spawnSync } from 'node:child_process';
-import { apply, destroyLab, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
+import { apply, defaultControlPlane, destroyLab, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
+import { kubectlArgv } from './kubectl.js';
 import { fabricPrefixes } from './plan.js';
 import { errorMessage } from '../pkg/util/errors.js';
 import { asString } from '../pkg/util/json.js';
@@ -30,12 +31,13 @@ async function main(): Promise<number> {
           .option('subnets', { type: 'number', choices: [1, 2], default: 1 })
           .option('peer', { type: 'string', choices: ['bird', 'gobgp', 'none'], default: 'none' })
           .option('ipv6', { type: 'boolean', default: false })
+          .option('control-plane', { type: 'string', choices: ['kubernetes', 'fixture'], default: defaultControlPlane(), describe: 'the real Kubernetes control plane (built by scripts/setup.sh) or the API server fixture' })
           .option('fabric-cidr', { type: 'string', default: '198.18.0.0/24', describe: 'the first segment (a /24 in 198.18.0.0/18; the second segment is the next /24)' }),
       async (a) => {
         const extra = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
         const fab = fabricPrefixes(a['fabric-cidr'], a.subnets as 1 | 2);
         if (!Array.isArray(fab)) throw new Error(fab.error);
-        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra, fabricCidr: a['fabric-cidr'] }, progress);
+        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra, fabricCidr: a['fabric-cidr'], controlPlane: a['control-plane'] as 'kubernetes' | 'fixture' }, progress);
         progress(`lab ${st.plan.name} is up: ${st.plan.nodes} nodes`);
       },
     )
@@ -63,6 +65,11 @@ async function main(): Promise<number> {
     .command('exec <node>', 'run a command in a node\'s namespace (command after --)', (y) => y.positional('node', { type: 'string', demandOption: true }), (a) => {
       const cmd = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
       const r = spawnSync('ip', ['netns', 'exec', netnsOf(mustLoad(a.name), a.node.startsWith('node/') ? a.node : `node/${a.node}`), ...cmd], { stdio: 'inherit' });
+      code = r.status ?? 1;
+    })
+    .command('kubectl', 'run the built kubectl against the lab as cluster-admin (its arguments after --)', () => undefined, (a) => {
+      const argv = kubectlArgv(mustLoad(a.name), ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? []);
+      const r = spawnSync(argv[0] ?? 'false', argv.slice(1), { stdio: 'inherit' });
       code = r.status ?? 1;
     })
     .command('status', 'nodes, pods, services, fabric and each daemon\'s view', (y) => y.option('json', { type: 'boolean', default: false }), async (a) => {

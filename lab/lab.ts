@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { FixtureClient, type JsonObject } from '../fixture/apiserver/index.js';
+import { KubeClient, KubeApiError, type JsonObject } from './kube-client.js';
 import { addNetns, deleteNetns } from '../pkg/linux/netns.js';
 import { realExec } from '../pkg/linux/exec.js';
 import { asArray, asRecord, asString, asNumber } from '../pkg/util/json.js';
@@ -13,6 +13,10 @@ import { isAlive, spawnDetached, waitForFile } from './processes.js';
 import { nsRun } from './sh.js';
 import { startTor, torDaemonArgs } from './tor.js';
 import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
+import { builtControlPlane } from './control-plane/binaries.js';
+import { apiSocket, inPodMounts, nodeCredentials, restartApiserver, SERVICE_CIDR6, startKubernetes, writeServiceAccountFiles } from './control-plane/kubernetes.js';
+import { registerNode, writePodRunning } from './control-plane/kubelet.js';
+import { pkiPaths } from './control-plane/pki.js';
 import { buildTopology, destroyLab } from './topology.js';
 
 const exec = realExec();
@@ -29,13 +33,35 @@ export interface UpOptions {
   readonly fabricCidr?: string;
   /** Every node also on a second network (eth1), for --iface. */
   readonly dataNetwork?: boolean;
+  /** The real Kubernetes control plane (default where it is built) or the API server fixture. */
+  readonly controlPlane?: 'kubernetes' | 'fixture';
+}
+
+/** `kubernetes` where scripts/setup.sh built the binaries, else `fixture`. */
+export function defaultControlPlane(): 'kubernetes' | 'fixture' {
+  return builtControlPlane() ? 'kubernetes' : 'fixture';
+}
+
+export function isKubernetes(st: LabState): boolean {
+  return st.controlPlane?.kind === 'kubernetes';
 }
 
 /** The CNI config the DaemonSet's init container would install (upstream's cni-conf.json): no ranges yet. */
 export const CNI_TEMPLATE = { cniVersion: '0.3.0', name: 'mynet', type: 'bridge', bridge: 'kube-bridge', isDefaultGateway: true, hairpinMode: true, ipam: { type: 'host-local' } };
 
-export function client(st: LabState): FixtureClient {
-  return new FixtureClient({ socketPath: join(st.dir, 'api.sock') });
+/** The lab's admin client: cluster-admin on the real control plane (client certificate), or the fixture. */
+export function client(st: LabState): KubeClient {
+  if (!isKubernetes(st)) return new KubeClient({ kind: 'socket', socketPath: join(st.dir, 'api.sock') });
+  const pki = pkiPaths(join(st.dir, 'pki'));
+  return new KubeClient({ kind: 'tls', socketPath: apiSocket(st.dir), servername: 'kubernetes', ca: readFileSync(pki.caCert, 'utf8'), cert: readFileSync(join(pki.dir, 'admin.crt'), 'utf8'), key: readFileSync(join(pki.dir, 'admin.key'), 'utf8') });
+}
+
+/** A node's kubelet identity (system:node:NAME) on the real control plane; the admin client on the fixture. */
+async function kubeletClient(st: LabState, node: string): Promise<KubeClient> {
+  const c = client(st);
+  if (!isKubernetes(st)) return c;
+  const cred = await nodeCredentials(st.dir, node);
+  return c.as(cred.cert, cred.key);
 }
 
 function cniConfFile(st: LabState, node: string): string {
@@ -48,7 +74,9 @@ export function daemonArgv(st: LabState, i: number): string[] {
     'node',
     ...DAEMON_NODE_FLAGS,
     join(DIST, 'cmd/kube-router.js'),
-    `--kubeconfig=${join(st.dir, 'kubeconfig')}`,
+    // On the real control plane the daemon runs as in its DaemonSet: in-cluster configuration (the
+    // ServiceAccount token and CA where a pod sees them), no kubeconfig.
+    ...(isKubernetes(st) ? [] : [`--kubeconfig=${join(st.dir, 'kubeconfig')}`]),
     `--hostname-override=${nodeName(i)}`,
     `--service-cluster-ip-range=${p.serviceCidr}`,
     `--service-external-ip-range=${p.externalIPRange}`,
@@ -57,14 +85,20 @@ export function daemonArgv(st: LabState, i: number): string[] {
     '--metrics-port=20245',
     '--cache-sync-timeout=30s',
     '-v=1',
-    ...(p.ipv6 ? ['--enable-ipv6=true', `--service-cluster-ip-range=2001:db8:128::/112`] : []),
+    ...(p.ipv6 ? ['--enable-ipv6=true', `--service-cluster-ip-range=${SERVICE_CIDR6}`] : []),
     ...st.daemonArgs,
   ];
 }
 
 export function startDaemon(st: LabState, i: number): number {
   const node = nodeName(i);
-  return spawnDetached(netns.node(st.plan.name, i), daemonArgv(st, i), join(st.dir, `${node}.log`), { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node), KUBE_ROUTER_BGP_SOCKET: join(st.dir, `${node}-bgp.sock`) });
+  const env = { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node), KUBE_ROUTER_BGP_SOCKET: join(st.dir, `${node}-bgp.sock`) };
+  if (!isKubernetes(st)) return spawnDetached(netns.node(st.plan.name, i), daemonArgv(st, i), join(st.dir, `${node}.log`), env);
+  // What the kubelet gives a DaemonSet pod: the API server's address in the environment (the DaemonSet
+  // points it at the API server itself, as the Service VIP is what kube-router serves) and the
+  // ServiceAccount folder mounted at its well-known path.
+  const inCluster = { KUBERNETES_SERVICE_HOST: st.plan.apiIP, KUBERNETES_SERVICE_PORT: '6443' };
+  return spawnDetached(netns.node(st.plan.name, i), [...inPodMounts(join(st.dir, 'serviceaccount', node)), ...daemonArgv(st, i)], join(st.dir, `${node}.log`), { ...env, ...inCluster });
 }
 
 export async function nodeHealth(st: LabState, i: number): Promise<number> {
@@ -93,6 +127,11 @@ function startApi(st: LabState): number {
  * 410 Gone and list again), as an API server restart in a cluster would.
  */
 export async function restartApi(st: LabState): Promise<void> {
+  if (st.controlPlane?.kind === 'kubernetes') {
+    await restartApiserver(st.plan, st.dir, st.controlPlane.pids);
+    saveState(st);
+    return;
+  }
   if (st.apiPid !== undefined) {
     const pid = st.apiPid;
     process.kill(pid, 'SIGTERM');
@@ -111,27 +150,24 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr, o.dataNetwork ?? false);
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true });
-  const st: LabState = { plan, dir, peer: o.peer, daemonArgs: [...o.daemonArgs], daemons: {}, pods: [], podSeq: 0 };
+  const kind = o.controlPlane ?? defaultControlPlane();
+  const cp = builtControlPlane();
+  if (kind === 'kubernetes' && !cp) throw new Error('--control-plane kubernetes: the binaries are not built; run scripts/setup.sh (or use --control-plane fixture)');
+  const st: LabState = {
+    plan,
+    dir,
+    peer: o.peer,
+    daemonArgs: [...o.daemonArgs],
+    daemons: {},
+    pods: [],
+    podSeq: 0,
+    controlPlane: kind === 'kubernetes' && cp ? { kind, version: cp.versions.kubernetes, pids: {} } : { kind: 'fixture', version: 'fixture' },
+  };
   saveState(st);
   progress(`topology: ${o.nodes} nodes on ${o.subnets} segment(s)`);
   await buildTopology(plan);
-  progress('API server');
-  st.apiPid = startApi(st);
-  saveState(st);
-  await waitForFile(join(dir, 'api.log'), /ready/, 15_000, 'the API server');
-  writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: lab', '  cluster:', `    server: http://${plan.apiIP}:6443`, '    insecure-skip-tls-verify: true', 'users:', '- name: lab', '  user: {}', 'contexts:', '- name: lab', '  context: {cluster: lab, user: lab}', 'current-context: lab', ''].join('\n'));
-  const c = client(st);
-  for (let i = 0; i < o.nodes; i++) {
-    const name = nodeName(i);
-    await c.create({
-      kind: 'Node',
-      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': `zone-${(i % 2) + 1}` } },
-      spec: { podCIDR: podCidr(i), podCIDRs: [podCidr(i), ...(o.ipv6 ? [podCidr6(i)] : [])] },
-      status: { addresses: [{ type: 'InternalIP', address: nodeIP(plan, i) }, ...(o.ipv6 ? [{ type: 'InternalIP', address: nodeIP6(i) }] : []), { type: 'Hostname', address: name }] },
-    });
-    mkdirSync(join(dir, 'cni', name), { recursive: true });
-    writeFileSync(cniConfFile(st, name), JSON.stringify(CNI_TEMPLATE, null, 2) + '\n');
-  }
+  if (st.controlPlane?.kind === 'kubernetes') await upKubernetes(st, o, progress);
+  else await upFixture(st, o, progress);
   if (o.peer !== 'none') {
     progress(`top-of-rack router: ${o.peer} in the external namespace, eBGP with every node`);
     st.torPid = startTor(plan, dir, o.peer).pid;
@@ -143,6 +179,63 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   saveState(st);
   for (let i = 0; i < o.nodes; i++) await waitHealthy(st, i, 60_000);
   return st;
+}
+
+function nodeLabels(i: number): Record<string, string> {
+  return { 'topology.kubernetes.io/zone': `zone-${(i % 2) + 1}` };
+}
+
+function writeCniTemplate(st: LabState, name: string): void {
+  mkdirSync(join(st.dir, 'cni', name), { recursive: true });
+  writeFileSync(cniConfFile(st, name), JSON.stringify(CNI_TEMPLATE, null, 2) + '\n');
+}
+
+/**
+ * etcd, kube-apiserver and kube-controller-manager in the API namespace; each node registered by its
+ * kubelet (the lab) in order, so node IPAM hands out the plan's pod CIDRs; the kubelets' heartbeats
+ * and the load-balancer stand-in; a ServiceAccount token per node for the daemon.
+ */
+async function upKubernetes(st: LabState, o: UpOptions, progress: Progress): Promise<void> {
+  const plan = st.plan;
+  const cp = st.controlPlane;
+  if (cp?.kind !== 'kubernetes') return;
+  const t0 = Date.now();
+  const c = await startKubernetes(plan, st.dir, cp.pids, progress);
+  saveState(st);
+  progress(`nodes register (node IPAM assigns their pod CIDRs)`);
+  for (let i = 0; i < o.nodes; i++) {
+    const name = nodeName(i);
+    const cidrs = await registerNode(await kubeletClient(st, name), { name, addresses: [nodeIP(plan, i), ...(o.ipv6 ? [nodeIP6(i)] : [])], labels: nodeLabels(i) }, 30_000);
+    const want = [podCidr(i), ...(o.ipv6 ? [podCidr6(i)] : [])];
+    if (cidrs.join(',') !== want.join(',')) throw new Error(`node ${name}: node IPAM gave ${cidrs.join(',')}, the lab's plan expects ${want.join(',')}`);
+    writeCniTemplate(st, name);
+  }
+  cp.pids.kubelet = spawnDetached(netns.api(plan.name), ['node', join(DIST, 'lab/control-plane/lab-controllers.js'), '--dir', st.dir, '--nodes', Array.from({ length: o.nodes }, (_, i) => nodeName(i)).join(','), '--lb-range', plan.lbIPRange], join(st.dir, 'lab-controllers.log'));
+  saveState(st);
+  await waitForFile(join(st.dir, 'lab-controllers.log'), /ready/, 15_000, 'the lab controllers');
+  for (let i = 0; i < o.nodes; i++) await writeServiceAccountFiles(c, st.dir, nodeName(i));
+  progress(`control plane ${cp.version} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function upFixture(st: LabState, o: UpOptions, progress: Progress): Promise<void> {
+  const plan = st.plan;
+  const dir = st.dir;
+  progress('API server (fixture)');
+  st.apiPid = startApi(st);
+  saveState(st);
+  await waitForFile(join(dir, 'api.log'), /ready/, 15_000, 'the API server');
+  writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: lab', '  cluster:', `    server: http://${plan.apiIP}:6443`, '    insecure-skip-tls-verify: true', 'users:', '- name: lab', '  user: {}', 'contexts:', '- name: lab', '  context: {cluster: lab, user: lab}', 'current-context: lab', ''].join('\n'));
+  const c = client(st);
+  for (let i = 0; i < o.nodes; i++) {
+    const name = nodeName(i);
+    await c.create({
+      kind: 'Node',
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, ...nodeLabels(i) } },
+      spec: { podCIDR: podCidr(i), podCIDRs: [podCidr(i), ...(o.ipv6 ? [podCidr6(i)] : [])] },
+      status: { addresses: [{ type: 'InternalIP', address: nodeIP(plan, i) }, ...(o.ipv6 ? [{ type: 'InternalIP', address: nodeIP6(i) }] : []), { type: 'Hostname', address: name }] },
+    });
+    writeCniTemplate(st, name);
+  }
 }
 
 interface PodSpecIn {
@@ -172,10 +265,49 @@ async function nodeCniConf(st: LabState, node: string): Promise<string> {
   return readFileSync(f, 'utf8');
 }
 
+function podObject(p: PodSpecIn, node: string): JsonObject {
+  return {
+    kind: 'Pod',
+    metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
+    spec: { nodeName: node, automountServiceAccountToken: false, containers: [{ name: 'app', image: 'lab/workload', ports: p.ports.map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })) }] },
+  };
+}
+
+/** The namespace must exist on the real API server; the lab makes it when a document did not. */
+async function ensureNamespace(c: KubeClient, ns: string): Promise<void> {
+  if (await c.get('Namespace', undefined, ns)) return;
+  await c.create({ kind: 'Namespace', metadata: { name: ns } }).catch((e: unknown) => {
+    if (!(e instanceof KubeApiError) || e.status !== 409) throw e;
+  });
+}
+
+/**
+ * Creates the bound Pod (the lab is the scheduler), retrying while the namespace's default
+ * ServiceAccount does not exist yet (the ServiceAccount admission plugin refuses the pod until the
+ * ServiceAccount controller has made it).
+ */
+async function createBoundPod(c: KubeClient, p: PodSpecIn, node: string): Promise<void> {
+  await ensureNamespace(c, p.namespace);
+  const end = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await c.create(podObject(p, node));
+      return;
+    } catch (e) {
+      const retry = e instanceof KubeApiError && /serviceaccount|service account|being terminated/i.test(e.message) && Date.now() < end;
+      if (!retry) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
   const nodeIndex = p.nodeName ? Number(p.nodeName.replace('node-', '')) - 1 : st.podSeq % st.plan.nodes;
   const node = nodeName(nodeIndex);
   if (nodeIndex < 0 || nodeIndex >= st.plan.nodes) throw new Error(`pod ${p.namespace}/${p.name}: no node ${p.nodeName ?? ''}`);
+  const kube = isKubernetes(st);
+  // A real kubelet sees the Pod bound to its node first, then makes the sandbox and reports status.
+  if (kube) await createBoundPod(client(st), p, node);
   const n = ++st.podSeq;
   const ns = netns.pod(st.plan.name, n);
   const containerId = `lab-${st.plan.name}-${n}`;
@@ -190,13 +322,11 @@ async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
   const pid = spawnDetached(ns, ['node', join(DIST, 'lab/workload.js'), '--name', `${p.namespace}/${p.name}`, '--tcp', tcp.join(','), '--udp', udp.join(',')], log);
   await waitForFile(log, /ready/, 15_000, `pod ${p.namespace}/${p.name}`);
   const pod: PodState = { namespace: p.namespace, name: p.name, node, netns: ns, ips, pid, labels: p.labels, ports: p.ports, containerId };
-  const c = client(st);
-  await c.create({
-    kind: 'Pod',
-    metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
-    spec: { nodeName: node, containers: [{ name: 'app', image: 'lab/workload', ports: p.ports.map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })) }] },
-    status: { phase: 'Running', hostIP: nodeIP(st.plan, nodeIndex), podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: 'Ready', status: 'True' }] },
-  });
+  if (kube) await writePodRunning(await kubeletClient(st, node), p.namespace, p.name, nodeIP(st.plan, nodeIndex), ips, new Date());
+  else {
+    const o = podObject(p, node);
+    await client(st).create({ ...o, status: { phase: 'Running', hostIP: nodeIP(st.plan, nodeIndex), podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: 'Ready', status: 'True' }] } });
+  }
   return pod;
 }
 
@@ -245,6 +375,7 @@ export async function apply(st: LabState, docs: readonly JsonObject[], progress:
       await c.patch('Node', undefined, name, { metadata: { labels: asRecord(meta['labels']) ?? {}, annotations: asRecord(meta['annotations']) ?? {} } });
       continue;
     }
+    if (ns !== undefined && isKubernetes(st)) await ensureNamespace(c, ns);
     const cur = await c.get(kind, ns, name);
     if (cur) await c.update({ ...d, metadata: { ...meta, ...(ns ? { namespace: ns } : {}), resourceVersion: asRecord(cur['metadata'])?.['resourceVersion'] } });
     else await c.create({ ...d, metadata: { ...meta, ...(ns ? { namespace: ns } : {}) } });
@@ -346,6 +477,7 @@ export async function status(st: LabState): Promise<Record<string, unknown>> {
   }
   return {
     name: st.plan.name,
+    controlPlane: { kind: st.controlPlane?.kind ?? 'fixture', version: st.controlPlane?.version ?? 'fixture' },
     nodes,
     pods: st.pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, ips: p.ips })),
     services,

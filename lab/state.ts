@@ -1,6 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_STATE_ROOT, type LabPlan } from './plan.js';
+import type { KubernetesPids } from './control-plane/kubernetes.js';
+
+/** Which API server the lab runs: the real Kubernetes control plane, or our fixture with its stand-ins. */
+export type LabControlPlane = { readonly kind: 'kubernetes'; readonly version: string; pids: KubernetesPids } | { readonly kind: 'fixture'; readonly version: string };
 
 export interface PodState {
   readonly namespace: string;
@@ -17,6 +21,9 @@ export interface PodState {
 export interface LabState {
   readonly plan: LabPlan;
   readonly dir: string;
+  /** Absent in state written before the real control plane existed: the fixture. */
+  controlPlane?: LabControlPlane;
+  /** The fixture's API process (fixture control plane only). */
   apiPid?: number;
   torPid?: number;
   peer: 'bird' | 'gobgp' | 'none';

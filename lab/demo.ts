@@ -7,9 +7,10 @@
  */
 import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../fixture/apiserver/index.js';
-import { apply, destroyLab, probe, status, up } from './lab.js';
+import { apply, defaultControlPlane, destroyLab, probe, status, up } from './lab.js';
+import { kubectlArgv } from './kubectl.js';
 import { netns } from './plan.js';
-import { ipn } from './sh.js';
+import { ipn, run } from './sh.js';
 
 const LAB = 'demo';
 const APP = `
@@ -86,7 +87,7 @@ async function main(): Promise<number> {
   };
   let failures = 0;
   try {
-    say('bringing up 3 nodes (network namespaces) with kube-router on each, and BIRD as the top-of-rack router');
+    say(`bringing up 3 nodes (network namespaces) with kube-router on each, BIRD as the top-of-rack router, on the ${defaultControlPlane() === 'kubernetes' ? 'real Kubernetes control plane' : 'API server fixture'}`);
     const st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true'] }, say);
     say('deploying the app: 2 web pods on node-1, a client, an intruder and a pod on node-3, ClusterIP / NodePort / LoadBalancer services');
     await apply(st, parseAllDocuments(APP).map((d) => d.toJS() as JsonObject), say);
@@ -154,6 +155,14 @@ async function main(): Promise<number> {
       for (const line of routes.stdout.trim().split('\n').filter((l) => l !== '')) out.push(`    route learned over BGP: ${line.trim()}`);
     }
     out.push(`top-of-rack BIRD, route to the LoadBalancer IP (only node-1 has a local endpoint): ${await torRoute()}`);
+    out.push('');
+    if (st.controlPlane?.kind === 'kubernetes') {
+      // What the real API server holds: the EndpointSlices are kube-controller-manager's, the
+      // LoadBalancer address the lab's stand-in for a cloud controller's.
+      out.push(`The real control plane (Kubernetes ${st.controlPlane.version}): kubectl get svc,endpointslices,networkpolicies -A`);
+      const r = await run(...kubectlArgv(st, ['get', 'svc,endpointslices,networkpolicies', '-A']));
+      out.push(...r.stdout.trimEnd().split('\n').map((l) => `    ${l}`));
+    } else out.push('The API server fixture (the Kubernetes control plane is not built: scripts/setup.sh builds it).');
     out.push('');
     out.push('Every row above is checked against real packets.');
     process.stdout.write(out.join('\n') + '\n');

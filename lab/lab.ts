@@ -330,6 +330,12 @@ async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
   return pod;
 }
 
+/** Writes a lab pod's status again as its kubelet would (after a test re-creates its Pod object). */
+export async function reportPodRunning(st: LabState, pod: PodState): Promise<void> {
+  const i = Number(pod.node.replace('node-', '')) - 1;
+  await writePodRunning(await kubeletClient(st, pod.node), pod.namespace, pod.name, nodeIP(st.plan, i), pod.ips, new Date());
+}
+
 async function removePod(st: LabState, pod: PodState): Promise<void> {
   try {
     process.kill(pod.pid, 'SIGTERM');
@@ -379,6 +385,19 @@ export async function apply(st: LabState, docs: readonly JsonObject[], progress:
     const cur = await c.get(kind, ns, name);
     if (cur) await c.update({ ...d, metadata: { ...meta, ...(ns ? { namespace: ns } : {}), resourceVersion: asRecord(cur['metadata'])?.['resourceVersion'] } });
     else await c.create({ ...d, metadata: { ...meta, ...(ns ? { namespace: ns } : {}) } });
+    if (kind === 'Service' && isKubernetes(st) && asString(asRecord(d['spec'])?.['type']) === 'LoadBalancer') await waitLoadBalancerAddress(c, ns ?? 'default', name);
+  }
+}
+
+/** As the fixture did at once: return only when the load-balancer stand-in has given the Service its address. */
+async function waitLoadBalancerAddress(c: KubeClient, ns: string, name: string): Promise<void> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    const s = await c.get('Service', ns, name);
+    if (asArray(asRecord(asRecord(s?.['status'])?.['loadBalancer'])?.['ingress']).length > 0) return;
+    if (asRecord(s?.['spec'])?.['loadBalancerClass'] !== undefined) return;
+    if (Date.now() > end) throw new Error(`service ${ns}/${name}: no load-balancer address after 15 s (see lab-controllers.log)`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -493,3 +512,4 @@ export function mustLoad(name: string): LabState {
 }
 
 export { destroyLab };
+export { labPids } from './state.js';

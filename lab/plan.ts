@@ -93,7 +93,7 @@ export function podCidr(i: number): string {
 }
 
 export function podCidr6(i: number): string {
-  return `2001:db8:64:${i.toString(16)}::/64`;
+  return i === 0 ? `2001:db8:64::/64` : `2001:db8:64:${i.toString(16)}::/64`;
 }
 
 export const netns = {

@@ -1,7 +1,15 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_STATE_ROOT, type LabPlan } from './plan.js';
-import type { KubernetesPids } from './control-plane/kubernetes.js';
+
+/** The real control plane's processes in the lab's API namespace. */
+export interface KubernetesPids {
+  etcd?: number;
+  apiserver?: number;
+  controllerManager?: number;
+  forward?: number;
+  kubelet?: number;
+}
 
 /** Which API server the lab runs: the real Kubernetes control plane, or our fixture with its stand-ins. */
 export type LabControlPlane = { readonly kind: 'kubernetes'; readonly version: string; pids: KubernetesPids } | { readonly kind: 'fixture'; readonly version: string };
@@ -48,4 +56,11 @@ export function saveState(s: LabState): void {
   const f = join(s.dir, 'state.json');
   writeFileSync(f + '.tmp', JSON.stringify(s, null, 2));
   renameSync(f + '.tmp', f);
+}
+
+/** Every process the lab started (control plane, top-of-rack router, daemons, pod workloads). */
+export function labPids(st: LabState): number[] {
+  const p = st.controlPlane?.kind === 'kubernetes' ? st.controlPlane.pids : {};
+  const cp = [p.etcd, p.apiserver, p.controllerManager, p.forward, p.kubelet];
+  return [st.apiPid, st.torPid, ...cp, ...Object.values(st.daemons), ...st.pods.map((p) => p.pid)].filter((p): p is number => p !== undefined && p > 0);
 }

@@ -3,7 +3,7 @@ import { addNetns, deleteNetns, listNetns } from '../pkg/linux/netns.js';
 import { realExec } from '../pkg/linux/exec.js';
 import { LAB_NETNS_PREFIX, netns, nodeDataIP, nodeIP, nodeIP6, segmentOf, type LabPlan } from './plan.js';
 import { ipn, run, sysctl } from './sh.js';
-import { labDir, loadState } from './state.js';
+import { labDir, labPids, loadState } from './state.js';
 import { isAlive } from './processes.js';
 
 const exec = realExec();
@@ -73,7 +73,7 @@ export async function destroyLab(name: string): Promise<{ namespaces: number; pr
   const st = loadState(name);
   const pids = new Set<number>();
   if (st) {
-    for (const p of [st.apiPid, st.torPid, ...Object.values(st.daemons), ...st.pods.map((p) => p.pid)]) if (p) pids.add(p);
+    for (const p of labPids(st)) pids.add(p);
   }
   const names = (await listNetns(exec)).filter((n) => n.startsWith(prefix));
   for (const n of names) {

@@ -4,7 +4,7 @@ import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { listNetns } from '../../pkg/linux/netns.js';
 import { realExec } from '../../pkg/linux/exec.js';
-import { apply, destroyLab, probe, status, up } from '../../lab/lab.js';
+import { apply, destroyLab, labPids, probe, status, up } from '../../lab/lab.js';
 import { isAlive } from '../../lab/processes.js';
 import { labDir } from '../../lab/state.js';
 import { run } from '../../lab/sh.js';
@@ -18,7 +18,7 @@ const app = (tag: string): string => `
 apiVersion: v1
 kind: Service
 metadata: {name: echo}
-spec: {selector: {app: echo}, ports: [{port: 80, targetPort: 8080}]}
+spec: {clusterIP: 198.18.128.10, selector: {app: echo}, ports: [{port: 80, targetPort: 8080}]}
 ---
 apiVersion: v1
 kind: Pod
@@ -53,7 +53,7 @@ describe('lab harness', function () {
     const sb = await status(b);
     const ipA = ((sa['services'] as { clusterIPs: string[] }[])[0]?.clusterIPs ?? [])[0] as string;
     const ipB = ((sb['services'] as { clusterIPs: string[] }[])[0]?.clusterIPs ?? [])[0] as string;
-    assert.equal(ipA, ipB, 'both labs allocate the same ClusterIP: isolation is what keeps them apart');
+    assert.equal(ipA, ipB, 'both labs serve the same ClusterIP: isolation is what keeps them apart');
     const ra = await probe(a, 'default/client', `${ipA}:80`, 'tcp', 3000);
     const rb = await probe(b, 'default/client', `${ipB}:80`, 'tcp', 3000);
     assert.equal(ra.answer, 'default/echo-a', ra.output);
@@ -64,7 +64,7 @@ describe('lab harness', function () {
     assert.equal(external.ok, true, 'the external client reaches a node');
     assert.equal(((sa['nodes'] as { daemon: { healthz: number; proxyBackend: string } }[])[0]?.daemon.proxyBackend), 'nftables');
 
-    const pids = [a.apiPid, b.apiPid, ...Object.values(a.daemons), ...Object.values(b.daemons), ...a.pods.map((p) => p.pid), ...b.pods.map((p) => p.pid)].filter((p): p is number => p !== undefined);
+    const pids = [...labPids(a), ...labPids(b)];
     await destroyLab(L1);
     await destroyLab(L2);
     assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith(`krl-${L1}-`) || n.startsWith(`krl-${L2}-`)), []);
@@ -75,7 +75,7 @@ describe('lab harness', function () {
 
   it('down cleans up after a crash (no state file, namespaces and processes left behind)', async () => {
     const a = await up({ name: L1, nodes: 1, subnets: 2, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
-    const pids = [a.apiPid, ...Object.values(a.daemons)].filter((p): p is number => p !== undefined);
+    const pids = labPids(a);
     await run('rm', '-f', `${labDir(L1)}/state.json`);
     await destroyLab(L1);
     assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith(`krl-${L1}-`)), []);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, client, destroyLab, probeMany, startDaemon, up, waitHealthy, type MatrixTarget } from '../../lab/lab.js';
+import { apply, client, destroyLab, probeMany, reportPodRunning, startDaemon, up, waitHealthy, type MatrixTarget } from '../../lab/lab.js';
 import { isAlive } from '../../lab/processes.js';
 import { netns, podCidr, podCidr6 } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
@@ -236,6 +236,10 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     assert.equal(fromNode.get('k'), true, 'the node itself still reaches it (probes)');
     const meta = saved['metadata'] as Record<string, unknown>;
     await c.create({ ...saved, metadata: { name: meta['name'], namespace: meta['namespace'], labels: meta['labels'] } });
+    // A real API server takes no status on create: the pod's kubelet reports it.
+    const podState = st.pods.find((p) => p.namespace === 'x' && p.name === 'a');
+    assert.ok(podState);
+    await reportPodRunning(st, podState);
     await until('reachable again once the pod is known', () => one('y/b', xa));
   });
 });

@@ -7,6 +7,7 @@ import { spawnDetached, waitForFile, isAlive } from '../processes.js';
 import { nsRun } from '../sh.js';
 import { KubeClient, type JsonObject } from '../kube-client.js';
 import { builtControlPlane, type ControlPlaneBinary } from './binaries.js';
+import type { KubernetesPids } from '../state.js';
 import { clientCert, kubeconfigYaml, makePki, pkiPaths, type ClientCert } from './pki.js';
 
 /** The lab's IPv6 service range (the IPv4 one is in the plan). */
@@ -18,13 +19,6 @@ export const RBAC_MANIFEST = 'manifests/generic-kuberouter-all-features.yaml';
 /** Where a pod sees its ServiceAccount files. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-export interface KubernetesPids {
-  etcd?: number;
-  apiserver?: number;
-  controllerManager?: number;
-  forward?: number;
-  kubelet?: number;
-}
 
 export function apiSocket(dir: string): string {
   return join(dir, 'kube-api.sock');
@@ -161,27 +155,37 @@ export async function startKubernetes(plan: LabPlan, dir: string, pids: Kubernet
   return c;
 }
 
-/** Restarts kube-apiserver (etcd keeps the objects; watches break and resume, or get 410 Gone). */
+/**
+ * Restarts kube-apiserver (etcd keeps the objects; watches break and resume, or get 410 Gone). Returns
+ * once it is ready and its RBAC authorizer answers for kube-router (right after a start it refuses
+ * for a moment while its caches fill; the daemons see that as 403s and retry).
+ */
 export async function restartApiserver(plan: LabPlan, dir: string, pids: KubernetesPids): Promise<void> {
-  if (pids.apiserver !== undefined && isAlive(pids.apiserver)) {
-    const pid = pids.apiserver;
-    process.kill(pid, 'SIGTERM');
-    const end = Date.now() + 20_000;
-    while (isAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  }
+  await stopApiserver(pids);
   pids.apiserver = startApiserver(plan, dir);
   await waitHttp(netns.api(plan.name), `https://${plan.apiIP}:6443/readyz`, 60_000, 'kube-apiserver', join(dir, 'apiserver.log'));
+  const c = await adminClient(dir);
+  const end = Date.now() + 30_000;
+  for (;;) {
+    const r = await c.call('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: 'system:serviceaccount:kube-system:kube-router', groups: ['system:serviceaccounts'], resourceAttributes: { verb: 'watch', resource: 'services' } } });
+    if ((r.body['status'] as JsonObject | undefined)?.['allowed'] === true) return;
+    if (Date.now() > end) throw new Error(`kube-apiserver restarted but RBAC does not allow kube-router to watch services: ${JSON.stringify(r.body).slice(0, 300)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
 }
 
-/** Stops kube-apiserver (the API server is gone until restartApiserver). */
+/**
+ * Stops kube-apiserver (gone until restartApiserver): SIGTERM, then SIGKILL after 5 s (its graceful
+ * shutdown otherwise waits about 20 s for open watches).
+ */
 export async function stopApiserver(pids: KubernetesPids): Promise<void> {
   if (pids.apiserver === undefined) return;
   const pid = pids.apiserver;
   if (isAlive(pid)) process.kill(pid, 'SIGTERM');
-  const end = Date.now() + 20_000;
+  const end = Date.now() + 5_000;
   while (isAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
   delete pids.apiserver;
 }
 

@@ -191,6 +191,9 @@ export class Reflector {
       const finish = (end: WatchEnd): void => {
         if (done) return;
         done = true;
+        // An open stream is contact until the moment it ends: an API server that goes away after a
+        // long quiet watch is "gone since now", not "gone since its last event".
+        if (this.current !== undefined) this.deps.onContact?.();
         this.current = undefined;
         resolve(end);
       };

@@ -37,6 +37,36 @@ export interface KubeConfigLike {
   refresh?(): void;
 }
 
+/** `/apis/GROUP/VERSION/[namespaces/NS/]PLURAL` → `PLURAL.GROUP` (core: `PLURAL`), as RBAC names it. */
+export function rbacResourceOf(path: string): string {
+  const parts = path.split('?')[0]?.split('/').filter((p) => p !== '') ?? [];
+  const plural = parts[parts.length - 1] ?? path;
+  return parts[0] === 'apis' && parts[1] ? `${plural}.${parts[1]}` : plural;
+}
+
+/**
+ * The error for a refused LIST or WATCH: the API server's own message (it names the user, the verb and
+ * the resource), and for 401/403 what to fix, so a missing RBAC verb is obvious from one log line.
+ */
+export function refusedRequestError(verb: 'list' | 'watch', path: string, status: number, body: string): KubeRouterError {
+  let message = body.slice(0, 300);
+  try {
+    const parsed: unknown = JSON.parse(body);
+    const m = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>)['message'] : undefined;
+    if (typeof m === 'string') message = m;
+  } catch {
+    /* not a Status object: keep the text */
+  }
+  const resource = rbacResourceOf(path);
+  const hint =
+    status === 403
+      ? ` (kube-router needs RBAC verb "${verb}" on "${resource}": check the ClusterRole bound to its ServiceAccount)`
+      : status === 401
+        ? ' (the API server did not accept the credentials: token expired or wrong CA/kubeconfig)'
+        : '';
+  return new KubeRouterError(status === 410 ? ErrorCode.Gone : ErrorCode.ApiError, `${verb.toUpperCase()} ${path}: HTTP ${status} ${message}${hint}`, { status, verb, resource });
+}
+
 export class KubeTransport implements ApiTransport {
   private readonly watcher: Watch;
   readonly server: string;
@@ -53,9 +83,7 @@ export class KubeTransport implements ApiTransport {
     const res = await fetch(url.toString(), { ...init, method: 'GET', timeout: 60_000 });
     if (res.status === 401) this.kc.refresh?.();
     const text = await res.text();
-    if (res.status !== 200) {
-      throw new KubeRouterError(res.status === 410 ? ErrorCode.Gone : ErrorCode.ApiError, `LIST ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, { status: res.status });
-    }
+    if (res.status !== 200) throw refusedRequestError('list', path, res.status, text);
     const body: unknown = JSON.parse(text);
     if (body === null || typeof body !== 'object') throw new KubeRouterError(ErrorCode.ParseError, `LIST ${path}: not an object`);
     const items = (body as Record<string, unknown>)['items'];
@@ -74,7 +102,12 @@ export class KubeTransport implements ApiTransport {
   }
 
   async watch(path: string, params: Readonly<Record<string, string>>, onEvent: (type: string, obj: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {
-    const controller = await this.watcher.watch(path, params, (type: string, obj: unknown) => onEvent(type, obj), (err: unknown) => onDone(err ?? null));
+    // client-node's Watch reports a refused WATCH as a bare status text ("Forbidden"): name the verb and resource.
+    const done = (err: unknown): void => {
+      const status = err !== null && typeof err === 'object' ? (err as { statusCode?: unknown }).statusCode : undefined;
+      onDone(typeof status === 'number' ? Object.assign(refusedRequestError('watch', path, status, err instanceof Error ? err.message : ''), { statusCode: status }) : (err ?? null));
+    };
+    const controller = await this.watcher.watch(path, params, (type: string, obj: unknown) => onEvent(type, obj), done);
     return { abort: () => controller.abort() };
   }
 }

@@ -110,6 +110,30 @@ describe('watch layer against the API server fixture (client-node transport)', f
     await until(() => layer.disconnectedForMs() === 0, 'reconnected');
   });
 
+  it('counts a quiet open watch as contact until it breaks: an API server gone after 100 s of silence is gone for 0 s, not 100 s', async () => {
+    const quiet = new ApiServerFixture({ bookmarkIntervalMs: 600_000 });
+    await quiet.start();
+    const kc = new KubeConfig();
+    kc.loadFromString(quiet.kubeconfig());
+    let offset = 0;
+    const real = systemClock();
+    const clock = { ...real, monotonicMs: () => real.monotonicMs() + offset };
+    const l = new WatchLayer({ transport: new KubeTransport(kc), clock, logger: memoryLogger(0).logger, reflector: { backoffInitialMs: 50, backoffMaxMs: 200 } });
+    try {
+      l.views('services');
+      l.start();
+      await l.waitForSync(5000);
+      await until(() => l.disconnectedForMs() === 0, 'watching');
+      offset += 100_000; // a long quiet period: no events, no bookmarks
+      await quiet.stop();
+      await until(() => l.disconnectedForMs() > 0, 'disconnection seen');
+      assert.ok(l.disconnectedForMs() < 5_000, `gone since the stream broke (${l.disconnectedForMs()} ms), not since the last event`);
+    } finally {
+      await l.stop();
+      await quiet.stop().catch(() => undefined);
+    }
+  });
+
   it('lists in pages that form one snapshot', async () => {
     for (let i = 0; i < 1203; i++) api.store.create(svcType, 'default', svc(`p${i}`));
     const kc = new KubeConfig();

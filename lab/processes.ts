@@ -30,3 +30,29 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** A process's identity: its PID and its start time (clock ticks since boot), as PIDs are reused. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  readonly start: string;
+}
+
+function startTicks(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function identify(pid: number): ProcessIdentity | undefined {
+  const start = startTicks(pid);
+  return start === undefined ? undefined : { pid, start };
+}
+
+/** Whether that very process still runs (not another one that got its PID since). */
+export function stillRunning(p: ProcessIdentity): boolean {
+  return startTicks(p.pid) === p.start;
+}

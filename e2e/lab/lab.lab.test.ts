@@ -5,7 +5,7 @@ import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { listNetns } from '../../pkg/linux/netns.js';
 import { realExec } from '../../pkg/linux/exec.js';
 import { apply, destroyLab, labPids, probe, status, up } from '../../lab/lab.js';
-import { isAlive } from '../../lab/processes.js';
+import { identify, stillRunning } from '../../lab/processes.js';
 import { labDir } from '../../lab/state.js';
 import { run } from '../../lab/sh.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
@@ -64,21 +64,21 @@ describe('lab harness', function () {
     assert.equal(external.ok, true, 'the external client reaches a node');
     assert.equal(((sa['nodes'] as { daemon: { healthz: number; proxyBackend: string } }[])[0]?.daemon.proxyBackend), 'nftables');
 
-    const pids = [...labPids(a), ...labPids(b)];
+    const procs = [...labPids(a), ...labPids(b)].map(identify).filter((p) => p !== undefined);
     await destroyLab(L1);
     await destroyLab(L2);
     assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith(`krl-${L1}-`) || n.startsWith(`krl-${L2}-`)), []);
-    assert.deepEqual(pids.filter(isAlive), []);
+    assert.deepEqual(procs.filter(stillRunning), []);
     assert.equal(existsSync(labDir(L1)), false);
     assert.equal((await run('ip', '-br', 'link')).stdout, rootLinksBefore, 'no interface left in the root namespace');
   });
 
   it('down cleans up after a crash (no state file, namespaces and processes left behind)', async () => {
     const a = await up({ name: L1, nodes: 1, subnets: 2, peer: 'none', ipv6: false, daemonArgs: [] }, quiet);
-    const pids = labPids(a);
+    const procs = labPids(a).map(identify).filter((p) => p !== undefined);
     await run('rm', '-f', `${labDir(L1)}/state.json`);
     await destroyLab(L1);
     assert.deepEqual((await listNetns(realExec())).filter((n) => n.startsWith(`krl-${L1}-`)), []);
-    assert.deepEqual(pids.filter(isAlive), []);
+    assert.deepEqual(procs.filter(stillRunning), []);
   });
 });

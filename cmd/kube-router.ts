@@ -21,11 +21,11 @@ import { systemClock } from '../pkg/util/clock.js';
 import { errorMessage } from '../pkg/util/errors.js';
 import { createLogger } from '../pkg/util/logger.js';
 import { readVersion } from '../pkg/version.js';
-import { inspectCommand } from '../pkg/routing/bgp-inspect.js';
+import { inspectCommand, isInspectCommand } from './inspect.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   const version = readVersion();
-  if (argv[0] === 'bgp') return inspectCommand(argv.slice(1), process.env, (s) => process.stdout.write(s));
+  if (isInspectCommand(argv)) return inspectCommand(argv, process.env, (s) => process.stdout.write(s));
   const r = loadConfig(argv, { env: process.env, hostname, readFile: (p) => readFileSync(p, 'utf8') });
   switch (r.kind) {
     case 'help':

@@ -6,7 +6,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { spawnSync } from 'node:child_process';
-import { apply, defaultControlPlane, destroyLab, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
+import { apply, defaultControlPlane, destroyLab, inspectSocket, mustLoad, probe, readDocs, remove, status, up, netnsOf } from './lab.js';
 import { kubectlArgv } from './kubectl.js';
 import { fabricPrefixes } from './plan.js';
 import { errorMessage } from '../pkg/util/errors.js';
@@ -31,13 +31,14 @@ async function main(): Promise<number> {
           .option('subnets', { type: 'number', choices: [1, 2], default: 1 })
           .option('peer', { type: 'string', choices: ['bird', 'gobgp', 'none'], default: 'none' })
           .option('ipv6', { type: 'boolean', default: false })
+          .option('prometheus', { type: 'boolean', default: false, describe: 'run Prometheus in the API namespace scraping every node (as a PodMonitor would)' })
           .option('control-plane', { type: 'string', choices: ['kubernetes', 'fixture'], default: defaultControlPlane(), describe: 'the real Kubernetes control plane (built by scripts/setup.sh) or the API server fixture' })
           .option('fabric-cidr', { type: 'string', default: '198.18.0.0/24', describe: 'the first segment (a /24 in 198.18.0.0/18; the second segment is the next /24)' }),
       async (a) => {
         const extra = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
         const fab = fabricPrefixes(a['fabric-cidr'], a.subnets as 1 | 2);
         if (!Array.isArray(fab)) throw new Error(fab.error);
-        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra, fabricCidr: a['fabric-cidr'], controlPlane: a['control-plane'] as 'kubernetes' | 'fixture' }, progress);
+        const st = await up({ name: a.name, nodes: a.nodes, subnets: a.subnets as 1 | 2, peer: a.peer as 'bird' | 'gobgp' | 'none', ipv6: a.ipv6, daemonArgs: extra, fabricCidr: a['fabric-cidr'], controlPlane: a['control-plane'] as 'kubernetes' | 'fixture', prometheus: a.prometheus }, progress);
         progress(`lab ${st.plan.name} is up: ${st.plan.nodes} nodes`);
       },
     )
@@ -64,7 +65,10 @@ async function main(): Promise<number> {
     )
     .command('exec <node>', 'run a command in a node\'s namespace (command after --)', (y) => y.positional('node', { type: 'string', demandOption: true }), (a) => {
       const cmd = ((a as Record<string, unknown>)['--'] as string[] | undefined) ?? [];
-      const r = spawnSync('ip', ['netns', 'exec', netnsOf(mustLoad(a.name), a.node.startsWith('node/') ? a.node : `node/${a.node}`), ...cmd], { stdio: 'inherit' });
+      const st = mustLoad(a.name);
+      const node = a.node.replace(/^node\//, '');
+      // KUBE_ROUTER_SOCKET: `kube-router proxy|routes|bgp` in that node read its daemon.
+      const r = spawnSync('ip', ['netns', 'exec', netnsOf(st, `node/${node}`), ...cmd], { stdio: 'inherit', env: { ...process.env, KUBE_ROUTER_SOCKET: inspectSocket(st, node) } });
       code = r.status ?? 1;
     })
     .command('kubectl', 'run the built kubectl against the lab as cluster-admin (its arguments after --)', () => undefined, (a) => {

@@ -9,6 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../fixture/apiserver/index.js';
 import { apply, defaultControlPlane, destroyLab, probe, status, up } from './lab.js';
 import { kubectlArgv } from './kubectl.js';
+import { promQuery } from './prometheus.js';
 import { netns } from './plan.js';
 import { ipn, run } from './sh.js';
 
@@ -88,7 +89,7 @@ async function main(): Promise<number> {
   let failures = 0;
   try {
     say(`bringing up 3 nodes (network namespaces) with kube-router on each, BIRD as the top-of-rack router, on the ${defaultControlPlane() === 'kubernetes' ? 'real Kubernetes control plane' : 'API server fixture'}`);
-    const st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true'] }, say);
+    const st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true'], prometheus: true }, say);
     say('deploying the app: 2 web pods on node-1, a client, an intruder and a pod on node-3, ClusterIP / NodePort / LoadBalancer services');
     await apply(st, parseAllDocuments(APP).map((d) => d.toJS() as JsonObject), say);
     const s = await status(st);
@@ -163,6 +164,18 @@ async function main(): Promise<number> {
       const r = await run(...kubectlArgv(st, ['get', 'svc,endpointslices,networkpolicies', '-A']));
       out.push(...r.stdout.trimEnd().split('\n').map((l) => `    ${l}`));
     } else out.push('The API server fixture (the Kubernetes control plane is not built: scripts/setup.sh builds it).');
+    out.push('');
+    out.push(`Prometheus (in the API namespace, scraping every node's :20245 as the PodMonitor would):`);
+    const fmt = (x: number): string => (Number.isFinite(x) ? (Math.abs(x) < 10 ? x.toFixed(3) : x.toFixed(0)) : 'n/a');
+    const queries: [string, string, (m: Record<string, string>) => string][] = [
+      ['sync p99 by controller (s, last 5 min)', 'label_replace(histogram_quantile(0.99, sum by (le) (rate(kube_router_proxy_sync_duration_seconds_bucket[5m]))), "controller", "proxy", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (rate(kube_router_netpol_sync_duration_seconds_bucket[5m]))), "controller", "firewall", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (rate(kube_router_host_routes_sync_time_bucket[5m]))), "controller", "routes", "", "")', (m) => m['controller'] ?? ''],
+      ['BGP sessions by state', 'count by (state) (kube_router_bgp_peer_info)', (m) => m['state'] ?? ''],
+      ['rejected inputs', 'sum by (controller, kind, reason) (kube_router_input_rejected_total)', (m) => `${m['controller'] ?? ''} ${m['kind'] ?? ''} ${m['reason'] ?? ''}`],
+    ];
+    for (const [what, expr, label] of queries) {
+      const r = await promQuery(st.plan, expr).catch((e: unknown) => [{ metric: { error: e instanceof Error ? e.message : String(e) }, value: NaN }]);
+      out.push(`    ${what}: ${r.length === 0 ? 'none' : r.map((x) => `${label(x.metric)} ${fmt(x.value)}`).join(', ')}`);
+    }
     out.push('');
     out.push('Every row above is checked against real packets.');
     process.stdout.write(out.join('\n') + '\n');

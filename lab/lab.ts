@@ -17,6 +17,7 @@ import { builtControlPlane } from './control-plane/binaries.js';
 import { apiSocket, inPodMounts, nodeCredentials, restartApiserver, SERVICE_CIDR6, startKubernetes, writeServiceAccountFiles } from './control-plane/kubernetes.js';
 import { registerNode, writePodRunning } from './control-plane/kubelet.js';
 import { pkiPaths } from './control-plane/pki.js';
+import { startPrometheus } from './prometheus.js';
 import { buildTopology, destroyLab } from './topology.js';
 
 const exec = realExec();
@@ -35,6 +36,8 @@ export interface UpOptions {
   readonly dataNetwork?: boolean;
   /** The real Kubernetes control plane (default where it is built) or the API server fixture. */
   readonly controlPlane?: 'kubernetes' | 'fixture';
+  /** Debian's Prometheus in the API namespace, scraping every node's metrics port. */
+  readonly prometheus?: boolean;
 }
 
 /** `kubernetes` where scripts/setup.sh built the binaries, else `fixture`. */
@@ -62,6 +65,11 @@ async function kubeletClient(st: LabState, node: string): Promise<KubeClient> {
   if (!isKubernetes(st)) return c;
   const cred = await nodeCredentials(st.dir, node);
   return c.as(cred.cert, cred.key);
+}
+
+/** Where a node's daemon serves `kube-router proxy|routes|bgp` (KUBE_ROUTER_SOCKET). */
+export function inspectSocket(st: LabState, node: string): string {
+  return join(st.dir, `${node}-kube-router.sock`);
 }
 
 function cniConfFile(st: LabState, node: string): string {
@@ -92,7 +100,7 @@ export function daemonArgv(st: LabState, i: number): string[] {
 
 export function startDaemon(st: LabState, i: number): number {
   const node = nodeName(i);
-  const env = { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node), KUBE_ROUTER_BGP_SOCKET: join(st.dir, `${node}-bgp.sock`) };
+  const env = { NODE_NAME: node, KUBE_ROUTER_CNI_CONF_FILE: cniConfFile(st, node), KUBE_ROUTER_SOCKET: inspectSocket(st, node) };
   if (!isKubernetes(st)) return spawnDetached(netns.node(st.plan.name, i), daemonArgv(st, i), join(st.dir, `${node}.log`), env);
   // What the kubelet gives a DaemonSet pod: the API server's address in the environment (the DaemonSet
   // points it at the API server itself, as the Service VIP is what kube-router serves) and the
@@ -178,6 +186,11 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   for (let i = 0; i < o.nodes; i++) st.daemons[nodeName(i)] = startDaemon(st, i);
   saveState(st);
   for (let i = 0; i < o.nodes; i++) await waitHealthy(st, i, 60_000);
+  if (o.prometheus) {
+    progress('prometheus (scraping every node)');
+    st.prometheusPid = await startPrometheus(plan, dir);
+    saveState(st);
+  }
   return st;
 }
 

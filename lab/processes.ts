@@ -22,12 +22,22 @@ export async function waitForFile(path: string, re: RegExp, timeoutMs: number, w
   }
 }
 
+/** Whether the process runs (a zombie waiting to be reaped does not). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  return processState(pid) !== 'Z';
+}
+
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
   }
 }
 
@@ -54,5 +64,5 @@ export function identify(pid: number): ProcessIdentity | undefined {
 
 /** Whether that very process still runs (not another one that got its PID since). */
 export function stillRunning(p: ProcessIdentity): boolean {
-  return startTicks(p.pid) === p.start;
+  return startTicks(p.pid) === p.start && processState(p.pid) !== 'Z';
 }

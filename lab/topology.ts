@@ -89,7 +89,10 @@ export async function destroyLab(name: string): Promise<{ namespaces: number; pr
   }
   const end = Date.now() + 5000;
   while ([...pids].some(isAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  // kube-apiserver's graceful shutdown alone takes about 20 s: what has not stopped by now is killed.
   for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  const killed = Date.now() + 5000;
+  while ([...pids].some(isAlive) && Date.now() < killed) await new Promise((r) => setTimeout(r, 50));
   for (const n of names) await deleteNetns(exec, n);
   rmSync(labDir(name), { recursive: true, force: true });
   return { namespaces: names.length, processes: pids.size };

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig, type LoadDeps } from '../pkg/options/load-config.js';
-import { manifestPath, renderVariant, VARIANTS } from './render.js';
+import { EXTRA_FILES, manifestPath, renderVariant, VARIANTS } from './render.js';
+import { METRICS_PORT, podMonitor, serviceMonitor } from './monitoring.js';
+import { dashboardExprs } from './dashboard.js';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
 
 const deps: LoadDeps = { env: { NODE_NAME: 'n1' }, hostname: () => 'h', readFile: () => '' };
 
@@ -16,7 +20,42 @@ function containerArgs(text: string): string[][] {
   return out;
 }
 
+const manifestsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../manifests');
+
 describe('manifests', () => {
+  for (const f of EXTRA_FILES) {
+    it(`${f.file}: committed file is what render.ts makes`, () => {
+      assert.equal(readFileSync(join(manifestsDir, f.file), 'utf8'), f.render(), 'run: node dist/manifests/render.js');
+    });
+  }
+
+  it('the PodMonitor and ServiceMonitor scrape the port every DaemonSet opens with --metrics-port', () => {
+    for (const v of VARIANTS) {
+      for (const doc of parseAllDocuments(readFileSync(manifestPath(v), 'utf8'))) {
+        const o = doc.toJS() as { kind?: string; metadata?: { labels?: Record<string, string> }; spec?: { template?: { metadata?: { labels?: Record<string, string> }; spec?: { containers?: { args?: string[]; ports?: { name: string; containerPort: number }[] }[] } } } };
+        if (o.kind !== 'DaemonSet') continue;
+        const c = o.spec?.template?.spec?.containers?.[0];
+        assert.ok(c?.args?.includes(`--metrics-port=${METRICS_PORT}`), v.file);
+        assert.deepEqual(c?.ports?.find((p) => p.name === 'metrics')?.containerPort, METRICS_PORT, v.file);
+        const pm = podMonitor()[0] as { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] } };
+        for (const [k, val] of Object.entries(pm.spec.selector.matchLabels)) assert.equal(o.spec?.template?.metadata?.labels?.[k], val, `${v.file}: the PodMonitor selects its pods`);
+        assert.equal(pm.spec.podMetricsEndpoints[0]?.port, 'metrics');
+      }
+    }
+    const [svc, sm] = serviceMonitor() as [{ spec: { ports: { name: string; port: number }[] }; metadata: { labels: Record<string, string> } }, { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] } }];
+    assert.equal(svc.spec.ports[0]?.port, METRICS_PORT);
+    assert.deepEqual(sm.spec.selector.matchLabels, svc.metadata.labels, 'the ServiceMonitor selects the Service');
+    assert.equal(sm.spec.endpoints[0]?.port, svc.spec.ports[0]?.name);
+  });
+
+  it('the dashboard is valid JSON whose every panel has a query, all on kube-router or process metrics', () => {
+    const d = JSON.parse(readFileSync(join(manifestsDir, 'dashboard/kube-router.json'), 'utf8')) as { panels: { type: string; targets?: { expr: string }[] }[] };
+    const graphs = d.panels.filter((p) => p.type !== 'row');
+    assert.ok(graphs.length >= 20, `${graphs.length} panels`);
+    for (const p of graphs) assert.ok((p.targets ?? []).length > 0 && (p.targets ?? []).every((t) => /\b(kube_router_|process_)[a-z_]+/.test(t.expr)));
+    assert.equal(graphs.flatMap((p) => p.targets ?? []).length, dashboardExprs().length);
+  });
+
   for (const v of VARIANTS) {
     it(`${v.file}: committed file is what render.ts makes, and its args pass our real options parser`, () => {
       const text = readFileSync(manifestPath(v), 'utf8');

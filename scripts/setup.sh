@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(iptables ipset nftables conntrack iproute2 curl containernetworking-plugins bird2 gobgpd ipvsadm kmod openssl)
+DEBS=(iptables ipset nftables conntrack iproute2 curl containernetworking-plugins bird2 gobgpd ipvsadm kmod openssl prometheus)
 # The VM for what this kernel lacks (IPVS, ipip, fou): Debian's kernel under QEMU (test/vm/vm.ts).
 DEBS+=(qemu-system-x86 linux-image-amd64 busybox-static cpio)
 missing=()
@@ -13,6 +13,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # No package may start a service on the host (prometheus would): the lab starts what it needs
+  # inside its namespaces.
+  policy_rc=/usr/sbin/policy-rc.d
+  [ -e "$policy_rc" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy_rc"; chmod +x "$policy_rc"; trap 'rm -f "$policy_rc"' EXIT; }
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

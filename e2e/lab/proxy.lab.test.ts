@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, destroyLab, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
+import { apply, destroyLab, inspectSocket, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
+import { execFileSync } from 'node:child_process';
+import { KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { netns } from '../../lab/plan.js';
 import { ipn } from '../../lab/sh.js';
 import { saveState, type LabState } from '../../lab/state.js';
@@ -138,6 +140,30 @@ describe('service proxy end to end in the lab (real nftables, real packets)', fu
 
   it('a port no service serves on a ClusterIP is refused', async () => {
     assert.equal((await probe(st, 'default/client', `${cip('web')}:8081`, 'tcp', 1000)).ok, false);
+  });
+
+  it('kube-router proxy services: every frontend with the backends the kernel holds, matching the nftables maps', () => {
+    const cli = (...args: string[]): string => execFileSync('node', [KUBE_ROUTER_BIN, 'proxy', 'services', ...args, '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' });
+    const rows = JSON.parse(cli('default/web', '--json')) as { service: string; frontend: string; kind: string; datapath: string; state: string; wanted: string[]; programmed: { addr: string }[] }[];
+    const pods = st.pods.filter((p) => p.name.startsWith('web-')).map((p) => p.ips[0]);
+    const http = rows.find((r) => r.service === 'default/web:http' && r.kind === 'cluster');
+    assert.ok(http, JSON.stringify(rows));
+    assert.equal(http.frontend, `${cip('web')}:80/tcp`);
+    assert.equal(http.datapath, 'nftables');
+    assert.equal(http.state, 'serving');
+    assert.deepEqual(http.programmed.map((b) => b.addr), pods.map((ip) => `${ip}:8080`).sort());
+    assert.ok(rows.some((r) => r.kind === 'nodeport' && r.frontend === `198.18.0.11:${nodePort('web')}/tcp` && r.state === 'serving'));
+    assert.ok(rows.some((r) => r.kind === 'external' && r.frontend === '198.19.0.10:80/tcp'));
+    // The same backends, read independently from the kernel's maps.
+    const table = execFileSync('ip', ['netns', 'exec', netns.node(LAB, 0), 'nft', 'list', 'table', 'ip', 'kube-router-proxy'], { encoding: 'utf8' });
+    for (const b of http.programmed) {
+      const [ip, port] = b.addr.split(':');
+      assert.match(table, new RegExp(`${cip('web').replaceAll('.', '\\.')} \\. tcp \\. 80 \\. \\d+ : ${(ip ?? '').replaceAll('.', '\\.')} \\. ${port ?? ''}`));
+    }
+    const all = JSON.parse(cli('--json')) as { service: string; state: string }[];
+    assert.ok(all.some((r) => r.service === 'default/solo:http'), 'without a name: every service');
+    assert.deepEqual(all.filter((r) => r.state !== 'serving' && r.state !== 'rejecting'), [], 'the kernel holds what the proxy wants');
+    assert.match(cli(), /^service\s+frontend\s+kind\s+datapath\s+state/);
   });
 
   it('survives a daemon restart without dropping an established connection', async () => {

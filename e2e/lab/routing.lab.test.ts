@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DIST, KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { startInNetns } from '../../test/ns-process.js';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, client, destroyLab, probe, startDaemon, up, waitHealthy } from '../../lab/lab.js';
+import { apply, client, destroyLab, inspectSocket, probe, startDaemon, up, waitHealthy } from '../../lab/lab.js';
 import { netns, podCidr } from '../../lab/plan.js';
 import { isAlive } from '../../lab/processes.js';
 import { ipn, nsRun } from '../../lab/sh.js';
@@ -50,11 +50,29 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
   });
 
   it('kube-router bgp peers / routes show the running speaker over its local socket', () => {
-    const cli = (what: string): unknown => JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'bgp', what, '--json', '--socket', join(st.dir, 'node-1-bgp.sock')], { encoding: 'utf8' }));
+    const cli = (what: string): unknown => JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'bgp', what, '--json', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' }));
     const peers = cli('peers') as { address: string; state: string }[];
     assert.deepEqual(peers.map((p) => `${p.address} ${p.state}`), ['198.18.0.12 Established', '198.18.0.13 Established']);
     const routes = cli('routes') as { prefix: string; nextHop: string }[];
     assert.deepEqual(routes.map((r) => `${r.prefix} ${r.nextHop}`).sort(), [`${podCidr(1)} 198.18.0.12`, `${podCidr(2)} 198.18.0.13`]);
+  });
+
+  it('kube-router routes: every route of ours in the kernel, installed and explained by the BGP path behind it', async () => {
+    const rows = JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'routes', '--json', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' })) as { kind: string; table: number; what: string; via?: string; state: string; reason: string; peer?: string }[];
+    const kernel = (await ipn(netns.node(LAB, 0), 'route', 'show', 'table', 'all', 'proto', '44')).stdout.trim().split('\n').filter((l) => l !== '');
+    const routes = rows.filter((r) => r.kind === 'route');
+    assert.equal(routes.length, kernel.length, `${JSON.stringify(routes)} vs ${kernel.join(' | ')}`);
+    for (const line of kernel) {
+      const [prefix, , via] = line.split(' ');
+      const row = routes.find((r) => r.what === prefix);
+      assert.ok(row, `${line} is explained`);
+      assert.equal(row.via, via);
+      assert.equal(row.state, 'installed');
+      assert.equal(row.reason, 'bgp');
+      assert.equal(row.peer, via, 'learned from the node that owns the pod CIDR');
+    }
+    const table = execFileSync('node', [KUBE_ROUTER_BIN, 'routes', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' });
+    assert.match(table, /^kind\s+table\s+what\s+via/);
   });
 
   it('pod egress: traffic to the outside world is masqueraded to the node address, pod to pod is not', async () => {

@@ -3,6 +3,8 @@ import { WatchLayer } from '../k8s/watch-layer.js';
 import type { ApiTransport } from '../k8s/transport.js';
 import type { Controller } from '../runtime/controller.js';
 import { HealthChecker } from '../runtime/health.js';
+import { InspectionServer } from '../runtime/inspect.js';
+import { errorMessage } from '../util/errors.js';
 import { serveHealth, serveMetrics, type Listener } from '../runtime/http.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
 import type { Clock } from '../util/clock.js';
@@ -36,6 +38,7 @@ export class Daemon {
   readonly watch: WatchLayer;
   private healthListener: Listener | undefined;
   private metricsListener: Listener | undefined;
+  private inspection: InspectionServer | undefined;
   private readonly running: Controller[] = [];
 
   constructor(private readonly deps: DaemonDeps) {
@@ -81,9 +84,20 @@ export class Daemon {
       this.running.push(c);
       logger.info('controller started', { controller: c.name });
     }
+    const inspection = new InspectionServer(logger.child('inspect'));
+    for (const c of controllers) for (const [path, h] of Object.entries(c.inspect ?? {})) inspection.register(path, h);
+    if (inspection.paths().length > 0) {
+      await inspection.start(config.inspectSocket).then(
+        () => {
+          this.inspection = inspection;
+        },
+        (e: unknown) => logger.warn('inspection socket not served', { path: config.inspectSocket, error: errorMessage(e) }),
+      );
+    }
   }
 
   async stop(): Promise<void> {
+    await this.inspection?.close();
     for (const c of [...this.running].reverse()) await c.stop();
     await this.watch.stop();
     await this.healthListener?.close();

@@ -40,8 +40,6 @@ export interface RouterConfig {
   readonly cniConfFile: string;
   /** --iface / --iface-regex: which interface carries routes and tunnels when a node has several. */
   readonly iface: { readonly kind: 'default' } | { readonly kind: 'name'; readonly name: string } | { readonly kind: 'regex'; readonly pattern: string };
-  /** Unix socket for `kube-router bgp peers|routes` (KUBE_ROUTER_BGP_SOCKET). */
-  readonly inspectSocket: string;
   /** From the removed --cluster-cidr flag: the pod network where nodes carry no pod CIDR. */
   readonly clusterCidr?: CIDR;
 }
@@ -88,6 +86,11 @@ export interface KubeRouterConfig {
   readonly verbosity: number;
   readonly runtimeEndpoint: string;
   readonly router: RouterConfig;
+  /**
+   * The daemon's local inspection socket, read by `kube-router proxy|routes|bgp` (KUBE_ROUTER_SOCKET;
+   * KUBE_ROUTER_BGP_SOCKET, its earlier name, still works).
+   */
+  readonly inspectSocket: string;
   readonly proxy: ProxyConfig;
   readonly firewall: FirewallConfig;
   readonly loadBalancer: { readonly defaultClass: boolean; readonly syncPeriodMs: number };

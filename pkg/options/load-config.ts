@@ -259,6 +259,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
     metrics: { addr: v.str('metrics-addr'), port: port('metrics-port', 0), path: metricsPath },
     verbosity: Number.isNaN(verbosity) ? 0 : verbosity,
     runtimeEndpoint: v.str('runtime-endpoint'),
+    inspectSocket: inspectSocketOf(deps.env),
     router: {
       clusterAsn,
       nodesFullMesh: v.bool('nodes-full-mesh'),
@@ -289,7 +290,6 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       enableCni: v.bool('enable-cni'),
       autoMtu: v.bool('auto-mtu'),
       cniConfFile: deps.env['KUBE_ROUTER_CNI_CONF_FILE'] || '/etc/cni/net.d/10-kuberouter.conf',
-      inspectSocket: deps.env['KUBE_ROUTER_BGP_SOCKET'] || '/var/run/kube-router/bgp.sock',
       iface: ifaceName !== '' ? { kind: 'name', name: ifaceName } : ifaceRegex !== '' ? { kind: 'regex', pattern: ifaceRegex } : { kind: 'default' },
       ...(clusterCidr !== undefined ? { clusterCidr } : {}),
     },
@@ -317,3 +317,10 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
   if (issues.length > 0) return { kind: 'usage-error', issues };
   return { kind: 'run', config, warnings };
 }
+
+/** Where the daemon serves inspection: KUBE_ROUTER_SOCKET, else KUBE_ROUTER_BGP_SOCKET (its earlier name). */
+export function inspectSocketOf(env: Readonly<Record<string, string | undefined>>): string {
+  return env['KUBE_ROUTER_SOCKET'] || env['KUBE_ROUTER_BGP_SOCKET'] || DEFAULT_INSPECT_SOCKET;
+}
+
+export const DEFAULT_INSPECT_SOCKET = '/var/run/kube-router/kube-router.sock';

@@ -6,6 +6,11 @@ export interface RenderOptions {
   readonly masqueradeAll: boolean;
   /** --ipvs-permit-all semantics: reject traffic to service IPs on ports no service serves. */
   readonly rejectUnserved: boolean;
+  /**
+   * nftables: count each frontend's traffic (packets and bytes both ways, new connections) in named
+   * counters for the per-service metrics. On while metrics are served; absent means off.
+   */
+  readonly serviceCounters?: boolean;
 }
 
 export interface RenderContext {
@@ -31,6 +36,13 @@ export interface BackendSyncResult {
 }
 
 /** One family's datapath (nftables or IPVS): the controller drives either the same way. */
+/** One frontend as the kernel has it: its backends (`ip:port`, with weights on IPVS) or rejection. */
+export interface ProgrammedFrontend {
+  readonly backends: readonly { readonly addr: string; readonly weight?: number; readonly connections?: number }[];
+  /** New connections are rejected (no endpoints). */
+  readonly rejected: boolean;
+}
+
 export interface ProxyBackend {
   readonly kind: 'nftables' | 'ipvs';
   readonly family: Family;
@@ -44,6 +56,8 @@ export interface ProxyBackend {
   readonly drainsGracefully: boolean;
   /** Clients stuck to removed backends by affinity get a new one (nftables keeps an affinity map). */
   dropAffinity?(gone: readonly RemovedBackend[]): Promise<void>;
+  /** What the kernel holds of ours right now, by frontend key (`ip . proto . port`), for inspection. */
+  programmed(): Promise<ReadonlyMap<string, ProgrammedFrontend>>;
   /** Periodic work between syncs (IPVS: deleting drained destinations). */
   tick?(): Promise<void>;
   close?(): void;

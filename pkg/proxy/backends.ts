@@ -13,7 +13,8 @@ import type { Logger } from '../util/logger.js';
 import type { ProxyBackend } from './backend.js';
 import { IpvsProxyBackend } from './ipvs/backend.js';
 import { DUMMY_IF } from './ipvs/desired.js';
-import { ipvsServiceMetrics } from './ipvs/metrics.js';
+import { serviceTrafficMetrics } from './service-metrics.js';
+import { NftTrafficReader } from './nft/traffic.js';
 import { NftProxyBackend } from './nft/backend.js';
 
 export interface BackendFactoryDeps {
@@ -57,13 +58,19 @@ export async function createProxyBackends(cfg: ProxyConfig, families: readonly F
   }
   if (!ipvs) {
     deps.logger.info(choice === 'auto' ? `service proxy backend: nftables (auto: ${why})` : 'service proxy backend: nftables (asked for)');
-    return { kind: 'nftables', backends: families.map((f) => new NftProxyBackend(deps.nft, f, deps.logger)), close: () => undefined };
+    const backends = families.map((f) => new NftProxyBackend(deps.nft, f, deps.logger));
+    const reader = new NftTrafficReader(
+      backends.map((b) => ({ counters: () => b.counters(), frontends: () => b.appliedFrontends() })),
+      () => deps.clock.monotonicMs(),
+    );
+    serviceTrafficMetrics(deps.metrics, () => reader.read(), frontendNames);
+    return { kind: 'nftables', backends, close: () => undefined };
   }
   const open = ipvs;
   const backends = families.map((f) => new IpvsProxyBackend(f, { ipvs: open, netlink: deps.netlink, iptables: deps.iptables[f], ipset: deps.ipset, sysctl: deps.sysctl, clock: deps.clock, logger: deps.logger }, { gracefulTermination: cfg.gracefulTermination, gracefulPeriodMs: cfg.gracefulPeriodMs, excludedCidrs: cfg.excludedCidrs }));
   const t = { tcp: Math.round(cfg.tcpTimeoutMs / 1000), tcpFin: Math.round(cfg.tcpFinTimeoutMs / 1000), udp: Math.round(cfg.udpTimeoutMs / 1000) };
   if (t.tcp + t.tcpFin + t.udp > 0) await open.setTimeouts(t).catch((e: unknown) => deps.logger.warn('IPVS timeouts not set', { error: errorMessage(e) }));
-  ipvsServiceMetrics(deps.metrics, open, frontendNames);
+  serviceTrafficMetrics(deps.metrics, async () => (await open.services()).flatMap((s) => ('fwmark' in s.id ? [] : [{ address: s.id.address, protocol: s.id.protocol, port: s.id.port, stats: s.stats }])), frontendNames);
   deps.logger.info(`service proxy backend: ipvs (${choice === 'auto' ? 'auto: the kernel has IPVS' : 'asked for'})`);
   return { kind: 'ipvs', backends, vipDevice: DUMMY_IF, close: () => open.close() };
 }

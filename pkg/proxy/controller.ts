@@ -20,6 +20,8 @@ import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
 import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
 import { eventTargetOf } from '../k8s/events.js';
 import type { NodeContext } from './model/types.js';
+import { explainServices } from './inspect-services.js';
+import type { InspectHandler } from '../runtime/inspect.js';
 import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
 import { createProxyBackends, type ProxyBackends } from './backends.js';
 import { buildNodeContext, sameNodeContext } from './node-context.js';
@@ -57,6 +59,18 @@ export class ProxyController implements Controller {
   private nodeDirty = true;
   private localIPs: IP[] = [];
   private readonly pendingTimers = new Set<ReturnType<ControllerContext['clock']['setTimeout']>>();
+
+  /** `kube-router proxy services [NS/NAME]`: each frontend as wanted and as the kernel holds it. */
+  readonly inspect: Readonly<Record<string, InspectHandler>> = {
+    '/proxy/services': async (q) => {
+      const node = this.node;
+      if (!node || this.backends.length === 0) throw new Error('the service proxy has not synced yet');
+      const families = [];
+      for (const b of this.backends) families.push({ model: this.tracker.model(b.family, node), programmed: await b.programmed() });
+      const service = q.get('service') ?? undefined;
+      return explainServices(families, this.backends[0]?.kind ?? 'nftables', service === '' ? undefined : service);
+    },
+  };
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -176,7 +190,8 @@ export class ProxyController implements Controller {
     const { services, changed, failures } = this.tracker.recompute(node);
     for (const f of failures) this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `${f.service} could not be computed and is not served: ${f.error}` });
     const localSet = new Set<string>(node.localIPs);
-    const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll }, isLocal: (ip: string) => localSet.has(ip) };
+    // Per-frontend traffic counters (nftables) exist while metrics are served: no endpoint, no cost.
+    const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll, serviceCounters: this.ctx.config.metrics.port !== 0 }, isLocal: (ip: string) => localSet.has(ip) };
     let mode: SyncMode = 'noop';
     let writes = 0;
     const removed: { family: Family; r: RemovedBackend }[] = [];

@@ -20,6 +20,10 @@ import { RouteApplier } from './route-apply.js';
 import { computeRouteModel } from './route-model.js';
 import { advertisesByAnnotation, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
 import { SpeakerHost } from './speaker-host.js';
+import { explainRoutes } from './inspect-routes.js';
+import { isOurRule } from './route-diff.js';
+import type { RouteModel } from './route-model.js';
+import type { InspectHandler } from '../runtime/inspect.js';
 
 /** Kernel modules each encapsulation needs (vxlan is always there). */
 const ENCAP_MODULES: Readonly<Record<'ipip' | 'fou', readonly string[]>> = { ipip: ['ipip', 'ip6_tunnel'], fou: ['ipip', 'ip6_tunnel', 'fou', 'fou6'] };
@@ -54,6 +58,19 @@ export class RoutingController implements Controller {
   private readonly families: Family[];
   private readonly host: SpeakerHost;
   private readonly applier: RouteApplier;
+  private lastModel: RouteModel | undefined;
+
+  /** `kube-router bgp peers|routes` and `kube-router routes` read these over the local socket. */
+  readonly inspect: Readonly<Record<string, InspectHandler>> = {
+    '/bgp/peers': () => Promise.resolve(this.host.speaker?.status() ?? []),
+    '/bgp/routes': () => Promise.resolve([...(this.host.speaker?.best().values() ?? [])].map((p) => ({ prefix: p.prefix, nextHop: p.nextHop, peer: p.peer, asPath: p.asPath, localPref: p.localPref ?? null, communities: p.communities, stale: p.stale ?? false }))),
+    '/routes': async () => {
+      const nl = this.ctx.kernel.netlink;
+      const routes = (await Promise.all(this.families.map((f) => nl.routes(f, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })))).flat();
+      const rules = (await Promise.all(this.families.map((f) => nl.rules(f)))).flat().filter(isOurRule);
+      return explainRoutes(this.lastModel, [...(this.host.speaker?.best().values() ?? [])], routes, rules);
+    },
+  };
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -199,7 +216,7 @@ export class RoutingController implements Controller {
     }
     if (plan.problems.length > 0 && this.reportOnce('plan', plan.problems)) this.ctx.rejections.reject({ controller: 'routing', kind: 'NodeAnnotation', reason: 'Malformed', message: `BGP annotations ignored: ${plan.problems.join('; ')}`, count: plan.problems.length });
     const r = cfg.router;
-    const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, inspectSocket: r.inspectSocket, maxPrefixes: r.maxPrefixes });
+    const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, maxPrefixes: r.maxPrefixes });
     sp.setPeers(plan.peers);
     const vips = this.vips().map((prefix) => ({ prefix, communities: plan.vipCommunities, to: 'external' as const, ...(plan.prepend ? { prepend: plan.prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
@@ -260,6 +277,7 @@ export class RoutingController implements Controller {
       overlay: { enabled: ov.enabled, type: ov.type, encap: ov.encap === 'fou' ? { kind: 'fou', port: ov.port } : { kind: ov.encap }, available },
       ...(cfg.router.podEgress ? { podEgress: { podCIDRs: clusterPodCIDRs(nodes, cfg.router.clusterCidr), nodeIPs: nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]) } } : {}),
     });
+    this.lastModel = model;
     for (const d of model.decisions) if (d.kind === 'unreachable') this.logger.v(2, 'learned route not installed: next hop off our subnets and no overlay', { prefix: d.prefix, nextHop: d.nextHop });
     try {
       const r = await this.applier.apply(model, { checkKernel, keepUnwanted });

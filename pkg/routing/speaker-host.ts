@@ -1,10 +1,8 @@
-import type { Server } from 'node:http';
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import type { TcpMd5 } from '../linux/tcp-md5.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { serveInspection } from './bgp-inspect.js';
 import type { BgpPlan } from './bgp-plan.js';
 import type { RoutingMetrics } from './metrics.js';
 
@@ -21,18 +19,16 @@ export interface SpeakerSettings {
   readonly port: number;
   readonly holdTimeMs: number;
   readonly gracefulRestart: { readonly enabled: boolean; readonly timeMs: number };
-  readonly inspectSocket: string;
   readonly maxPrefixes: number;
 }
 
 /**
  * Owns the running BGP speaker: started from the plan, restarted only when its own settings change
- * (peers change in place), the inspection socket, and upstream's counters fed straight from the
+ * (peers change in place) and upstream's counters fed straight from the
  * speaker's UPDATEs.
  */
 export class SpeakerHost {
   private current: { readonly key: string; readonly speaker: BgpSpeaker; readonly off: () => void } | undefined;
-  private inspection: Server | undefined;
 
   constructor(private readonly deps: SpeakerHostDeps) {}
 
@@ -79,12 +75,6 @@ export class SpeakerHost {
     }
     this.current = { key, speaker, off: speaker.onBestChange(this.deps.onBestChange) };
     this.deps.logger.info('BGP speaker started', { as: plan.localAs, routerId: plan.routerId, port: s.port });
-    if (!this.inspection) {
-      this.inspection = await serveInspection(s.inspectSocket, () => this.current?.speaker).catch((e: unknown) => {
-        this.deps.logger.warn('BGP inspection socket not served', { path: s.inspectSocket, error: errorMessage(e) });
-        return undefined;
-      });
-    }
     return speaker;
   }
 
@@ -97,8 +87,6 @@ export class SpeakerHost {
 
   /** With `graceful`, peers keep our routes while we are away (upstream does not stop BGP then). */
   async stop(graceful: boolean): Promise<void> {
-    if (this.inspection) await new Promise<void>((r) => this.inspection?.close(() => r()));
-    this.inspection = undefined;
     if (this.current) {
       this.current.off();
       await this.current.speaker.stop({ graceful });

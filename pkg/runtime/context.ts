@@ -27,6 +27,8 @@ export interface ControllerContext {
  * `kube_router_controller_sync_failures_total`.
  */
 export function syncResultHook(ctx: Pick<ControllerContext, 'health' | 'metrics' | 'clock'>, controller: string): (ok: boolean) => void {
+  // The series exists at 0 from the start, so a rate() over it is 0 rather than no data.
+  ctx.metrics.syncFailures.inc({ controller }, 0);
   return (ok) => {
     ctx.health.beat(controller);
     if (ok) ctx.metrics.syncLastSuccess.set({ controller }, ctx.clock.now() / 1000);

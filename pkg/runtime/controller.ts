@@ -1,3 +1,5 @@
+import type { InspectHandler } from './inspect.js';
+
 /**
  * What the daemon needs from each controller. Constructors do no I/O; `start` registers event
  * handlers and begins reconciling once the controller's informers have synced.
@@ -9,6 +11,8 @@ export interface Controller {
   start(): Promise<void>;
   /** Stops reconciling; kernel state is left in place so traffic keeps flowing across a restart. */
   stop(): Promise<void>;
+  /** Read-only views for `kube-router proxy|routes|bgp`, by socket path (`/proxy/services`, ...). */
+  readonly inspect?: Readonly<Record<string, InspectHandler>>;
 }
 
 /** Removes exactly the kernel objects one controller owns (`--cleanup-config`). */

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
-import type { NftFamily, Nftables, NftTableState } from './types.js';
+import type { NftCounter, NftFamily, Nftables, NftTableState } from './types.js';
 
 /** Scripts larger than this go through `nft -f -` (interactive input is read line by line). */
 const MAX_INTERACTIVE_BYTES = 256 * 1024;
@@ -114,6 +114,9 @@ export class NftSession implements Nftables {
   }
   listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined> {
     return this.oneShot.listSet(family, table, set);
+  }
+  listCounters(family: NftFamily, table: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
+    return this.oneShot.listCounters(family, table);
   }
 
   close(): void {

@@ -14,6 +14,12 @@ export interface NftSetState {
   readonly elements: readonly string[];
 }
 
+/** A named counter's values. */
+export interface NftCounter {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
 export interface NftTableState {
   readonly chains: ReadonlyMap<string, NftChainState>;
   readonly sets: ReadonlyMap<string, NftSetState>;
@@ -25,6 +31,8 @@ export interface Nftables {
   /** Structured state of one table; undefined when it does not exist. Expensive at scale. */
   dump(family: NftFamily, table: string): Promise<NftTableState | undefined>;
   listTables(): Promise<{ family: NftFamily; name: string }[]>;
+  /** Named counters of one table (name → packets, bytes); undefined when the table does not exist. */
+  listCounters(family: NftFamily, table: string): Promise<ReadonlyMap<string, NftCounter> | undefined>;
   /** Elements of one set or map (canonical text); undefined when it or its table does not exist. Cheap for small sets. */
   listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined>;
   /**

@@ -17,7 +17,7 @@ import { ErrorCode, errorMessage, isKubeRouterError, KubeRouterError } from '../
 import { renderSetDelta } from '../../linux/ipset/render.js';
 import { cidrContains, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
-import type { BackendSyncResult, ProxyBackend, RenderContext } from '../backend.js';
+import type { BackendSyncResult, ProgrammedFrontend, ProxyBackend, RenderContext } from '../backend.js';
 import type { FamilyModel } from '../model/types.js';
 import { SET_BASE, setName, svipPortEntryOfId } from './desired.js';
 import { desiredIpvs, diffIpvs, drainKey, serviceIdOfFrontendKey, type IpvsDesired, type IpvsPlan } from './diff.js';
@@ -93,6 +93,22 @@ export class IpvsProxyBackend implements ProxyBackend {
 
   close(): void {
     this.deps.ipvs.close();
+  }
+
+  /** Our IPVS services (those in our ownership set) and their destinations, read from the kernel. */
+  async programmed(): Promise<ReadonlyMap<string, ProgrammedFrontend>> {
+    const snap = await readIpvsSnapshot(this.deps, this.family);
+    const owned = snap.sets.get(setName(SET_BASE.svipPort, this.family))?.entries ?? new Set<string>();
+    const out = new Map<string, ProgrammedFrontend>();
+    for (const cur of snap.services.values()) {
+      const id = cur.service.id;
+      if (!('address' in id) || !owned.has(svipPortEntryOfId(id))) continue;
+      const backends = [...cur.dests.values()]
+        .map((d) => ({ addr: d.address.includes(':') ? `[${d.address}]:${d.port}` : `${d.address}:${d.port}`, weight: d.weight, ...(d.connections !== undefined ? { connections: d.connections } : {}) }))
+        .sort((a, b) => a.addr.localeCompare(b.addr));
+      out.set(`${id.address} . ${id.protocol.toLowerCase()} . ${id.port}`, { backends, rejected: backends.length === 0 });
+    }
+    return out;
   }
 
   async sync(model: FamilyModel, changed: Iterable<string> | 'all', ctx: RenderContext): Promise<BackendSyncResult> {

@@ -1,9 +1,10 @@
 import type { Family } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
-import type { Nftables } from '../../linux/nftables/types.js';
-import type { FamilyModel } from '../model/types.js';
+import type { NftCounter, Nftables } from '../../linux/nftables/types.js';
+import type { FamilyModel, Frontend } from '../model/types.js';
 import { errorMessage } from '../../util/errors.js';
-import type { BackendSyncResult, ProxyBackend, RemovedBackend } from '../backend.js';
+import type { BackendSyncResult, ProgrammedFrontend, ProxyBackend, RemovedBackend } from '../backend.js';
+import { parseProgrammed } from './programmed.js';
 import { CANARY, SETS, TABLE, words } from './layout.js';
 import { renderDelta, renderFull, type AppliedState } from './render.js';
 import { type RenderContext } from '../backend.js';
@@ -33,6 +34,27 @@ export class NftProxyBackend implements ProxyBackend {
   async intact(): Promise<boolean> {
     const els = await this.nft.listSet(words(this.family).nftFamily, TABLE, CANARY);
     return els !== undefined && els.includes('1');
+  }
+
+  /** The frontends as last committed (empty before the first sync or after a failed one). */
+  appliedFrontends(): ReadonlyMap<string, Frontend> {
+    return this.state?.frontends ?? new Map();
+  }
+
+  /** Our named per-frontend counters (none unless rendered with serviceCounters). */
+  counters(): Promise<ReadonlyMap<string, NftCounter> | undefined> {
+    return this.nft.listCounters(words(this.family).nftFamily, TABLE);
+  }
+
+  /** The dispatch map, the no-endpoints set and each handler's endpoint map, read from the kernel. */
+  async programmed(): Promise<ReadonlyMap<string, ProgrammedFrontend>> {
+    const fam = words(this.family).nftFamily;
+    const dispatch = (await this.nft.listSet(fam, TABLE, SETS.dispatch)) ?? [];
+    const rejected = (await this.nft.listSet(fam, TABLE, SETS.noEndpoints)) ?? [];
+    const chains = [...new Set(dispatch.map((e) => /goto (\S+)$/.exec(e)?.[1]).filter((c): c is string => c !== undefined))];
+    const maps = new Map<string, readonly string[]>();
+    for (const c of chains) maps.set(c, (await this.nft.listSet(fam, TABLE, `ep-${c.slice('svc-'.length)}`)) ?? []);
+    return parseProgrammed(dispatch, rejected, maps);
   }
 
   async sync(model: FamilyModel, changed: Iterable<string> | 'all', ctx: RenderContext): Promise<BackendSyncResult> {

@@ -5,10 +5,12 @@ import { RealNftables } from '../../linux/nftables/real.js';
 import type { CIDR, IP, Port } from '../../util/ip.js';
 import type { RenderContext } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { TABLE } from './layout.js';
+import { counterName, TABLE } from './layout.js';
 import { renderDelta, renderFull, type AppliedState } from './render.js';
 
 const ctx: RenderContext = { opts: { masqueradeAll: false, rejectUnserved: true }, isLocal: (a) => a === '198.18.0.10' };
+/** The same with the per-frontend traffic counters (on while metrics are served). */
+const withCounters: RenderContext = { ...ctx, opts: { ...ctx.opts, serviceCounters: true } };
 
 /** A frontend drawn from a small pool, so steps collide on keys and change handlers, classes and affinity sets. */
 const frontendArb = fc.record({
@@ -52,7 +54,7 @@ function model(drawn: readonly Drawn[]): FamilyModel {
 async function kernelState(ns: ThrowawayNetns, nft: RealNftables): Promise<string> {
   const sets = (await nft.dump('ip', TABLE))?.sets ?? new Map();
   const text = (await ns.exec.run(['nft', 'list', 'table', 'ip', TABLE])).stdout.replace(/elements = \{[^}]*\}/g, 'elements = {…}');
-  const blocks = text.split(/\n(?=\t(?:set|map|chain) )/).slice(1).map((b) => b.replace(/\n\}\s*$/, '').trim()).sort();
+  const blocks = text.replace(/packets \d+ bytes \d+/g, 'packets … bytes …').split(/\n(?=\t(?:set|map|chain|counter) )/).slice(1).map((b) => b.replace(/\n\}\s*$/, '').trim()).sort();
   return JSON.stringify([blocks, [...sets.entries()].sort(([a], [b]) => (a < b ? -1 : 1))], null, 1);
 }
 
@@ -83,7 +85,8 @@ describe('proxy nftables: incremental equals from scratch on the real kernel', f
     await nft.apply(plan.script);
   });
 
-  it('random sequences of frontend changes: every delta commits and the kernel equals a from-scratch render after each step', async () => {
+  for (const [label, c] of [['', ctx], [' (with per-frontend counters)', withCounters]] as const) {
+  it(`random sequences of frontend changes${label}: every delta commits and the kernel equals a from-scratch render after each step`, async () => {
     const na = new RealNftables(a.exec);
     const nb = new RealNftables(b.exec);
     await fc.assert(
@@ -93,20 +96,22 @@ describe('proxy nftables: incremental equals from scratch on the real kernel', f
         for (const drawn of steps) {
           const m = model(drawn);
           if (!state) {
-            const full = renderFull(m, ctx);
+            const full = renderFull(m, c);
             await na.apply(full.script);
             state = full.state;
           } else {
-            const plan = renderDelta(state, m, new Set([...prev, ...m.frontends.keys()]), ctx);
+            const plan = renderDelta(state, m, new Set([...prev, ...m.frontends.keys()]), c);
             if (plan.script !== '') await na.apply(plan.script);
             plan.commit(state);
           }
           prev = new Set(m.frontends.keys());
-          await nb.apply(renderFull(m, ctx).script);
+          await nb.apply(renderFull(m, c).script);
           assert.equal(await kernelState(a, na), await kernelState(b, nb));
+          if (c.opts.serviceCounters) assert.deepEqual([...((await na.listCounters('ip', TABLE)) ?? new Map()).keys()].sort(), [...m.frontends.keys()].flatMap((k) => ['in', 'out', 'new'].map((d) => counterName(d as 'in', k))).sort());
         }
       }),
       { numRuns: 12, seed: 4242, endOnFailure: true },
     );
   });
+  }
 });

@@ -23,6 +23,17 @@ export const SETS = {
   affinity: 'affinity',
 } as const;
 
+/** Per-frontend traffic counters: the maps from frontend to its named counter, by direction. */
+export const COUNTER_MAPS = { in: 'count-in', out: 'count-out', new: 'count-new' } as const;
+export type CounterKind = keyof typeof COUNTER_MAPS;
+/** Pseudo-set of the named counter objects (`add counter`), created before and deleted after the map elements that use them. */
+export const COUNTER_OBJECTS = '@counters';
+
+/** A frontend's counter name: `ci-`/`co-`/`cn-` and its key (`198.18.128.10 . tcp . 80` → `198_18_128_10-tcp-80`). */
+export function counterName(kind: CounterKind, key: string): string {
+  return `c${kind[0] ?? ''}-${key.replace(/ \. /g, '-').replace(/[.:]/g, '_')}`;
+}
+
 export interface Handler {
   readonly n: number;
   readonly masq: boolean;
@@ -69,7 +80,7 @@ export const SHARED_SETS: ReadonlySet<string> = new Set([SETS.serviceIPs, SETS.h
  * Calls `emit(set, element)` for each element one frontend puts in the kernel. Elements of
  * SHARED_SETS may be wanted by several frontends; all others belong to this frontend alone.
  */
-export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean, emit: (set: string, element: string) => void): void {
+export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean, emit: (set: string, element: string) => void, counters = false): void {
   const n = f.backends.length;
   const h = handlerOf(f, masqueradeAll);
   if (!h) emit(SETS.noEndpoints, key);
@@ -84,11 +95,18 @@ export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: 
   if (f.affinitySeconds !== undefined) emit(affinitySet(f.affinitySeconds), key);
   if (f.kind !== 'nodeport' && !isLocal(f.ip)) emit(SETS.serviceIPs, f.ip);
   if (f.hairpin) for (const b of f.backends) emit(SETS.hairpin, `${b.ip} . ${b.ip}`);
+  if (counters) {
+    for (const k of ['in', 'out', 'new'] as const) {
+      const name = counterName(k, key);
+      emit(COUNTER_OBJECTS, name);
+      emit(COUNTER_MAPS[k], `${key} : "${name}"`);
+    }
+  }
 }
 
 /** The same, as `set\telement` strings (for diffs of one frontend). */
-export function frontendElements(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean): string[] {
+export function frontendElements(key: string, f: Frontend, masqueradeAll: boolean, isLocal: (ip: string) => boolean, counters = false): string[] {
   const out: string[] = [];
-  forEachFrontendElement(key, f, masqueradeAll, isLocal, (set, e) => out.push(`${set}\t${e}`));
+  forEachFrontendElement(key, f, masqueradeAll, isLocal, (set, e) => out.push(`${set}\t${e}`), counters);
   return out;
 }

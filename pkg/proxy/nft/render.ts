@@ -1,7 +1,7 @@
 import type { Family } from '../../util/ip.js';
 import type { RenderContext, RenderOptions } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
+import { affinitySet, CANARY, COUNTER_MAPS, COUNTER_OBJECTS, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
 
 /** What is in the kernel after a successful apply; the base of the next delta. */
 export interface AppliedState {
@@ -18,6 +18,7 @@ export interface AppliedState {
 const CHUNK = 2000;
 
 function elementLines(verb: 'add' | 'delete', fam: string, set: string, elems: readonly string[]): string[] {
+  if (set === COUNTER_OBJECTS) return elems.map((name) => `${verb} counter ${fam} ${TABLE} ${name}`);
   const out: string[] = [];
   for (let i = 0; i < elems.length; i += CHUNK) out.push(`${verb} element ${fam} ${TABLE} ${set} { ${elems.slice(i, i + CHUNK).join(', ')} }`);
   return out;
@@ -119,7 +120,29 @@ function skeleton(family: Family, opts: RenderOptions): string[] {
   ];
   if (opts.rejectUnserved) lines.push(`add rule ${t} reject-unserved ${w.addr} daddr @${SETS.serviceIPs} reject`);
   for (const c of ['filter-input', 'filter-forward', 'filter-output']) lines.push(`add rule ${t} ${c} ct state new jump reject-unserved`);
+  if (opts.serviceCounters) lines.push(...counterSkeleton(family));
   return lines;
+}
+
+/**
+ * Per-frontend counters: requests are counted before DNAT (prerouting, output: the destination is
+ * still the frontend), replies after the reverse translation (postrouting, input: the source is the
+ * frontend again), new connections with the requests. One map lookup per packet and hook.
+ */
+function counterSkeleton(family: Family): string[] {
+  const w = words(family);
+  const t = `${w.nftFamily} ${TABLE}`;
+  const fe = `${w.addr} daddr . meta l4proto . th dport`;
+  const reply = `${w.addr} saddr . meta l4proto . th sport`;
+  return [
+    ...Object.values(COUNTER_MAPS).map((m) => `add map ${t} ${m} { type ${w.addrType} . inet_proto . inet_service : counter ; size 1048576 ; }`),
+    `add chain ${t} count-prerouting { type filter hook prerouting priority -110 ; policy accept ; }`,
+    `add chain ${t} count-output { type filter hook output priority -110 ; policy accept ; }`,
+    `add chain ${t} count-postrouting { type filter hook postrouting priority 110 ; policy accept ; }`,
+    `add chain ${t} count-input { type filter hook input priority 110 ; policy accept ; }`,
+    ...['count-prerouting', 'count-output'].flatMap((c) => [`add rule ${t} ${c} ct direction original counter name ${fe} map @${COUNTER_MAPS.in}`, `add rule ${t} ${c} ct state new counter name ${fe} map @${COUNTER_MAPS.new}`]),
+    ...['count-postrouting', 'count-input'].map((c) => `add rule ${t} ${c} ct direction reply counter name ${reply} map @${COUNTER_MAPS.out}`),
+  ];
 }
 
 function groupBySet(entries: Iterable<string>): Map<string, string[]> {
@@ -160,7 +183,7 @@ export function renderFull(model: FamilyModel, ctx: RenderContext): { script: st
     }
     l.push(e);
   };
-  for (const [key, f] of model.frontends) forEachFrontendElement(key, f, ctx.opts.masqueradeAll, ctx.isLocal, emit);
+  for (const [key, f] of model.frontends) forEachFrontendElement(key, f, ctx.opts.masqueradeAll, ctx.isLocal, emit, ctx.opts.serviceCounters === true);
   for (const c of model.podCIDRs) emit(SETS.podCidrs, c);
   const uses = countUses(model.frontends.values(), ctx.opts.masqueradeAll);
   const lines = [`add table ${t}`, `delete table ${t}`, ...skeleton(model.family, ctx.opts)];
@@ -197,8 +220,8 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
     const prev = state.frontends.get(key);
     const next = model.frontends.get(key);
     if (prev === next) continue;
-    if (prev) for (const e of frontendElements(key, prev, ctx.opts.masqueradeAll, ctx.isLocal)) touch(e, -1);
-    if (next) for (const e of frontendElements(key, next, ctx.opts.masqueradeAll, ctx.isLocal)) touch(e, +1);
+    if (prev) for (const e of frontendElements(key, prev, ctx.opts.masqueradeAll, ctx.isLocal, ctx.opts.serviceCounters === true)) touch(e, -1);
+    if (next) for (const e of frontendElements(key, next, ctx.opts.masqueradeAll, ctx.isLocal, ctx.opts.serviceCounters === true)) touch(e, +1);
     frontendUpdates.set(key, next);
   }
   const wantCidrs = new Set(model.podCIDRs.map((c) => `${SETS.podCidrs}\t${c}`));
@@ -248,8 +271,11 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
   for (const x of [...affinity.born].sort(byNumber)) lines.push(affinitySetDecl(model.family, x));
   // A map key whose value changes is deleted and re-added (the kernel refuses a second value).
   const delBy = groupBySet(dels);
-  for (const set of [...delBy.keys()].sort()) {
-    const keys = (delBy.get(set) as string[]).map((e) => (set.startsWith('ep-') || set === SETS.dispatch ? (e.split(' : ')[0] as string) : e)).sort();
+  // Counter objects go after the map elements that point at them.
+  const delOrder = [...delBy.keys()].sort().sort((a, b) => Number(a === COUNTER_OBJECTS) - Number(b === COUNTER_OBJECTS));
+  const isMap = (set: string): boolean => set.startsWith('ep-') || set === SETS.dispatch || (Object.values(COUNTER_MAPS) as string[]).includes(set);
+  for (const set of delOrder) {
+    const keys = (delBy.get(set) as string[]).map((e) => (isMap(set) ? (e.split(' : ')[0] as string) : e)).sort();
     lines.push(...elementLines('delete', w.nftFamily, set, keys));
   }
   const addBy = groupBySet(adds);

@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Histogram } from 'prom-client';
-import type { Ipvs, IpvsServiceState, IpvsStats } from '../../linux/ipvs/types.js';
-import type { DaemonMetrics } from '../../runtime/metrics.js';
+import type { IpvsStats } from '../linux/ipvs/types.js';
+import type { DaemonMetrics } from '../runtime/metrics.js';
 
 const LABELS = ['svc_namespace', 'service_name', 'service_vip', 'protocol', 'port'] as const;
 type Label = (typeof LABELS)[number];
@@ -20,28 +20,35 @@ const GAUGES: readonly [string, keyof IpvsStats, string][] = [
   ['kube_router_service_bps_out', 'bpsOut', 'Outgoing bytes per second'],
 ];
 
+/** One frontend's traffic as the datapath counted it (IPVS's own stats, or our nftables counters). */
+export interface FrontendTraffic {
+  readonly address: string;
+  readonly protocol: string;
+  readonly port: number;
+  readonly stats: IpvsStats;
+}
+
 /**
- * Upstream's per-service IPVS counters, read from the kernel at scrape time: one dump of IPVS services
- * per scrape (shared by all ten metrics), joined to our frontends by address, protocol and port.
- * Services that are not ours are not reported.
+ * Upstream's per-service metrics (`kube_router_service_*`, upstream's names and labels), read from the
+ * kernel at scrape time: one read per scrape (shared by all ten metrics), joined to our frontends by
+ * address, protocol and port. Frontends that are not ours are not reported.
  */
-export function ipvsServiceMetrics(m: DaemonMetrics, ipvs: Ipvs, names: () => ReadonlyMap<string, string>): void {
-  const exportTime: Histogram = m.histogram('kube_router_controller_ipvs_metrics_export_time', 'Time to export the IPVS service metrics, seconds');
-  let scrape: { at: number; services: Promise<IpvsServiceState[]> } | undefined;
-  const dump = (): Promise<IpvsServiceState[]> => {
-    // Every metric of one scrape asks; the first dump serves them all.
-    if (!scrape || Date.now() - scrape.at > 1000) scrape = { at: Date.now(), services: ipvs.services().catch(() => []) };
+export function serviceTrafficMetrics(m: DaemonMetrics, read: () => Promise<readonly FrontendTraffic[]>, names: () => ReadonlyMap<string, string>): void {
+  const exportTime: Histogram = m.histogram('kube_router_controller_ipvs_metrics_export_time', 'Time to export the per-service metrics, seconds');
+  let scrape: { at: number; services: Promise<readonly FrontendTraffic[]> } | undefined;
+  const dump = (): Promise<readonly FrontendTraffic[]> => {
+    // Every metric of one scrape asks; the first read serves them all.
+    if (!scrape || Date.now() - scrape.at > 1000) scrape = { at: Date.now(), services: read().catch(() => []) };
     return scrape.services;
   };
   const fill = async (set: (labels: Record<Label, string>, v: number) => void, field: keyof IpvsStats): Promise<void> => {
     const t0 = process.hrtime.bigint();
     const map = names();
     for (const s of await dump()) {
-      if ('fwmark' in s.id) continue;
-      const svc = map.get(`${s.id.address}|${s.id.protocol}|${s.id.port}`);
+      const svc = map.get(`${s.address}|${s.protocol}|${s.port}`);
       if (!svc) continue;
       const [ns, rest] = svc.split('/');
-      set({ svc_namespace: ns ?? '', service_name: (rest ?? '').split(':')[0] ?? '', service_vip: s.id.address, protocol: s.id.protocol, port: String(s.id.port) }, s.stats[field]);
+      set({ svc_namespace: ns ?? '', service_name: (rest ?? '').split(':')[0] ?? '', service_vip: s.address, protocol: s.protocol, port: String(s.port) }, s.stats[field]);
     }
     if (field === 'connections') exportTime.observe(Number(process.hrtime.bigint() - t0) / 1e9);
   };

@@ -5,70 +5,20 @@
  * is not what it should be (service proxy and NetworkPolicy rows). What this build does not do yet is
  * said, not faked.
  */
-import { parseAllDocuments } from 'yaml';
-import type { JsonObject } from '../fixture/apiserver/index.js';
-import { apply, defaultControlPlane, destroyLab, probe, status, up } from './lab.js';
+import { join } from 'node:path';
+import { REPO_ROOT } from './dist.js';
+import { apply, defaultControlPlane, destroyLab, probe, readDocs, status, up } from './lab.js';
 import { kubectlArgv } from './kubectl.js';
 import { promQuery } from './prometheus.js';
 import { netns } from './plan.js';
 import { ipn, run } from './sh.js';
 
 const LAB = 'demo';
-const APP = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop}
-spec: {type: ClusterIP, selector: {app: web}, ports: [{name: http, port: 80, targetPort: http}, {name: dns, port: 53, targetPort: 5353, protocol: UDP}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-np, namespace: shop}
-spec: {type: NodePort, selector: {app: web}, ports: [{name: http, port: 80, targetPort: http}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-lb, namespace: shop}
-spec: {type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web}, ports: [{name: http, port: 80, targetPort: http}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-1, namespace: shop, labels: {app: web}}
-spec: {nodeName: node-1, containers: [{name: c, ports: [{name: http, containerPort: 8080}, {containerPort: 5353, protocol: UDP}]}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: web-2, namespace: shop, labels: {app: web}}
-spec: {nodeName: node-1, containers: [{name: c, ports: [{name: http, containerPort: 8080}, {containerPort: 5353, protocol: UDP}]}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: shop, labels: {app: client}}
-spec: {nodeName: node-1, containers: [{name: c, ports: [{containerPort: 7}]}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: remote, namespace: shop, labels: {app: client}}
-spec: {nodeName: node-3, containers: [{name: c, ports: [{containerPort: 7}]}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: intruder, namespace: shop, labels: {app: intruder}}
-spec: {nodeName: node-1, containers: [{name: c, ports: [{containerPort: 7}]}]}
-`;
+/** The app (docs/examples/shop.yaml, which docs/troubleshooting.md uses too); its NetworkPolicy is applied after the service rows. */
+const SHOP = readDocs(join(REPO_ROOT, 'docs/examples/shop.yaml'));
+const APP = SHOP.filter((d) => d['kind'] !== 'NetworkPolicy');
+const POLICY = SHOP.filter((d) => d['kind'] === 'NetworkPolicy');
 
-/** Applied after the service rows: web accepts only the client, only on its http port. */
-const POLICY = `
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: web-from-client, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: http}]}]
-`;
 
 interface Row {
   readonly what: string;
@@ -91,7 +41,7 @@ async function main(): Promise<number> {
     say(`bringing up 3 nodes (network namespaces) with kube-router on each, BIRD as the top-of-rack router, on the ${defaultControlPlane() === 'kubernetes' ? 'real Kubernetes control plane' : 'API server fixture'}`);
     const st = await up({ name: LAB, nodes: 3, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true'], prometheus: true }, say);
     say('deploying the app: 2 web pods on node-1, a client, an intruder and a pod on node-3, ClusterIP / NodePort / LoadBalancer services');
-    await apply(st, parseAllDocuments(APP).map((d) => d.toJS() as JsonObject), say);
+    await apply(st, APP, say);
     const s = await status(st);
     const svcs = s['services'] as { name: string; clusterIPs: string[]; loadBalancerIPs: string[]; ports: { name: string; nodePort?: number }[] }[];
     const svc = (n: string): (typeof svcs)[number] => svcs.find((x) => x.name === n) as (typeof svcs)[number];
@@ -128,7 +78,7 @@ async function main(): Promise<number> {
     for (const r of rows) {
       if (r.policy && !policyApplied) {
         say('applying a NetworkPolicy: web accepts only app=client, only on its http port');
-        await apply(st, parseAllDocuments(POLICY).map((d) => d.toJS() as JsonObject), say);
+        await apply(st, POLICY, say);
         policyApplied = true;
       }
       const measure = async (): Promise<string[]> => {
@@ -166,9 +116,9 @@ async function main(): Promise<number> {
     } else out.push('The API server fixture (the Kubernetes control plane is not built: scripts/setup.sh builds it).');
     out.push('');
     out.push(`Prometheus (in the API namespace, scraping every node's :20245 as the PodMonitor would):`);
-    const fmt = (x: number): string => (Number.isFinite(x) ? (Math.abs(x) < 10 ? x.toFixed(3) : x.toFixed(0)) : 'n/a');
+    const fmt = (x: number): string => (!Number.isFinite(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toFixed(3));
     const queries: [string, string, (m: Record<string, string>) => string][] = [
-      ['sync p99 by controller (s, last 5 min)', 'label_replace(histogram_quantile(0.99, sum by (le) (rate(kube_router_proxy_sync_duration_seconds_bucket[5m]))), "controller", "proxy", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (rate(kube_router_netpol_sync_duration_seconds_bucket[5m]))), "controller", "firewall", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (rate(kube_router_host_routes_sync_time_bucket[5m]))), "controller", "routes", "", "")', (m) => m['controller'] ?? ''],
+      ['sync p99 since start, by controller (s)', 'label_replace(histogram_quantile(0.99, sum by (le) (kube_router_proxy_sync_duration_seconds_bucket)), "controller", "proxy", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (kube_router_netpol_sync_duration_seconds_bucket)), "controller", "firewall", "", "") or label_replace(histogram_quantile(0.99, sum by (le) (kube_router_host_routes_sync_time_bucket)), "controller", "routes", "", "")', (m) => m['controller'] ?? ''],
       ['BGP sessions by state', 'count by (state) (kube_router_bgp_peer_info)', (m) => m['state'] ?? ''],
       ['rejected inputs', 'sum by (controller, kind, reason) (kube_router_input_rejected_total)', (m) => `${m['controller'] ?? ''} ${m['kind'] ?? ''} ${m['reason'] ?? ''}`],
     ];

@@ -137,6 +137,19 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
       },
       await ipvsadm(),
     );
+    // `kube-router proxy services` on IPVS: our services as the kernel holds them, never the foreign one.
+    const inspected = (await h.controller.inspect['/proxy/services']?.(new URLSearchParams())) as { service: string; frontend: string; datapath: string; state: string; programmed: { addr: string; weight?: number }[] }[];
+    const v4 = inspected.filter((r) => !r.frontend.startsWith('['));
+    assert.deepEqual(
+      v4.map((r) => `${r.service} ${r.frontend} ${r.datapath} ${r.state} ${r.programmed.map((b) => `${b.addr}/${String(b.weight)}`).join(',')}`),
+      [
+        `default/web:dns ${NODE_IP}:30053/udp ipvs serving ${podIPs.map((ip) => `${ip}:5353/1`).join(',')}`,
+        `default/web:dns ${CIP}:53/udp ipvs serving ${podIPs.map((ip) => `${ip}:5353/1`).join(',')}`,
+        `default/web:http ${NODE_IP}:30080/tcp ipvs serving ${podIPs.map((ip) => `${ip}:8080/1`).join(',')}`,
+        `default/web:http ${CIP}:80/tcp ipvs serving ${podIPs.map((ip) => `${ip}:8080/1`).join(',')}`,
+      ],
+    );
+    assert.ok(!inspected.some((r) => r.frontend.startsWith('198.18.200.1')), 'the foreign virtual service is not ours to show');
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add((await curl(N, `http://${CIP}/`)).split(' ')[0] ?? '');
     assert.deepEqual([...seen].sort(), ['default/p1', 'default/p2']);

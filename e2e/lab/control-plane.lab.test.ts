@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { apply, client, destroyLab, nodeHealth, probe, restartApi, startDaemon, up, waitHealthy } from '../../lab/lab.js';
+import { apply, client, destroyLab, nodeHealth, probe, restartApi, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
 import { builtControlPlane } from '../../lab/control-plane/binaries.js';
 import { adminKubeconfig, compactEtcd, nodeCredentials, restartApiserver, shippedRbac, stopApiserver } from '../../lab/control-plane/kubernetes.js';
 import { KubeApiError, type JsonObject } from '../../lab/kube-client.js';
@@ -104,6 +104,11 @@ describe('the lab on the real Kubernetes control plane', function () {
     assert.deepEqual((slices[0]?.['endpoints'] as JsonObject[])[0]?.['addresses'], web?.ips);
     const r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
     assert.equal(r.answer, 'shop/web-1', r.output);
+  });
+
+  it('lab status --json names the control plane and its version', async () => {
+    const s = await status(st);
+    assert.deepEqual(s['controlPlane'], { kind: 'kubernetes', version: builtControlPlane()?.versions.kubernetes });
   });
 
   it('each kubelet writes only as its own node: node-2 may not write the status of a pod bound to node-1 (NodeRestriction)', async () => {

@@ -78,6 +78,7 @@ export const DASHBOARD_ROWS: readonly RowSpec[] = [
   {
     title: 'Router and BGP',
     panels: [
+      { title: 'BGP prefixes per peer', unit: 'none', exprs: [{ expr: `sum by (instance, address, direction) (kube_router_bgp_peer_prefixes{${sel}})`, legend: '{{instance}} {{address}} {{direction}}' }], description: 'Received, accepted by the import policy, and advertised.' },
       { title: 'BGP peers by state', unit: 'none', exprs: [{ expr: `count by (instance, state) (kube_router_bgp_peer_info{${sel}})`, legend: '{{instance}} {{state}}' }], description: '' },
       {
         title: 'BGP advertisements',

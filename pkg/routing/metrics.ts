@@ -4,6 +4,7 @@ import type { DaemonMetrics } from '../runtime/metrics.js';
 /** Upstream's router metric names. */
 export interface RoutingMetrics {
   readonly peerInfo: Gauge<'address' | 'type' | 'asn' | 'state'>;
+  readonly peerPrefixes: Gauge<'address' | 'direction'>;
   readonly routesSyncTime: Histogram;
   readonly routesSynced: Gauge;
   readonly routesAdded: Counter;
@@ -15,6 +16,7 @@ export interface RoutingMetrics {
 export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
   return {
     peerInfo: m.gauge('kube_router_bgp_peer_info', 'BGP peers (value 1) with their session state', ['address', 'type', 'asn', 'state']),
+    peerPrefixes: m.gauge('kube_router_bgp_peer_prefixes', 'Prefixes per BGP peer: received, accepted (after the import policy) and advertised', ['address', 'direction']),
     routesSyncTime: m.histogram('kube_router_host_routes_sync_time', 'Time to reconcile the routes we inject, seconds'),
     routesSynced: m.gauge('kube_router_host_routes_synced', 'Routes we keep in the kernel'),
     routesAdded: m.counter('kube_router_host_routes_added', 'Routes we added (or put back)'),

@@ -12,11 +12,16 @@ export interface Endpoint {
   readonly terminating: boolean;
   readonly nodeName?: string;
   readonly zone?: string;
+  /** hints.forZones (the EndpointSlice controller sets them for PreferSameZone / PreferClose / PreferSameNode). */
   readonly hintZones?: readonly string[];
+  /** hints.forNodes (set for PreferSameNode). */
+  readonly hintNodes?: readonly string[];
 }
 
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+/** Hints read per endpoint (the API allows 8 zones; a hostile slice gets no more). */
+const MAX_HINTS = 8;
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 export interface SlicePort {
@@ -72,8 +77,11 @@ export function parseEndpointSlice(o: KubeObject): SliceParse {
     const terminating = c?.['terminating'] === true;
     const nodeName = asString(r?.['nodeName']);
     const zone = asString(r?.['zone']);
-    const hints = asArray(asRecord(r?.['hints'])?.['forZones']).map((z) => asString(asRecord(z)?.['name']) ?? '').filter((z) => z !== '');
-    endpoints.push({ ip, ready, serving, terminating, ...(nodeName ? { nodeName } : {}), ...(zone ? { zone } : {}), ...(asRecord(r?.['hints']) ? { hintZones: hints } : {}) });
+    const h = asRecord(r?.['hints']);
+    const names = (field: string): string[] => asArray(h?.[field]).map((z) => asString(asRecord(z)?.['name']) ?? '').filter((z) => z !== '').slice(0, MAX_HINTS);
+    const hintZones = names('forZones');
+    const hintNodes = names('forNodes');
+    endpoints.push({ ip, ready, serving, terminating, ...(nodeName ? { nodeName } : {}), ...(zone ? { zone } : {}), ...(hintZones.length > 0 ? { hintZones } : {}), ...(hintNodes.length > 0 ? { hintNodes } : {}) });
   }
   const tt = o.metadata.annotations[TRIGGER_TIME_ANNOTATION];
   const ttMs = tt ? Date.parse(tt) : NaN;

@@ -21,7 +21,11 @@ export interface ServicePort {
   readonly affinitySeconds?: number;
   readonly internalLocal: boolean;
   readonly externalLocal: boolean;
-  readonly preferClose: boolean;
+  /**
+   * spec.trafficDistribution: `zone` for PreferSameZone (and PreferClose, its old name), `node` for
+   * PreferSameNode; undefined for the default (or a value this version does not know).
+   */
+  readonly trafficDistribution?: 'zone' | 'node';
   readonly scheduler: Scheduler;
   readonly schedFlags: readonly string[];
   readonly hairpin: boolean;
@@ -137,7 +141,8 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
   const etp = asString(spec['externalTrafficPolicy']);
   const externalLocal = etp === 'Local' || etp === 'OnlyLocal' || ann['kube-router.io/service.local'] === 'true';
   const internalLocal = asString(spec['internalTrafficPolicy']) === 'Local';
-  const preferClose = asString(spec['trafficDistribution']) === 'PreferClose';
+  const td = asString(spec['trafficDistribution']);
+  const trafficDistribution = td === 'PreferClose' || td === 'PreferSameZone' ? 'zone' : td === 'PreferSameNode' ? 'node' : undefined;
   const advertise: { clusterIP?: boolean; externalIP?: boolean; loadBalancerIP?: boolean } = {};
   for (const [field, key] of [['clusterIP', 'clusterip'], ['externalIP', 'externalip'], ['loadBalancerIP', 'loadbalancerip']] as const) {
     const text = ann[`kube-router.io/service.advertise.${key}`];
@@ -191,7 +196,7 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
       ...(affinitySeconds !== undefined ? { affinitySeconds } : {}),
       internalLocal,
       externalLocal,
-      preferClose,
+      ...(trafficDistribution ? { trafficDistribution } : {}),
       scheduler,
       schedFlags,
       hairpin,

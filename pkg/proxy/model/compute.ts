@@ -34,9 +34,9 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
   const out: Frontend[] = [];
   for (const sp of svc.ports) {
     const all = endpointsFor(sp, eps, family);
-    const internal = backendsOf(selectEndpoints(all, sp.internalLocal, sp.preferClose, node));
+    const internal = backendsOf(selectEndpoints(all, sp.internalLocal, sp.trafficDistribution, node));
     const hasExternal = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
-    const external = !hasExternal || sp.externalLocal === sp.internalLocal ? internal : backendsOf(selectEndpoints(all, sp.externalLocal, sp.preferClose, node));
+    const external = !hasExternal || sp.externalLocal === sp.internalLocal ? internal : backendsOf(selectEndpoints(all, sp.externalLocal, sp.trafficDistribution, node));
     const service = `${sp.namespace}/${sp.name}:${sp.portName}`;
     const make = (ip: IP, port: number, kind: FrontendKind): Frontend => {
       const isExternal = kind !== 'cluster';

@@ -4,7 +4,6 @@ import { explainServices } from './inspect-services.js';
 import type { FamilyModel, Frontend } from './model/types.js';
 import { parseProgrammed } from './nft/programmed.js';
 import { frontendTotals, withRates } from './nft/traffic.js';
-import { counterName } from './nft/layout.js';
 
 function fe(ip: string, port: number, backends: string[], service = 'shop/web:http'): Frontend {
   return { ip: ip as IP, port: port as Port, protocol: 'TCP', kind: 'cluster', service, backends: backends.map((b) => ({ ip: b.split(':')[0] as IP, port: Number(b.split(':')[1]) as Port })), masquerade: false, hairpin: false, scheduler: 'rr', schedFlags: [] };
@@ -43,14 +42,10 @@ describe('proxy inspection (pure)', () => {
     assert.deepEqual(explainServices([{ model: m, programmed }], 'nftables', 'shop/web').map((r) => r.service), ['shop/web:http']);
   });
 
-  it('traffic: totals from the three counters of each frontend, rates from the previous reading, none after a reset', () => {
+  it('traffic: totals from each frontend\'s elements in the three counter sets, rates from the previous reading, none after a reset', () => {
     const m = model(fe('198.18.128.10', 80, ['198.18.64.2:8080']));
     const key = '198.18.128.10 . tcp . 80';
-    const counters = new Map([
-      [counterName('in', key), { packets: 30, bytes: 3000 }],
-      [counterName('out', key), { packets: 20, bytes: 8000 }],
-      [counterName('new', key), { packets: 10, bytes: 600 }],
-    ]);
+    const counters = { in: new Map([[key, { packets: 30, bytes: 3000 }]]), out: new Map([[key, { packets: 20, bytes: 8000 }]]), new: new Map([[key, { packets: 10, bytes: 600 }]]) };
     const t = frontendTotals(m.frontends, counters).get(key)?.totals;
     assert.deepEqual(t, { connections: 10, packetsIn: 30, bytesIn: 3000, packetsOut: 20, bytesOut: 8000 });
     assert.ok(t);

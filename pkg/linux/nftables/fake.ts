@@ -9,12 +9,12 @@ interface FSet {
   kind: 'set' | 'map';
   type: string;
   elements: Set<string>;
+  /** Declared with `counter`: every element counts the packets its lookups match (tests move them with `count`). */
+  counters?: Map<string, NftCounter>;
 }
 interface FTable {
   chains: Map<string, FChain>;
   sets: Map<string, FSet>;
-  /** Named counters (packets, bytes); tests set values with `count`. */
-  counters: Map<string, NftCounter>;
 }
 
 const PRIORITY_NAMES: Readonly<Record<string, number>> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
@@ -22,17 +22,15 @@ const PRIORITY_NAMES: Readonly<Record<string, number>> = { raw: -300, mangle: -1
 function clone(t: FTable): FTable {
   return {
     chains: new Map([...t.chains].map(([k, c]) => [k, { ...c, rules: [...c.rules] }])),
-    sets: new Map([...t.sets].map(([k, s]) => [k, { ...s, elements: new Set(s.elements) }])),
-    counters: new Map(t.counters),
+    sets: new Map([...t.sets].map(([k, s]) => [k, { ...s, elements: new Set(s.elements), ...(s.counters ? { counters: new Map(s.counters) } : {}) }])),
   };
 }
 
-/** Chain names a rule or element jumps to, set names it looks up, and named objects (`"counter"`) a map element points at. */
-function references(text: string): { chains: string[]; sets: string[]; objects: string[] } {
+/** Chain names a rule or element jumps to, and set names it looks up. */
+function references(text: string): { chains: string[]; sets: string[] } {
   const chains = [...text.matchAll(/\b(?:jump|goto)\s+([\w.-]+)/g)].map((m) => m[1] as string);
   const sets = [...text.matchAll(/@([\w.-]+)/g)].map((m) => m[1] as string);
-  const objects = [...text.matchAll(/:\s*"([\w.-]+)"\s*$/g)].map((m) => m[1] as string);
-  return { chains, sets, objects };
+  return { chains, sets };
 }
 
 function splitElements(body: string): string[] {
@@ -69,15 +67,15 @@ export class FakeNftables implements Nftables {
       const n = i + 1;
       const line = raw.replace(/#.*$/, '').trim();
       if (line === '') return;
-      const m = /^(add|create|delete|flush|insert)\s+(table|chain|set|map|element|rule|counter)\s+(ip|ip6|inet)\s+([\w.-]+)\s*(.*)$/.exec(line);
+      const m = /^(add|create|delete|flush|insert)\s+(table|chain|set|map|element|rule)\s+(ip|ip6|inet)\s+([\w.-]+)\s*(.*)$/.exec(line);
       if (!m) return fail(n, `syntax error (not understood by the fake): ${line}`);
       const [, verb, what, family, tname, restRaw = ''] = m as unknown as [string, string, string, NftFamily, string, string];
       const key = `${family} ${tname}`;
       if (what === 'table') {
-        if (verb === 'add') tables.set(key, tables.get(key) ?? { chains: new Map(), sets: new Map(), counters: new Map() });
+        if (verb === 'add') tables.set(key, tables.get(key) ?? { chains: new Map(), sets: new Map() });
         else if (verb === 'create') {
           if (tables.has(key)) fail(n, 'File exists');
-          tables.set(key, { chains: new Map(), sets: new Map(), counters: new Map() });
+          tables.set(key, { chains: new Map(), sets: new Map() });
         } else if (verb === 'delete') {
           if (!tables.delete(key)) fail(n, 'No such file or directory');
         } else fail(n, `the fake does not model "${verb} table"`);
@@ -89,18 +87,6 @@ export class FakeNftables implements Nftables {
       const rest = (nm?.[2] ?? '').trim();
       const block = /^\{(.*)\}$/.exec(rest)?.[1]?.trim();
       switch (what) {
-        case 'counter': {
-          if (verb === 'add' || verb === 'create') {
-            if (t.counters.has(name)) {
-              if (verb === 'create') fail(n, 'File exists');
-            } else t.counters.set(name, { packets: 0, bytes: 0 });
-          } else if (verb === 'delete') {
-            if (!t.counters.has(name)) fail(n, 'No such file or directory');
-            for (const [sn, s] of t.sets) for (const e of s.elements) if (references(e).objects.includes(name)) fail(n, `Device or resource busy: counter ${name} is used by map ${sn}`);
-            t.counters.delete(name);
-          } else fail(n, `${verb} counter`);
-          return;
-        }
         case 'chain': {
           const c = t.chains.get(name);
           if (verb === 'add' || verb === 'create') {
@@ -134,7 +120,7 @@ export class FakeNftables implements Nftables {
             if ((what === 'map') !== type.includes(':')) fail(n, `${what} type ${type}`);
             if (s) {
               if (verb === 'create' || s.type !== type || s.kind !== what) fail(n, 'File exists');
-            } else t.sets.set(name, { kind: what, type, elements: new Set() });
+            } else t.sets.set(name, { kind: what, type, elements: new Set(), ...(/(?:^|;)\s*counter\s*(?:;|$)/.test(block ?? '') ? { counters: new Map() } : {}) });
           } else if (verb === 'delete') {
             if (!s || s.kind !== what) fail(n, 'No such file or directory');
             this.assertUnreferenced(t, name, 'set', n, fail);
@@ -152,15 +138,16 @@ export class FakeNftables implements Nftables {
             if (verb !== 'delete' && s.kind === 'map' !== e.includes(' : ')) fail(n, `element ${e} does not fit ${s.kind} ${name}`);
             if (verb === 'add' || verb === 'create') {
               for (const c of references(e).chains) if (!t.chains.has(c)) fail(n, `No such file or directory: chain ${c}`);
-              for (const o of references(e).objects) if (!t.counters.has(o)) fail(n, `No such file or directory: counter ${o}`);
               const k = s.kind === 'map' ? e.split(' : ')[0] : e;
               // The kernel accepts re-adding an identical element; a map key with another value is EEXIST.
               for (const x of s.elements) if ((s.kind === 'map' ? x.split(' : ')[0] : x) === k && (verb === 'create' || x !== e)) fail(n, `File exists: ${e}`);
               s.elements.add(e);
+              if (s.counters && !s.counters.has(e)) s.counters.set(e, { packets: 0, bytes: 0 });
             } else if (verb === 'delete') {
               const k = s.kind === 'map' ? e.split(' : ')[0] : e;
               const hit = [...s.elements].find((x) => (s.kind === 'map' ? x.split(' : ')[0] : x) === k) ?? fail(n, `No such file or directory: element ${e}`);
               s.elements.delete(hit);
+              s.counters?.delete(hit);
             } else fail(n, `${verb} element`);
           }
           return;
@@ -199,16 +186,16 @@ export class FakeNftables implements Nftables {
     return Promise.resolve(s ? [...s.elements].sort() : undefined);
   }
 
-  listCounters(family: NftFamily, table: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
-    const t = this.tables.get(`${family} ${table}`);
-    return Promise.resolve(t ? new Map(t.counters) : undefined);
+  listSetCounters(family: NftFamily, table: string, set: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
+    const s = this.tables.get(`${family} ${table}`)?.sets.get(set);
+    return Promise.resolve(s ? new Map(s.counters ?? []) : undefined);
   }
 
-  /** Test hook: traffic through a named counter. */
-  count(family: NftFamily, table: string, name: string, packets: number, bytes: number): void {
-    const t = this.tables.get(`${family} ${table}`);
-    const c = t?.counters.get(name);
-    if (t && c) t.counters.set(name, { packets: c.packets + packets, bytes: c.bytes + bytes });
+  /** Test hook: traffic matched by one element of a set declared with `counter`. */
+  count(family: NftFamily, table: string, set: string, element: string, packets: number, bytes: number): void {
+    const c = this.tables.get(`${family} ${table}`)?.sets.get(set)?.counters;
+    const cur = c?.get(element);
+    if (c && cur) c.set(element, { packets: cur.packets + packets, bytes: cur.bytes + bytes });
   }
 
   listTables(): Promise<{ family: NftFamily; name: string }[]> {

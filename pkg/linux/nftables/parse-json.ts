@@ -1,5 +1,5 @@
 import { asNumber, asString } from '../../util/json.js';
-import type { NftChainState, NftFamily, NftSetState, NftTableState } from './types.js';
+import type { NftChainState, NftCounter, NftFamily, NftSetState, NftTableState } from './types.js';
 
 type J = unknown;
 
@@ -63,4 +63,20 @@ export function parseNftJson(text: string, family: NftFamily, table: string): Nf
     if (c) chains.set(name, { ...c, ruleCount: n });
   }
   return { chains, sets };
+}
+
+/** `nft -j list set` of a set declared with `counter`: element text → its counter. */
+export function parseSetCounters(text: string): Map<string, NftCounter> {
+  const doc = JSON.parse(text) as { nftables?: J[] };
+  const out = new Map<string, NftCounter>();
+  for (const item of doc.nftables ?? []) {
+    const s = obj(obj(item)?.['set']);
+    for (const e of (s?.['elem'] as J[] | undefined) ?? []) {
+      const el = obj(obj(e)?.['elem']);
+      const c = obj(el?.['counter']);
+      if (!el || !c) continue;
+      out.set(elementText(el['val']), { packets: Number(c['packets'] ?? 0), bytes: Number(c['bytes'] ?? 0) });
+    }
+  }
+  return out;
 }

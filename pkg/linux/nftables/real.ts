@@ -1,7 +1,7 @@
 import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
 import { restoreFailure } from '../restore-error.js';
 import { stderrOf, type Exec } from '../exec.js';
-import { parseNftJson } from './parse-json.js';
+import { parseNftJson, parseSetCounters } from './parse-json.js';
 import type { NftCounter, NftFamily, Nftables, NftTableState } from './types.js';
 
 export class RealNftables implements Nftables {
@@ -39,11 +39,10 @@ export class RealNftables implements Nftables {
     return undefined;
   }
 
-  async listCounters(family: NftFamily, table: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
+  async listSetCounters(family: NftFamily, table: string, set: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
     try {
-      const out = await this.exec.run(['nft', '-j', 'list', 'counters', 'table', family, table], { timeoutMs: 60_000 });
-      const doc = JSON.parse(out.stdout) as { nftables?: { counter?: { name: string; table: string; packets: number; bytes: number } }[] };
-      return new Map((doc.nftables ?? []).flatMap((i) => (i.counter && i.counter.table === table ? [[i.counter.name, { packets: i.counter.packets, bytes: i.counter.bytes }] as const] : [])));
+      const out = await this.exec.run(['nft', '-j', 'list', 'set', family, table, set], { timeoutMs: 60_000 });
+      return parseSetCounters(out.stdout);
     } catch (e) {
       if (isKubeRouterError(e, ErrorCode.ToolFailed) && /No such file or directory/.test(stderrOf(e))) return undefined;
       throw e;

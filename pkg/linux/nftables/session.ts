@@ -115,8 +115,8 @@ export class NftSession implements Nftables {
   listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined> {
     return this.oneShot.listSet(family, table, set);
   }
-  listCounters(family: NftFamily, table: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
-    return this.oneShot.listCounters(family, table);
+  listSetCounters(family: NftFamily, table: string, set: string): Promise<ReadonlyMap<string, NftCounter> | undefined> {
+    return this.oneShot.listSetCounters(family, table, set);
   }
 
   close(): void {

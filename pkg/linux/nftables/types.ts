@@ -14,7 +14,7 @@ export interface NftSetState {
   readonly elements: readonly string[];
 }
 
-/** A named counter's values. */
+/** A counter's values. */
 export interface NftCounter {
   readonly packets: number;
   readonly bytes: number;
@@ -31,8 +31,11 @@ export interface Nftables {
   /** Structured state of one table; undefined when it does not exist. Expensive at scale. */
   dump(family: NftFamily, table: string): Promise<NftTableState | undefined>;
   listTables(): Promise<{ family: NftFamily; name: string }[]>;
-  /** Named counters of one table (name → packets, bytes); undefined when the table does not exist. */
-  listCounters(family: NftFamily, table: string): Promise<ReadonlyMap<string, NftCounter> | undefined>;
+  /**
+   * The per-element counters of a set declared with `counter` (element text → packets, bytes);
+   * undefined when the set or its table does not exist.
+   */
+  listSetCounters(family: NftFamily, table: string, set: string): Promise<ReadonlyMap<string, NftCounter> | undefined>;
   /** Elements of one set or map (canonical text); undefined when it or its table does not exist. Cheap for small sets. */
   listSet(family: NftFamily, table: string, set: string): Promise<string[] | undefined>;
   /**

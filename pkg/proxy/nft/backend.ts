@@ -1,11 +1,12 @@
 import type { Family } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
-import type { NftCounter, Nftables } from '../../linux/nftables/types.js';
+import type { Nftables } from '../../linux/nftables/types.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
 import { errorMessage } from '../../util/errors.js';
 import type { BackendSyncResult, ProgrammedFrontend, ProxyBackend, RemovedBackend } from '../backend.js';
 import { parseProgrammed } from './programmed.js';
-import { CANARY, SETS, TABLE, words } from './layout.js';
+import { CANARY, COUNTER_SETS, SETS, TABLE, words } from './layout.js';
+import type { CounterReadings } from './traffic.js';
 import { renderDelta, renderFull, type AppliedState } from './render.js';
 import { type RenderContext } from '../backend.js';
 
@@ -41,9 +42,11 @@ export class NftProxyBackend implements ProxyBackend {
     return this.state?.frontends ?? new Map();
   }
 
-  /** Our named per-frontend counters (none unless rendered with serviceCounters). */
-  counters(): Promise<ReadonlyMap<string, NftCounter> | undefined> {
-    return this.nft.listCounters(words(this.family).nftFamily, TABLE);
+  /** The per-frontend counters (undefined unless rendered with serviceCounters). */
+  async counters(): Promise<CounterReadings | undefined> {
+    const fam = words(this.family).nftFamily;
+    const [i, o, n] = await Promise.all(Object.values(COUNTER_SETS).map((s) => this.nft.listSetCounters(fam, TABLE, s)));
+    return i && o && n ? { in: i, out: o, new: n } : undefined;
   }
 
   /** The dispatch map, the no-endpoints set and each handler's endpoint map, read from the kernel. */

@@ -5,7 +5,7 @@ import { RealNftables } from '../../linux/nftables/real.js';
 import type { CIDR, IP, Port } from '../../util/ip.js';
 import type { RenderContext } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { counterName, TABLE } from './layout.js';
+import { COUNTER_SETS, TABLE } from './layout.js';
 import { renderDelta, renderFull, type AppliedState } from './render.js';
 
 const ctx: RenderContext = { opts: { masqueradeAll: false, rejectUnserved: true }, isLocal: (a) => a === '198.18.0.10' };
@@ -107,7 +107,7 @@ describe('proxy nftables: incremental equals from scratch on the real kernel', f
           prev = new Set(m.frontends.keys());
           await nb.apply(renderFull(m, c).script);
           assert.equal(await kernelState(a, na), await kernelState(b, nb));
-          if (c.opts.serviceCounters) assert.deepEqual([...((await na.listCounters('ip', TABLE)) ?? new Map()).keys()].sort(), [...m.frontends.keys()].flatMap((k) => ['in', 'out', 'new'].map((d) => counterName(d as 'in', k))).sort());
+          if (c.opts.serviceCounters) for (const set of Object.values(COUNTER_SETS)) assert.deepEqual([...((await na.listSetCounters('ip', TABLE, set)) ?? new Map()).keys()].sort(), [...m.frontends.keys()].sort(), `${set}: one counted element per frontend`);
         }
       }),
       { numRuns: 12, seed: 4242, endOnFailure: true },

@@ -23,16 +23,13 @@ export const SETS = {
   affinity: 'affinity',
 } as const;
 
-/** Per-frontend traffic counters: the maps from frontend to its named counter, by direction. */
-export const COUNTER_MAPS = { in: 'count-in', out: 'count-out', new: 'count-new' } as const;
-export type CounterKind = keyof typeof COUNTER_MAPS;
-/** Pseudo-set of the named counter objects (`add counter`), created before and deleted after the map elements that use them. */
-export const COUNTER_OBJECTS = '@counters';
-
-/** A frontend's counter name: `ci-`/`co-`/`cn-` and its key (`198.18.128.10 . tcp . 80` → `198_18_128_10-tcp-80`). */
-export function counterName(kind: CounterKind, key: string): string {
-  return `c${kind[0] ?? ''}-${key.replace(/ \. /g, '-').replace(/[.:]/g, '_')}`;
-}
+/**
+ * Per-frontend traffic counters: sets declared with `counter`, whose elements are the frontend keys;
+ * each lookup that matches counts on its element (no named counter objects: elements are what
+ * nftables handles cheaply).
+ */
+export const COUNTER_SETS = { in: 'count-in', out: 'count-out', new: 'count-new' } as const;
+export type CounterKind = keyof typeof COUNTER_SETS;
 
 export interface Handler {
   readonly n: number;
@@ -95,13 +92,7 @@ export function forEachFrontendElement(key: string, f: Frontend, masqueradeAll: 
   if (f.affinitySeconds !== undefined) emit(affinitySet(f.affinitySeconds), key);
   if (f.kind !== 'nodeport' && !isLocal(f.ip)) emit(SETS.serviceIPs, f.ip);
   if (f.hairpin) for (const b of f.backends) emit(SETS.hairpin, `${b.ip} . ${b.ip}`);
-  if (counters) {
-    for (const k of ['in', 'out', 'new'] as const) {
-      const name = counterName(k, key);
-      emit(COUNTER_OBJECTS, name);
-      emit(COUNTER_MAPS[k], `${key} : "${name}"`);
-    }
-  }
+  if (counters) for (const set of Object.values(COUNTER_SETS)) emit(set, key);
 }
 
 /** The same, as `set\telement` strings (for diffs of one frontend). */

@@ -1,7 +1,7 @@
 import type { Family } from '../../util/ip.js';
 import type { RenderContext, RenderOptions } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, COUNTER_MAPS, COUNTER_OBJECTS, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
+import { affinitySet, CANARY, COUNTER_SETS, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
 
 /** What is in the kernel after a successful apply; the base of the next delta. */
 export interface AppliedState {
@@ -18,7 +18,6 @@ export interface AppliedState {
 const CHUNK = 2000;
 
 function elementLines(verb: 'add' | 'delete', fam: string, set: string, elems: readonly string[]): string[] {
-  if (set === COUNTER_OBJECTS) return elems.map((name) => `${verb} counter ${fam} ${TABLE} ${name}`);
   const out: string[] = [];
   for (let i = 0; i < elems.length; i += CHUNK) out.push(`${verb} element ${fam} ${TABLE} ${set} { ${elems.slice(i, i + CHUNK).join(', ')} }`);
   return out;
@@ -135,13 +134,13 @@ function counterSkeleton(family: Family): string[] {
   const fe = `${w.addr} daddr . meta l4proto . th dport`;
   const reply = `${w.addr} saddr . meta l4proto . th sport`;
   return [
-    ...Object.values(COUNTER_MAPS).map((m) => `add map ${t} ${m} { type ${w.addrType} . inet_proto . inet_service : counter ; size 1048576 ; }`),
+    ...Object.values(COUNTER_SETS).map((m) => `add set ${t} ${m} { type ${w.addrType} . inet_proto . inet_service ; counter ; size 1048576 ; }`),
     `add chain ${t} count-prerouting { type filter hook prerouting priority -110 ; policy accept ; }`,
     `add chain ${t} count-output { type filter hook output priority -110 ; policy accept ; }`,
     `add chain ${t} count-postrouting { type filter hook postrouting priority 110 ; policy accept ; }`,
     `add chain ${t} count-input { type filter hook input priority 110 ; policy accept ; }`,
-    ...['count-prerouting', 'count-output'].flatMap((c) => [`add rule ${t} ${c} ct direction original counter name ${fe} map @${COUNTER_MAPS.in}`, `add rule ${t} ${c} ct state new counter name ${fe} map @${COUNTER_MAPS.new}`]),
-    ...['count-postrouting', 'count-input'].map((c) => `add rule ${t} ${c} ct direction reply counter name ${reply} map @${COUNTER_MAPS.out}`),
+    ...['count-prerouting', 'count-output'].flatMap((c) => [`add rule ${t} ${c} ct direction original ${fe} @${COUNTER_SETS.in}`, `add rule ${t} ${c} ct state new ${fe} @${COUNTER_SETS.new}`]),
+    ...['count-postrouting', 'count-input'].map((c) => `add rule ${t} ${c} ct direction reply ${reply} @${COUNTER_SETS.out}`),
   ];
 }
 
@@ -271,11 +270,8 @@ export function renderDelta(state: AppliedState, model: FamilyModel, changed: It
   for (const x of [...affinity.born].sort(byNumber)) lines.push(affinitySetDecl(model.family, x));
   // A map key whose value changes is deleted and re-added (the kernel refuses a second value).
   const delBy = groupBySet(dels);
-  // Counter objects go after the map elements that point at them.
-  const delOrder = [...delBy.keys()].sort().sort((a, b) => Number(a === COUNTER_OBJECTS) - Number(b === COUNTER_OBJECTS));
-  const isMap = (set: string): boolean => set.startsWith('ep-') || set === SETS.dispatch || (Object.values(COUNTER_MAPS) as string[]).includes(set);
-  for (const set of delOrder) {
-    const keys = (delBy.get(set) as string[]).map((e) => (isMap(set) ? (e.split(' : ')[0] as string) : e)).sort();
+  for (const set of [...delBy.keys()].sort()) {
+    const keys = (delBy.get(set) as string[]).map((e) => (set.startsWith('ep-') || set === SETS.dispatch ? (e.split(' : ')[0] as string) : e)).sort();
     lines.push(...elementLines('delete', w.nftFamily, set, keys));
   }
   const addBy = groupBySet(adds);

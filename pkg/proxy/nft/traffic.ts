@@ -2,7 +2,7 @@ import type { IpvsStats } from '../../linux/ipvs/types.js';
 import type { NftCounter } from '../../linux/nftables/types.js';
 import type { Frontend } from '../model/types.js';
 import type { FrontendTraffic } from '../service-metrics.js';
-import { counterName } from './layout.js';
+import type { CounterKind } from './layout.js';
 
 export interface TrafficTotals {
   readonly connections: number;
@@ -14,13 +14,16 @@ export interface TrafficTotals {
 
 const ZERO: NftCounter = { packets: 0, bytes: 0 };
 
-/** Each frontend's totals from its three named counters (missing counters count as 0). Pure. */
-export function frontendTotals(frontends: ReadonlyMap<string, Frontend>, counters: ReadonlyMap<string, NftCounter>): Map<string, { readonly frontend: Frontend; readonly totals: TrafficTotals }> {
+/** Per counter set (in, out, new): frontend key → its element's counter. */
+export type CounterReadings = Readonly<Record<CounterKind, ReadonlyMap<string, NftCounter>>>;
+
+/** Each frontend's totals from its elements in the three counter sets (missing ones count as 0). Pure. */
+export function frontendTotals(frontends: ReadonlyMap<string, Frontend>, counters: CounterReadings): Map<string, { readonly frontend: Frontend; readonly totals: TrafficTotals }> {
   const out = new Map<string, { frontend: Frontend; totals: TrafficTotals }>();
   for (const [key, f] of frontends) {
-    const i = counters.get(counterName('in', key)) ?? ZERO;
-    const o = counters.get(counterName('out', key)) ?? ZERO;
-    const n = counters.get(counterName('new', key)) ?? ZERO;
+    const i = counters.in.get(key) ?? ZERO;
+    const o = counters.out.get(key) ?? ZERO;
+    const n = counters.new.get(key) ?? ZERO;
     out.set(key, { frontend: f, totals: { connections: n.packets, packetsIn: i.packets, bytesIn: i.bytes, packetsOut: o.packets, bytesOut: o.bytes } });
   }
   return out;
@@ -47,7 +50,7 @@ export class NftTrafficReader {
   private prev: { readonly at: number; readonly totals: ReadonlyMap<string, TrafficTotals> } | undefined;
 
   constructor(
-    private readonly sources: readonly { readonly counters: () => Promise<ReadonlyMap<string, NftCounter> | undefined>; readonly frontends: () => ReadonlyMap<string, Frontend> }[],
+    private readonly sources: readonly { readonly counters: () => Promise<CounterReadings | undefined>; readonly frontends: () => ReadonlyMap<string, Frontend> }[],
     private readonly nowMs: () => number,
   ) {}
 

@@ -99,6 +99,8 @@ export const DASHBOARD_ROWS: readonly RowSpec[] = [
         ],
         description: '',
       },
+      { title: 'Routing sync time p99 (upstream)', unit: 's', exprs: [{ expr: p99('kube_router_controller_routes_sync_time', 'instance'), legend: '{{instance}}' }], description: '' },
+      { title: 'BGP peers sync time p99 (upstream)', unit: 's', exprs: [{ expr: p99('kube_router_controller_bgp_internal_peers_sync_time', 'instance'), legend: '{{instance}}' }], description: '' },
       { title: 'Host routes sync time p99 (upstream)', unit: 's', exprs: [{ expr: p99('kube_router_host_routes_sync_time', 'instance'), legend: '{{instance}}' }], description: '' },
     ],
   },

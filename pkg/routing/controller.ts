@@ -154,6 +154,7 @@ export class RoutingController implements Controller {
     const nodes = this.views.nodes.list().map(parseNode);
     const outside = podCIDRsOutsideCluster(self, cfg.router.clusterCidr);
     if (outside.length > 0 && this.reportOnce('outside', outside)) this.ctx.rejections.reject({ controller: 'routing', kind: 'Node', reason: 'OutOfRange', message: `pod CIDRs outside --cluster-cidr ${cfg.router.clusterCidr ?? ''} ignored: ${outside.join(', ')}`, object: eventTargetOf(selfObj, 'Node', 'v1') });
+    const started = performance.now();
     const now = this.ctx.clock.monotonicMs();
     const checkKernel = this.lastKernelCheck === undefined || now - this.lastKernelCheck >= this.syncPeriodMs;
     if (checkKernel) this.lastKernelCheck = now;
@@ -167,6 +168,7 @@ export class RoutingController implements Controller {
       return undefined;
     });
     await this.syncKernel(nodes, plan, checkKernel, addresses, links).catch((e: unknown) => failures.push(e));
+    this.metrics.controllerRoutesSyncTime.observe((performance.now() - started) / 1000);
     if (failures.length > 0) throw failures[0];
     this.ctx.health.beat(this.name);
   }
@@ -209,6 +211,7 @@ export class RoutingController implements Controller {
   /** The BGP plan, given to the speaker with what we originate; undefined when BGP cannot run yet. */
   private async syncBgp(nodes: readonly NodeInfo[], addresses: readonly Address[], links: readonly Link[]): Promise<BgpPlan | undefined> {
     const cfg = this.ctx.config;
+    const t0 = performance.now();
     const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges], nextHopOverride: this.nextHopOverride(addresses, links) });
     if ('error' in plan) {
       this.logger.warn('BGP not started', { reason: plan.error });
@@ -221,6 +224,7 @@ export class RoutingController implements Controller {
     const vips = this.vips().map((prefix) => ({ prefix, communities: plan.vipCommunities, to: 'external' as const, ...(plan.prepend ? { prepend: plan.prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
     this.host.exportPeers();
+    this.metrics.internalPeersSyncTime.observe((performance.now() - t0) / 1000);
     return plan;
   }
 

@@ -131,13 +131,32 @@ function startApi(st: LabState): number {
 }
 
 /**
- * Restarts the API server (its objects are saved and loaded again; versions continue, so watchers get
- * 410 Gone and list again), as an API server restart in a cluster would.
+ * Waits until every daemon has all its watches open again (its /healthz says `KubernetesAPI:
+ * watching`): after an API server restart they reconnect with backoff, and changes made before that
+ * would reach them only then.
+ */
+export async function waitWatching(st: LabState, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (let i = 0; i < st.plan.nodes; i++) {
+    for (;;) {
+      const r = await nsRun(netns.node(st.plan.name, i), 'curl', '-s', '-m', '2', 'http://127.0.0.1:20244/healthz').catch(() => ({ stdout: '' }));
+      if (/KubernetesAPI: watching/.test(r.stdout)) break;
+      if (Date.now() > end) throw new Error(`${nodeName(i)}: watches not open again after ${timeoutMs} ms: ${r.stdout}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+}
+
+/**
+ * Restarts the API server, as an API server restart in a cluster would (the real one: etcd keeps the
+ * objects; the fixture: its objects are saved and loaded again, versions continue, so watchers get 410
+ * Gone and list again). Returns once every daemon watches again.
  */
 export async function restartApi(st: LabState): Promise<void> {
   if (st.controlPlane?.kind === 'kubernetes') {
     await restartApiserver(st.plan, st.dir, st.controlPlane.pids);
     saveState(st);
+    await waitWatching(st, 60_000);
     return;
   }
   if (st.apiPid !== undefined) {
@@ -151,6 +170,7 @@ export async function restartApi(st: LabState): Promise<void> {
   st.apiPid = startApi(st);
   saveState(st);
   await waitForFile(join(st.dir, 'api.log'), /ready/, 15_000, 'the API server');
+  await waitWatching(st, 60_000);
 }
 
 export async function up(o: UpOptions, progress: Progress): Promise<LabState> {

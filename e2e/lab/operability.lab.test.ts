@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { parseAllDocuments } from 'yaml';
-import { apply, client, destroyLab, probe, restartApi, up } from '../../lab/lab.js';
+import { execFileSync } from 'node:child_process';
+import { apply, client, destroyLab, inspectSocket, probe, restartApi, up } from '../../lab/lab.js';
+import { KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { promQuery } from '../../lab/prometheus.js';
 import { DASHBOARD_ROWS } from '../../manifests/dashboard.js';
 import type { JsonObject } from '../../lab/kube-client.js';
@@ -77,6 +79,14 @@ describe('operators: real Prometheus and the Grafana dashboard in the lab', func
     await apply(st, docs(WORKLOAD.split('---').filter((d) => d.includes('web-2')).join('---')), quiet);
     await apply(st, docs(WORKLOAD.split('---').filter((d) => d.includes('NetworkPolicy')).join('---').replace('ingress: [{from:', 'ingress: [{ports: [{port: 8080}], from:')), quiet);
     const web = String(((await client(st).get('Service', 'shop', 'web'))?.['spec'] as JsonObject)['clusterIP']);
+    // The client's node serves exactly the current web pods (the re-created web-2 has a new address).
+    const want = (st.pods.filter((p) => p.name.startsWith('web-')).map((p) => `${p.ips[0] ?? ''}:8080`)).sort().join(' ');
+    const programmed = (): string => {
+      const rows = JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'proxy', 'services', 'shop/web', '--json', '--socket', inspectSocket(st, 'node-2')], { encoding: 'utf8' })) as { frontend: string; programmed: { addr: string }[] }[];
+      return (rows.find((r) => r.frontend === `${web}:80/tcp`)?.programmed ?? []).map((b) => b.addr).sort().join(' ');
+    };
+    for (let i = 0; i < 100 && programmed() !== want; i++) await sleep(100);
+    assert.equal(programmed(), want);
     for (let i = 0; i < 10; i++) assert.ok((await probe(st, 'shop/client', `${web}:80`, 'tcp', 2000)).ok, 'the client reaches web');
     await sleep(8000); // a few scrapes (every 2 s)
     const empty: string[] = [];

@@ -32,13 +32,18 @@ export function isAlive(pid: number): boolean {
   return processState(pid) !== 'Z';
 }
 
-function processState(pid: number): string | undefined {
+/** /proc/PID/stat from its third field on (state, ppid, ...): the command name before it may hold spaces. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+function processState(pid: number): string | undefined {
+  return statFields(pid)?.[0];
 }
 
 /** A process's identity: its PID and its start time (clock ticks since boot), as PIDs are reused. */
@@ -48,13 +53,7 @@ export interface ProcessIdentity {
 }
 
 function startTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  return statFields(pid)?.[19];
 }
 
 export function identify(pid: number): ProcessIdentity | undefined {

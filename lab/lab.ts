@@ -38,6 +38,8 @@ export interface UpOptions {
   readonly controlPlane?: 'kubernetes' | 'fixture';
   /** Debian's Prometheus in the API namespace, scraping every node's metrics port. */
   readonly prometheus?: boolean;
+  /** --loadbalancer-ip-range of the lab (default 198.19.1.0/24). */
+  readonly lbRange?: string;
 }
 
 /** `kubernetes` where scripts/setup.sh built the binaries, else `fixture`. */
@@ -84,7 +86,8 @@ export function daemonArgv(st: LabState, i: number): string[] {
     join(DIST, 'cmd/kube-router.js'),
     // On the real control plane the daemon runs as in its DaemonSet: in-cluster configuration (the
     // ServiceAccount token and CA where a pod sees them), no kubeconfig.
-    ...(isKubernetes(st) ? [] : [`--kubeconfig=${join(st.dir, 'kubeconfig')}`]),
+    // kube-router's LoadBalancer allocator gives the addresses (the fixture allocates them itself).
+    ...(isKubernetes(st) ? ['--run-loadbalancer=true'] : [`--kubeconfig=${join(st.dir, 'kubeconfig')}`]),
     `--hostname-override=${nodeName(i)}`,
     `--service-cluster-ip-range=${p.serviceCidr}`,
     `--service-external-ip-range=${p.externalIPRange}`,
@@ -105,7 +108,7 @@ export function startDaemon(st: LabState, i: number): number {
   // What the kubelet gives a DaemonSet pod: the API server's address in the environment (the DaemonSet
   // points it at the API server itself, as the Service VIP is what kube-router serves) and the
   // ServiceAccount folder mounted at its well-known path.
-  const inCluster = { KUBERNETES_SERVICE_HOST: st.plan.apiIP, KUBERNETES_SERVICE_PORT: '6443' };
+  const inCluster = { KUBERNETES_SERVICE_HOST: st.plan.apiIP, KUBERNETES_SERVICE_PORT: '6443', POD_NAME: `kube-router-${node}`, POD_NAMESPACE: 'kube-system' };
   return spawnDetached(netns.node(st.plan.name, i), [...inPodMounts(join(st.dir, 'serviceaccount', node)), ...daemonArgv(st, i)], join(st.dir, `${node}.log`), { ...env, ...inCluster });
 }
 
@@ -175,7 +178,7 @@ export async function restartApi(st: LabState): Promise<void> {
 
 export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   await destroyLab(o.name);
-  const plan: LabPlan = makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr, o.dataNetwork ?? false);
+  const plan: LabPlan = { ...makePlan(o.name, o.nodes, o.subnets, o.ipv6, o.fabricCidr, o.dataNetwork ?? false), ...(o.lbRange ? { lbIPRange: o.lbRange } : {}) };
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true });
   const kind = o.controlPlane ?? defaultControlPlane();
@@ -243,7 +246,7 @@ async function upKubernetes(st: LabState, o: UpOptions, progress: Progress): Pro
     if (cidrs.join(',') !== want.join(',')) throw new Error(`node ${name}: node IPAM gave ${cidrs.join(',')}, the lab's plan expects ${want.join(',')}`);
     writeCniTemplate(st, name);
   }
-  cp.pids.kubelet = spawnDetached(netns.api(plan.name), ['node', join(DIST, 'lab/control-plane/lab-controllers.js'), '--dir', st.dir, '--nodes', Array.from({ length: o.nodes }, (_, i) => nodeName(i)).join(','), '--lb-range', plan.lbIPRange], join(st.dir, 'lab-controllers.log'));
+  cp.pids.kubelet = spawnDetached(netns.api(plan.name), ['node', join(DIST, 'lab/control-plane/lab-controllers.js'), '--dir', st.dir, '--nodes', Array.from({ length: o.nodes }, (_, i) => nodeName(i)).join(',')], join(st.dir, 'lab-controllers.log'));
   saveState(st);
   await waitForFile(join(st.dir, 'lab-controllers.log'), /ready/, 15_000, 'the lab controllers');
   for (let i = 0; i < o.nodes; i++) await writeServiceAccountFiles(c, st.dir, nodeName(i));
@@ -422,14 +425,14 @@ export async function apply(st: LabState, docs: readonly JsonObject[], progress:
   }
 }
 
-/** As the fixture did at once: return only when the load-balancer stand-in has given the Service its address. */
+/** As the fixture does at once: return only when kube-router's allocator has given the Service its address. */
 async function waitLoadBalancerAddress(c: KubeClient, ns: string, name: string): Promise<void> {
-  const end = Date.now() + 15_000;
+  const end = Date.now() + 30_000;
   for (;;) {
     const s = await c.get('Service', ns, name);
     if (asArray(asRecord(asRecord(s?.['status'])?.['loadBalancer'])?.['ingress']).length > 0) return;
     if (asRecord(s?.['spec'])?.['loadBalancerClass'] !== undefined) return;
-    if (Date.now() > end) throw new Error(`service ${ns}/${name}: no load-balancer address after 15 s (see lab-controllers.log)`);
+    if (Date.now() > end) throw new Error(`service ${ns}/${name}: no load-balancer address after 30 s (see the nodes' logs: LoadBalancerController)`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

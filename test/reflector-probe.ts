@@ -20,6 +20,7 @@ const real = new KubeTransport(new ResolvedKubeConfig({ kubeconfig: opt('--kubec
 const transport: ApiTransport = {
   server: real.server,
   create: (p, b) => real.create(p, b),
+  request: (m, p, b) => real.request(m, p, b),
   list: (p, params) => {
     counts.lists++;
     return real.list(p, params).catch((e: unknown) => {

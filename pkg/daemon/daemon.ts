@@ -71,7 +71,7 @@ export class Daemon {
     // Every controller needs the Node objects (this node's IPs and pod CIDRs, the peers).
     this.watch.views('nodes');
     const events = new EventRecorder(this.deps.transport, clock, logger.child('events'), { node: config.nodeName });
-    const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger, rejections: new Rejections(logger, this.metrics, events) };
+    const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger, rejections: new Rejections(logger, this.metrics, events), api: this.deps.transport };
     const controllers: Controller[] = [];
     for (const make of this.deps.controllers) controllers.push(await make(ctx));
     this.watch.start();

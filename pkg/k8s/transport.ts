@@ -22,6 +22,8 @@ export interface ApiTransport {
   watch(path: string, params: Readonly<Record<string, string>>, onEvent: (type: string, obj: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle>;
   /** POSTs one object to a collection path (Events); resolves with the HTTP status. Never retried here. */
   create(path: string, body: unknown): Promise<number>;
+  /** One JSON request (Leases, Service status); resolves with the status and the parsed body. Never retried here. */
+  request(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<{ readonly status: number; readonly body: unknown }>;
   /** The server URL, for log lines. */
   readonly server: string;
 }
@@ -99,6 +101,20 @@ export class KubeTransport implements ApiTransport {
     if (res.status === 401) this.kc.refresh?.();
     await res.text();
     return res.status;
+  }
+
+  async request(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<{ readonly status: number; readonly body: unknown }> {
+    const init = (await this.kc.applyToFetchOptions({})) as Parameters<typeof fetch>[1] & { headers?: Record<string, string> };
+    const res = await fetch(this.server + path, { ...init, method, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), headers: { ...(init?.headers ?? {}), 'content-type': 'application/json', accept: 'application/json' }, timeout: 10_000 });
+    if (res.status === 401) this.kc.refresh?.();
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text === '' ? undefined : (JSON.parse(text) as unknown);
+    } catch {
+      parsed = text.slice(0, 300);
+    }
+    return { status: res.status, body: parsed };
   }
 
   async watch(path: string, params: Readonly<Record<string, string>>, onEvent: (type: string, obj: unknown) => void, onDone: (err: unknown) => void): Promise<WatchHandle> {

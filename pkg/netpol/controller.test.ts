@@ -41,7 +41,7 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
     const ipset = new FakeIpset();
     const metrics = new DaemonMetrics('test', { processMetrics: false });
     const health = new HealthChecker(clock);
-    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset }), health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })) });
+    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset }), health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) });
     try {
       await client.create({ kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['198.18.64.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.10' }] } });
       await client.create({ kind: 'Namespace', metadata: { name: 'x', labels: { ns: 'x' } } });

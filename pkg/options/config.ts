@@ -93,7 +93,8 @@ export interface KubeRouterConfig {
   readonly inspectSocket: string;
   readonly proxy: ProxyConfig;
   readonly firewall: FirewallConfig;
-  readonly loadBalancer: { readonly defaultClass: boolean; readonly syncPeriodMs: number };
+  /** --run-loadbalancer's allocator: its classes, re-walk period and Lease (identity POD_NAME, namespace POD_NAMESPACE or the pod's). */
+  readonly loadBalancer: { readonly defaultClass: boolean; readonly syncPeriodMs: number; readonly leaseIdentity: string; readonly leaseNamespace: string };
 }
 
 /** The IP families this daemon serves (--enable-ipv4, --enable-ipv6), IPv4 first: every controller's one list. */

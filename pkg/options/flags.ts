@@ -14,7 +14,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   { name: 'run-router', kind: 'bool', default: true, group: G.General, usage: 'Enable pod networking: BGP speaker, routes, overlay and CNI config.' },
   { name: 'run-service-proxy', kind: 'bool', default: true, group: G.General, usage: 'Enable the service proxy (replaces kube-proxy).' },
   { name: 'run-firewall', kind: 'bool', default: true, group: G.General, usage: 'Enable the NetworkPolicy firewall.' },
-  { name: 'run-loadbalancer', kind: 'bool', default: false, group: G.LoadBalancer, usage: 'Enable the LoadBalancer IP allocator.', notImplemented: 'no LoadBalancer IP allocator runs here; Services of type LoadBalancer get addresses only from another allocator' },
+  { name: 'run-loadbalancer', kind: 'bool', default: false, group: G.LoadBalancer, usage: 'Enable the LoadBalancer IP allocator (one leader in the cluster, Lease kube-router-lballoc).' },
   { name: 'kubeconfig', kind: 'string', default: '', group: G.General, usage: 'Path to a kubeconfig file. Empty: in-cluster configuration.' },
   { name: 'master', kind: 'string', default: '', group: G.General, usage: 'Kubernetes API server address; overrides the kubeconfig server.' },
   { name: 'hostname-override', kind: 'string', default: '', group: G.General, usage: 'Node name to use instead of NODE_NAME or the host name.' },

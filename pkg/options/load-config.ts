@@ -309,7 +309,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       nodePortRange,
     },
     firewall: { syncPeriodMs: positive('iptables-sync-period'), defaultDeny: v.bool('netpol-default-deny') },
-    loadBalancer: { defaultClass: v.bool('loadbalancer-default-class'), syncPeriodMs: positive('loadbalancer-sync-period') },
+    loadBalancer: { defaultClass: v.bool('loadbalancer-default-class'), syncPeriodMs: positive('loadbalancer-sync-period'), leaseIdentity: deps.env['POD_NAME'] || nodeName, leaseNamespace: deps.env['POD_NAMESPACE'] || podNamespace(deps) },
   };
   // Validated for its syntax only: the config-sync-period flag is ignored.
   nonNegative('config-sync-period');
@@ -324,3 +324,12 @@ export function inspectSocketOf(env: Readonly<Record<string, string | undefined>
 }
 
 export const DEFAULT_INSPECT_SOCKET = '/var/run/kube-router/kube-router.sock';
+
+/** The pod's namespace from its ServiceAccount folder, as upstream falls back to; kube-system outside a pod. */
+function podNamespace(deps: LoadDeps): string {
+  try {
+    return deps.readFile('/var/run/secrets/kubernetes.io/serviceaccount/namespace').trim() || 'kube-system';
+  } catch {
+    return 'kube-system';
+  }
+}

@@ -104,7 +104,7 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
     kernel = realKernelWith(exec, variant);
     deps = { nft: kernel.nft, netlink: kernel.netlink, conntrack: realConntrack(exec), openIpvs: () => Promise.resolve(ipvs) };
   }
-  const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })) }, deps);
+  const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) }, deps);
   await client.create(node(NODE, NODE_IP, '198.18.64.0/24', 'zone-a', r.config.enableIPv6 ? '2001:db8::10' : undefined));
   await client.create(node('node-b', '198.18.0.11', '198.18.65.0/24', 'zone-b'));
   watch.start();

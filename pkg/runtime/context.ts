@@ -6,6 +6,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Rejections } from './rejections.js';
 import type { KernelAdapters } from '../linux/adapters.js';
+import type { ApiTransport } from '../k8s/transport.js';
 
 /** What every controller is built from. Controllers take only what they need from it. */
 export interface ControllerContext {
@@ -18,6 +19,8 @@ export interface ControllerContext {
   readonly logger: Logger;
   /** Refusing input: log line, metric and Warning Event. */
   readonly rejections: Rejections;
+  /** Writes to the API beyond the watch layer (the allocator's Lease and Service status). */
+  readonly api: ApiTransport;
 }
 
 /**

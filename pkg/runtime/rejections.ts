@@ -3,10 +3,10 @@ import type { Logger } from '../util/logger.js';
 import type { DaemonMetrics } from './metrics.js';
 
 /** Stable reasons, for the metric label and the Event reason. */
-export type RejectReason = 'Malformed' | 'OverBudget' | 'OutOfRange' | 'Unsupported' | 'Conflict';
+export type RejectReason = 'Malformed' | 'OverBudget' | 'OutOfRange' | 'Unsupported' | 'Conflict' | 'RangeExhausted';
 
 export interface Rejection {
-  readonly controller: 'proxy' | 'routing' | 'netpol';
+  readonly controller: 'proxy' | 'routing' | 'netpol' | 'loadbalancer';
   /** The Kubernetes kind (or `NodeAnnotation`, `CNIConfig`, `BGPPeer` for inputs that are not objects of their own). */
   readonly kind: string;
   readonly reason: RejectReason;

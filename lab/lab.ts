@@ -356,7 +356,7 @@ async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
   const udp = p.ports.filter((x) => x.protocol === 'UDP').map((x) => x.port);
   const log = join(st.dir, `pod-${p.namespace}-${p.name}.log`);
   const pid = spawnDetached(ns, ['node', join(DIST, 'lab/workload.js'), '--name', `${p.namespace}/${p.name}`, '--tcp', tcp.join(','), '--udp', udp.join(',')], log);
-  await waitForFile(log, /ready/, 15_000, `pod ${p.namespace}/${p.name}`);
+  await waitForFile(log, /ready/, 60_000, `pod ${p.namespace}/${p.name}`);
   const pod: PodState = { namespace: p.namespace, name: p.name, node, netns: ns, ips, pid, labels: p.labels, ports: p.ports, containerId };
   if (kube) await writePodRunning(await kubeletClient(st, node), p.namespace, p.name, nodeIP(st.plan, nodeIndex), ips, new Date());
   else {

@@ -15,7 +15,7 @@ import type { Logger } from '../util/logger.js';
 import { planBgp, type BgpPlan } from './bgp-plan.js';
 import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.js';
 import { chooseAddress } from './iface.js';
-import { routingMetrics, type RoutingMetrics } from './metrics.js';
+import { peerMetrics, routingMetrics, type RoutingMetrics } from './metrics.js';
 import { RouteApplier } from './route-apply.js';
 import { computeRouteModel } from './route-model.js';
 import { advertisesByAnnotation, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
@@ -84,6 +84,7 @@ export class RoutingController implements Controller {
     this.families = enabledFamilies(ctx.config);
     this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
     this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, onBestChange: () => this.runner.run() });
+    peerMetrics(ctx.metrics, () => this.host.speaker?.status() ?? []);
     this.applier = new RouteApplier(ctx.kernel, this.logger);
   }
 
@@ -223,7 +224,6 @@ export class RoutingController implements Controller {
     sp.setPeers(plan.peers);
     const vips = this.vips().map((prefix) => ({ prefix, communities: plan.vipCommunities, to: 'external' as const, ...(plan.prepend ? { prepend: plan.prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);
-    this.host.exportPeers();
     this.metrics.internalPeersSyncTime.observe((performance.now() - t0) / 1000);
     return plan;
   }

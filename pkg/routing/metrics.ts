@@ -1,10 +1,9 @@
-import type { Counter, Gauge, Histogram } from 'prom-client';
+import { Gauge, type Counter, type Histogram } from 'prom-client';
+import type { PeerStatus } from '../bgp/speaker/speaker.js';
 import type { DaemonMetrics } from '../runtime/metrics.js';
 
 /** Upstream's router metric names. */
 export interface RoutingMetrics {
-  readonly peerInfo: Gauge<'address' | 'type' | 'asn' | 'state'>;
-  readonly peerPrefixes: Gauge<'address' | 'direction'>;
   readonly routesSyncTime: Histogram;
   /** Upstream's: time to sync the BGP peers (planning them from the Nodes and handing them to the speaker). */
   readonly internalPeersSyncTime: Histogram;
@@ -19,8 +18,6 @@ export interface RoutingMetrics {
 
 export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
   return {
-    peerInfo: m.gauge('kube_router_bgp_peer_info', 'BGP peers (value 1) with their session state', ['address', 'type', 'asn', 'state']),
-    peerPrefixes: m.gauge('kube_router_bgp_peer_prefixes', 'Prefixes per BGP peer: received, accepted (after the import policy) and advertised', ['address', 'direction']),
     internalPeersSyncTime: m.histogram('kube_router_controller_bgp_internal_peers_sync_time', 'Time to sync the BGP peers, seconds'),
     controllerRoutesSyncTime: m.histogram('kube_router_controller_routes_sync_time', 'Time of a routing sync, seconds'),
     routesSyncTime: m.histogram('kube_router_host_routes_sync_time', 'Time to reconcile the routes we inject, seconds'),
@@ -30,4 +27,35 @@ export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
     advertisementsReceived: m.counter('kube_router_controller_bgp_advertisements_received', 'Routes received from BGP peers'),
     advertisementsSent: m.counter('kube_router_controller_bgp_advertisements_sent', 'Routes announced or withdrawn to BGP peers', ['type']),
   };
+}
+
+/**
+ * Upstream's peer gauge and our prefix counts, read from the running speaker at scrape time (a session
+ * that comes up between two routing syncs shows at once).
+ */
+export function peerMetrics(m: DaemonMetrics, peers: () => readonly PeerStatus[]): void {
+  new Gauge<'address' | 'type' | 'asn' | 'state'>({
+    name: 'kube_router_bgp_peer_info',
+    help: 'BGP peers (value 1) with their session state',
+    labelNames: ['address', 'type', 'asn', 'state'],
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const s of peers()) this.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
+    },
+  });
+  new Gauge<'address' | 'direction'>({
+    name: 'kube_router_bgp_peer_prefixes',
+    help: 'Prefixes per BGP peer: received, accepted (after the import policy) and advertised',
+    labelNames: ['address', 'direction'],
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const s of peers()) {
+        this.set({ address: s.address, direction: 'received' }, s.received);
+        this.set({ address: s.address, direction: 'accepted' }, s.accepted);
+        this.set({ address: s.address, direction: 'advertised' }, s.advertised);
+      }
+    },
+  });
 }

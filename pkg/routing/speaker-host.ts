@@ -78,19 +78,6 @@ export class SpeakerHost {
     return speaker;
   }
 
-  /** Upstream's peer gauge, from the speaker's sessions. */
-  exportPeers(): void {
-    const m = this.deps.metrics;
-    m.peerInfo.reset();
-    m.peerPrefixes.reset();
-    for (const s of this.current?.speaker.status() ?? []) {
-      m.peerInfo.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
-      m.peerPrefixes.set({ address: s.address, direction: 'received' }, s.received);
-      m.peerPrefixes.set({ address: s.address, direction: 'accepted' }, s.accepted);
-      m.peerPrefixes.set({ address: s.address, direction: 'advertised' }, s.advertised);
-    }
-  }
-
   /** With `graceful`, peers keep our routes while we are away (upstream does not stop BGP then). */
   async stop(graceful: boolean): Promise<void> {
     if (this.current) {

@@ -1,3 +1,4 @@
+import { microTime } from '../../pkg/k8s/micro-time.js';
 import type { KubeClient, JsonObject } from '../kube-client.js';
 import { KubeApiError } from '../kube-client.js';
 
@@ -6,10 +7,6 @@ export interface NodeRegistration {
   readonly name: string;
   readonly addresses: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
-}
-
-export function microTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 function readyCondition(now: Date): JsonObject {
@@ -49,7 +46,7 @@ export async function registerNode(asNode: KubeClient, n: NodeRegistration, time
 
 /** Renews (or creates) the node's Lease in kube-node-lease, as a kubelet does every 10 s. */
 export async function renewLease(asNode: KubeClient, node: string, now: Date): Promise<void> {
-  const spec = { holderIdentity: node, leaseDurationSeconds: 40, renewTime: microTime(now) };
+  const spec = { holderIdentity: node, leaseDurationSeconds: 40, renewTime: microTime(now.getTime()) };
   try {
     await asNode.patch('Lease', 'kube-node-lease', node, { spec });
   } catch (e) {

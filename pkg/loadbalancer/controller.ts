@@ -8,7 +8,8 @@ import type { TimerHandle } from '../util/clock.js';
 import { ErrorCode, KubeRouterError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { LeaseElector, RETRY_MS } from './lease.js';
-import { lbServiceOf, planLoadBalancers } from './plan.js';
+import { planLoadBalancers } from './plan.js';
+import { parseLoadBalancerRequest } from '../k8s/kinds/service.js';
 
 /** Upstream's Lease name. */
 export const LEASE_NAME = 'kube-router-lballoc';
@@ -72,7 +73,7 @@ export class LoadBalancerController implements Controller {
     if (!this.elector.leading()) return;
     const objs = new Map<string, KubeObject>(this.views.services.list().map((o) => [`${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
     const plan = planLoadBalancers(
-      [...objs].map(([key, o]) => lbServiceOf(key, o.raw['spec'] as Record<string, unknown> | undefined, o.raw['status'] as Record<string, unknown> | undefined)),
+      [...objs.values()].map(parseLoadBalancerRequest),
       this.ctx.config.loadBalancerIPRanges,
       this.ctx.config.loadBalancer.defaultClass,
     );

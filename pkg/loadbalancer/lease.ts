@@ -1,5 +1,6 @@
 import type { ApiTransport } from '../k8s/transport.js';
 import type { Clock } from '../util/clock.js';
+import { microTime } from '../k8s/micro-time.js';
 
 /** Upstream's lease timings (client-go's defaults): 15 s lease, 10 s to renew, a try every 2 s. */
 export const LEASE_DURATION_S = 15;
@@ -12,10 +13,6 @@ interface LeaseSpec {
   renewTime?: string;
   acquireTime?: string;
   leaseTransitions?: number;
-}
-
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 /** Whether another holder's lease has run out (its renew time plus its duration is past). Pure. */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { CIDR, IP } from '../util/ip.js';
 import { LeaseElector, leaseExpired } from './lease.js';
-import { lbServiceOf, planLoadBalancers, type LbService } from './plan.js';
+import { planLoadBalancers, type LbService } from './plan.js';
+import { parseLoadBalancerRequest } from '../k8s/kinds/service.js';
+import { toKubeObject, type KubeObject } from '../k8s/object.js';
 import { FakeClock } from '../util/clock.js';
 import type { ApiTransport } from '../k8s/transport.js';
 
@@ -39,7 +41,8 @@ describe('LoadBalancer allocator: the plan (pure)', () => {
   });
 
   it('reads the Service object: ipFamilies, loadBalancerIP, class, the ingress addresses', () => {
-    const s = lbServiceOf('a/x', { type: 'LoadBalancer', ipFamilies: ['IPv6', 'IPv4'], loadBalancerIP: '198.19.1.4', loadBalancerClass: 'kube-router' }, { loadBalancer: { ingress: [{ ip: '2001:db8:19::1' }, { hostname: 'x' }] } });
+    const o = toKubeObject({ metadata: { namespace: 'a', name: 'x' }, spec: { type: 'LoadBalancer', ipFamilies: ['IPv6', 'IPv4'], loadBalancerIP: '198.19.1.4', loadBalancerClass: 'kube-router' }, status: { loadBalancer: { ingress: [{ ip: '2001:db8:19::1' }, { hostname: 'x' }] } } }) as KubeObject;
+    const s = parseLoadBalancerRequest(o);
     assert.deepEqual(s, { key: 'a/x', isLoadBalancer: true, loadBalancerClass: 'kube-router', families: [6, 4], requested: ['198.19.1.4'], ingress: ['2001:db8:19::1'] });
   });
 });

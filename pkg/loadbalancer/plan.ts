@@ -1,18 +1,8 @@
-import { bitsOf, cidrContains, cidrParts, familyOf, ipToBigInt, nthAddress, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
+import type { LoadBalancerRequest } from '../k8s/kinds/service.js';
+import { bitsOf, cidrContains, cidrParts, familyOf, ipToBigInt, nthAddress, type CIDR, type Family, type IP } from '../util/ip.js';
 
-/** What the allocator reads of a Service. */
-export interface LbService {
-  /** `namespace/name`. */
-  readonly key: string;
-  readonly isLoadBalancer: boolean;
-  readonly loadBalancerClass?: string;
-  /** spec.ipFamilies (IPv4 when unset). */
-  readonly families: readonly Family[];
-  /** Addresses asked for (spec.loadBalancerIP). */
-  readonly requested: readonly IP[];
-  /** status.loadBalancer.ingress[].ip */
-  readonly ingress: readonly IP[];
-}
+/** What the allocator reads of a Service (parsed by the Service parser, pkg/k8s/kinds/service.ts). */
+export type LbService = LoadBalancerRequest;
 
 export interface LbPlan {
   /** Services whose status gets these addresses (what they keep plus what is new). */
@@ -87,18 +77,4 @@ export function planLoadBalancers(services: readonly LbService[], ranges: readon
     if (changed) assign.set(s.key, have);
   }
   return { assign, release, exhausted };
-}
-
-/** The allocator's view of a raw Service object. */
-export function lbServiceOf(key: string, spec: Record<string, unknown> | undefined, status: Record<string, unknown> | undefined): LbService {
-  const ingress = ((status?.['loadBalancer'] as Record<string, unknown> | undefined)?.['ingress'] as unknown[] | undefined) ?? [];
-  const ips = ingress.flatMap((i) => {
-    const text = i !== null && typeof i === 'object' ? (i as Record<string, unknown>)['ip'] : undefined;
-    const ip = typeof text === 'string' ? tryParseIP(text) : undefined;
-    return ip ? [ip] : [];
-  });
-  const fams = ((spec?.['ipFamilies'] as unknown[] | undefined) ?? ['IPv4']).map((f): Family => (f === 'IPv6' ? 6 : 4));
-  const req = typeof spec?.['loadBalancerIP'] === 'string' ? tryParseIP(spec['loadBalancerIP']) : undefined;
-  const cls = spec?.['loadBalancerClass'];
-  return { key, isLoadBalancer: spec?.['type'] === 'LoadBalancer', ...(typeof cls === 'string' ? { loadBalancerClass: cls } : {}), families: [...new Set(fams)], requested: req ? [req] : [], ingress: ips };
 }

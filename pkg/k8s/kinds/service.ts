@@ -1,6 +1,6 @@
 import type { KubeObject } from '../object.js';
 import { asArray, asNumber, asRecord, asString } from '../../util/json.js';
-import { cidrContains, tryParseIP, tryParsePort, type CIDR, type IP, type Port } from '../../util/ip.js';
+import { cidrContains, tryParseIP, tryParsePort, type CIDR, type Family, type IP, type Port } from '../../util/ip.js';
 import type { Protocol } from './protocol.js';
 import type { KubeRouterConfig } from '../../options/config.js';
 
@@ -216,5 +216,39 @@ export function serviceParseConfig(config: KubeRouterConfig): ServiceParseConfig
     loadBalancerIPRanges: config.loadBalancerIPRanges,
     strictExternalIPValidation: config.strictExternalIPValidation,
     hairpinMode: config.proxy.hairpinMode,
+  };
+}
+
+/** What the LoadBalancer allocator reads of a Service. */
+export interface LoadBalancerRequest {
+  /** `namespace/name`. */
+  readonly key: string;
+  readonly isLoadBalancer: boolean;
+  readonly loadBalancerClass?: string;
+  /** spec.ipFamilies (IPv4 when unset). */
+  readonly families: readonly Family[];
+  /** Addresses asked for (spec.loadBalancerIP). */
+  readonly requested: readonly IP[];
+  /** status.loadBalancer.ingress[].ip (entries without a valid IP are left out). */
+  readonly ingress: readonly IP[];
+}
+
+/** The allocator's view of a Service: type, class, IP families, the requested and the assigned addresses. */
+export function parseLoadBalancerRequest(o: KubeObject): LoadBalancerRequest {
+  const spec = asRecord(o.raw['spec']);
+  const ingress = asArray(asRecord(asRecord(o.raw['status'])?.['loadBalancer'])?.['ingress']).flatMap((i) => {
+    const ip = tryParseIP(asString(asRecord(i)?.['ip']) ?? '');
+    return ip ? [ip] : [];
+  });
+  const families = asArray(spec?.['ipFamilies']).map((f): Family => (f === 'IPv6' ? 6 : 4));
+  const requested = tryParseIP(asString(spec?.['loadBalancerIP']) ?? '');
+  const cls = asString(spec?.['loadBalancerClass']);
+  return {
+    key: `${o.metadata.namespace ?? ''}/${o.metadata.name}`,
+    isLoadBalancer: asString(spec?.['type']) === 'LoadBalancer',
+    ...(cls !== undefined ? { loadBalancerClass: cls } : {}),
+    families: families.length > 0 ? [...new Set(families)] : [4],
+    requested: requested ? [requested] : [],
+    ingress,
   };
 }

@@ -97,7 +97,10 @@ describe('the lab on the real Kubernetes control plane', function () {
         ['node-2', ['198.18.65.0/24']],
       ],
     );
-    const slices = await client(st).list('EndpointSlice', 'shop', 'kubernetes.io/service-name=web');
+    // The EndpointSlice controller publishes the pod asynchronously once its kubelet reports it Ready.
+    const list = (): Promise<JsonObject[]> => client(st).list('EndpointSlice', 'shop', 'kubernetes.io/service-name=web');
+    await until('the slice lists the pod', async () => (await list()).some((x) => ((x['endpoints'] as JsonObject[] | undefined) ?? []).length > 0));
+    const slices = await list();
     assert.equal(slices.length, 1);
     assert.equal((slices[0]?.['metadata'] as JsonObject)['labels'] && ((slices[0]?.['metadata'] as JsonObject)['labels'] as Record<string, string>)['endpointslice.kubernetes.io/managed-by'], 'endpointslice-controller.k8s.io');
     const web = st.pods.find((p) => p.name === 'web-1');

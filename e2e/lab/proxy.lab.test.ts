@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, destroyLab, inspectSocket, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
+import { apply, client, destroyLab, inspectSocket, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
 import { execFileSync } from 'node:child_process';
 import { KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { netns } from '../../lab/plan.js';
@@ -45,6 +45,26 @@ apiVersion: v1
 kind: Service
 metadata: {name: solo, annotations: {kube-router.io/service.hairpin: ""}}
 spec: {selector: {app: solo}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: by-source, annotations: {kube-router.io/service.scheduler: sh}}
+spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: by-source-port, annotations: {kube-router.io/service.scheduler: mh, kube-router.io/service.schedflags: "flag-1,flag-2"}}
+spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: by-destination, annotations: {kube-router.io/service.scheduler: dh}}
+spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: least-conn, annotations: {kube-router.io/service.scheduler: lc}}
+spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: 8080}]}
 ---
 ${pod('web-1', 'web')}
 ${pod('web-2', 'web')}
@@ -132,6 +152,30 @@ describe('service proxy end to end in the lab (real nftables, real packets)', fu
     assert.equal(new Set(a).size, 1, a.join());
   });
 
+  it('hashing schedulers on nftables: sh and dh keep a client on one endpoint, mh with flag-2 hashes the source port too; lc gets a Warning Event', async () => {
+    // 16 connections from one client: a random pick would land them all on one of two endpoints with odds 2^-15.
+    for (const name of ['by-source', 'by-destination']) {
+      const a = await answers('default/client', `${cip(name)}:80`, 16);
+      assert.equal(new Set(a).size, 1, `${name}: ${a.join()}`);
+      assert.ok(/default\/web-[12]/.test(a[0] ?? ''), a.join());
+    }
+    const spread = await answers('default/client', `${cip('by-source-port')}:80`, 16);
+    assert.deepEqual([...new Set(spread)].sort(), ['default/web-1', 'default/web-2'], spread.join());
+    // What decides is in the kernel: jhash over the fields each scheduler hashes, not a random number.
+    const table = execFileSync('ip', ['netns', 'exec', netns.node(LAB, 0), 'nft', 'list', 'table', 'ip', 'kube-router-proxy'], { encoding: 'utf8' });
+    for (const expr of ['jhash ip saddr mod 2 seed 0x6b72', 'jhash ip saddr . th sport mod 2 seed 0x6b72', 'jhash ip daddr mod 2 seed 0x6b72']) assert.ok(table.includes(expr), `${expr} in\n${table}`);
+    // lc has no stateless form: served at random, and the Service says why.
+    const lc = await answers('default/client', `${cip('least-conn')}:80`, 16);
+    assert.deepEqual([...new Set(lc)].sort(), ['default/web-1', 'default/web-2'], lc.join());
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const events = (await client(st).list('Event', 'default')).filter((e) => (e['involvedObject'] as JsonObject)['name'] === 'least-conn' && e['type'] === 'Warning');
+      if (events.some((e) => String(e['message']).includes('needs the IPVS datapath'))) break;
+      assert.ok(Date.now() < deadline, `no Warning Event on least-conn: ${JSON.stringify(events)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+
   it('hairpin: a pod reaches itself through its service, with its source rewritten', async () => {
     const r = await probe(st, 'default/solo', `${cip('solo')}:80`, 'tcp', 2000);
     assert.equal(r.answer, 'default/solo', r.output);
@@ -177,6 +221,70 @@ describe('service proxy end to end in the lab (real nftables, real packets)', fu
     await waitHealthy(st, 0, 30_000);
     const r = await held;
     assert.ok(r.ok && /default\/web-[12]/.test(r.answer ?? ''), `held connection: ${r.output}`);
+  });
+
+  it("takes over a node from kube-proxy (with --cleanup-kube-proxy) and from upstream kube-router: their stale rules are gone and the Service answers", async () => {
+    const ns = netns.node(LAB, 1);
+    const sh = (cmd: string[], input?: string): string => execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+    const restart = async (extra: string[]): Promise<void> => {
+      const pid = st.daemons['node-2'] as number;
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      st.daemons['node-2'] = startDaemon({ ...st, daemonArgs: [...st.daemonArgs, ...extra] }, 1);
+      saveState(st);
+      await waitHealthy(st, 1, 30_000);
+    };
+    const log = (): string => readFileSync(join(st.dir, 'node-2.log'), 'utf8');
+    // What kube-proxy in iptables mode writes for web's ClusterIP (its chains, its hashed per-service
+    // chains, a stale endpoint nobody serves) and in nftables mode, plus its IPVS-mode set; the kubelet's
+    // own KUBE-FIREWALL stays. Then what upstream kube-router's IPVS proxy leaves that a kernel without
+    // IPVS can hold: its sets, its filter chain with upstream's jump, its DSR policy rule.
+    const vip = cip('web');
+    sh(['iptables-nft-restore', '--noflush'], [
+      '*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-SVC-ABCDEFGHIJKLMNOP - [0:0]', ':KUBE-SEP-QRSTUVWXYZ234567 - [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-POSTROUTING - [0:0]',
+      '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+      `-A KUBE-SERVICES -d ${vip}/32 -p tcp -m comment --comment "default/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABCDEFGHIJKLMNOP`,
+      '-A KUBE-SVC-ABCDEFGHIJKLMNOP -j KUBE-SEP-QRSTUVWXYZ234567',
+      '-A KUBE-SEP-QRSTUVWXYZ234567 -p tcp -m tcp -j DNAT --to-destination 198.18.64.250:8080',
+      '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000',
+      'COMMIT',
+      '*filter', ':KUBE-FIREWALL - [0:0]', ':KUBE-PROXY-FIREWALL - [0:0]', ':KUBE-ROUTER-SERVICES - [0:0]',
+      '-A INPUT -j KUBE-FIREWALL',
+      '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+      '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+      'COMMIT', '',
+    ].join('\n'));
+    sh(['ipset', 'restore'], 'create KUBE-CLUSTER-IP hash:ip,port\ncreate kube-router-svip hash:ip\ncreate kube-router-svip-prt hash:ip,port\nadd kube-router-svip-prt 198.18.128.99,tcp:80\n');
+    sh(['iptables-nft-restore', '--noflush'], '*filter\n-A INPUT -m comment --comment "handle traffic to IPVS service IPs in custom chain" -m set --match-set kube-router-svip dst -j KUBE-ROUTER-SERVICES\nCOMMIT\n');
+    sh(['nft', '-f', '-'], 'add table ip kube-proxy\nadd chain ip kube-proxy nat-output { type nat hook output priority -100 ; }\n');
+    sh(['ip', 'rule', 'add', 'fwmark', '0x1', 'lookup', '78', 'priority', '32764']);
+
+    await restart([]);
+    const warned = log().split('\n').filter((l) => l.includes("kube-proxy's objects are on this node and were left in place"));
+    assert.equal(warned.length, 1, 'one warning names them');
+    for (const name of ['nftables table ip kube-proxy', 'chain KUBE-SERVICES', 'chain KUBE-SVC-ABCDEFGHIJKLMNOP', 'ipset KUBE-CLUSTER-IP']) assert.ok(warned[0]?.includes(name), `${name} in ${warned[0]}`);
+    assert.ok(!warned[0]?.includes('KUBE-FIREWALL'), "the kubelet's chain is not kube-proxy's");
+    assert.match(sh(['iptables-nft-save', '-t', 'nat']), /KUBE-SVC-ABCDEFGHIJKLMNOP/, 'left in place without the flag');
+    // Upstream kube-router's objects go whatever the flag (this node runs the nftables datapath).
+    const filter = sh(['iptables-nft-save', '-t', 'filter']);
+    assert.doesNotMatch(filter, /KUBE-ROUTER-SERVICES/);
+    assert.doesNotMatch(sh(['ipset', 'list', '-n']), /kube-router-svip/);
+    assert.doesNotMatch(sh(['ip', 'rule']), /lookup 78/);
+
+    await restart(['--cleanup-kube-proxy']);
+    const nat = sh(['iptables-nft-save', '-t', 'nat']);
+    for (const chain of ['KUBE-SERVICES', 'KUBE-SVC-', 'KUBE-SEP-', 'KUBE-MARK-MASQ', 'KUBE-POSTROUTING']) assert.ok(!nat.includes(chain), `${chain} removed:\n${nat}`);
+    const filter2 = sh(['iptables-nft-save', '-t', 'filter']);
+    assert.match(filter2, /-A INPUT -j KUBE-FIREWALL/, "the kubelet's chain and jump stay");
+    assert.doesNotMatch(filter2, /KUBE-PROXY-FIREWALL/);
+    assert.doesNotMatch(sh(['ipset', 'list', '-n']), /KUBE-CLUSTER-IP/);
+    assert.doesNotMatch(sh(['nft', 'list', 'tables']), /kube-proxy/);
+    assert.match(sh(['nft', 'list', 'tables']), /kube-router-proxy/);
+    // The node's own traffic to the Service reaches the real endpoints, never kube-proxy's stale one.
+    const a = await answers('node/node-2', `${vip}:80`, 8);
+    assert.ok(a.every((x) => x === 'default/web-1' || x === 'default/web-2'), a.join());
   });
 
   it('an endpoint that goes away gets no more connections, TCP or UDP', async () => {

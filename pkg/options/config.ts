@@ -58,6 +58,8 @@ export interface ProxyConfig {
   readonly tcpFinTimeoutMs: number;
   readonly udpTimeoutMs: number;
   readonly nodePortRange: { readonly min: number; readonly max: number };
+  /** --cleanup-kube-proxy: remove kube-proxy's objects at start (upstream kube-router's are always taken over). */
+  readonly cleanupKubeProxy: boolean;
 }
 
 export interface FirewallConfig {

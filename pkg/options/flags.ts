@@ -89,6 +89,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   { name: 'service-tcpfin-timeout', kind: 'duration', default: 0, group: G.Proxy, usage: 'IPVS TCP FIN timeout (0: kernel default).' },
   { name: 'service-udp-timeout', kind: 'duration', default: 0, group: G.Proxy, usage: 'IPVS UDP timeout (0: kernel default).' },
   { name: 'service-node-port-range', kind: 'string', default: '30000-32767', group: G.Proxy, usage: 'NodePort range, "a-b" or "a:b".' },
+  { name: 'cleanup-kube-proxy', kind: 'bool', default: false, group: G.Proxy, usage: "Ours: at start, remove kube-proxy's rules, sets and interface from this node (otherwise one warning names them)." },
 
   // Firewall
   { name: 'iptables-sync-period', kind: 'duration', default: 5 * M, group: G.Firewall, usage: 'Full reconcile period of the firewall.' },

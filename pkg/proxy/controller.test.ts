@@ -61,6 +61,27 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     await h.until('skiplbips', () => h.eval({ dst: '198.19.1.7', dport: 80 }).action === 'pass');
   });
 
+  it('schedulers on nftables: sh/dh/mh become hash picks; an IPVS-only one is served at random with one Warning per change', async () => {
+    h = await harness();
+    await h.client.create(service('web', { type: 'ClusterIP', clusterIP: CIP, clusterIPs: [CIP], ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }, { annotations: { 'kube-router.io/service.scheduler': 'sh' } }));
+    await h.client.create(eps3());
+    await h.until('source hash', () => h.eval({ dst: CIP, dport: 80 }).pick === 'src');
+    assert.equal(h.eval({ dst: CIP, dport: 80 }).backends.length, 3);
+    await h.client.patch('Service', 'default', 'web', { metadata: { annotations: { 'kube-router.io/service.scheduler': 'mh', 'kube-router.io/service.schedflags': 'flag-1,flag-2' } } });
+    await h.until('source and port hash', () => h.eval({ dst: CIP, dport: 80 }).pick === 'src-port');
+    await h.client.patch('Service', 'default', 'web', { metadata: { annotations: { 'kube-router.io/service.scheduler': 'dh', 'kube-router.io/service.schedflags': '' } } });
+    await h.until('destination hash', () => h.eval({ dst: CIP, dport: 80 }).pick === 'dst');
+    const unsupported = (): number => h.lines.filter((l) => l.includes('needs the IPVS datapath')).length;
+    assert.equal(unsupported(), 0);
+    await h.client.patch('Service', 'default', 'web', { metadata: { annotations: { 'kube-router.io/service.scheduler': 'lc' } } });
+    await h.until('random again', () => h.eval({ dst: CIP, dport: 80 }).pick === 'random');
+    await h.until('one warning', () => unsupported() === 1);
+    await h.client.patch('Service', 'default', 'web', { metadata: { labels: { touched: 'yes' } } });
+    await h.advance(1000);
+    assert.equal(unsupported(), 1, 'the same scheduler again is not a second warning');
+    assert.match(await h.metrics.registry.metrics(), /kube_router_input_rejected_total\{controller="proxy",kind="Service",reason="Unsupported"\} 1/);
+  });
+
   it('no endpoints: refused; terminating fallback; internalTrafficPolicy Local', async () => {
     h = await harness();
     await h.client.create(web());

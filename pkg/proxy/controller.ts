@@ -18,7 +18,8 @@ import { proxyMetrics, type ProxyMetrics } from './metrics.js';
 import { localReadyEndpoints } from './model/compute.js';
 import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
 import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
-import { eventTargetOf } from '../k8s/events.js';
+import { eventTargetOf, type EventTarget } from '../k8s/events.js';
+import { NFT_SCHEDULERS } from './nft/layout.js';
 import type { NodeContext } from './model/types.js';
 import { explainServices } from './inspect-services.js';
 import type { InspectHandler } from '../runtime/inspect.js';
@@ -26,6 +27,7 @@ import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
 import { createProxyBackends, type ProxyBackends } from './backends.js';
 import { buildNodeContext, sameNodeContext } from './node-context.js';
 import { ServiceTracker } from './tracker.js';
+import { takeOver } from './takeover/run.js';
 
 export interface ProxyDeps {
   readonly nft: Nftables;
@@ -58,6 +60,7 @@ export class ProxyController implements Controller {
   private node: NodeContext | undefined;
   private nodeDirty = true;
   private localIPs: IP[] = [];
+  private readonly ipvsOnlySchedulers = new Map<string, { readonly scheduler: string; readonly object: EventTarget }>();
   private readonly pendingTimers = new Set<ReturnType<ControllerContext['clock']['setTimeout']>>();
 
   /** `kube-router proxy services [NS/NAME]`: each frontend as wanted and as the kernel holds it. */
@@ -98,6 +101,17 @@ export class ProxyController implements Controller {
     this.metrics.backendInfo.set({ backend: this.datapath.kind }, 1);
   }
 
+  /** What kube-proxy or an upstream kube-router left on the node goes (or is adopted) before our first sync. */
+  private async takeOver(): Promise<void> {
+    const k = this.ctx.kernel;
+    const backend = this.datapath?.kind ?? 'nftables';
+    try {
+      await takeOver({ nft: this.deps.nft, iptables: k.iptables, ipset: k.ipset, netlink: this.deps.netlink, openIpvs: backend === 'nftables' ? this.deps.openIpvs : () => Promise.resolve(undefined), logger: this.logger }, this.families, { backend, cleanupKubeProxy: this.ctx.config.proxy.cleanupKubeProxy });
+    } catch (e) {
+      this.logger.warn('could not read what an earlier service proxy left on the node; starting anyway', { error: errorMessage(e) });
+    }
+  }
+
   /** `address|proto|port` → `namespace/name` of every applied frontend, for the IPVS service metrics. */
   private frontendNames(): Map<string, string> {
     const out = new Map<string, string>();
@@ -107,12 +121,15 @@ export class ProxyController implements Controller {
 
   private onService = (e: StoreEvent): void => {
     const key = objectKey(e.obj);
-    if (e.type === 'delete') this.tracker.setService(key, undefined);
-    else {
+    if (e.type === 'delete') {
+      this.tracker.setService(key, undefined);
+      this.ipvsOnlySchedulers.delete(key);
+    } else {
       const r = parseService(e.obj, serviceParseConfig(this.ctx.config));
       if (r.kind === 'service') {
         if (r.problems.length > 0) this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `fields ignored: ${r.problems.join('; ')}`, object: eventTargetOf(e.obj, 'Service', 'v1'), count: r.problems.length });
         this.tracker.setService(key, r.service);
+        this.noteScheduler(key, r.service.ports[0]?.scheduler ?? 'rr', eventTargetOf(e.obj, 'Service', 'v1'));
       } else {
         if (r.kind === 'rejected') {
           this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: r.budget ? 'OverBudget' : 'Malformed', message: `not served: ${r.reason}`, object: eventTargetOf(e.obj, 'Service', 'v1') });
@@ -122,6 +139,25 @@ export class ProxyController implements Controller {
     }
     this.runner.run();
   };
+
+  /**
+   * A scheduler the nftables datapath cannot honour (lc, sed, nq, wrr, wlc need IPVS's per-backend
+   * state) is a Warning on the Service once the datapath is known, and again when it changes.
+   */
+  private noteScheduler(key: string, scheduler: string, object: EventTarget): void {
+    if (NFT_SCHEDULERS.has(scheduler)) {
+      this.ipvsOnlySchedulers.delete(key);
+      return;
+    }
+    if (this.ipvsOnlySchedulers.get(key)?.scheduler === scheduler) return;
+    this.ipvsOnlySchedulers.set(key, { scheduler, object });
+    if (this.datapath) this.warnScheduler(scheduler, object);
+  }
+
+  private warnScheduler(scheduler: string, object: EventTarget): void {
+    if (this.datapath?.kind !== 'nftables') return;
+    this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Unsupported', message: `kube-router.io/service.scheduler ${scheduler} needs the IPVS datapath; this node's nftables datapath spreads new connections at random (it honours rr, sh, dh and mh)`, object });
+  }
 
   private onSlice = (e: StoreEvent): void => {
     const key = objectKey(e.obj);
@@ -145,6 +181,8 @@ export class ProxyController implements Controller {
 
   async start(): Promise<void> {
     await this.chooseBackend();
+    await this.takeOver();
+    for (const w of this.ipvsOnlySchedulers.values()) this.warnScheduler(w.scheduler, w.object);
     this.runner.start();
   }
 

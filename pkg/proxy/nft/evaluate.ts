@@ -1,6 +1,6 @@
 import type { FakeNftables } from '../../linux/nftables/fake.js';
 import { cidrContains, parseCIDR, tryParseIP, type Family, type IP } from '../../util/ip.js';
-import { MASQ_MARK, SETS, TABLE, words } from './layout.js';
+import { HASH_SEED, MASQ_MARK, SETS, TABLE, words, type PickMethod } from './layout.js';
 
 export interface Packet {
   readonly family: Family;
@@ -21,6 +21,8 @@ export interface Verdict {
   readonly masqueradedFor: readonly string[];
   /** The rules that matched, in order, for failure messages. */
   readonly matched: readonly string[];
+  /** How the backend is picked among `backends` (dnat through a handler chain). */
+  readonly pick?: PickMethod;
 }
 
 /**
@@ -49,6 +51,7 @@ export function evaluate(nft: FakeNftables, p: Packet): Verdict {
   const matched: string[] = [];
   let mark = 0;
   let backends: string[] | undefined;
+  let pick: PickMethod | undefined;
 
   const natChain = p.hook === 'prerouting' ? 'nat-prerouting' : 'nat-output';
   const fromPod = (): boolean => set(SETS.podCidrs).some((c) => cidrContains(parseCIDR(c), src));
@@ -71,14 +74,16 @@ export function evaluate(nft: FakeNftables, p: Packet): Verdict {
           matched.push(r);
           return;
         }
-      } else if ((m = new RegExp(`^dnat ${w.addr} to ${w.addr} daddr \\. meta l4proto \\. th dport \\. numgen random mod (\\d+) map @(ep-(\\d+)(?:-m)?(?:-a)?)$`).exec(r))) {
-        const n = Number(m[1]);
-        if (m[3] !== m[1] || m[2] !== `ep-${chain.slice('svc-'.length)}`) throw new Error(`evaluator: handler ${chain} uses another handler's map: ${r}`);
-        const eps = set(m[2]);
+      } else if ((m = new RegExp(`^dnat ${w.addr} to ${w.addr} daddr \\. meta l4proto \\. th dport \\. (numgen random|jhash ${w.addr} saddr|jhash ${w.addr} saddr \\. th sport|jhash ${w.addr} daddr) mod (\\d+)(?: seed ${HASH_SEED})? map @(ep-(\\d+)(?:-m)?(?:-a)?(-hs|-hsp|-hd)?)$`).exec(r))) {
+        const n = Number(m[2]);
+        const pickSuffix = { 'numgen random': undefined, [`jhash ${w.addr} saddr`]: '-hs', [`jhash ${w.addr} saddr . th sport`]: '-hsp', [`jhash ${w.addr} daddr`]: '-hd' }[m[1] as string];
+        if (m[4] !== m[2] || m[3] !== `ep-${chain.slice('svc-'.length)}` || m[5] !== pickSuffix) throw new Error(`evaluator: handler ${chain} uses another handler's map or pick: ${r}`);
+        pick = m[1] === 'numgen random' ? 'random' : m[1] === `jhash ${w.addr} daddr` ? 'dst' : m[1]?.endsWith('sport') ? 'src-port' : 'src';
+        const eps = set(m[3]);
         backends = [];
         for (let i = 0; i < n; i++) {
           const e = eps.find((x) => x.startsWith(`${key} . ${i} : `));
-          if (!e) throw new Error(`evaluator: ${key} dispatches to ${chain} but ${m[2]} has no index ${i}`);
+          if (!e) throw new Error(`evaluator: ${key} dispatches to ${chain} but ${m[3]} has no index ${i}`);
           backends.push(hostPort(e.split(' : ')[1] as string));
         }
         matched.push(r);
@@ -129,5 +134,5 @@ export function evaluate(nft: FakeNftables, p: Packet): Verdict {
     }
     if (masq) masqueradedFor.push(b);
   }
-  return { action: 'dnat', backends, masqueradedFor, matched };
+  return { action: 'dnat', backends, masqueradedFor, matched, ...(pick ? { pick } : {}) };
 }

@@ -6,7 +6,8 @@ import type { Frontend } from '../model/types.js';
  * Per-object cost dominates nftables (docs/performance.md), so the object count does not grow with
  * services. A new connection does one lookup in the verdict map `dispatch` (frontend `addr . proto .
  * port` → `goto` a handler chain); handler chains exist per combination of backend count N, masquerade
- * and affinity (a handful in practice), and pick `numgen random mod N` in their map `ep-N[-m][-a]`
+ * affinity and pick (a handful in practice), and pick `numgen random mod N` (or a `jhash` of what the
+ * service's hashing scheduler hashes) in their map `ep-N[-m][-a][-hs|-hsp|-hd]`
  * (`addr . proto . port . index → backend`). Services and endpoints are only elements.
  */
 export const TABLE = 'kube-router-proxy';
@@ -31,20 +32,73 @@ export const SETS = {
 export const COUNTER_SETS = { in: 'count-in', out: 'count-out', new: 'count-new' } as const;
 export type CounterKind = keyof typeof COUNTER_SETS;
 
+/**
+ * How a handler picks among its N backends: at random (`numgen`, IPVS rr's stateless form), or by a
+ * hash (`jhash`) of the fields an IPVS hashing scheduler hashes: the source address (sh, mh), the
+ * source address and port (sh, mh with `flag-2`), the destination address (dh).
+ */
+export type PickMethod = 'random' | 'src' | 'src-port' | 'dst';
+
+/** The IPVS schedulers the nftables datapath honours (`rr` is its random pick); the others are IPVS-only. */
+export const NFT_SCHEDULERS: ReadonlySet<string> = new Set(['rr', 'sh', 'mh', 'dh']);
+
+export function pickOf(f: Pick<Frontend, 'scheduler' | 'schedFlags'>): PickMethod {
+  switch (f.scheduler) {
+    case 'sh':
+    case 'mh':
+      return f.schedFlags.includes('flag-2') ? 'src-port' : 'src';
+    case 'dh':
+      return 'dst';
+    case 'rr':
+    case 'lc':
+    case 'sed':
+    case 'nq':
+    case 'wrr':
+    case 'wlc':
+      return 'random';
+  }
+}
+
+const PICK_SUFFIX: Readonly<Record<PickMethod, string>> = { random: '', src: '-hs', 'src-port': '-hsp', dst: '-hd' };
+
+/**
+ * The fixed seed of every hash pick, so every node sends a given client to the same backend (as the
+ * same IPVS hashing scheduler with the same destinations would).
+ */
+export const HASH_SEED = '0x6b72';
+
 export interface Handler {
   readonly n: number;
   readonly masq: boolean;
   readonly affinity: boolean;
+  readonly pick: PickMethod;
 }
 
-/** The handler chain for a frontend with N backends, masquerade and affinity as given. */
+/** The handler chain for a frontend with N backends, masquerade, affinity and pick as given. */
 export function handlerChain(h: Handler): string {
-  return `svc-${h.n}${h.masq ? '-m' : ''}${h.affinity ? '-a' : ''}`;
+  return `svc-${h.n}${h.masq ? '-m' : ''}${h.affinity ? '-a' : ''}${PICK_SUFFIX[h.pick]}`;
 }
 
 /** The handler a frontend's new connections go to; none without backends (they are rejected). */
 export function handlerOf(f: Frontend, masqueradeAll: boolean): Handler | undefined {
-  return f.backends.length === 0 ? undefined : { n: f.backends.length, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined };
+  return f.backends.length === 0 ? undefined : { n: f.backends.length, masq: f.masquerade || masqueradeAll, affinity: f.affinitySeconds !== undefined, pick: pickOf(f) };
+}
+
+/** The nft expression that picks an index in [0, N) for a new connection. */
+export function pickExpr(family: Family, h: PickMethod | Handler, n?: number): string {
+  const pick = typeof h === 'string' ? h : h.pick;
+  const count = typeof h === 'string' ? (n as number) : h.n;
+  const a = words(family).addr;
+  switch (pick) {
+    case 'random':
+      return `numgen random mod ${count}`;
+    case 'src':
+      return `jhash ${a} saddr mod ${count} seed ${HASH_SEED}`;
+    case 'src-port':
+      return `jhash ${a} saddr . th sport mod ${count} seed ${HASH_SEED}`;
+    case 'dst':
+      return `jhash ${a} daddr mod ${count} seed ${HASH_SEED}`;
+  }
 }
 
 /**

@@ -40,3 +40,39 @@ describe('proxy nftables renderer (golden)', () => {
     assert.equal(renderFull(model([...base].reverse()), ctx).script, renderFull(model(base), ctx).script);
   });
 });
+
+describe('proxy nftables renderer: hashing schedulers', () => {
+  const hashed = (scheduler: Frontend['scheduler'], schedFlags: string[] = [], n = 2): Frontend =>
+    fe({ ip: ip('198.18.128.20'), port: 80 as Port, scheduler, schedFlags, backends: Array.from({ length: n }, (_, i) => b(`198.18.64.${i + 2}`)) });
+
+  it('sh and mh hash the source address (with flag-2 also the source port), dh the destination; rr and the IPVS-only ones pick at random', () => {
+    const cases: [Frontend, string, string][] = [
+      [hashed('sh'), 'svc-2-m-hs', 'jhash ip saddr mod 2 seed 0x6b72'],
+      [hashed('mh', ['flag-1']), 'svc-2-m-hs', 'jhash ip saddr mod 2 seed 0x6b72'],
+      [hashed('sh', ['flag-2']), 'svc-2-m-hsp', 'jhash ip saddr . th sport mod 2 seed 0x6b72'],
+      [hashed('mh', ['flag-1', 'flag-2']), 'svc-2-m-hsp', 'jhash ip saddr . th sport mod 2 seed 0x6b72'],
+      [hashed('dh', [], 3), 'svc-3-m-hd', 'jhash ip daddr mod 3 seed 0x6b72'],
+      [hashed('rr'), 'svc-2-m', 'numgen random mod 2'],
+      [hashed('lc'), 'svc-2-m', 'numgen random mod 2'],
+      [hashed('wrr'), 'svc-2-m', 'numgen random mod 2'],
+    ];
+    for (const [f, chain, expr] of cases) {
+      const { script } = renderFull(model([f]), ctx);
+      assert.ok(script.includes(`198.18.128.20 . tcp . 80 : goto ${chain}`), `${f.scheduler} ${f.schedFlags.join()}: dispatch to ${chain}\n${script}`);
+      assert.ok(script.includes(`add rule ip kube-router-proxy ${chain} dnat ip to ip daddr . meta l4proto . th dport . ${expr} map @ep-${chain.slice(4)}`), `${f.scheduler}: ${expr}\n${script}`);
+    }
+    const v6 = renderFull({ ...model([]), family: 6, frontends: new Map([['2001:db8::20 . tcp . 80', { ...hashed('sh', ['flag-2']), ip: ip('2001:db8::20'), backends: [b('2001:db8:1::2'), b('2001:db8:1::3')] }]]), podCIDRs: [] }, ctx).script;
+    assert.ok(v6.includes('jhash ip6 saddr . th sport mod 2 seed 0x6b72'), v6);
+  });
+
+  it('a scheduler change moves the frontend to the other handler in one delta, and the delta equals a full render', () => {
+    const { state } = renderFull(model([hashed('rr')]), ctx);
+    const next = model([hashed('sh')]);
+    const plan = renderDelta(state, next, ['198.18.128.20 . tcp . 80'], ctx);
+    assert.match(plan.script, /add chain ip kube-router-proxy svc-2-m-hs/);
+    assert.match(plan.script, /delete chain ip kube-router-proxy svc-2-m\n/);
+    plan.commit(state);
+    assert.deepEqual([...state.handlers.keys()], ['svc-2-m-hs']);
+    assert.equal(renderDelta(state, next, ['198.18.128.20 . tcp . 80'], ctx).script, '');
+  });
+});

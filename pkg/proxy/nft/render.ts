@@ -1,7 +1,7 @@
 import type { Family } from '../../util/ip.js';
 import type { RenderContext, RenderOptions } from '../backend.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { affinitySet, CANARY, COUNTER_SETS, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
+import { affinitySet, CANARY, COUNTER_SETS, handlerMap, forEachFrontendElement, frontendElements, handlerChain, handlerOf, MASQ_MARK, pickExpr, SETS, SHARED_SETS, TABLE, words, type Handler } from './layout.js';
 
 /** What is in the kernel after a successful apply; the base of the next delta. */
 export interface AppliedState {
@@ -23,6 +23,7 @@ function elementLines(verb: 'add' | 'delete', fam: string, set: string, elems: r
   return out;
 }
 
+/** The key's last field is typed by a `numgen` of the same range whatever the pick (both are 32-bit integers). */
 function mapDecl(family: Family, h: Handler): string {
   const w = words(family);
   return `add map ${w.nftFamily} ${TABLE} ${handlerMap(h)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} : ${w.addr} daddr . th dport ; size 1048576 ; }`;
@@ -35,7 +36,7 @@ function handlerDecl(family: Family, h: Handler, opts: RenderOptions): string[] 
   const lines = [mapDecl(family, h), `add chain ${t} ${c}`];
   if (h.masq) lines.push(opts.masqueradeAll ? `add rule ${t} ${c} meta mark set meta mark | ${MASQ_MARK}` : `add rule ${t} ${c} ${w.addr} saddr != @${SETS.podCidrs} meta mark set meta mark | ${MASQ_MARK}`);
   if (h.affinity) lines.push(`add rule ${t} ${c} ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport @${SETS.affinity} dnat ${w.addr} to ${w.addr} saddr . ${w.addr} daddr . meta l4proto . th dport map @${SETS.affinity}`);
-  lines.push(`add rule ${t} ${c} dnat ${w.addr} to ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} map @${handlerMap(h)}`);
+  lines.push(`add rule ${t} ${c} dnat ${w.addr} to ${w.addr} daddr . meta l4proto . th dport . ${pickExpr(family, h)} map @${handlerMap(h)}`);
   return lines;
 }
 

@@ -89,7 +89,6 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   { name: 'service-tcpfin-timeout', kind: 'duration', default: 0, group: G.Proxy, usage: 'IPVS TCP FIN timeout (0: kernel default).' },
   { name: 'service-udp-timeout', kind: 'duration', default: 0, group: G.Proxy, usage: 'IPVS UDP timeout (0: kernel default).' },
   { name: 'service-node-port-range', kind: 'string', default: '30000-32767', group: G.Proxy, usage: 'NodePort range, "a-b" or "a:b".' },
-  { name: 'cleanup-kube-proxy', kind: 'bool', default: false, group: G.Proxy, usage: "Ours: at start, remove kube-proxy's rules, sets and interface from this node (otherwise one warning names them)." },
 
   // Firewall
   { name: 'iptables-sync-period', kind: 'duration', default: 5 * M, group: G.Firewall, usage: 'Full reconcile period of the firewall.' },
@@ -103,6 +102,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
 
 /** Flags of ours and flags upstream removed but old manifests still pass. */
 export const EXTRA_FLAGS: readonly FlagSpec[] = [
+  { name: 'cleanup-kube-proxy', kind: 'bool', default: false, group: G.Ours, usage: "At start, remove kube-proxy's rules, sets and interface from this node (otherwise one warning names them)." },
   { name: 'service-proxy-backend', kind: 'string', default: 'auto', group: G.Ours, usage: 'auto (IPVS when the kernel has it, else nftables), ipvs or nftables.' },
   { name: 'bgp-max-prefixes', kind: 'uint', default: 100_000, max: 0xffffffff, group: G.Ours, usage: 'Most prefixes accepted from one BGP peer; a peer that sends more loses its session and its routes (RFC 4486). 0: no limit. The kube-router.io/peers annotation can set maxprefixes per peer.' },
   { name: 'iface', kind: 'string', default: '', group: G.Ours, usage: 'Interface whose address is this node\'s BGP next hop and tunnel endpoint (default: the one holding the Node\'s InternalIP).' },

@@ -16,6 +16,8 @@ export interface Endpoint {
   readonly hintZones?: readonly string[];
   /** hints.forNodes (set for PreferSameNode). */
   readonly hintNodes?: readonly string[];
+  /** targetRef of kind Pod: `namespace/name` (DSR finds the pod's network namespace through it). */
+  readonly pod?: string;
 }
 
 
@@ -81,7 +83,10 @@ export function parseEndpointSlice(o: KubeObject): SliceParse {
     const names = (field: string): string[] => asArray(h?.[field]).map((z) => asString(asRecord(z)?.['name']) ?? '').filter((z) => z !== '').slice(0, MAX_HINTS);
     const hintZones = names('forZones');
     const hintNodes = names('forNodes');
-    endpoints.push({ ip, ready, serving, terminating, ...(nodeName ? { nodeName } : {}), ...(zone ? { zone } : {}), ...(hintZones.length > 0 ? { hintZones } : {}), ...(hintNodes.length > 0 ? { hintNodes } : {}) });
+    const ref = asRecord(r?.['targetRef']);
+    const refName = asString(ref?.['name']);
+    const pod = asString(ref?.['kind']) === 'Pod' && refName ? `${asString(ref?.['namespace']) ?? o.metadata.namespace ?? 'default'}/${refName}` : undefined;
+    endpoints.push({ ip, ready, serving, terminating, ...(pod ? { pod } : {}), ...(nodeName ? { nodeName } : {}), ...(zone ? { zone } : {}), ...(hintZones.length > 0 ? { hintZones } : {}), ...(hintNodes.length > 0 ? { hintNodes } : {}) });
   }
   const tt = o.metadata.annotations[TRIGGER_TIME_ANNOTATION];
   const ttMs = tt ? Date.parse(tt) : NaN;

@@ -30,6 +30,8 @@ export interface ServicePort {
   readonly schedFlags: readonly string[];
   readonly hairpin: boolean;
   readonly hairpinExternalIPs: boolean;
+  /** `kube-router.io/service.dsr: tunnel`: externalIPs and LoadBalancer IPs answer straight from the pod (IPVS only). */
+  readonly dsr: boolean;
   readonly healthCheckNodePort?: Port;
 }
 
@@ -159,6 +161,9 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
   const hairpin = cfg.hairpinMode || ann['kube-router.io/service.hairpin'] !== undefined;
   const hairpinExternalIPs = hairpin && ann['kube-router.io/service.hairpin.externalips'] !== undefined;
   const hc = tryParsePort(asNumber(spec['healthCheckNodePort']));
+  const dsrText = ann['kube-router.io/service.dsr'];
+  if (dsrText !== undefined && dsrText !== 'tunnel') problems.push(`kube-router.io/service.dsr ${JSON.stringify(dsrText)} is not "tunnel"; served without DSR`);
+  const dsr = dsrText === 'tunnel';
 
   const ports: ServicePort[] = [];
   const seen = new Set<string>();
@@ -201,6 +206,7 @@ export function parseService(o: KubeObject, cfg: ServiceParseConfig): ParsedServ
       schedFlags,
       hairpin,
       hairpinExternalIPs,
+      dsr,
       ...(hc && externalLocal && type === 'LoadBalancer' ? { healthCheckNodePort: hc } : {}),
     });
   }

@@ -52,7 +52,9 @@ interface Applied {
   readonly sets: ReadonlyMap<string, CurrentSet>;
   readonly vips: ReadonlySet<IP>;
   readonly localRoutes: ReadonlyMap<IP, IP | undefined>;
-  readonly tables: { readonly filter: SavedTable; readonly nat: SavedTable };
+  readonly tables: { readonly filter: SavedTable; readonly nat: SavedTable; readonly mangle: SavedTable };
+  readonly dsrRules: ReadonlySet<number>;
+  readonly dsrRoute: boolean;
 }
 
 /** Upstream's IPVS sysctls. */
@@ -198,6 +200,8 @@ export class IpvsProxyBackend implements ProxyBackend {
 /** A partial sync's snapshot: what we applied, for the services of the changed frontends (draining destinations at weight 0). */
 function memorySnapshot(a: Applied, draining: ReadonlyMap<string, Draining>, changed: Iterable<string>): IpvsSnapshot {
   const scope = new Set([...changed].map(serviceIdOfFrontendKey));
+  // DSR services are found by mark, not by the frontend's key: always in scope (they are few).
+  for (const id of a.services.keys()) if (id.startsWith('fwmark')) scope.add(id);
   const services = new Map<string, CurrentService>();
   for (const id of scope) {
     const s = a.services.get(id);
@@ -206,7 +210,7 @@ function memorySnapshot(a: Applied, draining: ReadonlyMap<string, Draining>, cha
     for (const [k, d] of draining) if (k.startsWith(`${id}|`)) dests.set(k.slice(id.length + 1), d.dest);
     services.set(id, { service: s.service, dests });
   }
-  return { scope, services, sets: a.sets, dummy: { exists: true, up: true }, vips: a.vips, localRoutes: a.localRoutes, tables: a.tables };
+  return { scope, services, sets: a.sets, dummy: { exists: true, up: true }, vips: a.vips, localRoutes: a.localRoutes, tables: a.tables, dsrRules: a.dsrRules, dsrRoute: a.dsrRoute };
 }
 
 /** Our objects after a plan was applied: the next partial sync's starting point. */
@@ -216,7 +220,7 @@ function appliedAfter(prev: Applied | undefined, want: IpvsDesired, plan: IpvsPl
   const scope = snap.scope === 'all' ? undefined : snap.scope;
   if (scope) for (const id of scope) services.delete(id);
   for (const [id, w] of want.services) {
-    if (foreign.has(id) || (scope && !scope.has(id))) continue;
+    if (foreign.has(id) || (scope && !scope.has(id) && !scope.has(serviceIdOfFrontendKey(w.key)))) continue;
     services.set(id, { service: w.service, dests: w.dests });
   }
   const f = want.family;
@@ -224,9 +228,10 @@ function appliedAfter(prev: Applied | undefined, want: IpvsDesired, plan: IpvsPl
     [setName(SET_BASE.svip, f), { type: 'hash:ip', entries: plan.sets.svip }],
     [setName(SET_BASE.svipPort, f), { type: 'hash:ip,port', entries: plan.sets.svipPort }],
     [setName(SET_BASE.localIPs, f), { type: 'hash:ip', entries: plan.sets.localIPs }],
+    [setName(SET_BASE.dsr, f), { type: 'hash:ip,port', entries: plan.sets.dsr }],
   ]);
   const localRoutes = new Map<IP, IP | undefined>(want.nodeIP ? [...want.vips].map((ip): [IP, IP | undefined] => [ip, want.nodeIP]) : []);
-  const table = (t: 'filter' | 'nat'): SavedTable => {
+  const table = (t: 'filter' | 'nat' | 'mangle'): SavedTable => {
     const chains = new Map<string, readonly string[]>();
     for (const spec of want.chains) {
       if (spec.table !== t) continue;
@@ -235,7 +240,8 @@ function appliedAfter(prev: Applied | undefined, want: IpvsDesired, plan: IpvsPl
     }
     return { chains };
   };
-  return { services, sets, vips: want.vips, localRoutes, tables: { filter: table('filter'), nat: table('nat') } };
+  const marks = new Set(want.dsrMarks.values());
+  return { services, sets, vips: want.vips, localRoutes, tables: { filter: table('filter'), nat: table('nat'), mangle: table('mangle') }, dsrRules: marks, dsrRoute: marks.size > 0 };
 }
 
 function opService(op: IpvsOp): IpvsServiceId {

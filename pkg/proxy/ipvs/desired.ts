@@ -9,22 +9,55 @@ import type { FamilyModel, Frontend } from '../model/types.js';
 import type { OwnedChainSpec } from '../../linux/iptables/owned-chain.js';
 
 export const DUMMY_IF = 'kube-dummy-if';
-export const SET_BASE = { localIPs: 'kube-router-local-ips', svip: 'kube-router-svip', svipPort: 'kube-router-svip-prt' } as const;
-export const CHAIN = { services: 'KUBE-ROUTER-SERVICES', masquerade: 'KUBE-ROUTER-SVC-MASQ', hairpin: 'KUBE-ROUTER-HAIRPIN' } as const;
-export const JUMP_COMMENT = { services: 'kube-router ipvs service filter', masquerade: 'kube-router ipvs masquerade', hairpin: 'kube-router ipvs hairpin' } as const;
+/**
+ * `dsr` records the frontends served by direct server return (`address,proto:port`): their IPVS
+ * services are found by firewall mark, and the marks ours are those assigned to these members.
+ */
+export const SET_BASE = { localIPs: 'kube-router-local-ips', svip: 'kube-router-svip', svipPort: 'kube-router-svip-prt', dsr: 'kube-router-dsr' } as const;
+export const CHAIN = { services: 'KUBE-ROUTER-SERVICES', masquerade: 'KUBE-ROUTER-SVC-MASQ', hairpin: 'KUBE-ROUTER-HAIRPIN', dsr: 'KUBE-ROUTER-DSR' } as const;
+export const JUMP_COMMENT = { services: 'kube-router ipvs service filter', masquerade: 'kube-router ipvs masquerade', hairpin: 'kube-router ipvs hairpin', dsr: 'kube-router ipvs dsr' } as const;
+/** The routing table marked DSR packets are looked up in (upstream's `kube-router-dsr`): `local default dev lo`, so IPVS takes them. */
+export const DSR_TABLE = 78;
+export const DSR_RULE_PRIORITY = 32764;
+/**
+ * MSS clamped on the SYN-ACK a DSR pod sends: the client never sees the IP-in-IP header its requests
+ * carry to the pod, so its segments must leave room for it (1500 − two IPv4 headers − TCP header).
+ */
+export const DSR_MSS = 1440;
+
+/**
+ * Firewall marks for DSR frontends, as upstream: FNV-1a (32-bit) of `ip-proto-port`, kept to 14 bits,
+ * the next free one on collision (never 0). Assigned in sorted order of the members, so the same set of
+ * frontends always gets the same marks, on every node and after a restart. Pure.
+ */
+export function assignFwmarks(entries: Iterable<string>): Map<string, number> {
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  for (const e of [...new Set(entries)].sort()) {
+    const m = /^(.+),(tcp|udp|sctp):(\d+)$/.exec(e);
+    let h = 0x811c9dc5;
+    for (const ch of Buffer.from(m ? `${m[1]}-${m[2]}-${m[3]}` : e)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+    let mark = h & 0x3fff;
+    for (let i = 0; (mark === 0 || used.has(mark)) && i <= 0x3fff; i++) mark = (mark + 1) & 0x3fff;
+    used.add(mark);
+    out.set(e, mark);
+  }
+  return out;
+}
 
 export function setName(base: string, family: Family): string {
   return family === 6 ? `inet6:${base}` : base;
 }
 
-export function serviceId(f: Frontend, family: Family): IpvsServiceId {
-  return { family, protocol: f.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp', address: f.ip, port: f.port };
+export function serviceId(f: Frontend, family: Family, fwmark?: number): IpvsServiceId {
+  return fwmark !== undefined ? { family, fwmark } : { family, protocol: f.protocol.toLowerCase() as 'tcp' | 'udp' | 'sctp', address: f.ip, port: f.port };
 }
 
-export function ipvsServiceOf(f: Frontend, family: Family): IpvsService {
+/** With `fwmark`, the DSR form: the service is found by the mark our mangle rule gives its packets. */
+export function ipvsServiceOf(f: Frontend, family: Family, fwmark?: number): IpvsService {
   const flags = new Set(f.schedFlags);
   return {
-    id: serviceId(f, family),
+    id: serviceId(f, family, fwmark),
     scheduler: f.scheduler,
     flags: {
       ...(f.affinitySeconds !== undefined ? { persistent: true } : {}),
@@ -38,7 +71,7 @@ export function ipvsServiceOf(f: Frontend, family: Family): IpvsService {
 }
 
 export function destinationsOf(f: Frontend): IpvsDestination[] {
-  return f.backends.map((b) => ({ address: b.ip, port: b.port, forward: 'masq', weight: 1, upperThreshold: 0, lowerThreshold: 0 }));
+  return f.backends.map((b) => ({ address: b.ip, port: b.port, forward: f.dsr && isDsrCapable(f) ? 'tunnel' : 'masq', weight: 1, upperThreshold: 0, lowerThreshold: 0 }));
 }
 
 /** `ip,proto:port`, as `ipset save` prints a hash:ip,port member. */
@@ -50,9 +83,27 @@ export function svipPortEntry(f: Pick<Frontend, 'ip' | 'protocol' | 'port'>): st
   return `${f.ip},${f.protocol.toLowerCase()}:${f.port}`;
 }
 
-/** Frontends whose address lives on kube-dummy-if (every kind but NodePort, and not a node address). */
+/** DSR is IPv4 IP-in-IP to the backend's own port (no port translation in tunnel mode). */
+export function isDsrCapable(f: Frontend): boolean {
+  return f.dsr !== undefined && !f.ip.includes(':') && (f.kind === 'external' || f.kind === 'loadbalancer');
+}
+
+/** Frontends whose address lives on kube-dummy-if (every kind but NodePort, not a node address, not DSR: its director has no VIP). */
 export function isVip(f: Frontend, localIPs: ReadonlySet<string>): boolean {
-  return f.kind !== 'nodeport' && !localIPs.has(f.ip);
+  return f.kind !== 'nodeport' && !localIPs.has(f.ip) && !isDsrCapable(f);
+}
+
+/** The mangle chain of DSR: mark packets to each DSR frontend, and clamp the MSS of its pods' SYN-ACKs. In save form. Pure. */
+export function dsrChainRules(frontends: readonly Frontend[], marks: ReadonlyMap<string, number>): string[] {
+  const out: string[] = [];
+  for (const f of [...frontends].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.port - b.port || a.protocol.localeCompare(b.protocol)))) {
+    const mark = marks.get(svipPortEntry(f));
+    if (mark === undefined) continue;
+    const p = f.protocol.toLowerCase();
+    out.push(`-d ${f.ip}/32 -p ${p} -m ${p} --dport ${f.port} -j MARK --set-xmark 0x${mark.toString(16)}/0xffffffff`);
+    if (p === 'tcp') out.push(`-s ${f.ip}/32 -p tcp -m tcp --sport ${f.port} --tcp-flags SYN,RST SYN -j TCPMSS --set-mss ${DSR_MSS}`);
+  }
+  return out;
 }
 
 export function sameService(a: IpvsService, b: IpvsService): boolean {
@@ -74,7 +125,7 @@ const ICMP6 = ['echo-request', 'destination-unreachable', 'time-exceeded', 'pack
  * except frontends that keep the client address (externalTrafficPolicy Local), behind two jumps at the
  * top of POSTROUTING. Pure.
  */
-export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }): OwnedChainSpec[] {
+export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }, dsrMarks: ReadonlyMap<string, number> = new Map()): OwnedChainSpec[] {
   const f = model.family;
   const host = f === 4 ? '/32' : '/128';
   const services: string[] = [];
@@ -99,12 +150,17 @@ export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserv
   return [
     { table: 'filter', chains: [{ name: CHAIN.services, rules: services }], jumps: [{ from: 'INPUT', rules: [j.filterInput], placement: 'top' }] },
     { table: 'nat', chains: [{ name: CHAIN.hairpin, rules: hairpin }, { name: CHAIN.masquerade, rules: masquerade }], jumps: [{ from: 'POSTROUTING', rules: [j.natHairpin, j.natMasquerade], placement: 'top' }] },
+    // DSR exists in IPv4 only; its chain is there (empty without DSR frontends) so it never goes stale.
+    ...(f === 4
+      ? [{ table: 'mangle' as const, chains: [{ name: CHAIN.dsr, rules: dsrChainRules(frontends.filter(isDsrCapable), dsrMarks) }], jumps: [{ from: 'PREROUTING', rules: [j.mangleDsr], placement: 'top' as const }, { from: 'OUTPUT', rules: [j.mangleDsr], placement: 'top' as const }] }]
+      : []),
   ];
 }
 
 /** The jumps into our chains, one per built-in chain, in `iptables-save` form without the `-A CHAIN` part. */
-export function jumpRules(family: Family): { readonly filterInput: string; readonly natHairpin: string; readonly natMasquerade: string } {
+export function jumpRules(family: Family): { readonly filterInput: string; readonly natHairpin: string; readonly natMasquerade: string; readonly mangleDsr: string } {
   return {
+    mangleDsr: `-m comment --comment "${JUMP_COMMENT.dsr}" -j ${CHAIN.dsr}`,
     filterInput: `-m comment --comment "${JUMP_COMMENT.services}" -m set --match-set ${setName(SET_BASE.svip, family)} dst -j ${CHAIN.services}`,
     natHairpin: `-m comment --comment "${JUMP_COMMENT.hairpin}" -j ${CHAIN.hairpin}`,
     natMasquerade: `-m comment --comment "${JUMP_COMMENT.masquerade}" -j ${CHAIN.masquerade}`,

@@ -7,12 +7,12 @@ import { renderCreate, renderSetDelta, renderSetSync } from '../../linux/ipset/r
 import type { IpsetSpec } from '../../linux/ipset/types.js';
 import { ownedChainLines, type OwnedChainSpec } from '../../linux/iptables/owned-chain.js';
 import { destKey, serviceIdKey, type IpvsDestination, type IpvsOp, type IpvsService, type IpvsServiceId } from '../../linux/ipvs/types.js';
-import { KUBE_ROUTER_RT_PROTO, type NetOp } from '../../linux/netlink/types.js';
+import { KUBE_ROUTER_RT_PROTO, type NetOp, type RouteRule } from '../../linux/netlink/types.js';
 import { bitsOf, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { RemovedBackend } from '../backend.js';
 import { frontendKey } from '../model/compute.js';
 import type { FamilyModel, Frontend } from '../model/types.js';
-import { destinationsOf, DUMMY_IF, ipvsChainSpecs, ipvsServiceOf, isVip, sameDestination, sameService, SET_BASE, setName, svipPortEntry, svipPortEntryOfId } from './desired.js';
+import { assignFwmarks, destinationsOf, DSR_RULE_PRIORITY, DSR_TABLE, DUMMY_IF, ipvsChainSpecs, ipvsServiceOf, isDsrCapable, isVip, sameDestination, sameService, SET_BASE, setName, svipPortEntry, svipPortEntryOfId } from './desired.js';
 import type { CurrentService, IpvsSnapshot } from './snapshot.js';
 
 export interface DesiredService {
@@ -24,6 +24,8 @@ export interface DesiredService {
 
 export interface IpvsDesired {
   readonly family: Family;
+  /** DSR frontends' `address,proto:port` → their firewall mark. */
+  readonly dsrMarks: ReadonlyMap<string, number>;
   /** By `serviceIdKey`. */
   readonly services: ReadonlyMap<string, DesiredService>;
   readonly vips: ReadonlySet<IP>;
@@ -38,12 +40,13 @@ export function desiredIpvs(model: FamilyModel, opts: { readonly rejectUnserved:
   const localIPs = new Set(model.localIPs.filter((ip) => familyOf(ip) === f));
   const services = new Map<string, DesiredService>();
   const vips = new Set<IP>();
+  const dsrMarks = assignFwmarks([...model.frontends.values()].filter(isDsrCapable).map(svipPortEntry));
   for (const [key, fe] of model.frontends) {
-    const service = ipvsServiceOf(fe, f);
+    const service = ipvsServiceOf(fe, f, isDsrCapable(fe) ? dsrMarks.get(svipPortEntry(fe)) : undefined);
     services.set(serviceIdKey(service.id), { key, frontend: fe, service, dests: new Map(destinationsOf(fe).map((d) => [destKey(d.address, d.port), d])) });
     if (isVip(fe, localIPs)) vips.add(fe.ip);
   }
-  return { family: f, services, vips, localIPs, ...(model.nodeIP ? { nodeIP: model.nodeIP } : {}), chains: ipvsChainSpecs(model, opts) };
+  return { family: f, dsrMarks, services, vips, localIPs, ...(model.nodeIP ? { nodeIP: model.nodeIP } : {}), chains: ipvsChainSpecs(model, opts, dsrMarks) };
 }
 
 export interface DiffOptions {
@@ -73,14 +76,15 @@ export interface IpvsPlan {
   /** Set members we wrote (each counts as a kernel write). */
   readonly setWrites: number;
   /** The state after this plan, for the next partial sync. */
-  readonly sets: { readonly svip: ReadonlySet<string>; readonly svipPort: ReadonlySet<string>; readonly localIPs: ReadonlySet<string> };
+  readonly sets: { readonly svip: ReadonlySet<string>; readonly svipPort: ReadonlySet<string>; readonly localIPs: ReadonlySet<string>; readonly dsr: ReadonlySet<string> };
 }
 
 export const drainKey = (id: string, d: Pick<IpvsDestination, 'address' | 'port'>): string => `${id}|${destKey(d.address, d.port)}`;
 
-function removedOf(s: IpvsService, d: IpvsDestination): RemovedBackend {
-  const id = s.id as Extract<IpvsServiceId, { address: IP }>;
-  return { key: frontendKey(id.address, id.protocol, id.port), frontend: { ip: id.address, protocol: id.protocol, port: id.port, affinity: s.flags.persistent === true }, backendIP: d.address, backendPort: d.port };
+function removedOf(s: IpvsService, d: IpvsDestination): RemovedBackend[] {
+  if ('fwmark' in s.id) return []; // DSR: the connection lives in the pod, not in our conntrack
+  const id = s.id;
+  return [{ key: frontendKey(id.address, id.protocol, id.port), frontend: { ip: id.address, protocol: id.protocol, port: id.port, affinity: s.flags.persistent === true }, backendIP: d.address, backendPort: d.port }];
 }
 
 function inScope(snap: IpvsSnapshot, id: string): boolean {
@@ -89,8 +93,10 @@ function inScope(snap: IpvsSnapshot, id: string): boolean {
 
 export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOptions): IpvsPlan {
   const f = want.family;
-  const names = { svip: setName(SET_BASE.svip, f), svipPort: setName(SET_BASE.svipPort, f), localIPs: setName(SET_BASE.localIPs, f) };
+  const names = { svip: setName(SET_BASE.svip, f), svipPort: setName(SET_BASE.svipPort, f), localIPs: setName(SET_BASE.localIPs, f), dsr: setName(SET_BASE.dsr, f) };
   const owned = snap.sets.get(names.svipPort)?.entries ?? new Set<string>();
+  const ownedMarks = new Set(assignFwmarks(snap.sets.get(names.dsr)?.entries ?? []).values());
+  const isOurs = (have: CurrentService, entry: string): boolean => ('fwmark' in have.service.id ? ownedMarks.has(have.service.id.fwmark) : owned.has(entry));
   const ops: IpvsOp[] = [];
   const removed: RemovedBackend[] = [];
   const drainStart: { service: IpvsServiceId; dest: IpvsDestination }[] = [];
@@ -100,10 +106,11 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
 
   // 1. Services we want, in scope.
   for (const [id, w] of want.services) {
-    if (!inScope(snap, id)) continue;
+    // (a DSR service's id is its mark: the frontend's key says whether a partial sync looks at it)
+    if (!inScope(snap, id) && !inScope(snap, serviceIdOfFrontendKey(w.key))) continue;
     const have: CurrentService | undefined = snap.services.get(id);
     const entry = svipPortEntry(w.frontend);
-    if (have && !owned.has(entry)) {
+    if (have && !isOurs(have, entry)) {
       foreign.push(id);
       continue;
     }
@@ -121,7 +128,7 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
     }
     for (const [dk, h] of have.dests) {
       if (w.dests.has(dk) || opts.draining.has(`${id}|${dk}`)) continue; // draining: the drain check deletes it
-      removed.push(removedOf(w.service, h));
+      removed.push(...removedOf(w.service, h));
       // Drained only while it carries connections (unknown from memory: assume it does).
       if (opts.gracefulTermination && (h.connections === undefined || h.connections > 0)) {
         ops.push({ op: 'update-dest', service: w.service.id, dest: { ...h, weight: 0 } });
@@ -131,15 +138,16 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
   }
   // 2. Services of ours no longer wanted, in scope.
   for (const [id, have] of snap.services) {
-    if (want.services.has(id) || !inScope(snap, id) || !('address' in have.service.id)) continue;
-    const entry = svipPortEntryOfId(have.service.id);
-    if (!owned.has(entry)) continue; // someone else's
-    if (opts.excluded(have.service.id.address)) {
+    if (want.services.has(id) || !inScope(snap, id)) continue;
+    const hid = have.service.id;
+    const entry = 'address' in hid ? svipPortEntryOfId(hid) : '';
+    if (!isOurs(have, entry)) continue; // someone else's
+    if ('address' in hid && opts.excluded(hid.address)) {
       svipPort.add(entry); // still ours, kept: its record stays
       continue;
     }
     ops.push({ op: 'delete-service', id: have.service.id });
-    for (const d of have.dests.values()) removed.push(removedOf(have.service, d));
+    for (const d of have.dests.values()) removed.push(...removedOf(have.service, d));
     for (const k of opts.draining) if (k.startsWith(`${id}|`)) drainStop.push(k);
   }
   // Out-of-scope records stay as they are (a partial sync looks only at what changed).
@@ -149,7 +157,7 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
   }
 
   // 3. Sets: ownership before services exist, removals after they are gone.
-  const sets = { svip: new Set<string>(want.vips), svipPort, localIPs: new Set<string>(want.localIPs) };
+  const sets = { svip: new Set<string>(want.vips), svipPort, localIPs: new Set<string>(want.localIPs), dsr: new Set<string>(want.dsrMarks.keys()) };
   let before = '';
   let after = '';
   let setWrites = 0;
@@ -157,6 +165,7 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
     { name: names.svipPort, type: 'hash:ip,port', family: f, entries: [...sets.svipPort].sort() },
     { name: names.svip, type: 'hash:ip', family: f, entries: [...sets.svip].sort() },
     { name: names.localIPs, type: 'hash:ip', family: f, entries: [...sets.localIPs].sort() },
+    { name: names.dsr, type: 'hash:ip,port', family: f, entries: [...sets.dsr].sort() },
   ];
   for (const spec of specs) {
     const have = snap.sets.get(spec.name);
@@ -189,13 +198,29 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
     netOps.push({ op: 'addr-delete', dev: DUMMY_IF, ip, prefix });
   }
 
+  // DSR: marked packets are delivered locally (to IPVS) through table 78, one rule per mark.
+  if (f === 4) {
+    const marks = new Set(want.dsrMarks.values());
+    if (marks.size > 0 && !snap.dsrRoute) netOps.push({ op: 'route-replace', route: DSR_ROUTE });
+    for (const mark of [...marks].sort((a, b) => a - b)) if (!snap.dsrRules.has(mark)) netOps.push({ op: 'rule-add', rule: dsrRule(mark) });
+    for (const mark of [...snap.dsrRules].sort((a, b) => a - b)) if (!marks.has(mark)) netOps.push({ op: 'rule-delete', rule: dsrRule(mark) });
+    if (marks.size === 0 && snap.dsrRoute) netOps.push({ op: 'route-delete', route: DSR_ROUTE });
+  }
+
   // 5. Our chains and the jumps into them.
   const ipt: string[] = [];
   for (const spec of want.chains) {
-    const lines = ownedChainLines(spec.table === 'filter' ? snap.tables.filter : snap.tables.nat, spec);
+    const lines = ownedChainLines(snap.tables[spec.table as 'filter' | 'nat' | 'mangle'] ?? { chains: new Map() }, spec);
     if (lines.length > 0) ipt.push(`*${spec.table}`, ...lines, 'COMMIT');
   }
   return { setsBefore: before, ipvsOps: ops, netOps, setsAfter: after, iptables: ipt.length > 0 ? [...ipt, ''].join('\n') : '', removed, drainStart, drainStop, foreign, setWrites, sets };
+}
+
+/** `local default dev lo` in table 78: where DSR's marked packets are looked up. */
+export const DSR_ROUTE = { dst: '0.0.0.0/0' as CIDR, type: 'local', table: DSR_TABLE, dev: 'lo', protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' } as const;
+
+export function dsrRule(mark: number): RouteRule {
+  return { family: 4, priority: DSR_RULE_PRIORITY, fwmark: mark, table: DSR_TABLE };
 }
 
 /** `ip,proto:port` (the svip-prt member) of a service id key (`proto/address/port`, serviceIdKey). */

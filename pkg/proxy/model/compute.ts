@@ -1,6 +1,6 @@
 import { compareIP, familyOf, type Family, type IP } from '../../util/ip.js';
 import { selectEndpoints } from './endpoints.js';
-import type { Backend, Frontend, FrontendKind, NodeContext, ServiceEndpoints } from './types.js';
+import type { Backend, DsrTarget, Frontend, FrontendKind, NodeContext, ServiceEndpoints } from './types.js';
 import type { Endpoint } from '../../k8s/kinds/endpoint-slice.js';
 import type { ServiceInfo, ServicePort } from '../../k8s/kinds/service.js';
 
@@ -38,6 +38,7 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
     const hasExternal = sp.nodePort !== undefined || sp.externalIPs.length > 0 || sp.loadBalancerIPs.length > 0;
     const external = !hasExternal || sp.externalLocal === sp.internalLocal ? internal : backendsOf(selectEndpoints(all, sp.externalLocal, sp.trafficDistribution, node));
     const service = `${sp.namespace}/${sp.name}:${sp.portName}`;
+    const dsr = sp.dsr ? { local: dsrTargets(all, external, node) } : undefined;
     const make = (ip: IP, port: number, kind: FrontendKind): Frontend => {
       const isExternal = kind !== 'cluster';
       return {
@@ -52,6 +53,7 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
         hairpin: kind === 'external' || kind === 'loadbalancer' ? sp.hairpinExternalIPs : sp.hairpin,
         scheduler: sp.scheduler,
         schedFlags: sp.schedFlags,
+        ...(dsr && (kind === 'external' || kind === 'loadbalancer') ? { dsr } : {}),
       };
     };
     for (const ip of sp.clusterIPs) if (familyOf(ip) === family) out.push(make(ip, sp.port, 'cluster'));
@@ -62,6 +64,14 @@ export function computeServiceFrontends(svc: ServiceInfo, eps: ServiceEndpoints 
     if (sp.nodePort !== undefined && inFamily) for (const ip of node.nodePortIPs[family]) out.push(make(ip, sp.nodePort, 'nodeport'));
   }
   return out;
+}
+
+/** The backends on this node that name their pod, for the pod side of DSR. Pure. */
+function dsrTargets(all: readonly Endpoint[], backends: readonly Backend[], node: NodeContext): DsrTarget[] {
+  const chosen = new Set(backends.map((b) => b.ip));
+  const out = new Map<string, DsrTarget>();
+  for (const e of all) if (e.nodeName === node.name && e.pod !== undefined && chosen.has(e.ip)) out.set(e.pod, { pod: e.pod, ip: e.ip });
+  return [...out.values()].sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0));
 }
 
 /** Local endpoints of one service port, for NodePort health checks (healthCheckNodePort). */

@@ -28,6 +28,13 @@ export interface Backend {
   readonly port: Port;
 }
 
+/** A pod on this node behind a DSR frontend: its tunnel answers for the frontend's address. */
+export interface DsrTarget {
+  /** `namespace/name`. */
+  readonly pod: string;
+  readonly ip: IP;
+}
+
 /** One address:port a service answers on, with the endpoints it sends new connections to. */
 export interface Frontend {
   readonly ip: IP;
@@ -46,6 +53,12 @@ export interface Frontend {
   /** IPVS scheduler and its flags (`flag-1`..`flag-3`) from the service annotations; nftables spreads at random. */
   readonly scheduler: Scheduler;
   readonly schedFlags: readonly string[];
+  /**
+   * Direct server return (externalIPs and LoadBalancer IPs of a `service.dsr: tunnel` Service, on
+   * IPVS): backends get the packets in IP-in-IP and answer the client themselves; `local` are the
+   * backends on this node, whose pods get the tunnel.
+   */
+  readonly dsr?: { readonly local: readonly DsrTarget[] };
 }
 
 /** What the proxy wants in the kernel for one family. Keys are `ip . proto . port` (nft element text). */

@@ -21,8 +21,14 @@ interface Variant {
   /** kubeadm variants read the kube-proxy ConfigMap's kubeconfig; generic ones embed one. */
   readonly kubeconfig: 'kubeadm' | 'embedded' | 'host';
   readonly hostport?: boolean;
+  /** DSR: the container runtime's socket (to find a backend pod's process), host PID and IPC namespaces. */
+  readonly dsr?: boolean;
   readonly rbac: boolean;
 }
+
+/** containerd's CRI socket; CRI-O's is /var/run/crio/crio.sock (change the path and the argument together). */
+const CRI_SOCKET_DIR = '/run/containerd';
+const CRI_ENDPOINT = `unix://${CRI_SOCKET_DIR}/containerd.sock`;
 
 const ALL = ['--run-router=true', '--run-firewall=true', '--run-service-proxy=true', '--bgp-graceful-restart=true'];
 const NO_PROXY = ['--run-router=true', '--run-firewall=true', '--run-service-proxy=false', '--bgp-graceful-restart=true'];
@@ -35,6 +41,14 @@ export const VARIANTS: readonly Variant[] = [
   { file: 'kubeadm-kuberouter-all-features-hostport.yaml', purpose: 'kubeadm: all features, with a conflist carrying the portmap plugin for hostPort', args: ALL, kubeconfig: 'kubeadm', hostport: true, rbac: true },
   { file: 'generic-kuberouter.yaml', purpose: 'any cluster: router and firewall, no proxy', args: NO_PROXY, kubeconfig: 'embedded', rbac: true },
   { file: 'generic-kuberouter-all-features.yaml', purpose: 'any cluster: all three controllers', args: ALL, kubeconfig: 'embedded', rbac: true },
+  {
+    file: 'generic-kuberouter-all-features-dsr.yaml',
+    purpose: 'any cluster: all three controllers, with DSR (kube-router.io/service.dsr: tunnel) on the IPVS datapath',
+    args: [...ALL, '--service-proxy-backend=ipvs', `--runtime-endpoint=${CRI_ENDPOINT}`],
+    kubeconfig: 'embedded',
+    dsr: true,
+    rbac: true,
+  },
   {
     file: 'generic-kuberouter-all-features-advertise-routes.yaml',
     purpose: 'any cluster: all features, peering with an external router',
@@ -115,6 +129,7 @@ function daemonSet(v: Variant): object {
           ...(v.rbac ? { serviceAccountName: 'kube-router' } : {}),
           hostNetwork: true,
           hostPID: true,
+          ...(v.dsr ? { hostIPC: true } : {}),
           tolerations: [{ operator: 'Exists', effect: 'NoSchedule' }, { operator: 'Exists', effect: 'NoExecute' }, { key: 'CriticalAddonsOnly', operator: 'Exists' }],
           containers: [
             {
@@ -135,6 +150,7 @@ function daemonSet(v: Variant): object {
                 { name: 'cni-conf-dir', mountPath: '/etc/cni/net.d' },
                 { name: 'kubeconfig', mountPath: '/var/lib/kube-router', readOnly: true },
                 { name: 'xtables-lock', mountPath: '/run/xtables.lock', readOnly: false },
+                ...(v.dsr ? [{ name: 'cri-socket', mountPath: CRI_SOCKET_DIR, readOnly: true }] : []),
               ],
             },
           ],
@@ -158,6 +174,7 @@ function daemonSet(v: Variant): object {
             { name: 'kube-router-cfg', configMap: { name: 'kube-router-cfg' } },
             kubeconfigVolume,
             { name: 'xtables-lock', hostPath: { path: '/run/xtables.lock', type: 'FileOrCreate' } },
+            ...(v.dsr ? [{ name: 'cri-socket', hostPath: { path: CRI_SOCKET_DIR } }] : []),
           ],
         },
       },

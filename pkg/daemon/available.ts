@@ -1,3 +1,5 @@
+import { RealPodTunnels } from '../linux/podtunnel/real.js';
+import { openCri } from '../cri/client.js';
 import { realConntrack } from '../linux/conntrack.js';
 import { realNetlinkSockets } from '../linux/genl/socket.js';
 import { openIpvs } from '../linux/ipvs/real.js';
@@ -14,6 +16,6 @@ export function availableControllers(): Partial<Record<'router' | 'proxy' | 'fir
     router: (ctx) => new RoutingController(ctx),
     loadbalancer: (ctx) => new LoadBalancerController(ctx, { name: ctx.config.loadBalancer.leaseIdentity, namespace: ctx.config.loadBalancer.leaseNamespace }),
     firewall: (ctx) => new FirewallController(ctx),
-    proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec), openIpvs: () => openIpvs(realNetlinkSockets()) })),
+    proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec), openIpvs: () => openIpvs(realNetlinkSockets()), podTunnels: new RealPodTunnels(ctx.kernel.exec), openCri })),
   };
 }

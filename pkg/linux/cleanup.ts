@@ -8,6 +8,7 @@ import type { Nftables } from './nftables/types.js';
 import type { Netlink, NetOp } from './netlink/types.js';
 import type { Ipvs } from './ipvs/types.js';
 import { KUBE_ROUTER_RT_PROTO } from './netlink/types.js';
+import { assignFwmarks } from './ipvs/dsr-marks.js';
 
 const TABLES: readonly IptablesTable[] = ['filter', 'nat', 'mangle', 'raw'];
 
@@ -55,8 +56,11 @@ export async function cleanupNftables(nft: Nftables): Promise<number> {
   return ours.length;
 }
 
-/** Upstream's `kube-router` table (77): its rules are ours (routes there carry our protocol anyway). */
-const OWNED_RULE_TABLES: readonly number[] = [77];
+/**
+ * Upstream's `kube-router` table (77) and DSR tables (78 `kube-router-dsr`, 79 `external_ip`): their
+ * rules are ours (routes there carry our protocol anyway).
+ */
+const OWNED_RULE_TABLES: readonly number[] = [77, 78, 79];
 
 /** Our routes (by protocol number, every table), our policy rules (by table) and our links (by name). */
 export async function cleanupNetlink(nl: Netlink): Promise<number> {
@@ -78,8 +82,11 @@ export const IPVS_OWNERSHIP_SETS = ['kube-router-svip-prt', 'inet6:kube-router-s
  * svip-prt sets. Runs before the sets are destroyed.
  */
 export async function cleanupIpvs(ipvs: Ipvs, ipset: Ipset): Promise<number> {
-  const owned = new Set((await ipset.save()).filter((s) => (IPVS_OWNERSHIP_SETS as readonly string[]).includes(s.name)).flatMap((s) => s.entries));
-  const ours = (await ipvs.services()).filter((s) => !('fwmark' in s.id) && owned.has(`${s.id.address},${s.id.protocol}:${s.id.port}`));
+  const sets = await ipset.save();
+  const owned = new Set(sets.filter((s) => (IPVS_OWNERSHIP_SETS as readonly string[]).includes(s.name)).flatMap((s) => s.entries));
+  // DSR services are found by mark: ours are the marks of the frontends recorded in kube-router-dsr.
+  const marks = new Set(assignFwmarks(sets.find((s) => s.name === 'kube-router-dsr')?.entries ?? []).values());
+  const ours = (await ipvs.services()).filter((s) => ('fwmark' in s.id ? s.id.family === 4 && marks.has(s.id.fwmark) : owned.has(`${s.id.address},${s.id.protocol}:${s.id.port}`)));
   const res = await ipvs.apply(ours.map((s) => ({ op: 'delete-service' as const, id: s.id })));
   const failed = res.filter((r) => r !== undefined);
   if (failed[0]) throw failed[0];

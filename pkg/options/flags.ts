@@ -32,7 +32,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   { name: 'metrics-port', kind: 'uint', default: 0, max: U16, group: G.General, usage: 'Port of the Prometheus listener; 0 turns metrics off.' },
   { name: 'metrics-path', kind: 'string', default: '/metrics', group: G.General, usage: 'HTTP path of the Prometheus metrics.' },
   { name: 'enable-pprof', kind: 'bool', default: false, group: G.General, usage: 'Accepted for compatibility; Node has no pprof (use --inspect).', notImplemented: 'Node has no pprof; use node --inspect' },
-  { name: 'runtime-endpoint', kind: 'string', default: '', group: G.General, usage: 'CRI socket, used to find container PIDs for DSR and hairpin.', notImplemented: 'no CRI is used: DSR is not implemented and hairpin mode comes from the CNI config' },
+  { name: 'runtime-endpoint', kind: 'string', default: '', group: G.General, usage: 'CRI socket (unix:///run/containerd/containerd.sock): how DSR finds a backend pod\'s process to set its tunnel. Hairpin mode comes from the CNI config.' },
   { name: 'v', short: 'v', kind: 'string', default: '0', group: G.General, usage: 'Log verbosity (0 errors and info, 1 one line per sync, 2+ detail).' },
   { name: 'version', short: 'V', kind: 'bool', default: false, group: G.General, usage: 'Print the version and exit.' },
   { name: 'help', short: 'h', kind: 'bool', default: false, group: G.General, usage: 'Print this help and exit.' },

@@ -13,6 +13,7 @@ import type { Logger } from '../util/logger.js';
 import type { ProxyBackend } from './backend.js';
 import { IpvsProxyBackend } from './ipvs/backend.js';
 import { DUMMY_IF } from './ipvs/desired.js';
+import type { DsrPods } from './ipvs/dsr-pods.js';
 import { serviceTrafficMetrics } from './service-metrics.js';
 import { NftTrafficReader } from './nft/traffic.js';
 import { NftProxyBackend } from './nft/backend.js';
@@ -28,6 +29,8 @@ export interface BackendFactoryDeps {
   readonly metrics: DaemonMetrics;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The pod side of DSR, when a container runtime is configured. */
+  readonly dsrPods?: DsrPods;
 }
 
 /** The datapath chosen at start: one backend per family, and what the controller must know of it. */
@@ -67,7 +70,7 @@ export async function createProxyBackends(cfg: ProxyConfig, families: readonly F
     return { kind: 'nftables', backends, close: () => undefined };
   }
   const open = ipvs;
-  const backends = families.map((f) => new IpvsProxyBackend(f, { ipvs: open, netlink: deps.netlink, iptables: deps.iptables[f], ipset: deps.ipset, sysctl: deps.sysctl, clock: deps.clock, logger: deps.logger }, { gracefulTermination: cfg.gracefulTermination, gracefulPeriodMs: cfg.gracefulPeriodMs, excludedCidrs: cfg.excludedCidrs }));
+  const backends = families.map((f) => new IpvsProxyBackend(f, { ipvs: open, netlink: deps.netlink, iptables: deps.iptables[f], ipset: deps.ipset, sysctl: deps.sysctl, clock: deps.clock, logger: deps.logger, ...(deps.dsrPods ? { dsrPods: deps.dsrPods } : {}) }, { gracefulTermination: cfg.gracefulTermination, gracefulPeriodMs: cfg.gracefulPeriodMs, excludedCidrs: cfg.excludedCidrs }));
   const t = { tcp: Math.round(cfg.tcpTimeoutMs / 1000), tcpFin: Math.round(cfg.tcpFinTimeoutMs / 1000), udp: Math.round(cfg.udpTimeoutMs / 1000) };
   if (t.tcp + t.tcpFin + t.udp > 0) await open.setTimeouts(t).catch((e: unknown) => deps.logger.warn('IPVS timeouts not set', { error: errorMessage(e) }));
   serviceTrafficMetrics(deps.metrics, async () => (await open.services()).flatMap((s) => ('fwmark' in s.id ? [] : [{ address: s.id.address, protocol: s.id.protocol, port: s.id.port, stats: s.stats }])), frontendNames);

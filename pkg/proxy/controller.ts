@@ -28,6 +28,12 @@ import { createProxyBackends, type ProxyBackends } from './backends.js';
 import { buildNodeContext, sameNodeContext } from './node-context.js';
 import { ServiceTracker } from './tracker.js';
 import { takeOver } from './takeover/run.js';
+import { DsrPods } from './ipvs/dsr-pods.js';
+import { containerIdOf, type ContainerRuntime } from '../cri/client.js';
+import type { PodTunnels } from '../linux/podtunnel/types.js';
+import type { ServiceInfo } from '../k8s/kinds/service.js';
+import type { ResourceView } from '../k8s/watch-layer.js';
+import { asArray, asRecord, asString } from '../util/json.js';
 
 export interface ProxyDeps {
   readonly nft: Nftables;
@@ -35,6 +41,9 @@ export interface ProxyDeps {
   readonly conntrack: Conntrack;
   /** Opens the kernel's IPVS (generic netlink); undefined when the kernel has none. */
   readonly openIpvs: () => Promise<Ipvs | undefined>;
+  /** DSR's pod side: entering a pod's network namespace, and the container runtime that names its process. */
+  readonly podTunnels?: PodTunnels;
+  readonly openCri?: (endpoint: string) => ContainerRuntime;
 }
 
 /**
@@ -60,7 +69,11 @@ export class ProxyController implements Controller {
   private node: NodeContext | undefined;
   private nodeDirty = true;
   private localIPs: IP[] = [];
-  private readonly ipvsOnlySchedulers = new Map<string, { readonly scheduler: string; readonly object: EventTarget }>();
+  private readonly ipvsOnly = new Map<string, { readonly limits: string; readonly object: EventTarget }>();
+  /** Pods, only with a container runtime configured (DSR reads their container ids). */
+  private readonly pods: ResourceView | undefined;
+  private cri: ContainerRuntime | undefined;
+  private readonly pids = new Map<string, number>();
   private readonly pendingTimers = new Set<ReturnType<ControllerContext['clock']['setTimeout']>>();
 
   /** `kube-router proxy services [NS/NAME]`: each frontend as wanted and as the kernel holds it. */
@@ -85,6 +98,7 @@ export class ProxyController implements Controller {
     this.families = enabledFamilies(cfg);
     // Services and slices are parsed on arrival and kept parsed here: the cache needs only metadata.
     this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices'), ...ctx.watch.views('nodes') };
+    this.pods = cfg.runtimeEndpoint !== '' && deps.podTunnels && deps.openCri ? ctx.watch.views('pods').pods : undefined;
     this.tracker = new ServiceTracker(this.families);
     this.metrics = proxyMetrics(ctx.metrics);
     this.healthChecks = new HealthCheckServers(this.logger);
@@ -96,7 +110,9 @@ export class ProxyController implements Controller {
 
   private async chooseBackend(): Promise<void> {
     const k = this.ctx.kernel;
-    this.datapath = await createProxyBackends(this.ctx.config.proxy, this.families, { nft: this.deps.nft, netlink: this.deps.netlink, iptables: k.iptables, ipset: k.ipset, sysctl: k.sysctl, openIpvs: this.deps.openIpvs, metrics: this.ctx.metrics, clock: this.ctx.clock, logger: this.logger }, () => this.frontendNames());
+    const tunnels = this.deps.podTunnels;
+    const dsrPods = this.pods && tunnels ? new DsrPods({ tunnels, pidOf: (pod) => this.pidOf(pod), logger: this.logger }) : undefined;
+    this.datapath = await createProxyBackends(this.ctx.config.proxy, this.families, { nft: this.deps.nft, netlink: this.deps.netlink, iptables: k.iptables, ipset: k.ipset, sysctl: k.sysctl, openIpvs: this.deps.openIpvs, metrics: this.ctx.metrics, clock: this.ctx.clock, logger: this.logger, ...(dsrPods ? { dsrPods } : {}) }, () => this.frontendNames());
     this.backends = [...this.datapath.backends];
     this.metrics.backendInfo.set({ backend: this.datapath.kind }, 1);
   }
@@ -123,13 +139,13 @@ export class ProxyController implements Controller {
     const key = objectKey(e.obj);
     if (e.type === 'delete') {
       this.tracker.setService(key, undefined);
-      this.ipvsOnlySchedulers.delete(key);
+      this.ipvsOnly.delete(key);
     } else {
       const r = parseService(e.obj, serviceParseConfig(this.ctx.config));
       if (r.kind === 'service') {
         if (r.problems.length > 0) this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `fields ignored: ${r.problems.join('; ')}`, object: eventTargetOf(e.obj, 'Service', 'v1'), count: r.problems.length });
         this.tracker.setService(key, r.service);
-        this.noteScheduler(key, r.service.ports[0]?.scheduler ?? 'rr', eventTargetOf(e.obj, 'Service', 'v1'));
+        this.noteDatapathLimits(key, r.service, eventTargetOf(e.obj, 'Service', 'v1'));
       } else {
         if (r.kind === 'rejected') {
           this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: r.budget ? 'OverBudget' : 'Malformed', message: `not served: ${r.reason}`, object: eventTargetOf(e.obj, 'Service', 'v1') });
@@ -141,22 +157,45 @@ export class ProxyController implements Controller {
   };
 
   /**
-   * A scheduler the nftables datapath cannot honour (lc, sed, nq, wrr, wlc need IPVS's per-backend
-   * state) is a Warning on the Service once the datapath is known, and again when it changes.
+   * What the nftables datapath cannot honour (IPVS-only schedulers: lc, sed, nq, wrr, wlc need IPVS's
+   * per-backend state; DSR needs IPVS's tunnel forwarding) is a Warning on the Service once the datapath
+   * is known, and again when it changes.
    */
-  private noteScheduler(key: string, scheduler: string, object: EventTarget): void {
-    if (NFT_SCHEDULERS.has(scheduler)) {
-      this.ipvsOnlySchedulers.delete(key);
+  private noteDatapathLimits(key: string, svc: ServiceInfo, object: EventTarget): void {
+    const scheduler = svc.ports[0]?.scheduler ?? 'rr';
+    const limits = [
+      ...(NFT_SCHEDULERS.has(scheduler) ? [] : [`kube-router.io/service.scheduler ${scheduler} needs the IPVS datapath; new connections are spread at random (nftables honours rr, sh, dh and mh)`]),
+      ...(svc.ports.some((p) => p.dsr) ? ['kube-router.io/service.dsr needs the IPVS datapath; served with NAT'] : []),
+    ].join('; ');
+    if (limits === '') {
+      this.ipvsOnly.delete(key);
       return;
     }
-    if (this.ipvsOnlySchedulers.get(key)?.scheduler === scheduler) return;
-    this.ipvsOnlySchedulers.set(key, { scheduler, object });
-    if (this.datapath) this.warnScheduler(scheduler, object);
+    if (this.ipvsOnly.get(key)?.limits === limits) return;
+    this.ipvsOnly.set(key, { limits, object });
+    if (this.datapath) this.warnDatapathLimits(limits, object);
   }
 
-  private warnScheduler(scheduler: string, object: EventTarget): void {
+  private warnDatapathLimits(limits: string, object: EventTarget): void {
     if (this.datapath?.kind !== 'nftables') return;
-    this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Unsupported', message: `kube-router.io/service.scheduler ${scheduler} needs the IPVS datapath; this node's nftables datapath spreads new connections at random (it honours rr, sh, dh and mh)`, object });
+    this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Unsupported', message: `this node's nftables datapath cannot honour: ${limits}`, object });
+  }
+
+  /** A pod's process id, from its first container's id in its status, through the container runtime. */
+  private async pidOf(pod: string): Promise<number> {
+    const obj = this.pods?.get(pod);
+    if (!obj) throw new Error(`pod ${pod} is not known`);
+    const statuses = asArray(asRecord(obj.raw['status'])?.['containerStatuses']);
+    const ref = statuses.map((c) => asString(asRecord(c)?.['containerID']) ?? '').find((id) => id !== '');
+    if (!ref) throw new Error(`pod ${pod} has no container id in its status yet`);
+    const id = containerIdOf(ref);
+    const known = this.pids.get(id);
+    if (known !== undefined) return known;
+    if (!this.cri) this.cri = (this.deps.openCri as (e: string) => ContainerRuntime)(this.ctx.config.runtimeEndpoint);
+    const pid = await this.cri.containerPid(id);
+    if (this.pids.size >= 4096) this.pids.clear();
+    this.pids.set(id, pid);
+    return pid;
   }
 
   private onSlice = (e: StoreEvent): void => {
@@ -182,7 +221,7 @@ export class ProxyController implements Controller {
   async start(): Promise<void> {
     await this.chooseBackend();
     await this.takeOver();
-    for (const w of this.ipvsOnlySchedulers.values()) this.warnScheduler(w.scheduler, w.object);
+    for (const w of this.ipvsOnly.values()) this.warnDatapathLimits(w.limits, w.object);
     this.runner.start();
   }
 
@@ -191,6 +230,7 @@ export class ProxyController implements Controller {
     await this.runner.stop();
     if (this.drainTimer) this.ctx.clock.clearTimeout(this.drainTimer);
     this.datapath?.close();
+    this.cri?.close();
     for (const t of this.pendingTimers) this.ctx.clock.clearTimeout(t);
     await Promise.all(this.background);
     await this.healthChecks.close();

@@ -71,7 +71,12 @@ export interface RealKernelOptions {
   readonly ipvs: Ipvs;
 }
 
-export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeIpvs; readonly real?: RealKernelOptions } = {}): Promise<Harness> {
+/** A pod on this node with one container (`containerd://ID`), as the kubelet reports it. */
+export function podWithContainer(name: string, ip: string, containerId: string, ns = 'default'): JsonObject {
+  return { kind: 'Pod', metadata: { name, namespace: ns }, spec: { nodeName: NODE, containers: [{ name: 'c' }] }, status: { phase: 'Running', podIP: ip, podIPs: [{ ip }], containerStatuses: [{ name: 'c', containerID: `containerd://${containerId}`, ready: true }] } };
+}
+
+export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeIpvs; readonly real?: RealKernelOptions; readonly dsr?: Pick<ProxyDeps, 'podTunnels' | 'openCri'> } = {}): Promise<Harness> {
   const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
   await api.start();
   const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
@@ -96,13 +101,13 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
   const metrics = new DaemonMetrics('test', { processMetrics: false });
   const health = new HealthChecker(clock);
   let kernel: KernelAdapters = fakeKernel({ exec: opts.ipvs ? noopExec : realExec(), iptables, ipset, nft, netlink });
-  let deps: ProxyDeps = { nft, netlink, conntrack, openIpvs: () => Promise.resolve(opts.ipvs) };
+  let deps: ProxyDeps = { nft, netlink, conntrack, openIpvs: () => Promise.resolve(opts.ipvs), ...opts.dsr };
   if (opts.real) {
     const exec = netnsExec(realExec(), opts.real.netns);
     const variant = await detectIptablesVariant(exec);
     const ipvs = opts.real.ipvs;
     kernel = realKernelWith(exec, variant);
-    deps = { nft: kernel.nft, netlink: kernel.netlink, conntrack: realConntrack(exec), openIpvs: () => Promise.resolve(ipvs) };
+    deps = { nft: kernel.nft, netlink: kernel.netlink, conntrack: realConntrack(exec), openIpvs: () => Promise.resolve(ipvs), ...opts.dsr };
   }
   const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) }, deps);
   await client.create(node(NODE, NODE_IP, '198.18.64.0/24', 'zone-a', r.config.enableIPv6 ? '2001:db8::10' : undefined));
@@ -157,6 +162,8 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
 export interface EP {
   ip: string;
   node?: string;
+  /** targetRef: the pod (in the slice's namespace). */
+  pod?: string;
   ready?: boolean;
   serving?: boolean;
   terminating?: boolean;
@@ -178,6 +185,7 @@ export function slice(svc: string, eps: EP[], ports: { name?: string; port: numb
       conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
       nodeName: e.node ?? NODE,
       ...(e.zone ? { zone: e.zone } : {}),
+      ...(e.pod ? { targetRef: { kind: 'Pod', namespace: opts.ns ?? 'default', name: e.pod } } : {}),
     })),
   };
 }

@@ -5,6 +5,8 @@ import type { PodTunnels } from './types.js';
 /** Pods by PID, each with its tunnel's local address and VIPs. */
 export class FakePodTunnels implements PodTunnels {
   readonly pods = new Map<number, { podIP?: IP; vips: Set<IP> }>();
+  /** How many times ensure ran (each is a write into a pod). */
+  ensureCalls = 0;
 
   /** A pod process that exists (ensure on any other PID fails, as nsenter would). */
   addPod(pid: number): void {
@@ -18,22 +20,16 @@ export class FakePodTunnels implements PodTunnels {
   }
 
   vips(pid: number): Promise<IP[]> {
-    try {
-      return Promise.resolve([...this.pod(pid).vips].sort());
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    return Promise.resolve().then(() => [...this.pod(pid).vips].sort());
   }
 
   ensure(pid: number, podIP: IP, vips: readonly IP[]): Promise<void> {
-    try {
+    return Promise.resolve().then(() => {
       const p = this.pod(pid);
+      this.ensureCalls++;
       p.vips = new Set(vips);
       if (vips.length > 0) p.podIP = podIP;
       else delete p.podIP;
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    });
   }
 }

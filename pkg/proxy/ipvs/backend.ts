@@ -21,6 +21,7 @@ import type { BackendSyncResult, ProgrammedFrontend, ProxyBackend, RenderContext
 import type { FamilyModel } from '../model/types.js';
 import { SET_BASE, setName, svipPortEntryOfId } from './desired.js';
 import { desiredIpvs, diffIpvs, drainKey, serviceIdOfFrontendKey, type IpvsDesired, type IpvsPlan } from './diff.js';
+import type { DsrPods } from './dsr-pods.js';
 import { readIpvsSnapshot, type CurrentService, type CurrentSet, type IpvsSnapshot } from './snapshot.js';
 
 export interface IpvsBackendDeps {
@@ -31,6 +32,8 @@ export interface IpvsBackendDeps {
   readonly sysctl: Sysctl;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The pod side of DSR (IPv4); without it DSR frontends are programmed on the node only. */
+  readonly dsrPods?: DsrPods;
 }
 
 export interface IpvsBackendOptions {
@@ -125,12 +128,14 @@ export class IpvsProxyBackend implements ProxyBackend {
       const plan = diffIpvs(want, snap, { gracefulTermination: this.opts.gracefulTermination, excluded: (ip) => this.excluded(ip), draining: new Set(this.draining.keys()) });
       await this.apply(plan);
       this.applied = appliedAfter(this.applied, want, plan, snap);
+      // After the commit: the pods behind DSR frontends get (or lose) their tunnel.
+      const dsr = this.family === 4 && this.deps.dsrPods ? await this.deps.dsrPods.sync(model.frontends.values(), full) : undefined;
       for (const id of plan.foreign) {
         if (this.warnedForeign.has(id)) continue;
         this.warnedForeign.add(id);
         this.deps.logger.warn('an IPVS service we did not create holds a service address: skipped, not adopted', { service: id });
       }
-      const writes = plan.ipvsOps.length + plan.netOps.length + plan.setWrites + (plan.iptables === '' ? 0 : 1);
+      const writes = plan.ipvsOps.length + plan.netOps.length + plan.setWrites + (plan.iptables === '' ? 0 : 1) + (dsr?.changed ?? 0);
       if (full) this.deps.logger.v(2, 'ipvs full sync', { family: this.family, ipvsOps: plan.ipvsOps.length, netOps: plan.netOps.length, readMs: Math.round(t1 - t0), applyMs: Math.round(this.deps.clock.monotonicMs() - t1) });
       return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, removedBackends: plan.removed };
     } catch (e) {

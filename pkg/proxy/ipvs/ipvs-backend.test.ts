@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { FakeIpvs } from '../../linux/ipvs/fake.js';
 import type { IpvsServiceId } from '../../linux/ipvs/types.js';
 import type { IP } from '../../util/ip.js';
-import { harness, service, slice, NODE_IP, type Harness } from '../harness.test-support.js';
+import { harness, podWithContainer, service, slice, NODE_IP, type Harness } from '../harness.test-support.js';
+import { FakePodTunnels } from '../../linux/podtunnel/fake.js';
+import type { ContainerRuntime } from '../../cri/client.js';
 
 const CIP = '198.18.128.10';
 const id = (address: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): IpvsServiceId => ({ family: 4, protocol, address: address as IP, port });
@@ -159,5 +161,80 @@ describe('service proxy on the IPVS backend (fake IPVS, real watch layer against
     await h.client.update(eps('198.18.64.2', '198.18.64.3'));
     await h.until('weight 1', async () => (await destsOf(ipvs, id(CIP, 80))).includes('198.18.64.3:8080/1'));
     assert.ok(h.lines.every((l) => !l.includes('IPVS op failed')), h.lines.filter((l) => l.includes('failed')).join('\n'));
+  });
+});
+
+describe('DSR on the IPVS backend (fake IPVS, fake pod tunnels, a runtime in memory)', function () {
+  this.timeout(20_000);
+  const VIP = '198.19.0.5';
+  let h: Harness;
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('a DSR externalIP becomes a fwmark service with tunnel destinations, marked in mangle, delivered by table 78; the local pod gets the VIP on its tunnel; dropping DSR undoes all of it, in the pod too', async () => {
+    const ipvs = new FakeIpvs();
+    const tunnels = new FakePodTunnels();
+    tunnels.addPod(101);
+    const asked: string[] = [];
+    const openCri = (endpoint: string): ContainerRuntime => {
+      assert.equal(endpoint, 'unix:///run/test/cri.sock');
+      return { containerPid: (id) => (asked.push(id), id === 'c1' ? Promise.resolve(101) : Promise.reject(new Error(`no container ${id}`))), close: () => undefined };
+    };
+    h = await harness(['--runtime-endpoint=unix:///run/test/cri.sock'], { ipvs, dsr: { podTunnels: tunnels, openCri } });
+    await h.client.create(podWithContainer('p1', '198.18.64.2', 'c1'));
+    const svc = (dsr: boolean) => service('web', { type: 'ClusterIP', clusterIP: CIP, clusterIPs: [CIP], externalIPs: [VIP], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }, { annotations: dsr ? { 'kube-router.io/service.dsr': 'tunnel' } : {} });
+    await h.client.create(svc(true));
+    await h.client.create(slice('web', [{ ip: '198.18.64.2', pod: 'p1' }, { ip: '198.18.65.2', node: 'node-b', pod: 'p2' }], [{ name: 'http', port: 8080 }]));
+    const fwmark = async () => (await ipvs.services()).find((s) => 'fwmark' in s.id);
+    await h.until('fwmark service', async () => (await fwmark()) !== undefined && (await tunnels.vips(101)).length === 1);
+    const fw = (await fwmark()) as Awaited<ReturnType<typeof fwmark>> & { id: { fwmark: number } };
+    const mark = fw.id.fwmark;
+    assert.ok(mark > 0 && mark <= 0x3fff, `a 14-bit mark: ${mark}`);
+    assert.deepEqual((await ipvs.destinations(fw.id)).map((d) => `${d.address}:${d.port}/${d.forward}`).sort(), ['198.18.64.2:8080/tunnel', '198.18.65.2:8080/tunnel']);
+    assert.ok(!(await ipvs.services()).some((s) => 'address' in s.id && s.id.address === VIP), 'no address service for the DSR VIP');
+    assert.deepEqual(await destsOf(ipvs, id(CIP, 8080)), ['198.18.64.2:8080/1', '198.18.65.2:8080/1'], 'the ClusterIP stays NAT');
+    assert.ok(!(await h.netlink.addresses(4)).some((a) => a.ip === VIP), 'a VIP-less director');
+    const mangle = await h.iptables[4].save('mangle');
+    assert.match(mangle, new RegExp(`-A KUBE-ROUTER-DSR -d ${VIP.replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport 8080 -j MARK --set-xmark 0x${mark.toString(16)}/0xffffffff`));
+    assert.match(mangle, /-A KUBE-ROUTER-DSR -s 198\.19\.0\.5\/32 -p tcp -m tcp --sport 8080 --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1440/);
+    assert.match(mangle, /-A PREROUTING -m comment --comment "kube-router ipvs dsr" -j KUBE-ROUTER-DSR/);
+    assert.ok((await h.netlink.rules(4)).some((r) => r.fwmark === mark && r.table === 78), 'fwmark rule to table 78');
+    assert.ok((await h.netlink.routes(4, { table: 78 })).some((r) => r.type === 'local' && r.dst === '0.0.0.0/0' && r.dev === 'lo'));
+    assert.deepEqual(await tunnels.vips(101), [VIP]);
+    assert.equal(tunnels.pods.get(101)?.podIP, '198.18.64.2');
+    assert.deepEqual(asked, ['c1'], 'only the local pod is entered');
+    assert.deepEqual([...h.ipset.sets.get('kube-router-dsr')?.entries ?? []], [`${VIP},tcp:8080`]);
+    // A periodic resync reads the pod and writes nothing; one that finds the VIP gone puts it back.
+    const writes = tunnels.ensureCalls;
+    await h.advance(5 * 60_000, { waitForSync: true });
+    assert.equal(tunnels.ensureCalls, writes, 'nothing changed: nothing written into the pod');
+    (tunnels.pods.get(101) as { vips: Set<string> }).vips.clear();
+    await h.advance(5 * 60_000, { waitForSync: true });
+    await h.until('repaired', async () => (await tunnels.vips(101)).length === 1);
+
+    await h.client.update(svc(false));
+    await h.until('DSR undone', async () => (await fwmark()) === undefined && (await tunnels.vips(101)).length === 0);
+    assert.deepEqual(await destsOf(ipvs, id(VIP, 8080)), ['198.18.64.2:8080/1', '198.18.65.2:8080/1'], 'the externalIP is plain NAT again');
+    assert.ok((await h.netlink.addresses(4)).some((a) => a.dev === 'kube-dummy-if' && a.ip === VIP));
+    assert.ok(!(await h.netlink.rules(4)).some((r) => r.table === 78));
+    assert.ok(!(await h.netlink.routes(4, { table: 78 })).length);
+    assert.doesNotMatch(await h.iptables[4].save('mangle'), /MARK --set-xmark/);
+    assert.deepEqual([...h.ipset.sets.get('kube-router-dsr')?.entries ?? []], []);
+  });
+
+  it('a pod the runtime does not know is reported and retried; the other pods and the node side go on', async () => {
+    const ipvs = new FakeIpvs();
+    const tunnels = new FakePodTunnels();
+    tunnels.addPod(101);
+    const openCri = (): ContainerRuntime => ({ containerPid: (cid) => (cid === 'c1' ? Promise.resolve(101) : Promise.reject(new Error('container not found'))), close: () => undefined });
+    h = await harness(['--runtime-endpoint=unix:///run/test/cri.sock'], { ipvs, dsr: { podTunnels: tunnels, openCri } });
+    await h.client.create(podWithContainer('p1', '198.18.64.2', 'c1'));
+    await h.client.create(podWithContainer('p3', '198.18.64.3', 'gone'));
+    await h.client.create(service('web', { type: 'ClusterIP', clusterIP: CIP, clusterIPs: [CIP], externalIPs: [VIP], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }, { annotations: { 'kube-router.io/service.dsr': 'tunnel' } }));
+    await h.client.create(slice('web', [{ ip: '198.18.64.2', pod: 'p1' }, { ip: '198.18.64.3', pod: 'p3' }], [{ name: 'http', port: 8080 }]));
+    await h.until('p1 has its tunnel', async () => (await tunnels.vips(101)).length === 1);
+    await h.until('p3 reported', () => h.lines.some((l) => l.includes('DSR: could not set the tunnel in a pod') && l.includes('default/p3')));
+    assert.equal((await ipvs.services()).filter((s) => 'fwmark' in s.id).length, 1);
   });
 });

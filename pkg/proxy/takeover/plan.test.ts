@@ -34,7 +34,8 @@ function node(): NodeProxyState {
     ],
     ipsets: ['KUBE-CLUSTER-IP', 'KUBE-6-LOOP-BACK', 'KUBE-SRC-ABCDEFGHIJKLMNOP', 'kube-router-svip', 'kube-router-svip-prt', 'inet6:kube-router-local-ips', 'kube-router-pod-subnets', 'mine'],
     links: ['eth0', 'kube-ipvs0', 'kube-dummy-if', 'kube-bridge'],
-    rules: [{ family: 4, priority: 32764, fwmark: 1, table: 78 }, { family: 4, priority: 32765, table: 79 }, { family: 4, priority: 100, table: 77 }, { family: 4, priority: 200, table: 200 }],
+    rules: [{ family: 4, priority: 32764, fwmark: 1, table: 78 }, { family: 4, priority: 32764, fwmark: 0x2a, table: 78 }, { family: 4, priority: 32765, table: 79 }, { family: 4, priority: 100, table: 77 }, { family: 4, priority: 200, table: 200 }],
+    dsrMarks: [0x2a],
   };
 }
 
@@ -65,7 +66,7 @@ describe('taking over a node from kube-proxy and upstream kube-router (plan)', (
     assert.deepEqual(p.ipsets, ['inet6:kube-router-local-ips', 'kube-router-svip', 'kube-router-svip-prt']);
     assert.equal(p.ipvsServices, true);
     assert.deepEqual(p.links, ['kube-dummy-if']);
-    assert.deepEqual(p.rules.map((r) => r.table), [78, 79]);
+    assert.deepEqual(p.rules.map((r) => `${r.table}/${r.fwmark ?? '-'}`), ['78/1', '78/42', '79/-'], 'no DSR without IPVS: every rule to 78 and 79 goes');
   });
 
   it('nftables backend with --cleanup-kube-proxy: its tables, chains (and the jumps to them), sets and interface go too', () => {
@@ -90,6 +91,7 @@ describe('taking over a node from kube-proxy and upstream kube-router (plan)', (
     assert.deepEqual(p.ipsets, []);
     assert.equal(p.ipvsServices, false);
     assert.deepEqual(p.links, []);
+    assert.deepEqual(p.rules.map((r) => `${r.table}/${r.fwmark ?? '-'}`), ['78/1', '79/-'], 'the rule of our recorded DSR frontend stays');
     const nat = p.iptables.find((t) => t.table === 'nat')?.text ?? '';
     assert.ok(nat.includes('-D POSTROUTING -m ipvs --vdir ORIGINAL -j KUBE-ROUTER-HAIRPIN'), "upstream's differently worded jump goes");
     assert.ok(!nat.includes(jumpRules(4).natHairpin), 'ours stays');
@@ -99,7 +101,7 @@ describe('taking over a node from kube-proxy and upstream kube-router (plan)', (
   });
 
   it('a clean node: nothing to do', () => {
-    const p = planTakeover({ nftTables: [{ family: 'ip', name: 'kube-router-proxy' }], iptables: [saved('nat', ':POSTROUTING ACCEPT [0:0]\nCOMMIT')], ipsets: ['kube-router-pod-subnets'], links: ['eth0', 'kube-bridge'], rules: [] }, { backend: 'nftables', cleanupKubeProxy: true });
+    const p = planTakeover({ nftTables: [{ family: 'ip', name: 'kube-router-proxy' }], iptables: [saved('nat', ':POSTROUTING ACCEPT [0:0]\nCOMMIT')], ipsets: ['kube-router-pod-subnets'], links: ['eth0', 'kube-bridge'], rules: [], dsrMarks: [] }, { backend: 'nftables', cleanupKubeProxy: true });
     assert.deepEqual(p.found, []);
     assert.deepEqual([p.nft, p.iptables, p.ipsets, p.links, p.rules], [[], [], [], [], []]);
   });

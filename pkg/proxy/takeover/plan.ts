@@ -18,7 +18,7 @@ import { splitRuleWords } from '../../linux/iptables/types.js';
 import type { SavedTable } from '../../linux/iptables/save.js';
 import type { RouteRule } from '../../linux/netlink/types.js';
 import type { Family } from '../../util/ip.js';
-import { CHAIN, DUMMY_IF, jumpRules, SET_BASE, setName } from '../ipvs/desired.js';
+import { CHAIN, DSR_RULE_PRIORITY, DSR_TABLE, DUMMY_IF, jumpRules, SET_BASE, setName } from '../ipvs/desired.js';
 import { TABLE as NFT_PROXY_TABLE } from '../nft/layout.js';
 
 export interface NodeProxyState {
@@ -27,6 +27,8 @@ export interface NodeProxyState {
   readonly ipsets: readonly string[];
   readonly links: readonly string[];
   readonly rules: readonly RouteRule[];
+  /** The marks of the DSR frontends recorded in our `kube-router-dsr` set (their rules are ours). */
+  readonly dsrMarks: readonly number[];
 }
 
 export interface TakeoverOptions {
@@ -70,7 +72,7 @@ const KUBE_PROXY_LINK = 'kube-ipvs0';
 /** Chains of our (and upstream's) IPVS layout. */
 const IPVS_CHAINS: ReadonlySet<string> = new Set(Object.values(CHAIN));
 /** The DSR policy-routing tables upstream uses (`kube-router-dsr`, `external_ip`). */
-export const DSR_TABLES: readonly number[] = [78, 79];
+export const DSR_TABLES: readonly number[] = [DSR_TABLE, 79];
 
 export function isKubeProxyChain(name: string): boolean {
   return KUBE_PROXY_CHAINS.has(name) || KUBE_PROXY_CHAIN_PATTERN.test(name);
@@ -167,7 +169,10 @@ export function planTakeover(state: NodeProxyState, opts: TakeoverOptions): Take
     }
   }
 
-  const rules = state.rules.filter((r) => DSR_TABLES.includes(r.table));
+  // DSR rules: those of our recorded DSR frontends stay with the IPVS backend (its sync owns them); any
+  // other rule to upstream's DSR tables goes.
+  const ours = new Set(opts.backend === 'ipvs' ? state.dsrMarks : []);
+  const rules = state.rules.filter((r) => DSR_TABLES.includes(r.table) && !(r.table === DSR_TABLE && r.priority === DSR_RULE_PRIORITY && r.fwmark !== undefined && ours.has(r.fwmark)));
   for (const r of rules) found.push({ owner: 'kube-router', what: `ip rule${r.fwmark !== undefined ? ` fwmark ${r.fwmark}` : ''} lookup ${r.table} (v${r.family})`, action: 'remove' });
 
   return { found, nft, iptables, ipsets: ipsets.sort(), ipvsServices: ipsets.some((s) => ipvsSets.has(s)), links, rules };

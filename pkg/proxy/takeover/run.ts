@@ -14,6 +14,7 @@ import type { Nftables } from '../../linux/nftables/types.js';
 import { errorMessage } from '../../util/errors.js';
 import type { Family } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
+import { assignFwmarks, SET_BASE } from '../ipvs/desired.js';
 import { isEmptyPlan, planTakeover, type NodeProxyState, type TakeoverOptions, type TakeoverPlan } from './plan.js';
 
 export interface TakeoverDeps {
@@ -39,12 +40,14 @@ export async function readNodeProxyState(deps: TakeoverDeps, families: readonly 
   }
   const rules = [];
   for (const f of families) rules.push(...(await deps.netlink.rules(f)));
+  const sets = await deps.ipset.save();
   return {
     nftTables: await deps.nft.listTables(),
     iptables,
-    ipsets: (await deps.ipset.save()).map((s) => s.name),
+    ipsets: sets.map((s) => s.name),
     links: (await deps.netlink.links()).map((l) => l.name),
     rules,
+    dsrMarks: [...assignFwmarks(sets.find((s) => s.name === SET_BASE.dsr)?.entries ?? []).values()],
   };
 }
 

@@ -10,6 +10,7 @@ import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import { cniRun, loopbackUp } from './cni.js';
 import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFabricIPs, type LabPlan } from './plan.js';
 import { isAlive, spawnDetached, waitForFile } from './processes.js';
+import { criSocket } from './cri-runtime.js';
 import { nsRun } from './sh.js';
 import { startTor, torDaemonArgs } from './tor.js';
 import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
@@ -95,6 +96,7 @@ export function daemonArgv(st: LabState, i: number): string[] {
     '--health-port=20244',
     '--metrics-port=20245',
     '--cache-sync-timeout=30s',
+    `--runtime-endpoint=unix://${criSocket(st.dir)}`,
     '-v=1',
     ...(p.ipv6 ? ['--enable-ipv6=true', `--service-cluster-ip-range=${SERVICE_CIDR6}`] : []),
     ...st.daemonArgs,
@@ -197,6 +199,11 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   saveState(st);
   progress(`topology: ${o.nodes} nodes on ${o.subnets} segment(s)`);
   await buildTopology(plan);
+  // The container runtime the lab plays for every node (DSR finds a pod's process through it); its
+  // unix socket is reached from any namespace.
+  st.criPid = spawnDetached(netns.api(plan.name), ['node', join(DIST, 'lab/cri-runtime.js'), '--dir', dir], join(dir, 'cri-runtime.log'));
+  saveState(st);
+  await waitForFile(join(dir, 'cri-runtime.log'), /ready/, 15_000, 'the lab container runtime');
   if (st.controlPlane?.kind === 'kubernetes') await upKubernetes(st, o, progress);
   else await upFixture(st, o, progress);
   if (o.peer !== 'none') {
@@ -358,10 +365,10 @@ async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
   const pid = spawnDetached(ns, ['node', join(DIST, 'lab/workload.js'), '--name', `${p.namespace}/${p.name}`, '--tcp', tcp.join(','), '--udp', udp.join(',')], log);
   await waitForFile(log, /ready/, 60_000, `pod ${p.namespace}/${p.name}`);
   const pod: PodState = { namespace: p.namespace, name: p.name, node, netns: ns, ips, pid, labels: p.labels, ports: p.ports, containerId };
-  if (kube) await writePodRunning(await kubeletClient(st, node), p.namespace, p.name, nodeIP(st.plan, nodeIndex), ips, new Date());
+  if (kube) await writePodRunning(await kubeletClient(st, node), p.namespace, p.name, nodeIP(st.plan, nodeIndex), ips, new Date(), containerId);
   else {
     const o = podObject(p, node);
-    await client(st).create({ ...o, status: { phase: 'Running', hostIP: nodeIP(st.plan, nodeIndex), podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: 'Ready', status: 'True' }] } });
+    await client(st).create({ ...o, status: { phase: 'Running', hostIP: nodeIP(st.plan, nodeIndex), podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'app', ready: true, containerID: `lab://${containerId}` }] } });
   }
   return pod;
 }
@@ -369,7 +376,7 @@ async function addPod(st: LabState, p: PodSpecIn): Promise<PodState> {
 /** Writes a lab pod's status again as its kubelet would (after a test re-creates its Pod object). */
 export async function reportPodRunning(st: LabState, pod: PodState): Promise<void> {
   const i = Number(pod.node.replace('node-', '')) - 1;
-  await writePodRunning(await kubeletClient(st, pod.node), pod.namespace, pod.name, nodeIP(st.plan, i), pod.ips, new Date());
+  await writePodRunning(await kubeletClient(st, pod.node), pod.namespace, pod.name, nodeIP(st.plan, i), pod.ips, new Date(), pod.containerId);
 }
 
 async function removePod(st: LabState, pod: PodState): Promise<void> {

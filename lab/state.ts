@@ -34,6 +34,8 @@ export interface LabState {
   /** The fixture's API process (fixture control plane only). */
   apiPid?: number;
   torPid?: number;
+  /** The lab's container runtime (CRI over gRPC on `<dir>/cri.sock`), which the daemons' DSR asks. */
+  criPid?: number;
   /** `up --prometheus`: Prometheus in the API namespace scraping every node. */
   prometheusPid?: number;
   peer: 'bird' | 'gobgp' | 'none';
@@ -64,5 +66,5 @@ export function saveState(s: LabState): void {
 export function labPids(st: LabState): number[] {
   const p = st.controlPlane?.kind === 'kubernetes' ? st.controlPlane.pids : {};
   const cp = [p.etcd, p.apiserver, p.controllerManager, p.forward, p.kubelet];
-  return [st.apiPid, st.torPid, st.prometheusPid, ...cp, ...Object.values(st.daemons), ...st.pods.map((p) => p.pid)].filter((p): p is number => p !== undefined && p > 0);
+  return [st.apiPid, st.torPid, st.criPid, st.prometheusPid, ...cp, ...Object.values(st.daemons), ...st.pods.map((p) => p.pid)].filter((p): p is number => p !== undefined && p > 0);
 }

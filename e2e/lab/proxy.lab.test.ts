@@ -5,6 +5,7 @@ import { parseAllDocuments } from 'yaml';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, inspectSocket, probe, remove, startDaemon, status, up, waitHealthy } from '../../lab/lab.js';
 import { execFileSync } from 'node:child_process';
+import { openCri } from '../../pkg/cri/client.js';
 import { KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { netns } from '../../lab/plan.js';
 import { ipn } from '../../lab/sh.js';
@@ -172,6 +173,31 @@ describe('service proxy end to end in the lab (real nftables, real packets)', fu
       const events = (await client(st).list('Event', 'default')).filter((e) => (e['involvedObject'] as JsonObject)['name'] === 'least-conn' && e['type'] === 'Warning');
       if (events.some((e) => String(e['message']).includes('needs the IPVS datapath'))) break;
       assert.ok(Date.now() < deadline, `no Warning Event on least-conn: ${JSON.stringify(events)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+
+  it("the lab's container runtime names each pod's process over the CRI, as the kubelet's status names the container; DSR on nftables is a Warning Event", async () => {
+    const web1 = st.pods.find((p) => p.name === 'web-1');
+    assert.ok(web1);
+    const obj = await client(st).get('Pod', 'default', 'web-1');
+    const statuses = ((obj?.['status'] as JsonObject | undefined)?.['containerStatuses'] ?? []) as JsonObject[];
+    assert.equal(statuses[0]?.['containerID'], `lab://${web1.containerId}`);
+    const cri = openCri(`unix://${join(st.dir, 'cri.sock')}`);
+    try {
+      assert.equal(await cri.containerPid(web1.containerId), web1.pid);
+    } finally {
+      cri.close();
+    }
+    await apply(st, docs(`apiVersion: v1
+kind: Service
+metadata: {name: direct, annotations: {kube-router.io/service.dsr: tunnel}}
+spec: {selector: {app: web}, externalIPs: [198.19.0.11], ports: [{name: http, port: 8080, targetPort: 8080}]}`), quiet);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const events = (await client(st).list('Event', 'default')).filter((e) => (e['involvedObject'] as JsonObject)['name'] === 'direct' && e['type'] === 'Warning');
+      if (events.some((e) => String(e['message']).includes('kube-router.io/service.dsr needs the IPVS datapath'))) break;
+      assert.ok(Date.now() < deadline, `no Warning Event on direct: ${JSON.stringify(events)}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   });

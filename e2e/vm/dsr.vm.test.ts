@@ -123,9 +123,13 @@ describe('DSR on a real IPVS kernel (VM): the pod answers the client itself', fu
     const fromPod = Number(/ip saddr 198\.18\.64\.2 tcp sport 8080 counter packets (\d+)/.exec(counters)?.[1] ?? -1);
     assert.ok(fromVip > 0, `p1 sent its replies from ${VIP}: ${counters}`);
     assert.equal(fromPod, 0, `p1 sent nothing from its own address (no NAT): ${counters}`);
-    const stats = (await inNs(N, 'ipvsadm', '-Ln', '--stats')).split('\n').find((l) => l.startsWith('FWM')) ?? '';
-    const [, , conns, inPkts] = stats.trim().split(/\s+/);
-    assert.ok(Number(conns) >= 8 && Number(inPkts) > 0, stats);
+    // The fwmark service carried every connection (IPVS folds its per-CPU counters into what it reports every 2 s).
+    let stats = '';
+    await h.until('IPVS counted the 8 connections', async () => {
+      stats = (await inNs(N, 'ipvsadm', '-Ln', '--stats')).split('\n').find((l) => l.startsWith('FWM')) ?? '';
+      const [, , conns, inPkts] = stats.trim().split(/\s+/);
+      return Number(conns) >= 8 && Number(inPkts) > 0;
+    }, 15_000).catch(() => assert.fail(stats));
     const mangle = await inNs(N, 'iptables', '-t', 'mangle', '-L', 'KUBE-ROUTER-DSR', '-v', '-n', '-x');
     const clamp = mangle.split('\n').find((l) => l.includes('TCPMSS'));
     assert.ok(clamp && Number(clamp.trim().split(/\s+/)[0]) >= 8, `the pods' SYN-ACKs were clamped on their way out: ${mangle}`);

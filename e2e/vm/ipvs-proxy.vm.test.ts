@@ -107,6 +107,15 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
     // Somebody else's virtual service, which we must never touch.
     await inNs(N, 'ipvsadm', '-A', '-t', '198.18.200.1:443', '-s', 'wrr');
     await inNs(N, 'ipvsadm', '-a', '-t', '198.18.200.1:443', '-r', '198.18.64.9:443', '-m');
+    // What upstream kube-router left on this node: a virtual service recorded in the set we share (so
+    // ours to adopt, and gone once no Service wants it), its masquerade rule straight in POSTROUTING
+    // (signed with an empty comment) and its own jump into the service filter chain.
+    await sh.run(['ip', 'netns', 'exec', N, 'ipset', 'restore'], { stdin: 'create kube-router-svip-prt hash:ip,port\nadd kube-router-svip-prt 198.18.128.99,tcp:80\ncreate kube-router-svip hash:ip\n' });
+    await inNs(N, 'ipvsadm', '-A', '-t', '198.18.128.99:80', '-s', 'rr');
+    await inNs(N, 'ipvsadm', '-a', '-t', '198.18.128.99:80', '-r', '198.18.64.2:8080', '-m');
+    await sh.run(['ip', 'netns', 'exec', N, 'iptables-restore', '--noflush'], {
+      stdin: '*nat\n-A POSTROUTING -m ipvs --ipvs --vdir ORIGINAL --vmethod MASQ -m comment --comment "" -j SNAT --to-source 198.18.0.10 --random-fully\nCOMMIT\n*filter\n:KUBE-ROUTER-SERVICES - [0:0]\n-A INPUT -m comment --comment "handle traffic to IPVS service IPs in custom chain" -m set --match-set kube-router-svip dst -j KUBE-ROUTER-SERVICES\nCOMMIT\n',
+    });
   });
 
   after(async () => {
@@ -150,6 +159,14 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
       ],
     );
     assert.ok(!inspected.some((r) => r.frontend.startsWith('198.18.200.1')), 'the foreign virtual service is not ours to show');
+    // Upstream kube-router's leftovers: its recorded service adopted and removed (the table above has
+    // no 198.18.128.99), its masquerade rule and its jump gone, ours in their place.
+    const nat = await inNs(N, 'iptables-save', '-t', 'nat');
+    assert.doesNotMatch(nat, /--comment "" -j SNAT/, nat);
+    assert.match(nat, /-A KUBE-ROUTER-SVC-MASQ -m ipvs --vdir ORIGINAL --vmethod MASQ -j MASQUERADE/);
+    const filterRules = await inNs(N, 'iptables-save', '-t', 'filter');
+    assert.doesNotMatch(filterRules, /handle traffic to IPVS service IPs in custom chain/);
+    assert.match(filterRules, /-A INPUT -m comment --comment "kube-router ipvs service filter"/);
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) seen.add((await curl(N, `http://${CIP}/`)).split(' ')[0] ?? '');
     assert.deepEqual([...seen].sort(), ['default/p1', 'default/p2']);

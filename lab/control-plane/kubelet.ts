@@ -64,7 +64,7 @@ export async function heartbeat(asNode: KubeClient, node: string, now: Date): Pr
  * The pod's status as its kubelet writes it once the sandbox is up: Running, Ready, its IPs. Written
  * with the node's own credentials (the Node authorizer lets a node write only its pods' status).
  */
-export async function writePodRunning(asNode: KubeClient, namespace: string, name: string, hostIP: string, ips: readonly string[], now: Date): Promise<void> {
+export async function writePodRunning(asNode: KubeClient, namespace: string, name: string, hostIP: string, ips: readonly string[], now: Date, containerId: string): Promise<void> {
   const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const cond = (type: string): JsonObject => ({ type, status: 'True', lastTransitionTime: t });
   await asNode.patch(
@@ -80,7 +80,8 @@ export async function writePodRunning(asNode: KubeClient, namespace: string, nam
         podIPs: ips.map((ip) => ({ ip })),
         startTime: t,
         conditions: [cond('PodScheduled'), cond('Initialized'), cond('ContainersReady'), cond('Ready')],
-        containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'lab/workload', imageID: '', started: true, state: { running: { startedAt: t } } }],
+        // The container id the lab's runtime (lab/cri-runtime.ts) answers for.
+        containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'lab/workload', imageID: '', containerID: `lab://${containerId}`, started: true, state: { running: { startedAt: t } } }],
       },
     },
     'status',

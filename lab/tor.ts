@@ -13,7 +13,9 @@ export const TOR_ASN = 64600;
 export const CLUSTER_ASN = 64512;
 
 export function torDaemonArgs(plan: LabPlan): string[] {
-  return [`--peer-router-ips=${plan.externalIP}`, `--peer-router-asns=${TOR_ASN}`, `--cluster-asn=${CLUSTER_ASN}`];
+  // Nodes on the other segments are two hops from the router: eBGP needs a TTL of 2 there (as BIRD's `multihop 2`).
+  const multihop = Array.from({ length: plan.nodes }, (_, i) => segmentOf(plan, i)).some((s) => s !== 0);
+  return [`--peer-router-ips=${plan.externalIP}`, `--peer-router-asns=${TOR_ASN}`, `--cluster-asn=${CLUSTER_ASN}`, ...(multihop ? ['--peer-router-multihop-ttl=2'] : [])];
 }
 
 function birdConf(plan: LabPlan): string {

@@ -9,11 +9,13 @@ import { createInterface } from 'node:readline';
 import { BgpSpeaker, type Origination, type PeerSpec, type SpeakerConfig } from '../pkg/bgp/speaker/speaker.js';
 import { systemClock } from '../pkg/util/clock.js';
 import { realTcpMd5 } from '../pkg/linux/tcp-md5.js';
+import { realTcpSockets } from '../pkg/linux/tcp-socket.js';
 import { createLogger } from '../pkg/util/logger.js';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as SpeakerConfig;
 const logger = createLogger({ verbosity: 2, sink: { write: (line: string) => process.stderr.write(line + '\n') } });
-const speaker = new BgpSpeaker(cfg, { clock: systemClock(), logger, md5: realTcpMd5() });
+const md5 = realTcpMd5();
+const speaker = new BgpSpeaker(cfg, { clock: systemClock(), logger, md5, sockets: realTcpSockets(md5) });
 const print = (o: unknown): void => {
   process.stdout.write(JSON.stringify(o) + '\n');
 };

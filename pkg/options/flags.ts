@@ -46,7 +46,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   { name: 'peer-router-passwords', kind: 'stringSlice', default: [], group: G.Router, usage: 'Base64 TCP MD5 password of each peer, in order (empty entry: none).' },
   { name: 'peer-router-passwords-file', kind: 'string', default: '', group: G.Router, usage: 'File holding one line in the --peer-router-passwords format; the flag wins.' },
   { name: 'peer-router-ports', kind: 'uintSlice', default: [], group: G.Router, usage: 'Remote port of each peer, in order (default 179).' },
-  { name: 'peer-router-multihop-ttl', kind: 'uint', default: 0, max: 255, group: G.Router, usage: 'eBGP multihop TTL (used when 2 or more).', notImplemented: 'BGP sessions are sent with the system\'s default TTL' },
+  { name: 'peer-router-multihop-ttl', kind: 'uint', default: 0, max: 255, group: G.Router, usage: 'TTL of eBGP sessions when 2 or more (otherwise eBGP sends with TTL 1: the peer must be directly connected).' },
   { name: 'advertise-cluster-ip', kind: 'bool', default: false, group: G.Router, usage: 'Advertise service ClusterIPs to external peers.' },
   { name: 'advertise-external-ip', kind: 'bool', default: false, group: G.Router, usage: 'Advertise service externalIPs to external peers.' },
   { name: 'advertise-loadbalancer-ip', kind: 'bool', default: false, group: G.Router, usage: 'Advertise LoadBalancer ingress IPs to external peers.' },

@@ -47,7 +47,7 @@ describe('options: pflag grammar', () => {
     for (const f of ['enable-bfd', 'override-nexthop']) assert.ok(warnings.some((w) => w.startsWith(`flag --${f} is accepted but not implemented: `)), f);
     assert.equal(warnings.length, 2, 'only the flags given (--run-loadbalancer runs the allocator)');
     const help = renderHelp('test');
-    for (const f of ['enable-bfd', 'use-nftables-for-netpol', 'peer-router-multihop-ttl', 'gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);
+    for (const f of ['enable-bfd', 'use-nftables-for-netpol', 'gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);
   });
 
   it('uses upstream defaults', () => {

@@ -39,6 +39,18 @@ describe('BGP plan from Node objects, flags and annotations', () => {
     assert.deepEqual(q.originations.map((o) => o.to), ['nodes'], 'pod CIDRs stay inside the cluster without --advertise-pod-cidr');
   });
 
+  it('TTL: eBGP peers get 1 (directly connected) or --peer-router-multihop-ttl when 2 or more; iBGP peers (the mesh, an external peer in our AS) keep the default', () => {
+    const nodes = [node('n1', '198.18.0.11', '198.18.64.0/24'), node('n2', '198.18.0.12', '198.18.65.0/24')];
+    const ttls = (args: string[]): string[] => {
+      const p = planBgp('n1', nodes, router(['--peer-router-ips=198.18.0.200,198.18.0.201', '--peer-router-asns=65000,64512', ...args]), OPTS);
+      if ('error' in p) throw new Error(p.error);
+      return p.peers.map((x) => `${x.address} ${x.ttl ?? 'default'}`);
+    };
+    assert.deepEqual(ttls([]), ['198.18.0.12 default', '198.18.0.200 1', '198.18.0.201 default']);
+    assert.deepEqual(ttls(['--peer-router-multihop-ttl=1']), ['198.18.0.12 default', '198.18.0.200 1', '198.18.0.201 default'], 'below 2 it is not multihop');
+    assert.deepEqual(ttls(['--peer-router-multihop-ttl=5']), ['198.18.0.12 default', '198.18.0.200 5', '198.18.0.201 default']);
+  });
+
   it('route reflectors: servers peer with servers and their clients, clients only with servers', () => {
     const nodes = [
       node('n1', '198.18.0.11', '198.18.64.0/24', { 'kube-router.io/rr.server': '42' }),

@@ -192,7 +192,10 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
     }
   }
   const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: new Uint8Array(Buffer.from(p.password, 'utf8')) } : {}) })), ...annotatedPeers(self, problems)];
-  for (const p of external) if (!peers.some((x) => x.address === p.address)) peers.push(p);
+  // TTL as upstream (GoBGP's defaults): eBGP sends with TTL 1 (the peer must be directly connected)
+  // unless --peer-router-multihop-ttl is 2 or more; iBGP keeps the system's default.
+  const ebgpTtl = cfg.multihopTtl >= 2 ? cfg.multihopTtl : 1;
+  for (const p of external) if (!peers.some((x) => x.address === p.address)) peers.push(p.asn !== localAs ? { ...p, ttl: ebgpTtl } : p);
 
   const communities: number[] = [];
   const communityTexts = (self.annotations['kube-router.io/node.bgp.communities'] ?? '').split(',').filter((x) => x.trim() !== '');

@@ -6,6 +6,7 @@ import { parseService, serviceParseConfig, type ServiceInfo } from '../k8s/kinds
 import type { Views } from '../k8s/watch-layer.js';
 import { KUBE_ROUTER_RT_PROTO, type Address, type Link } from '../linux/netlink/types.js';
 import { realTcpMd5, type TcpMd5 } from '../linux/tcp-md5.js';
+import { realTcpSockets, type TcpSockets } from '../linux/tcp-socket.js';
 import { enabledFamilies } from '../options/config.js';
 import { syncResultHook, type ControllerContext } from '../runtime/context.js';
 import type { Controller } from '../runtime/controller.js';
@@ -75,6 +76,7 @@ export class RoutingController implements Controller {
   constructor(
     private readonly ctx: ControllerContext,
     md5: TcpMd5 = realTcpMd5(),
+    sockets: TcpSockets = realTcpSockets(md5),
   ) {
     this.syncPeriodMs = ctx.config.router.syncPeriodMs;
     this.logger = ctx.logger.child('routing');
@@ -83,7 +85,7 @@ export class RoutingController implements Controller {
     this.metrics = routingMetrics(ctx.metrics);
     this.families = enabledFamilies(ctx.config);
     this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
-    this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, onBestChange: () => this.runner.run() });
+    this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, sockets, onBestChange: () => this.runner.run() });
     peerMetrics(ctx.metrics, () => this.host.speaker?.status() ?? []);
     this.applier = new RouteApplier(ctx.kernel, this.logger);
   }

@@ -1,5 +1,6 @@
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import type { TcpMd5 } from '../linux/tcp-md5.js';
+import type { TcpSockets } from '../linux/tcp-socket.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -11,6 +12,8 @@ export interface SpeakerHostDeps {
   readonly logger: Logger;
   readonly metrics: RoutingMetrics;
   readonly md5: TcpMd5;
+  /** Sockets with a TTL and MD5 key set before connecting. */
+  readonly sockets?: TcpSockets;
   /** Called when the learned best paths change. */
   readonly onBestChange: () => void;
 }
@@ -65,6 +68,7 @@ export class SpeakerHost {
       clock: this.deps.clock,
       logger: this.deps.logger.child('bgp'),
       md5: this.deps.md5,
+      ...(this.deps.sockets ? { sockets: this.deps.sockets } : {}),
       counters: { received: (n) => m.advertisementsReceived.inc(n), sent: (type, n) => m.advertisementsSent.inc({ type }, n) },
     });
     try {

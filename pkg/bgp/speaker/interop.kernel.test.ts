@@ -145,6 +145,52 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
     await until('GoBGP Established with MD5', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
   });
 
+  it('TCP MD5 both ways: BIRD and GoBGP that only wait (passive) come up, so our connecting sockets carry the key too', async () => {
+    const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'], password: 'lab-md5-secret', passive: true }));
+    stops.push(() => bird.proc.stop());
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'lab-md5-secret' }] });
+    await until('Established with passive BIRD: we connected, signed', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+    await until('routes over the signed session', () => o.best.some((b) => b.prefix === '198.19.1.0/24'), 10_000, detail);
+    await bird.proc.stop();
+    o.send({ peers: [] });
+    const g = startGobgp(link.peer.name, link.dir, gobgpConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, password: 'other-secret', passive: true }));
+    stops.push(() => g.proc.stop());
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'other-secret' }] });
+    await until('GoBGP (passive) Established with MD5', () => o.state('198.18.0.2') === 'Established', 30_000, detail);
+    // And a wrong key on our side against a passive peer never comes up: the signature is really checked.
+    o.send({ peers: [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'external', password: 'not-it' }] });
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.notEqual(o.state('198.18.0.2'), 'Established');
+  });
+
+  it('TTL: an eBGP peer one router away gets no session at TTL 1 (our segments die on the way), and one at TTL 2', async () => {
+    // ours 198.18.0.1 ── (the link's peer namespace routes) ── BIRD 198.18.1.2, two hops away.
+    const far = await throwawayNetns();
+    stops.push(() => far.remove());
+    const r = link.peer;
+    await r.exec.run(['ip', 'link', 'add', 'vc', 'type', 'veth', 'peer', 'name', 'vd', 'netns', far.name]);
+    await r.exec.run(['ip', 'addr', 'add', '198.18.1.1/30', 'dev', 'vc']);
+    await r.exec.run(['ip', 'link', 'set', 'vc', 'up']);
+    await r.exec.run(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await far.exec.run(['ip', 'link', 'set', 'lo', 'up']);
+    await far.exec.run(['ip', 'addr', 'add', '198.18.1.2/30', 'dev', 'vd']);
+    await far.exec.run(['ip', 'link', 'set', 'vd', 'up']);
+    await far.exec.run(['ip', 'route', 'add', '198.18.0.0/30', 'via', '198.18.1.1']);
+    await link.ours.exec.run(['ip', 'route', 'add', '198.18.1.0/30', 'via', '198.18.0.2']);
+    const bird = startBird(far.name, link.dir, birdConfig({ routerId: '198.18.1.2', asn: 64513, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.2.0/24'], multihop: 2 }));
+    stops.push(() => bird.proc.stop());
+    ours = new SpeakerProcess(link.ours.name, OUR_CFG);
+    const o = ours;
+    o.send({ peers: [{ address: '198.18.1.2' as IP, asn: 64513, port: 179, kind: 'external', ttl: 1 }] });
+    await new Promise((r) => setTimeout(r, 8000));
+    assert.notEqual(o.state('198.18.1.2'), 'Established', 'TTL 1 does not reach a peer behind a router');
+    o.send({ peers: [{ address: '198.18.1.2' as IP, asn: 64513, port: 179, kind: 'external', ttl: 2 }] });
+    await until('Established at TTL 2', () => o.state('198.18.1.2') === 'Established', 30_000, detail);
+    await until("BIRD's route learned", () => o.best.some((b) => b.prefix === '198.19.2.0/24'), 10_000, detail);
+  });
+
   it('route reflection (RFC 4456): as the reflector between BIRD and GoBGP clients, each learns the other route with its original next hop', async () => {
     // A third namespace for GoBGP; the three meet on a bridge in ours.
     const third = await throwawayNetns();

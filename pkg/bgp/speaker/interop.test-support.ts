@@ -110,8 +110,8 @@ export async function peerLink(): Promise<PeerLink> {
   };
 }
 
-export function birdConfig(o: { routerId: string; asn: number; neighbor: string; neighbor6?: string; neighborAs: number; announce: string[]; announce6?: string[]; gracefulRestart?: boolean; hold?: number; password?: string }): string {
-  const peerOpts = (extra: string): string => `  direct;\n  hold time ${o.hold ?? 9};\n  connect retry time 1;\n  connect delay time 1;\n  error wait time 1, 2;\n${o.gracefulRestart ? '  graceful restart on;\n  graceful restart time 30;\n' : ''}${o.password ? `  password "${o.password}";\n` : ''}${extra}`;
+export function birdConfig(o: { routerId: string; asn: number; neighbor: string; neighbor6?: string; neighborAs: number; announce: string[]; announce6?: string[]; gracefulRestart?: boolean; hold?: number; password?: string; passive?: boolean; multihop?: number }): string {
+  const peerOpts = (extra: string): string => `  ${o.multihop ? `multihop ${o.multihop}` : 'direct'};\n${o.passive ? '  passive on;\n' : ''}  hold time ${o.hold ?? 9};\n  connect retry time 1;\n  connect delay time 1;\n  error wait time 1, 2;\n${o.gracefulRestart ? '  graceful restart on;\n  graceful restart time 30;\n' : ''}${o.password ? `  password "${o.password}";\n` : ''}${extra}`;
   return [
     `router id ${o.routerId};`,
     'log stderr all;',
@@ -133,7 +133,7 @@ export function startBird(netns: string, dir: string, conf: string, name = 'bird
   return { proc: startInNetns(netns, ['bird', '-f', '-c', file, '-s', ctl, '-P', join(dir, `${name}.pid`)]), ctl };
 }
 
-export function gobgpConfig(o: { routerId: string; asn: number; neighbor: string; neighborAs: number; password?: string; v6?: boolean; gracefulRestart?: boolean; rrClient?: boolean }): string {
+export function gobgpConfig(o: { routerId: string; asn: number; neighbor: string; neighborAs: number; password?: string; v6?: boolean; gracefulRestart?: boolean; rrClient?: boolean; passive?: boolean }): string {
   return [
     '[global.config]',
     `  as = ${o.asn}`,
@@ -145,6 +145,7 @@ export function gobgpConfig(o: { routerId: string; asn: number; neighbor: string
     `    neighbor-address = "${o.neighbor}"`,
     `    peer-as = ${o.neighborAs}`,
     ...(o.password ? [`    auth-password = "${o.password}"`] : []),
+    ...(o.passive ? ['  [neighbors.transport.config]', '    passive-mode = true'] : []),
     '  [neighbors.timers.config]',
     '    hold-time = 9',
     '    keepalive-interval = 3',

@@ -1,7 +1,8 @@
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tcpConnect, Socket } from 'node:net';
+import type { TcpSockets } from '../../linux/tcp-socket.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import { errorMessage } from '../../util/errors.js';
-import { compareIP, type IP } from '../../util/ip.js';
+import { compareIP, familyOf, type IP } from '../../util/ip.js';
 import type { Logger } from '../../util/logger.js';
 import { CeaseSub, Notif } from '../codec/constants.js';
 import { BgpDecodeError } from '../codec/errors.js';
@@ -16,6 +17,10 @@ export interface SessionConfig extends PeerConfig {
   readonly peerPort: number;
   /** Source address for our connections (and the next hop we advertise). */
   readonly localAddress?: IP;
+  /** TTL of the segments we send (eBGP: 1, or the multihop TTL); the system's default without. */
+  readonly ttl?: number;
+  /** TCP MD5 key (RFC 2385): set on our connecting socket before its SYN. */
+  readonly password?: Uint8Array;
 }
 
 export interface SessionEvents {
@@ -32,6 +37,20 @@ export interface SessionEvents {
 export type Connector = (c: SessionConfig) => Socket;
 
 export const plainConnector: Connector = (c) => tcpConnect({ host: c.peerAddress, port: c.peerPort, ...(c.localAddress ? { localAddress: c.localAddress } : {}) });
+
+/**
+ * Connections whose socket needs options before the SYN (a TTL, an MD5 key) are made on a socket we
+ * create with them set, then connected by Node; the others are plain.
+ */
+export function optionConnector(sockets: TcpSockets): Connector {
+  return (c) => {
+    if (c.ttl === undefined && c.password === undefined) return plainConnector(c);
+    const fd = sockets.create(familyOf(c.peerAddress), { ...(c.ttl !== undefined ? { ttl: c.ttl } : {}), ...(c.password ? { md5: { peer: c.peerAddress, key: c.password } } : {}) });
+    const socket = new Socket({ fd, readable: true, writable: true });
+    socket.connect({ host: c.peerAddress, port: c.peerPort, ...(c.localAddress ? { localAddress: c.localAddress } : {}) });
+    return socket;
+  };
+}
 
 /** How long a collision's second connection may wait for its OPEN (RFC 4271's OpenSent hold time). */
 const HELD_ASIDE_MS = 240_000;
@@ -310,7 +329,15 @@ export class BgpSession {
   private act(a: FsmAction): void {
     switch (a.type) {
       case 'connect': {
-        const socket = (this.deps.connector ?? plainConnector)(this.cfg);
+        let socket: Socket;
+        try {
+          socket = (this.deps.connector ?? plainConnector)(this.cfg);
+        } catch (e) {
+          // (a socket option the kernel refuses): this attempt fails; the FSM retries after ConnectRetry.
+          this.deps.logger.warn('bgp connection could not be opened', { peer: this.cfg.peerAddress, error: errorMessage(e) });
+          queueMicrotask(() => this.contained(() => this.feed({ type: 'TcpFails' })));
+          return;
+        }
         const wire = this.makeWire(socket);
         this.wire = wire;
         socket.on('connect', () => {

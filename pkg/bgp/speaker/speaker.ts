@@ -8,15 +8,18 @@ import { encodedSize } from '../codec/message.js';
 import type { Capability, UpdateMessage } from '../codec/types.js';
 import type { FsmState, Negotiated } from '../fsm/types.js';
 import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, updatesFor, type LearnedPath, type OutPath, type UpdateBudget } from './rib.js';
-import { BgpSession, type Connector } from './session.js';
+import { BgpSession, optionConnector, type Connector } from './session.js';
 import type { TcpMd5 } from '../../linux/tcp-md5.js';
+import type { TcpSockets } from '../../linux/tcp-socket.js';
 
 export interface PeerSpec {
   readonly address: IP;
   readonly asn: number;
   readonly port: number;
-  /** TCP MD5 (RFC 2385) password; needs a connector that can set it. */
+  /** TCP MD5 (RFC 2385) password: on our listening sockets for this peer, and on our connecting ones. */
   readonly password?: Uint8Array;
+  /** TTL of the segments we send to this peer (eBGP: 1 unless multihop); the system's default without. */
+  readonly ttl?: number;
   /** node: another node of the cluster (the iBGP mesh); external: a router outside it. */
   readonly kind: 'node' | 'external';
   /** We reflect routes to and from this peer (we are its route reflector, RFC 4456). */
@@ -83,7 +86,7 @@ interface Peer {
   eor: boolean;
 }
 
-const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false]);
+const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false, p.ttl ?? 0]);
 
 /** Upstream's advertisement counters, fed as UPDATEs go out and come in (the caller owns the metrics). */
 export interface SpeakerCounters {
@@ -106,8 +109,14 @@ export class BgpSpeaker {
 
   constructor(
     private readonly cfg: SpeakerConfig,
-    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5; readonly counters?: SpeakerCounters },
-  ) {}
+    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5; readonly sockets?: TcpSockets; readonly counters?: SpeakerCounters },
+  ) {
+    const sockets = deps.sockets;
+    this.sessionDeps = { clock: deps.clock, logger: deps.logger, ...(deps.connector ? { connector: deps.connector } : sockets ? { connector: optionConnector(sockets) } : {}) };
+  }
+
+  /** What each session gets: our connector sets the TTL and MD5 key before the SYN. */
+  private readonly sessionDeps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector };
 
   async start(): Promise<void> {
     for (const addr of this.cfg.listenAddresses) {
@@ -157,7 +166,8 @@ export class BgpSpeaker {
     for (const [addr, spec] of want) {
       if (this.peers.has(addr)) continue;
       if (spec.password !== undefined) {
-        // RFC 2385: the key goes on our listening sockets and the peer connects to us (we only wait).
+        // RFC 2385: the key goes on our listening sockets (for the peer's connections) and, by the
+        // connector, on each socket we connect from, so the session comes up whichever side opens it.
         try {
           if (!this.deps.md5) throw new Error('no TCP MD5 support in this process');
           this.setMd5(spec.address, spec.password);
@@ -175,13 +185,15 @@ export class BgpSpeaker {
           routerId: this.cfg.routerId,
           holdTime: this.cfg.holdTime,
           connectRetrySeconds: this.cfg.connectRetrySeconds,
-          passive: (spec.passive ?? false) || spec.password !== undefined,
+          passive: spec.passive ?? false,
           capabilities: this.capabilities(),
           peerAddress: spec.address,
           peerPort: spec.port,
           ...(localAddress ? { localAddress } : {}),
+          ...(spec.ttl !== undefined ? { ttl: spec.ttl } : {}),
+          ...(spec.password ? { password: spec.password } : {}),
         },
-        this.deps,
+        this.sessionDeps,
         {
           up: (n) => this.onUp(peer, n),
           down: (reason, graceful) => this.onDown(peer, reason, graceful),
@@ -270,6 +282,18 @@ export class BgpSpeaker {
       this.deps.logger.v(1, 'bgp connection from an unknown address refused', { from: socket.remoteAddress });
       socket.destroy();
       return;
+    }
+    const ttl = peer.spec.ttl;
+    if (ttl !== undefined && this.deps.sockets) {
+      // The peer opened it: from now on our segments carry the peer's TTL too.
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      try {
+        if (fd !== undefined && fd >= 0) this.deps.sockets.setTtl(fd, familyOf(peer.spec.address), ttl);
+      } catch (e) {
+        this.deps.logger.warn('bgp: TTL not set on an accepted connection; refused', { peer: peer.spec.address, error: errorMessage(e) });
+        socket.destroy();
+        return;
+      }
     }
     peer.session.accept(socket);
   }

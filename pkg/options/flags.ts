@@ -51,7 +51,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   { name: 'advertise-external-ip', kind: 'bool', default: false, group: G.Router, usage: 'Advertise service externalIPs to external peers.' },
   { name: 'advertise-loadbalancer-ip', kind: 'bool', default: false, group: G.Router, usage: 'Advertise LoadBalancer ingress IPs to external peers.' },
   { name: 'advertise-pod-cidr', kind: 'bool', default: true, group: G.Router, usage: "Advertise this node's pod CIDR(s) to external peers." },
-  { name: 'override-nexthop', kind: 'bool', default: false, group: G.Router, usage: 'Set next hop self on routes sent to external peers.', notImplemented: 'the next hop sent to every peer is this node\'s address (or the --iface one)' },
+  { name: 'override-nexthop', kind: 'bool', default: false, group: G.Router, usage: 'Next hop self toward external peers: our address on each session (not on routes between nodes).' },
   { name: 'router-id', kind: 'string', default: '', group: G.Router, usage: 'BGP router id (IPv4 form), or "generate" to derive it from the node IP.' },
   { name: 'bgp-port', kind: 'uint', default: 179, max: U16, group: G.Router, usage: 'Port the BGP speaker listens on and connects to.' },
   { name: 'bgp-holdtime', kind: 'duration', default: 90 * S, group: G.Router, usage: 'BGP hold time, 3s to 18h12m16s.' },

@@ -41,10 +41,10 @@ describe('options: Go durations', () => {
 
 describe('options: pflag grammar', () => {
   it('flags accepted but not implemented warn at start, naming what happens instead, and are marked in --help', () => {
-    const r = loadConfig(['--enable-bfd', '--run-loadbalancer', '--override-nexthop=true', '--hostname-override=n1'], deps);
+    const r = loadConfig(['--enable-bfd', '--run-loadbalancer', '--use-nftables-for-netpol=true', '--hostname-override=n1'], deps);
     assert.equal(r.kind, 'run');
     const warnings = r.kind === 'run' ? r.warnings : [];
-    for (const f of ['enable-bfd', 'override-nexthop']) assert.ok(warnings.some((w) => w.startsWith(`flag --${f} is accepted but not implemented: `)), f);
+    for (const f of ['enable-bfd', 'use-nftables-for-netpol']) assert.ok(warnings.some((w) => w.startsWith(`flag --${f} is accepted but not implemented: `)), f);
     assert.equal(warnings.length, 2, 'only the flags given (--run-loadbalancer runs the allocator)');
     const help = renderHelp('test');
     for (const f of ['enable-bfd', 'use-nftables-for-netpol', 'gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);

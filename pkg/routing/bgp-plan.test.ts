@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { parseNode } from '../k8s/kinds/node.js';
 import { toKubeObject, type KubeObject } from '../k8s/object.js';
 import { loadConfig } from '../options/load-config.js';
-import type { CIDR } from '../util/ip.js';
+import type { CIDR, IP } from '../util/ip.js';
 import { parseCommunity, planBgp } from './bgp-plan.js';
 
 const node = (name: string, ip: string, cidr: string, annotations: Record<string, string> = {}): ReturnType<typeof parseNode> =>
@@ -49,6 +49,25 @@ describe('BGP plan from Node objects, flags and annotations', () => {
     assert.deepEqual(ttls([]), ['198.18.0.12 default', '198.18.0.200 1', '198.18.0.201 default']);
     assert.deepEqual(ttls(['--peer-router-multihop-ttl=1']), ['198.18.0.12 default', '198.18.0.200 1', '198.18.0.201 default'], 'below 2 it is not multihop');
     assert.deepEqual(ttls(['--peer-router-multihop-ttl=5']), ['198.18.0.12 default', '198.18.0.200 5', '198.18.0.201 default']);
+  });
+
+  it('local addresses: peers[].localip and peer.localips pick our source toward a peer, bgp-local-addresses where we listen; an address not on this node is a problem, not a crash', () => {
+    const on = ['198.18.0.11', '198.18.9.11', '2001:db8::11'] as IP[];
+    const plan = (annotations: Record<string, string>) => {
+      const p = planBgp('n1', [node('n1', '198.18.0.11', '198.18.64.0/24', annotations)], router(), { ...OPTS, nodeAddresses: on });
+      if ('error' in p) throw new Error(p.error);
+      return p;
+    };
+    const a = plan({ 'kube-router.io/peers': '- remoteip: 198.18.9.200\n  remoteasn: 65001\n  localip: 198.18.9.11\n- remoteip: 198.18.9.201\n  remoteasn: 65001\n  localip: 198.18.77.1\n- remoteip: 198.18.9.202\n  remoteasn: 65001\n  localip: 2001:db8::11\n', 'kube-router.io/bgp-local-addresses': '198.18.0.11, 198.18.9.11,198.18.66.6,nope' });
+    assert.deepEqual(a.peers.map((x) => `${x.address} ${x.localAddress ?? 'node'}`), ['198.18.9.200 198.18.9.11', '198.18.9.201 node', '198.18.9.202 node']);
+    assert.deepEqual(a.listenAddresses, ['198.18.0.11', '198.18.9.11']);
+    assert.equal(a.problems.length, 4, a.problems.join('\n'));
+    assert.ok(a.problems.some((p) => p.includes('198.18.77.1 is not an address of this node')));
+    assert.ok(a.problems.some((p) => p.includes("is not of the peer 198.18.9.202's family")));
+    const b = plan({ 'kube-router.io/peer.ips': '198.18.9.200,198.18.9.201', 'kube-router.io/peer.asns': '65001,65002', 'kube-router.io/peer.localips': '198.18.9.11' });
+    assert.deepEqual(b.peers.map((x) => `${x.address} ${x.localAddress ?? 'node'}`), ['198.18.9.200 198.18.9.11', '198.18.9.201 node']);
+    assert.deepEqual(b.listenAddresses, ['198.18.0.11'], 'without bgp-local-addresses: the node address');
+    assert.deepEqual(b.problems, []);
   });
 
   it('route reflectors: servers peer with servers and their clients, clients only with servers', () => {

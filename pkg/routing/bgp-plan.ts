@@ -12,8 +12,10 @@ export interface BgpPlan {
   readonly localAs: number;
   readonly routerId: IP;
   readonly nextHop: Partial<Record<Family, IP>>;
-  /** The Node's own addresses: our sessions' source and listen addresses (peers know us by them). */
+  /** The Node's own addresses: our sessions' source (peers know us by them) unless a peer names another. */
   readonly sessionAddress: Partial<Record<Family, IP>>;
+  /** Where the speaker listens: `kube-router.io/bgp-local-addresses` (those on this node), else the session addresses. */
+  readonly listenAddresses: readonly IP[];
   readonly peers: readonly PeerSpec[];
   readonly originations: readonly Origination[];
   readonly importReject: readonly CIDR[];
@@ -83,7 +85,7 @@ function nodeAsn(n: NodeInfo, cfg: RouterConfig, problems: string[]): number {
  * Per-node external peers: `kube-router.io/peers` (a YAML list of remoteip, remoteasn, port, password
  * in base64), else the older positional `peer.ips` / `peer.asns` / `peer.ports` / `peer.passwords`.
  */
-function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
+function annotatedPeers(self: NodeInfo, problems: string[], local: LocalCheck): PeerSpec[] {
   const yamlText = self.annotations['kube-router.io/peers'];
   if (yamlText !== undefined) {
     let doc: unknown;
@@ -112,7 +114,8 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
         problems.push(`${self.name}: kube-router.io/peers[${i}].password ${key}`);
         continue;
       }
-      out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}) });
+      const localAddress = local(r?.['localip'], ip, `kube-router.io/peers[${i}].localip`);
+      out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}), ...(localAddress ? { localAddress } : {}) });
     }
     return out;
   }
@@ -122,6 +125,7 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
   const asns = list('kube-router.io/peer.asns');
   const ports = list('kube-router.io/peer.ports');
   const passwords = list('kube-router.io/peer.passwords');
+  const localips = list('kube-router.io/peer.localips');
   const out: PeerSpec[] = [];
   for (const [i, t] of ips.entries()) {
     const ip = tryParseIP(t);
@@ -137,9 +141,28 @@ function annotatedPeers(self: NodeInfo, problems: string[]): PeerSpec[] {
       problems.push(`${self.name}: password ${i} of kube-router.io/peer.passwords ${key}`);
       continue;
     }
-    out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}) });
+    const localAddress = local(localips[i], ip, `kube-router.io/peer.localips[${i}]`);
+    out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}), ...(localAddress ? { localAddress } : {}) });
   }
   return out;
+}
+
+/**
+ * A peer's local address as written (`localip`), checked: an address, of the peer's family, on this
+ * node. Anything else is a problem reported, and the session uses the node's address.
+ */
+type LocalCheck = (text: unknown, remote: IP, where: string) => IP | undefined;
+
+function localCheck(self: NodeInfo, problems: string[], nodeAddresses: ReadonlySet<string> | undefined): LocalCheck {
+  return (text, remote, where) => {
+    if (text === undefined || text === '') return undefined;
+    const ip = typeof text === 'string' ? tryParseIP(text.trim()) : undefined;
+    if (!ip) problems.push(`${self.name}: ${where} ${JSON.stringify(text)} is not an IP address; using the node address`);
+    else if (familyOf(ip) !== familyOf(remote)) problems.push(`${self.name}: ${where} ${ip} is not of the peer ${remote}'s family; using the node address`);
+    else if (nodeAddresses && !nodeAddresses.has(ip)) problems.push(`${self.name}: ${where} ${ip} is not an address of this node; using the node address`);
+    else return ip;
+    return undefined;
+  };
 }
 
 function routerIdFor(cfg: RouterConfig, nodeIP4: IP | undefined, nodeName: string): IP | undefined {
@@ -150,7 +173,12 @@ function routerIdFor(cfg: RouterConfig, nodeIP4: IP | undefined, nodeName: strin
   return bigIntToIP(BigInt(n >>> 24 === 0 ? n | 0x01000000 : n), 4);
 }
 
-export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: RouterConfig, opts: { readonly families: readonly Family[]; readonly serviceRanges: readonly CIDR[]; readonly nextHopOverride?: Partial<Record<Family, IP>> }): BgpPlan | { readonly error: string } {
+export function planBgp(
+  selfName: string,
+  nodes: readonly NodeInfo[],
+  cfg: RouterConfig,
+  opts: { readonly families: readonly Family[]; readonly serviceRanges: readonly CIDR[]; readonly nextHopOverride?: Partial<Record<Family, IP>>; readonly nodeAddresses?: readonly IP[] },
+): BgpPlan | { readonly error: string } {
   const problems: string[] = [];
   const self = nodes.find((n) => n.name === selfName);
   if (!self) return { error: `no Node object named ${selfName}` };
@@ -191,7 +219,7 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
       }
     }
   }
-  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: new Uint8Array(Buffer.from(p.password, 'utf8')) } : {}) })), ...annotatedPeers(self, problems)];
+  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: new Uint8Array(Buffer.from(p.password, 'utf8')) } : {}) })), ...annotatedPeers(self, problems, localCheck(self, problems, opts.nodeAddresses ? new Set(opts.nodeAddresses) : undefined))];
   // TTL as upstream (GoBGP's defaults): eBGP sends with TTL 1 (the peer must be directly connected)
   // unless --peer-router-multihop-ttl is 2 or more; iBGP keeps the system's default.
   const ebgpTtl = cfg.multihopTtl >= 2 ? cfg.multihopTtl : 1;
@@ -224,5 +252,17 @@ export function planBgp(selfName: string, nodes: readonly NodeInfo[], cfg: Route
     if (c) importReject.push(c);
     else problems.push(`${self.name}: customimportreject ${JSON.stringify(t)} is not a CIDR`);
   }
-  return { localAs, routerId, nextHop, sessionAddress, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), ...(prepend ? { prepend } : {}), vipCommunities: communities, problems };
+  // Listen addresses, as upstream: kube-router.io/bgp-local-addresses, else the node's session addresses.
+  const listenText = (self.annotations['kube-router.io/bgp-local-addresses'] ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const nodeAddrs = opts.nodeAddresses ? new Set<string>(opts.nodeAddresses) : undefined;
+  const listen: IP[] = [];
+  for (const t of listenText.slice(0, 16)) {
+    const ip = tryParseIP(t);
+    if (!ip) problems.push(`${self.name}: kube-router.io/bgp-local-addresses: ${JSON.stringify(t)} is not an IP address`);
+    else if (!opts.families.includes(familyOf(ip))) problems.push(`${self.name}: kube-router.io/bgp-local-addresses: ${ip} is of a family this node does not run`);
+    else if (nodeAddrs && !nodeAddrs.has(ip)) problems.push(`${self.name}: kube-router.io/bgp-local-addresses: ${ip} is not an address of this node`);
+    else if (!listen.includes(ip)) listen.push(ip);
+  }
+  const listenAddresses = listen.length > 0 ? listen : (Object.values(sessionAddress) as IP[]);
+  return { localAs, routerId, nextHop, sessionAddress, listenAddresses, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), ...(prepend ? { prepend } : {}), vipCommunities: communities, problems };
 }

@@ -215,14 +215,14 @@ export class RoutingController implements Controller {
   private async syncBgp(nodes: readonly NodeInfo[], addresses: readonly Address[], links: readonly Link[]): Promise<BgpPlan | undefined> {
     const cfg = this.ctx.config;
     const t0 = performance.now();
-    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges], nextHopOverride: this.nextHopOverride(addresses, links) });
+    const plan = planBgp(cfg.nodeName, nodes, cfg.router, { families: this.families, serviceRanges: [...cfg.serviceClusterIPRanges, ...cfg.serviceExternalIPRanges, ...cfg.loadBalancerIPRanges], nextHopOverride: this.nextHopOverride(addresses, links), nodeAddresses: addresses.map((a) => a.ip) });
     if ('error' in plan) {
       this.logger.warn('BGP not started', { reason: plan.error });
       return undefined;
     }
     if (plan.problems.length > 0 && this.reportOnce('plan', plan.problems)) this.ctx.rejections.reject({ controller: 'routing', kind: 'NodeAnnotation', reason: 'Malformed', message: `BGP annotations ignored: ${plan.problems.join('; ')}`, count: plan.problems.length });
     const r = cfg.router;
-    const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, maxPrefixes: r.maxPrefixes });
+    const sp = await this.host.ensure(plan, { port: r.bgpPort, holdTimeMs: r.holdTimeMs, gracefulRestart: r.gracefulRestart, maxPrefixes: r.maxPrefixes, overrideNextHop: r.overrideNextHop });
     sp.setPeers(plan.peers);
     const vips = this.vips().map((prefix) => ({ prefix, communities: plan.vipCommunities, to: 'external' as const, ...(plan.prepend ? { prepend: plan.prepend } : {}) }));
     sp.setOriginations([...plan.originations, ...vips.filter((v) => this.families.some((f) => (f === 6) === v.prefix.includes(':')))]);

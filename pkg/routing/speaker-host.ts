@@ -23,6 +23,7 @@ export interface SpeakerSettings {
   readonly holdTimeMs: number;
   readonly gracefulRestart: { readonly enabled: boolean; readonly timeMs: number };
   readonly maxPrefixes: number;
+  readonly overrideNextHop?: boolean;
 }
 
 /**
@@ -45,12 +46,13 @@ export class SpeakerHost {
       localAs: plan.localAs,
       routerId: plan.routerId,
       listenPort: s.port,
-      listenAddresses: Object.values(plan.sessionAddress),
+      listenAddresses: plan.listenAddresses,
       holdTime: Math.round(s.holdTimeMs / 1000),
       connectRetrySeconds: 5,
       gracefulRestart: { enabled: s.gracefulRestart.enabled, timeSeconds: Math.round(s.gracefulRestart.timeMs / 1000) },
       importReject: plan.importReject,
       nextHop: plan.nextHop,
+      ...(s.overrideNextHop ? { nextHopSelfExternal: true } : {}),
       sessionAddress: plan.sessionAddress,
       maxPrefixes: s.maxPrefixes,
       ...(plan.rrClusterId ? { rrClusterId: plan.rrClusterId } : {}),

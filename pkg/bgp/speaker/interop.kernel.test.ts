@@ -191,6 +191,59 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
     await until("BIRD's route learned", () => o.best.some((b) => b.prefix === '198.19.2.0/24'), 10_000, detail);
   });
 
+  it('--override-nexthop: an external peer gets our address on its session as next hop; a route reflector client keeps the node next hop', async () => {
+    // BIRD (an iBGP route reflector client) and GoBGP (an external peer, AS 64513) on a bridge in ours;
+    // our node next hop is another address of ours (as --iface would make it), 198.18.9.1.
+    const third = await throwawayNetns();
+    stops.push(() => third.remove());
+    const o3 = (...a: string[]): Promise<unknown> => link.ours.exec.run(a);
+    await o3('ip', 'link', 'del', 'va');
+    await o3('ip', 'link', 'add', 'br0', 'type', 'bridge');
+    await o3('ip', 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
+    await o3('ip', 'addr', 'add', '198.18.9.1/32', 'dev', 'lo');
+    await o3('ip', 'link', 'set', 'br0', 'up');
+    for (const [ns, ifname, ip] of [[link.peer, 'vp', '198.18.0.2'], [third, 'vg', '198.18.0.3']] as const) {
+      await o3('ip', 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns.name);
+      await o3('ip', 'link', 'set', ifname, 'master', 'br0', 'up');
+      await ns.exec.run(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth1']);
+      await ns.exec.run(['ip', 'link', 'set', 'eth1', 'up']);
+      await ns.exec.run(['ip', 'link', 'set', 'lo', 'up']);
+      await ns.exec.run(['ip', 'route', 'add', '198.18.9.1/32', 'via', '198.18.0.1']);
+    }
+    // (BIRD as `multihop`: a `direct` iBGP session treats a next hop off its link as a withdrawal)
+    const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'], multihop: 2 }));
+    stops.push(() => bird.proc.stop());
+    const g = startGobgp(third.name, link.dir, gobgpConfig({ routerId: '198.18.0.3', asn: 64513, neighbor: '198.18.0.1', neighborAs: 64512 }));
+    stops.push(() => g.proc.stop());
+    const gob = (...a: string[]): string => {
+      const argv = g.cli(...a);
+      return execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
+    };
+    const peers = [{ address: '198.18.0.2' as IP, asn: 64512, port: 179, kind: 'node' as const, rrClient: true }, { address: '198.18.0.3' as IP, asn: 64513, port: 179, kind: 'external' as const, ttl: 1 }];
+    const originate = [{ prefix: '198.19.5.5/32' as CIDR, communities: [], to: 'external' as const }, { prefix: '198.19.6.0/24' as CIDR, communities: [], to: 'all' as const }];
+    const cfg = { ...OUR_CFG, listenAddresses: ['198.18.0.1' as IP], nextHop: { 4: '198.18.9.1' as IP }, sessionAddress: { 4: '198.18.0.1' as IP }, rrClusterId: '198.18.0.1' as IP };
+    for (const override of [false, true]) {
+      await ours?.kill('SIGKILL');
+      ours = new SpeakerProcess(link.ours.name, { ...cfg, ...(override ? { nextHopSelfExternal: true } : {}) });
+      const o = ours;
+      o.send({ peers, originate });
+      await until('both Established', () => o.state('198.18.0.2') === 'Established' && o.state('198.18.0.3') === 'Established', 30_000, detail);
+      const want = override ? '198.18.0.1' : '198.18.9.1';
+      const re = new RegExp(`198\\.19\\.5\\.5/32\\s+${want.replace(/\./g, '\\.')}`);
+      await until(`GoBGP sees the VIP with next hop ${want}`, () => re.test(gob('global', 'rib')), 15_000, () => gob('global', 'rib'));
+      assert.match(gob('global', 'rib'), new RegExp(`198\\.19\\.6\\.0/24\\s+${want.replace(/\./g, '\\.')}`));
+      // The reflector client: our route with the node next hop, BIRD's own route not sent back, whatever the flag.
+      const birdRoute = (): string => {
+        try {
+          return execFileSync('birdc', ['-s', bird.ctl, 'show', 'route', 'all', 'for', '198.19.6.0/24'], { encoding: 'utf8' });
+        } catch (e) {
+          return `birdc failed: ${String(e)}`;
+        }
+      };
+      await until('BIRD has our pod CIDR with the node next hop', () => /BGP\.next_hop: 198\.18\.9\.1\b/.test(birdRoute()), 15_000, () => `${birdRoute()}\n${execFileSync('birdc', ['-s', bird.ctl, 'show', 'protocols', 'all', 'ours'], { encoding: 'utf8' })}\n${detail()}`);
+    }
+  });
+
   it('route reflection (RFC 4456): as the reflector between BIRD and GoBGP clients, each learns the other route with its original next hop', async () => {
     // A third namespace for GoBGP; the three meet on a bridge in ours.
     const third = await throwawayNetns();

@@ -119,6 +119,12 @@ export class BgpSession {
     private readonly events: SessionEvents,
   ) {}
 
+  /** Our address on the connection in use (the next hop "self" toward this peer). */
+  get localAddress(): IP | undefined {
+    const a = this.wire?.socket.localAddress;
+    return a ? (a.replace(/^::ffff:/, '') as IP) : undefined;
+  }
+
   get state(): FsmState['name'] {
     return this.fsm.name;
   }

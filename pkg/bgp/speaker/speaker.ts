@@ -20,6 +20,8 @@ export interface PeerSpec {
   readonly password?: Uint8Array;
   /** TTL of the segments we send to this peer (eBGP: 1 unless multihop); the system's default without. */
   readonly ttl?: number;
+  /** Our source address toward this peer (`localip`); the node's session address without. */
+  readonly localAddress?: IP;
   /** node: another node of the cluster (the iBGP mesh); external: a router outside it. */
   readonly kind: 'node' | 'external';
   /** We reflect routes to and from this peer (we are its route reflector, RFC 4456). */
@@ -52,6 +54,8 @@ export interface SpeakerConfig {
   readonly importReject: readonly CIDR[];
   /** Our next hop per family (the node's address, or the --iface one). */
   readonly nextHop: Partial<Record<Family, IP>>;
+  /** `--override-nexthop`: toward external peers the next hop is our address on that session (next-hop-self). */
+  readonly nextHopSelfExternal?: boolean;
   /** Source address of our sessions per family, when it differs from the next hop. */
   readonly sessionAddress?: Partial<Record<Family, IP>>;
   /** Set when this node is a route reflector: its cluster id (RFC 4456). */
@@ -86,7 +90,7 @@ interface Peer {
   eor: boolean;
 }
 
-const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false, p.ttl ?? 0]);
+const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false, p.ttl ?? 0, p.localAddress ?? '']);
 
 /** Upstream's advertisement counters, fed as UPDATEs go out and come in (the caller owns the metrics). */
 export interface SpeakerCounters {
@@ -176,7 +180,7 @@ export class BgpSpeaker {
           continue;
         }
       }
-      const localAddress = (this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)];
+      const localAddress = spec.localAddress ?? (this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(spec.address)];
       // The session's events refer to the peer record that holds the session.
       const session: BgpSession = new BgpSession(
         {
@@ -422,7 +426,7 @@ export class BgpSpeaker {
       if (o.to === 'nodes' && p.spec.kind !== 'node') continue;
       if (o.to === 'external' && p.spec.kind !== 'external') continue;
       const f = familyOf(o.prefix);
-      const nh = this.cfg.nextHop[f];
+      const nh = this.nextHopFor(p, f);
       if (!families.has(f) || !nh) continue;
       const prepend = !ibgp && o.prepend ? Array.from({ length: o.prepend.count }, () => o.prepend?.asn ?? this.cfg.localAs) : [];
       out.set(o.prefix, { prefix: o.prefix, nextHop: nh, asPath: ibgp ? [] : [this.cfg.localAs, ...prepend], origin: 0, ...(ibgp ? { localPref: 100 } : {}), communities: o.communities });
@@ -447,6 +451,19 @@ export class BgpSpeaker {
       }
     }
     return out;
+  }
+
+  /**
+   * The next hop of our routes to a peer: the node's (or --iface) address, or with --override-nexthop
+   * toward an external peer our address on that session, when it is of the route's family (an IPv6
+   * route over an IPv4 session keeps the node's IPv6 address).
+   */
+  private nextHopFor(p: Peer, f: Family): IP | undefined {
+    if (this.cfg.nextHopSelfExternal && p.spec.kind === 'external') {
+      const local = p.session.localAddress;
+      if (local && familyOf(local) === f) return local;
+    }
+    return this.cfg.nextHop[f];
   }
 
   /** UPDATEs measured with this session's options under the 4,096-byte limit. */

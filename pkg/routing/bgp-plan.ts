@@ -263,6 +263,6 @@ export function planBgp(
     else if (nodeAddrs && !nodeAddrs.has(ip)) problems.push(`${self.name}: kube-router.io/bgp-local-addresses: ${ip} is not an address of this node`);
     else if (!listen.includes(ip)) listen.push(ip);
   }
-  const listenAddresses = listen.length > 0 ? listen : (Object.values(sessionAddress) as IP[]);
+  const listenAddresses = listen.length > 0 ? listen : Object.values<IP>(sessionAddress);
   return { localAs, routerId, nextHop, sessionAddress, listenAddresses, peers, originations, importReject, ...(rrClusterId ? { rrClusterId } : {}), ...(prepend ? { prepend } : {}), vipCommunities: communities, problems };
 }

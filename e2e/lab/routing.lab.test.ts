@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIST, KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { startInNetns } from '../../test/ns-process.js';
@@ -101,6 +102,39 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
     } finally {
       for (const i of [0, 1]) await nsRun(netns.node(LAB, i), 'iptables', '-w', '-P', 'FORWARD', 'ACCEPT');
     }
+  });
+
+  it("takes over a node that ran upstream kube-router's router: its stale pod route, FORWARD and egress rules go once ours are in place; others' routes stay", async () => {
+    const ns = netns.node(LAB, 0);
+    const pid = st.daemons['node-1'] as number;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    // What upstream's router leaves, as it writes it: a pod route of protocol 17 (here a stale, more
+    // specific one toward an address nobody answers, which would swallow p2's traffic), its FORWARD
+    // accept rules and its pod-egress MASQUERADE in POSTROUTING; plus a protocol-17 route that is not
+    // to a pod CIDR (FRR uses 17 too), which is not ours to remove.
+    const half = podCidr(1).replace(/0\/24$/, '0/25');
+    await ipn(ns, 'route', 'add', half, 'via', '198.18.0.250', 'proto', '17');
+    await ipn(ns, 'route', 'add', '198.19.77.0/24', 'via', '198.18.0.3', 'proto', '17');
+    await nsRun(ns, 'sh', '-c', [
+      'iptables -I FORWARD 1 -m comment --comment "allow outbound traffic from pods" -i kube-bridge -j ACCEPT',
+      'iptables -I FORWARD 1 -m comment --comment "allow inbound traffic to pods" -o kube-bridge -j ACCEPT',
+      'iptables -I FORWARD 1 -m comment --comment "allow outbound node port traffic on node interface with which node ip is associated" -o eth0 -j ACCEPT',
+      'iptables -t nat -A POSTROUTING -m set --match-set kube-router-pod-subnets src -m set ! --match-set kube-router-pod-subnets dst -m set ! --match-set kube-router-node-ips dst -j MASQUERADE --random-fully',
+    ].join(' && '));
+    assert.equal(await reach('default/p1', `${ip('p2')}:8080`), false, "upstream's stale route swallows the traffic");
+    st.daemons['node-1'] = startDaemon(st, 0);
+    await waitHealthy(st, 0, 30_000);
+    await until('the stale protocol-17 pod route is gone', async () => !(await ipn(ns, 'route', 'show', 'proto', '17')).stdout.includes(half), 30_000);
+    assert.match((await ipn(ns, 'route', 'show', 'proto', '17')).stdout, /198\.19\.77\.0\/24 via 198\.18\.0\.3/, 'a protocol-17 route elsewhere stays');
+    const filter = (await nsRun(ns, 'iptables-save', '-t', 'filter')).stdout;
+    const nat = (await nsRun(ns, 'iptables-save', '-t', 'nat')).stdout;
+    assert.doesNotMatch(filter, /allow (outbound|inbound) traffic|node port traffic/, filter);
+    assert.equal(nat.split('\n').filter((l) => l.includes('MASQUERADE') && l.startsWith('-A POSTROUTING ')).length, 0, nat);
+    assert.match(nat, /-A KUBE-ROUTER-POD-EGRESS .*-j MASQUERADE/, 'our egress rule, in our chain');
+    assert.ok(await reach('default/p1', `${ip('p2')}:8080`), 'p1 reaches p2 again');
+    assert.match(readFileSync(join(st.dir, 'node-1.log'), 'utf8'), /took over the node from upstream kube-router's router/);
+    await ipn(ns, 'route', 'del', '198.19.77.0/24', 'proto', '17');
   });
 
   it('a route someone deletes comes back at once', async () => {

@@ -1,4 +1,4 @@
-import { isOwnedChain, isOwnedIpset, isOwnedLink, OWNED_NFT_TABLES } from './owned.js';
+import { isOwnedChain, isOwnedIpset, isOwnedLink, isUpstreamEgressRule, isUpstreamForwardRule, isUpstreamTunnel, OWNED_NFT_TABLES } from './owned.js';
 import type { Ipset } from './ipset/types.js';
 import { renderDestroy } from './ipset/render.js';
 import type { Iptables, IptablesTable } from './iptables/types.js';
@@ -22,6 +22,9 @@ export async function cleanupIptables(ipt: Iptables): Promise<number> {
     const saved = parseSave(await ipt.save(table));
     const ours = new Set([...saved.chains.keys()].filter(isOwnedChain));
     const jumps: string[] = [];
+    // Upstream kube-router's router rules written straight into the built-in chains.
+    if (table === 'filter') for (const r of saved.chains.get('FORWARD') ?? []) if (isUpstreamForwardRule(r)) jumps.push(`-D FORWARD ${r}`);
+    if (table === 'nat') for (const r of saved.chains.get('POSTROUTING') ?? []) if (isUpstreamEgressRule(r)) jumps.push(`-D POSTROUTING ${r}`);
     for (const [chain, rules] of saved.chains) {
       if (ours.has(chain)) continue;
       for (const rule of rules) {
@@ -31,7 +34,7 @@ export async function cleanupIptables(ipt: Iptables): Promise<number> {
         if (target !== undefined && ours.has(target)) jumps.push(`-D ${chain} ${rule}`);
       }
     }
-    if (ours.size === 0) continue;
+    if (ours.size === 0 && jumps.length === 0) continue;
     const names = [...ours].sort();
     const text = [`*${table}`, ...jumps, ...names.map((c) => `-F ${c}`), ...names.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
     await ipt.restore(text);
@@ -69,7 +72,7 @@ export async function cleanupNetlink(nl: Netlink): Promise<number> {
     for (const route of await nl.routes(family, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })) ops.push({ op: 'route-delete', route });
     for (const rule of await nl.rules(family)) if (OWNED_RULE_TABLES.includes(rule.table)) ops.push({ op: 'rule-delete', rule });
   }
-  for (const l of await nl.links()) if (isOwnedLink(l)) ops.push({ op: 'link-delete', name: l.name });
+  for (const l of await nl.links()) if (isOwnedLink(l) || isUpstreamTunnel(l)) ops.push({ op: 'link-delete', name: l.name });
   if (ops.length > 0) await nl.apply(ops);
   return ops.length;
 }

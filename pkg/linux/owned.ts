@@ -1,3 +1,6 @@
+import { splitRuleWords } from './iptables/types.js';
+import type { Link } from './netlink/types.js';
+
 /**
  * Every kernel object kube-router may own, by name. Cleanup and the "touch nothing else" rule both
  * read from here. Names follow upstream kube-router where the object has the same role, so a host
@@ -36,3 +39,35 @@ export function isOwnedIpset(name: string): boolean {
 export function isOwnedLink(link: { readonly name: string; readonly kind?: string }): boolean {
   return (OWNED_LINK_NAMES as readonly string[]).includes(link.name) || isOwnedTunnel(link);
 }
+
+/*
+ * Upstream kube-router's router objects that ours replace (an in-place migration removes them after our
+ * first sync; --cleanup-config removes them too).
+ */
+/** Upstream's route protocol (0x11, "zebra"). */
+export const UPSTREAM_RT_PROTO = 17;
+/** Upstream's tunnel names: `tun-` and the first 11 hex digits of a hash of the remote address (v1: its digits). */
+export const UPSTREAM_TUNNEL_NAME = /^tun-[0-9a-f]{1,11}$/;
+const TUNNEL_KINDS: ReadonlySet<string> = new Set(['ipip', 'ip6tnl']);
+/** The comments upstream puts on its FORWARD accept rules. */
+export const UPSTREAM_FORWARD_COMMENTS: readonly string[] = ['allow outbound traffic from pods', 'allow inbound traffic to pods', 'allow outbound node port traffic on node interface with which node ip is associated'];
+
+export function isUpstreamTunnel(l: Pick<Link, 'name' | 'kind'>): boolean {
+  return UPSTREAM_TUNNEL_NAME.test(l.name) && (l.kind === undefined || TUNNEL_KINDS.has(l.kind));
+}
+
+const words = (rule: string): string[] => splitRuleWords(rule);
+
+export function isUpstreamForwardRule(rule: string): boolean {
+  const w = words(rule);
+  const i = w.indexOf('--comment');
+  return i >= 0 && UPSTREAM_FORWARD_COMMENTS.includes(w[i + 1] ?? '') && w[w.indexOf('-j') + 1] === 'ACCEPT';
+}
+
+/** Upstream's pod egress: MASQUERADE of sources in its pod-subnets set, in POSTROUTING itself. */
+export function isUpstreamEgressRule(rule: string): boolean {
+  const w = words(rule);
+  const set = w.findIndex((x, i) => x === '--match-set' && (w[i + 1] === 'kube-router-pod-subnets' || w[i + 1] === 'inet6:kube-router-pod-subnets') && w[i + 2] === 'src' && w[i - 1] !== '!');
+  return set >= 0 && w[w.indexOf('-j') + 1] === 'MASQUERADE';
+}
+

@@ -7,6 +7,8 @@ import type { Views } from '../k8s/watch-layer.js';
 import { KUBE_ROUTER_RT_PROTO, type Address, type Link } from '../linux/netlink/types.js';
 import { realTcpMd5, type TcpMd5 } from '../linux/tcp-md5.js';
 import { realTcpSockets, type TcpSockets } from '../linux/tcp-socket.js';
+import { runUpstreamMigration } from './migrate-upstream.js';
+import { errorMessage } from '../util/errors.js';
 import { enabledFamilies } from '../options/config.js';
 import { syncResultHook, type ControllerContext } from '../runtime/context.js';
 import type { Controller } from '../runtime/controller.js';
@@ -144,6 +146,9 @@ export class RoutingController implements Controller {
     await this.host.stop(this.ctx.config.router.gracefulRestart.enabled);
   }
 
+  /** Whether the one-time takeover from upstream kube-router ran (after the first successful sync). */
+  private migrated = false;
+
   private async sync(): Promise<void> {
     const cfg = this.ctx.config;
     const selfObj: KubeObject | undefined = this.views.nodes.get(cfg.nodeName);
@@ -173,6 +178,11 @@ export class RoutingController implements Controller {
     await this.syncKernel(nodes, plan, checkKernel, addresses, links).catch((e: unknown) => failures.push(e));
     this.metrics.controllerRoutesSyncTime.observe((performance.now() - started) / 1000);
     if (failures.length > 0) throw failures[0];
+    // Once our routes, tunnels and rules are in place, what upstream kube-router left goes.
+    if (!this.migrated) {
+      this.migrated = true;
+      await runUpstreamMigration({ netlink: nl, iptables: this.ctx.kernel.iptables, logger: this.logger }, this.families, nodes.flatMap((n) => n.podCIDRs)).catch((e: unknown) => this.logger.warn("upstream kube-router's router objects could not be read", { error: errorMessage(e) }));
+    }
     this.ctx.health.beat(this.name);
   }
 

@@ -22,7 +22,7 @@ describe("upstream kube-router's router tunnels (VM, real ipip)", function () {
   const upstreamTunnel = async (): Promise<void> => {
     await e.run(['ip', 'link', 'add', 'tun-0123456789a', 'type', 'ipip', 'local', '198.18.0.10', 'remote', '198.18.0.11']);
     await e.run(['ip', 'link', 'set', 'tun-0123456789a', 'up']);
-    await e.run(['ip', 'route', 'add', '198.18.65.0/24', 'dev', 'tun-0123456789a', 'proto', '17', 'onlink', 'src', '198.18.0.10']);
+    await e.run(['ip', 'route', 'add', '198.18.65.0/24', 'dev', 'tun-0123456789a', 'proto', '17', 'src', '198.18.0.10']);
     await e.run(['ip', 'route', 'add', '198.18.0.11/32', 'dev', 'tun-0123456789a', 'table', '77']);
   };
 

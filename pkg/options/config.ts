@@ -58,6 +58,8 @@ export interface ProxyConfig {
   readonly tcpFinTimeoutMs: number;
   readonly udpTimeoutMs: number;
   readonly nodePortRange: { readonly min: number; readonly max: number };
+  /** --service-traffic-counters: the nftables datapath's per-Service counters (with a metrics port). */
+  readonly serviceTrafficCounters: boolean;
   /** --cleanup-kube-proxy: remove kube-proxy's objects at start (upstream kube-router's are always taken over). */
   readonly cleanupKubeProxy: boolean;
 }

@@ -102,6 +102,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
 
 /** Flags of ours and flags upstream removed but old manifests still pass. */
 export const EXTRA_FLAGS: readonly FlagSpec[] = [
+  { name: 'service-traffic-counters', kind: 'bool', default: true, group: G.Ours, usage: "nftables datapath: count each Service's packets and connections for the kube_router_service_* metrics (served with --metrics-port). Their cost: a few percent of the new-connection rate at 30,000 Services; false turns them off." },
   { name: 'cleanup-kube-proxy', kind: 'bool', default: false, group: G.Ours, usage: "At start, remove kube-proxy's rules, sets and interface from this node (otherwise one warning names them)." },
   { name: 'service-proxy-backend', kind: 'string', default: 'auto', group: G.Ours, usage: 'auto (IPVS when the kernel has it, else nftables), ipvs or nftables.' },
   { name: 'bgp-max-prefixes', kind: 'uint', default: 100_000, max: 0xffffffff, group: G.Ours, usage: 'Most prefixes accepted from one BGP peer; a peer that sends more loses its session and its routes (RFC 4486). 0: no limit. The kube-router.io/peers annotation can set maxprefixes per peer.' },

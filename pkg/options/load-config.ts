@@ -308,6 +308,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       udpTimeoutMs: nonNegative('service-udp-timeout'),
       nodePortRange,
       cleanupKubeProxy: v.bool('cleanup-kube-proxy'),
+      serviceTrafficCounters: v.bool('service-traffic-counters'),
     },
     firewall: { syncPeriodMs: positive('iptables-sync-period'), defaultDeny: v.bool('netpol-default-deny') },
     loadBalancer: { defaultClass: v.bool('loadbalancer-default-class'), syncPeriodMs: positive('loadbalancer-sync-period'), leaseIdentity: deps.env['POD_NAME'] || nodeName, leaseNamespace: deps.env['POD_NAMESPACE'] || podNamespace(deps) },

@@ -162,6 +162,22 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     assert.equal(h.eval({ dst: '198.19.0.9', dport: 80 }).backends.join(), '198.18.64.3:9090');
   });
 
+  it('per-Service traffic counters exist while metrics are served, and --service-traffic-counters=false turns them off', async () => {
+    const sets = (hh: Harness): string[] => [...(hh.nft.tables.get('ip kube-router-proxy')?.sets.keys() ?? [])].filter((n) => n.startsWith('count-')).sort();
+    h = await harness(['--metrics-port=20245']);
+    await h.client.create(web());
+    await h.client.create(eps3());
+    await h.until('served', () => h.eval({ dst: CIP, dport: 80 }).action === 'dnat');
+    assert.deepEqual(sets(h), ['count-in', 'count-new', 'count-out']);
+    await h.close();
+    h = await harness(['--metrics-port=20245', '--service-traffic-counters=false']);
+    await h.client.create(web());
+    await h.client.create(eps3());
+    await h.until('served', () => h.eval({ dst: CIP, dport: 80 }).action === 'dnat');
+    assert.deepEqual(sets(h), [], 'no counter sets, no counting chains');
+    assert.ok(![...(h.nft.tables.get('ip kube-router-proxy')?.chains.keys() ?? [])].some((c) => c.startsWith('count-')));
+  });
+
   it('dual-stack: IPv6 ClusterIP and endpoints in their own table', async () => {
     h = await harness(['--enable-ipv6', '--service-cluster-ip-range=2001:db8:128::/112']);
     await h.client.create(service('v6', { clusterIPs: ['2001:db8:128::a', CIP], ipFamilies: ['IPv6', 'IPv4'], ports: [{ port: 80 }] }));

@@ -269,7 +269,7 @@ export class ProxyController implements Controller {
     for (const f of failures) this.ctx.rejections.reject({ controller: 'proxy', kind: 'Service', reason: 'Malformed', message: `${f.service} could not be computed and is not served: ${f.error}` });
     const localSet = new Set<string>(node.localIPs);
     // Per-frontend traffic counters (nftables) exist while metrics are served: no endpoint, no cost.
-    const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll, serviceCounters: this.ctx.config.metrics.port !== 0 }, isLocal: (ip: string) => localSet.has(ip) };
+    const renderCtx = { opts: { masqueradeAll: this.ctx.config.proxy.masqueradeAll, rejectUnserved: this.ctx.config.proxy.permitAll, serviceCounters: this.ctx.config.metrics.port !== 0 && this.ctx.config.proxy.serviceTrafficCounters }, isLocal: (ip: string) => localSet.has(ip) };
     let mode: SyncMode = 'noop';
     let writes = 0;
     const removed: { family: Family; r: RemovedBackend }[] = [];

@@ -105,7 +105,13 @@ describe('the lab on the real Kubernetes control plane', function () {
     assert.equal((slices[0]?.['metadata'] as JsonObject)['labels'] && ((slices[0]?.['metadata'] as JsonObject)['labels'] as Record<string, string>)['endpointslice.kubernetes.io/managed-by'], 'endpointslice-controller.k8s.io');
     const web = st.pods.find((p) => p.name === 'web-1');
     assert.deepEqual((slices[0]?.['endpoints'] as JsonObject[])[0]?.['addresses'], web?.ips);
-    const r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
+    // The daemons program the endpoint when their watch delivers the slice, a moment after the API has
+    // it; until then the Service has no endpoint and refuses at once (as it should), so the probe waits.
+    let r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
+    for (let i = 0; i < 20 && r.answer !== 'shop/web-1'; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
+    }
     assert.equal(r.answer, 'shop/web-1', r.output);
   });
 
@@ -164,7 +170,13 @@ describe('the lab on the real Kubernetes control plane', function () {
       await setRole(shipped);
     }
     await waitHealthy(st, 0, 60_000);
-    const r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
+    // The daemons program the endpoint when their watch delivers the slice, a moment after the API has
+    // it; until then the Service has no endpoint and refuses at once (as it should), so the probe waits.
+    let r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
+    for (let i = 0; i < 20 && r.answer !== 'shop/web-1'; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      r = await probe(st, 'shop/client', `${await webIP()}:80`, 'tcp', 3000);
+    }
     assert.equal(r.answer, 'shop/web-1', r.output);
   });
 

@@ -1,6 +1,6 @@
 import { enabledFamilies } from '../options/config.js';
 import { syncResultHook, type ControllerContext } from '../runtime/context.js';
-import { nodePodCIDRs, parseNode } from '../k8s/kinds/node.js';
+import { nodePodCIDRs, nodeEventMatters, parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Controller } from '../runtime/controller.js';
@@ -91,7 +91,7 @@ export class FirewallController implements Controller {
   };
 
   private onNode = (e: StoreEvent): void => {
-    if (e.obj.metadata.name !== this.ctx.config.nodeName) return;
+    if (e.obj.metadata.name !== this.ctx.config.nodeName || !nodeEventMatters(e)) return;
     const n = parseNode(e.obj);
     this.tracker.setNode({ name: n.name, podCIDRs: nodePodCIDRs(n, this.ctx.config.router.clusterCidr) });
     this.runner.run();

@@ -1,6 +1,6 @@
 import { enabledFamilies } from '../options/config.js';
 import { syncResultHook, type ControllerContext } from '../runtime/context.js';
-import { parseNode } from '../k8s/kinds/node.js';
+import { nodeEventMatters, parseNode } from '../k8s/kinds/node.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Conntrack } from '../linux/conntrack.js';
@@ -213,7 +213,8 @@ export class ProxyController implements Controller {
     this.runner.run();
   };
 
-  private onNode = (): void => {
+  private onNode = (e: StoreEvent): void => {
+    if (!nodeEventMatters(e)) return;
     this.nodeDirty = true;
     this.runner.run();
   };

@@ -1,7 +1,7 @@
 import type { KubeObject } from '../k8s/object.js';
 import { eventTargetOf } from '../k8s/events.js';
 import { objectKey, type StoreEvent } from '../k8s/object.js';
-import { clusterPodCIDRs, nodePodCIDRs, parseNode, podCIDRsOutsideCluster, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
+import { clusterPodCIDRs, nodePodCIDRs, nodeEventMatters, parseNode, podCIDRsOutsideCluster, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import { parseService, serviceParseConfig, type ServiceInfo } from '../k8s/kinds/service.js';
 import type { Views } from '../k8s/watch-layer.js';
 import { KUBE_ROUTER_RT_PROTO, type Address, type Link } from '../linux/netlink/types.js';
@@ -131,7 +131,9 @@ export class RoutingController implements Controller {
   }
 
   start(): Promise<void> {
-    this.unsubscribe.push(this.views.nodes.subscribe(() => this.runner.run()));
+    this.unsubscribe.push(this.views.nodes.subscribe((e) => {
+      if (nodeEventMatters(e)) this.runner.run();
+    }));
     // A route of ours deleted by someone else is put back right away, not at the next period.
     this.unwatchRoutes = this.ctx.kernel.netlink.watchRouteDeletions(KUBE_ROUTER_RT_PROTO, () => this.runner.run());
     this.runner.start();

@@ -1,3 +1,4 @@
+import type { StoreEvent } from '../object.js';
 import { asArray, asRecord, asString } from '../../util/json.js';
 import { cidrCovers, cidrParts, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../../util/ip.js';
 import type { KubeObject } from '../object.js';
@@ -89,4 +90,19 @@ export function clusterPodCIDRs(nodes: readonly NodeInfo[], clusterCidr: CIDR | 
   const all = new Set<CIDR>(nodes.flatMap((n) => n.podCIDRs.filter((c) => insideCluster(c, clusterCidr))));
   if (clusterCidr) all.add(clusterCidr);
   return [...all].sort();
+}
+
+/** What the controllers read of a Node (not its conditions or heartbeat times), as one comparable string. */
+export function nodeFingerprint(n: NodeInfo): string {
+  const sorted = (r: Readonly<Record<string, string>>): [string, string][] => Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([n.name, n.internalIPs, n.externalIPs, n.podCIDRs, n.zone ?? '', sorted(n.labels), sorted(n.annotations)]);
+}
+
+/**
+ * Whether a Node event can change what a controller computes: an add or delete does; an update only
+ * when addresses, pod CIDRs, labels or annotations changed. A kubelet's status updates (conditions,
+ * heartbeat times) reach every node of the cluster; they do not cost a sync on each of them.
+ */
+export function nodeEventMatters(e: StoreEvent): boolean {
+  return e.type !== 'update' || nodeFingerprint(parseNode(e.old)) !== nodeFingerprint(parseNode(e.obj));
 }

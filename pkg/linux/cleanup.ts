@@ -2,7 +2,7 @@ import { isOwnedChain, isOwnedIpset, isOwnedLink, isUpstreamEgressRule, isUpstre
 import type { Ipset } from './ipset/types.js';
 import { renderDestroy } from './ipset/render.js';
 import type { Iptables, IptablesTable } from './iptables/types.js';
-import { splitRuleWords } from './iptables/types.js';
+import { ruleTarget } from './iptables/types.js';
 import { parseSave } from './iptables/save.js';
 import type { Nftables } from './nftables/types.js';
 import type { Netlink, NetOp } from './netlink/types.js';
@@ -28,9 +28,7 @@ export async function cleanupIptables(ipt: Iptables): Promise<number> {
     for (const [chain, rules] of saved.chains) {
       if (ours.has(chain)) continue;
       for (const rule of rules) {
-        const words = splitRuleWords(rule);
-        const j = words.findIndex((w) => w === '-j' || w === '-g');
-        const target = j >= 0 ? words[j + 1] : undefined;
+        const target = ruleTarget(rule);
         if (target !== undefined && ours.has(target)) jumps.push(`-D ${chain} ${rule}`);
       }
     }

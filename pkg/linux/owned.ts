@@ -1,4 +1,4 @@
-import { splitRuleWords } from './iptables/types.js';
+import { ruleTarget, splitRuleWords } from './iptables/types.js';
 import type { Link } from './netlink/types.js';
 
 /**
@@ -56,18 +56,17 @@ export function isUpstreamTunnel(l: Pick<Link, 'name' | 'kind'>): boolean {
   return UPSTREAM_TUNNEL_NAME.test(l.name) && (l.kind === undefined || TUNNEL_KINDS.has(l.kind));
 }
 
-const words = (rule: string): string[] => splitRuleWords(rule);
 
 export function isUpstreamForwardRule(rule: string): boolean {
-  const w = words(rule);
+  const w = splitRuleWords(rule);
   const i = w.indexOf('--comment');
-  return i >= 0 && UPSTREAM_FORWARD_COMMENTS.includes(w[i + 1] ?? '') && w[w.indexOf('-j') + 1] === 'ACCEPT';
+  return i >= 0 && UPSTREAM_FORWARD_COMMENTS.includes(w[i + 1] ?? '') && ruleTarget(rule) === 'ACCEPT';
 }
 
 /** Upstream's pod egress: MASQUERADE of sources in its pod-subnets set, in POSTROUTING itself. */
 export function isUpstreamEgressRule(rule: string): boolean {
-  const w = words(rule);
+  const w = splitRuleWords(rule);
   const set = w.findIndex((x, i) => x === '--match-set' && (w[i + 1] === 'kube-router-pod-subnets' || w[i + 1] === 'inet6:kube-router-pod-subnets') && w[i + 2] === 'src' && w[i - 1] !== '!');
-  return set >= 0 && w[w.indexOf('-j') + 1] === 'MASQUERADE';
+  return set >= 0 && ruleTarget(rule) === 'MASQUERADE';
 }
 

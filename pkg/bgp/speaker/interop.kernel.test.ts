@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type { CIDR, IP } from '../../util/ip.js';
 import type { SpeakerConfig } from './speaker.js';
 import { birdConfig, gobgpConfig, peerLink, SpeakerProcess, startBird, startGobgp, until, type PeerLink } from './interop.test-support.js';
-import { throwawayNetns } from '../../../test/throwaway-netns.js';
+import { throwawayNetns, type ThrowawayNetns } from '../../../test/throwaway-netns.js';
 
 const OUR_CFG: SpeakerConfig = {
   localAs: 64512,
@@ -33,6 +33,24 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
     await link.close();
   });
   const detail = (): string => `ours:\n${ours?.log.slice(-3000) ?? ''}`;
+  /** A third namespace; ours (198.18.0.1), the link's peer (.2) and the third (.3) meet on a bridge in ours. */
+  const threeOnABridge = async (): Promise<ThrowawayNetns> => {
+    const third = await throwawayNetns();
+    stops.push(() => third.remove());
+    const o3 = (...a: string[]): Promise<unknown> => link.ours.exec.run(a);
+    await o3('ip', 'link', 'del', 'va');
+    await o3('ip', 'link', 'add', 'br0', 'type', 'bridge');
+    await o3('ip', 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
+    await o3('ip', 'link', 'set', 'br0', 'up');
+    for (const [ns, ifname, ip] of [[link.peer, 'vp', '198.18.0.2'], [third, 'vg', '198.18.0.3']] as const) {
+      await o3('ip', 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns.name);
+      await o3('ip', 'link', 'set', ifname, 'master', 'br0', 'up');
+      await ns.exec.run(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth1']);
+      await ns.exec.run(['ip', 'link', 'set', 'eth1', 'up']);
+      await ns.exec.run(['ip', 'link', 'set', 'lo', 'up']);
+    }
+    return third;
+  };
 
   it('BIRD, IPv4 and IPv6: sessions up, routes both ways into the kernel, withdrawals, service VIPs and defaults never imported', async () => {
     const bird = startBird(
@@ -194,22 +212,9 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
   it('--override-nexthop: an external peer gets our address on its session as next hop; a route reflector client keeps the node next hop', async () => {
     // BIRD (an iBGP route reflector client) and GoBGP (an external peer, AS 64513) on a bridge in ours;
     // our node next hop is another address of ours (as --iface would make it), 198.18.9.1.
-    const third = await throwawayNetns();
-    stops.push(() => third.remove());
-    const o3 = (...a: string[]): Promise<unknown> => link.ours.exec.run(a);
-    await o3('ip', 'link', 'del', 'va');
-    await o3('ip', 'link', 'add', 'br0', 'type', 'bridge');
-    await o3('ip', 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
-    await o3('ip', 'addr', 'add', '198.18.9.1/32', 'dev', 'lo');
-    await o3('ip', 'link', 'set', 'br0', 'up');
-    for (const [ns, ifname, ip] of [[link.peer, 'vp', '198.18.0.2'], [third, 'vg', '198.18.0.3']] as const) {
-      await o3('ip', 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns.name);
-      await o3('ip', 'link', 'set', ifname, 'master', 'br0', 'up');
-      await ns.exec.run(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth1']);
-      await ns.exec.run(['ip', 'link', 'set', 'eth1', 'up']);
-      await ns.exec.run(['ip', 'link', 'set', 'lo', 'up']);
-      await ns.exec.run(['ip', 'route', 'add', '198.18.9.1/32', 'via', '198.18.0.1']);
-    }
+    const third = await threeOnABridge();
+    await link.ours.exec.run(['ip', 'addr', 'add', '198.18.9.1/32', 'dev', 'lo']);
+    for (const ns of [link.peer, third]) await ns.exec.run(['ip', 'route', 'add', '198.18.9.1/32', 'via', '198.18.0.1']);
     // (BIRD as `multihop`: a `direct` iBGP session treats a next hop off its link as a withdrawal)
     const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'], multihop: 2 }));
     stops.push(() => bird.proc.stop());
@@ -245,21 +250,7 @@ describe('BGP interop with real BIRD and GoBGP in network namespaces', function 
   });
 
   it('route reflection (RFC 4456): as the reflector between BIRD and GoBGP clients, each learns the other route with its original next hop', async () => {
-    // A third namespace for GoBGP; the three meet on a bridge in ours.
-    const third = await throwawayNetns();
-    stops.push(() => third.remove());
-    const o3 = (...a: string[]): Promise<unknown> => link.ours.exec.run(a);
-    await o3('ip', 'link', 'del', 'va');
-    await o3('ip', 'link', 'add', 'br0', 'type', 'bridge');
-    await o3('ip', 'addr', 'add', '198.18.0.1/24', 'dev', 'br0');
-    await o3('ip', 'link', 'set', 'br0', 'up');
-    for (const [ns, ifname, ip] of [[link.peer, 'vp', '198.18.0.2'], [third, 'vg', '198.18.0.3']] as const) {
-      await o3('ip', 'link', 'add', ifname, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', ns.name);
-      await o3('ip', 'link', 'set', ifname, 'master', 'br0', 'up');
-      await ns.exec.run(['ip', 'addr', 'add', `${ip}/24`, 'dev', 'eth1']);
-      await ns.exec.run(['ip', 'link', 'set', 'eth1', 'up']);
-      await ns.exec.run(['ip', 'link', 'set', 'lo', 'up']);
-    }
+    const third = await threeOnABridge();
     const bird = startBird(link.peer.name, link.dir, birdConfig({ routerId: '198.18.0.2', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512, announce: ['198.19.1.0/24'] }));
     stops.push(() => bird.proc.stop());
     const g = startGobgp(third.name, link.dir, gobgpConfig({ routerId: '198.18.0.3', asn: 64512, neighbor: '198.18.0.1', neighborAs: 64512 }));

@@ -37,3 +37,10 @@ export function splitRuleWords(text: string): string[] {
   while ((m = re.exec(text))) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] as string));
   return words;
 }
+
+/** The target of a rule (`-j X` or `-g X`), or undefined. */
+export function ruleTarget(rule: string): string | undefined {
+  const w = splitRuleWords(rule);
+  const j = w.findIndex((x) => x === '-j' || x === '-g');
+  return j >= 0 ? w[j + 1] : undefined;
+}

@@ -14,7 +14,7 @@
  *   of it, and the IPVS backend removes our own nftables tables: switching backends leaves nothing behind.
  */
 import type { IptablesTable } from '../../linux/iptables/types.js';
-import { splitRuleWords } from '../../linux/iptables/types.js';
+import { ruleTarget, splitRuleWords } from '../../linux/iptables/types.js';
 import type { SavedTable } from '../../linux/iptables/save.js';
 import type { RouteRule } from '../../linux/netlink/types.js';
 import type { Family } from '../../util/ip.js';
@@ -89,12 +89,6 @@ export function isUpstreamMasquerade(rule: string): boolean {
   return has('-m', 'ipvs') && has('--vdir', 'ORIGINAL') && has('--vmethod', 'MASQ') && has('--comment', '') && (has('-j', 'SNAT') || has('-j', 'MASQUERADE'));
 }
 
-function jumpTarget(rule: string): string | undefined {
-  const w = splitRuleWords(rule);
-  const j = w.findIndex((x) => x === '-j' || x === '-g');
-  return j >= 0 ? w[j + 1] : undefined;
-}
-
 const ipvsSetNames = (): string[] => ([4, 6] as const).flatMap((f) => Object.values(SET_BASE).map((b) => setName(b, f)));
 
 export function planTakeover(state: NodeProxyState, opts: TakeoverOptions): TakeoverPlan {
@@ -129,7 +123,7 @@ export function planTakeover(state: NodeProxyState, opts: TakeoverOptions): Take
     for (const [chain, rules] of saved.chains) {
       if (drop.has(chain)) continue;
       for (const rule of rules) {
-        const target = jumpTarget(rule);
+        const target = ruleTarget(rule);
         if (target !== undefined && drop.has(target)) deletes.push(`-D ${chain} ${rule}`);
         else if (table === 'nat' && chain === 'POSTROUTING' && isUpstreamMasquerade(rule)) {
           found.push({ owner: 'kube-router', what: `iptables v${family} nat POSTROUTING rule ${rule}`, action: 'remove' });

@@ -3,7 +3,7 @@ import { inspectSocketOf } from '../pkg/options/load-config.js';
 
 /** The commands that read the running daemon over its local socket, and the view each asks for. */
 const VIEWS: Readonly<Record<string, { readonly path: string; readonly columns: readonly string[] }>> = {
-  'bgp peers': { path: '/bgp/peers', columns: ['address', 'asn', 'kind', 'state', 'received', 'accepted', 'advertised'] },
+  'bgp peers': { path: '/bgp/peers', columns: ['address', 'asn', 'kind', 'state', 'received', 'accepted', 'advertised', 'bfd'] },
   'bgp routes': { path: '/bgp/routes', columns: ['prefix', 'nextHop', 'peer', 'asPath', 'communities', 'stale'] },
   'proxy services': { path: '/proxy/services', columns: ['service', 'frontend', 'kind', 'datapath', 'state', 'programmed'] },
   routes: { path: '/routes', columns: ['kind', 'table', 'what', 'via', 'dev', 'state', 'reason', 'peer'] },
@@ -16,7 +16,16 @@ export function isInspectCommand(argv: readonly string[]): boolean {
   return argv[0] === 'bgp' || argv[0] === 'proxy' || argv[0] === 'routes';
 }
 
+/** A peer's BFD session in one cell: its state and the detection time in force (`Up/900ms`). */
+function bfdCell(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const r = v as Record<string, unknown>;
+  return typeof r['state'] === 'string' && typeof r['detectionTimeMs'] === 'number' ? `${r['state']}/${r['detectionTimeMs']}ms` : undefined;
+}
+
 function cell(v: unknown): string {
+  const bfd = bfdCell(v);
+  if (bfd !== undefined) return bfd;
   if (Array.isArray(v)) return v.map((x: unknown) => (x !== null && typeof x === 'object' && typeof (x as Record<string, unknown>)['addr'] === 'string' ? ((x as Record<string, unknown>)['addr'] as string) : cell(x))).join(' ');
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(iptables ipset nftables conntrack iproute2 curl containernetworking-plugins bird2 gobgpd ipvsadm kmod openssl prometheus)
+DEBS=(iptables ipset nftables conntrack iproute2 curl containernetworking-plugins bird2 gobgpd frr ipvsadm kmod openssl prometheus)
 # The VM for what this kernel lacks (IPVS, ipip, fou): Debian's kernel under QEMU (test/vm/vm.ts).
 DEBS+=(qemu-system-x86 linux-image-amd64 busybox-static cpio)
 missing=()

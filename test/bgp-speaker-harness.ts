@@ -7,6 +7,8 @@
  */
 import { createInterface } from 'node:readline';
 import { BgpSpeaker, type Origination, type PeerSpec, type SpeakerConfig } from '../pkg/bgp/speaker/speaker.js';
+import { BfdSessions } from '../pkg/bfd/sessions.js';
+import { udpBfdTransport } from '../pkg/bfd/udp-transport.js';
 import { systemClock } from '../pkg/util/clock.js';
 import { realTcpMd5 } from '../pkg/linux/tcp-md5.js';
 import { realTcpSockets } from '../pkg/linux/tcp-socket.js';
@@ -15,9 +17,11 @@ import { createLogger } from '../pkg/util/logger.js';
 const cfg = JSON.parse(process.argv[2] ?? '{}') as SpeakerConfig;
 const logger = createLogger({ verbosity: 2, sink: { write: (line: string) => process.stderr.write(line + '\n') } });
 const md5 = realTcpMd5();
-const speaker = new BgpSpeaker(cfg, { clock: systemClock(), logger, md5, sockets: realTcpSockets(md5) });
+const clock = systemClock();
+const bfd = new BfdSessions({ clock, logger: logger.child('bfd'), transport: udpBfdTransport({ logger }) });
+const speaker = new BgpSpeaker(cfg, { clock, logger, md5, sockets: realTcpSockets(md5), bfd });
 const print = (o: unknown): void => {
-  process.stdout.write(JSON.stringify(o) + '\n');
+  process.stdout.write(JSON.stringify({ ...(o as object), t: Date.now() }) + '\n');
 };
 let lastStatus = '';
 const status = (): void => {
@@ -28,6 +32,8 @@ const status = (): void => {
 };
 speaker.onBestChange(() => print({ best: [...speaker.best().values()].map((p) => ({ prefix: p.prefix, nextHop: p.nextHop, peer: p.peer, stale: p.stale ?? false, communities: p.communities, asPath: p.asPath })) }));
 setInterval(status, 200);
+// A BFD change is printed at once (tests time detection from it); the status reads the session's new state.
+bfd.onChange(() => queueMicrotask(status));
 await speaker.start();
 print({ ready: true });
 createInterface({ input: process.stdin }).on('line', (line) => {

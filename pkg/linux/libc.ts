@@ -2,6 +2,7 @@
  * The few libc calls Node does not offer (netlink sockets, network namespaces, TCP MD5), through koffi:
  * a maintained FFI package with prebuilt binaries, no build step. Loaded on first use only.
  */
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ErrorCode, KubeRouterError } from '../util/errors.js';
 
@@ -13,6 +14,8 @@ export interface Libc {
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
   setns(fd: number, nstype: number): number;
+  /** setsockopt(SO_ATTACH_FILTER) with a classic BPF program (8-byte `struct sock_filter`s). */
+  attachFilter(fd: number, program: Buffer): number;
   errno(): number;
 }
 
@@ -20,9 +23,14 @@ interface KoffiFn {
   (...args: unknown[]): unknown;
 }
 interface Koffi {
-  load(path: string): { func(signature: string): KoffiFn };
+  load(path: string): { func(signature: string): KoffiFn; func(name: string, result: string, args: readonly unknown[]): KoffiFn };
+  struct(fields: Record<string, string>): unknown;
+  pointer(type: unknown): unknown;
   errno(): number;
 }
+
+const SOL_SOCKET = 1;
+const SO_ATTACH_FILTER = 26;
 
 export function loadLibc(): Libc {
   let koffi: Koffi;
@@ -40,6 +48,10 @@ export function loadLibc(): Libc {
   const recv = f('long recv(int, _Out_ void *, size_t, int)');
   const close = f('int close(int)');
   const setns = f('int setns(int, int)');
+  // struct sock_fprog { unsigned short len; struct sock_filter *filter; }: koffi lays it out.
+  // (anonymous: a named type would be registered again by every loadLibc).
+  const fprog = koffi.struct({ len: 'uint16', filter: 'void *' });
+  const setsockoptProg = lib.func('setsockopt', 'int', ['int', 'int', 'int', koffi.pointer(fprog), 'uint32']);
   return {
     socket: (d, t, p) => socket(d, t, p) as number,
     bind: (fd, a, l) => bind(fd, a, l) as number,
@@ -48,7 +60,30 @@ export function loadLibc(): Libc {
     recv: (fd, b, l, fl) => Number(recv(fd, b, l, fl)),
     close: (fd) => close(fd) as number,
     setns: (fd, t) => setns(fd, t) as number,
+    attachFilter: (fd, program) => setsockoptProg(fd, SOL_SOCKET, SO_ATTACH_FILTER, { len: program.length / 8, filter: program }, 16) as number,
     errno: () => koffi.errno(),
   };
 }
 
+
+const CLONE_NEWNET = 0x40000000;
+
+/**
+ * Runs `fn` with this thread in another network namespace (`/run/netns/<name>`), and always comes
+ * back: a socket made inside stays in that namespace.
+ */
+export function inNetns<T>(libc: Libc, netns: string, fn: () => T): T {
+  const target = openSync(`/run/netns/${netns}`, 'r');
+  const home = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    if (libc.setns(target, CLONE_NEWNET) !== 0) throw new KubeRouterError(ErrorCode.ToolFailed, `setns into ${netns} failed: errno ${libc.errno()}`);
+    try {
+      return fn();
+    } finally {
+      if (libc.setns(home, CLONE_NEWNET) !== 0) throw new KubeRouterError(ErrorCode.ToolFailed, `setns back to our own namespace failed: errno ${libc.errno()}`);
+    }
+  } finally {
+    closeSync(target);
+    closeSync(home);
+  }
+}

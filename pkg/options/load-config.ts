@@ -1,5 +1,6 @@
 import { familyOf, tryParseCIDR, tryParseIP, type CIDR, type IP } from '../util/ip.js';
 import type { ExternalPeerConfig, KubeRouterConfig, OverlayEncap, ProxyBackendChoice, RouterIdChoice } from './config.js';
+import { BFD_MAX_INTERVAL_MS, BFD_MIN_INTERVAL_MS } from '../bfd/fsm.js';
 import { formatGoDuration } from './duration.js';
 import type { FlagSpec, FlagValue } from './flag-spec.js';
 import { ALL_FLAGS } from './flags.js';
@@ -316,6 +317,9 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
   // Validated for its syntax only: the config-sync-period flag is ignored.
   nonNegative('config-sync-period');
   if (config.router.bfd.multiplier < 1) bad('bfd-detection-multiplier', 'must be at least 1');
+  for (const [flag, ms] of [['bfd-desired-min-tx-interval', config.router.bfd.minTxMs], ['bfd-required-min-rx-interval', config.router.bfd.minRxMs]] as const) {
+    if (ms < BFD_MIN_INTERVAL_MS || ms > BFD_MAX_INTERVAL_MS) bad(flag, `must be between ${BFD_MIN_INTERVAL_MS}ms and ${BFD_MAX_INTERVAL_MS}ms`);
+  }
   if (issues.length > 0) return { kind: 'usage-error', issues };
   return { kind: 'run', config, warnings };
 }

@@ -44,10 +44,11 @@ describe('options: pflag grammar', () => {
     const r = loadConfig(['--enable-bfd', '--run-loadbalancer', '--use-nftables-for-netpol=true', '--hostname-override=n1'], deps);
     assert.equal(r.kind, 'run');
     const warnings = r.kind === 'run' ? r.warnings : [];
-    for (const f of ['enable-bfd', 'use-nftables-for-netpol']) assert.ok(warnings.some((w) => w.startsWith(`flag --${f} is accepted but not implemented: `)), f);
-    assert.equal(warnings.length, 2, 'only the flags given (--run-loadbalancer runs the allocator)');
+    for (const f of ['use-nftables-for-netpol']) assert.ok(warnings.some((w) => w.startsWith(`flag --${f} is accepted but not implemented: `)), f);
+    assert.equal(warnings.length, 1, 'only the flags given (--run-loadbalancer runs the allocator, --enable-bfd BFD)');
     const help = renderHelp('test');
-    for (const f of ['enable-bfd', 'use-nftables-for-netpol', 'gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);
+    for (const f of ['use-nftables-for-netpol', 'gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);
+    for (const f of ['enable-bfd', 'bfd-port', 'bfd-detection-multiplier', 'bfd-desired-min-tx-interval', 'bfd-required-min-rx-interval']) assert.doesNotMatch(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented`), f);
   });
 
   it('uses upstream defaults', () => {

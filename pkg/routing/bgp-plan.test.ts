@@ -51,6 +51,30 @@ describe('BGP plan from Node objects, flags and annotations', () => {
     assert.deepEqual(ttls(['--peer-router-multihop-ttl=5']), ['198.18.0.12 default', '198.18.0.200 5', '198.18.0.201 default']);
   });
 
+  it('BFD: --enable-bfd puts the flags\' timers on the global peers; a per-node peer asks in its bfd entry (durations or ms); a bad entry is a problem and the peer stays, without BFD; multihop peers use RFC 5883\'s port', () => {
+    const peersAnn = ['- remoteip: 198.18.0.201', '  remoteasn: 65001', '  bfd:', '    enabled: true', '    desired_min_tx_interval: 300ms', '    required_min_rx_interval: 250', '    detection_multiplier: 5', '- remoteip: 198.18.0.202', '  remoteasn: 65001', '  bfd: {enabled: true, desired_min_tx_interval: 1us}', '- remoteip: 198.18.0.203', '  remoteasn: 65001', '  bfd: {enabled: false}', '- remoteip: 198.18.0.204', '  remoteasn: 65001', '  bfd: {enabled: true}', ''].join('\n');
+    const nodes = [node('n1', '198.18.0.11', '198.18.64.0/24', { 'kube-router.io/peers': peersAnn }), node('n2', '198.18.0.12', '198.18.65.0/24')];
+    const p = planBgp('n1', nodes, router(['--peer-router-ips=198.18.0.200', '--peer-router-asns=65000', '--enable-bfd', '--bfd-desired-min-tx-interval=200ms', '--bfd-required-min-rx-interval=200ms', '--bfd-detection-multiplier=4']), OPTS);
+    assert.ok(!('error' in p));
+    if ('error' in p) return;
+    const by = (ip: string): (typeof p.peers)[number] | undefined => p.peers.find((x) => x.address === ip);
+    assert.equal(by('198.18.0.12')?.bfd, undefined, 'the cluster\'s own mesh has no BFD (upstream: global external peers)');
+    assert.deepEqual(by('198.18.0.200')?.bfd, { timers: { desiredMinTxUs: 200_000, requiredMinRxUs: 200_000, detectMult: 4 }, port: 3784, hop: 'single' });
+    assert.deepEqual(by('198.18.0.201')?.bfd, { timers: { desiredMinTxUs: 300_000, requiredMinRxUs: 250_000, detectMult: 5 }, port: 3784, hop: 'single' });
+    assert.ok(by('198.18.0.202'), 'a peer with a bad bfd entry keeps its session');
+    assert.equal(by('198.18.0.202')?.bfd, undefined);
+    assert.equal(by('198.18.0.203')?.bfd, undefined, 'enabled: false');
+    assert.deepEqual(by('198.18.0.204')?.bfd?.timers, { desiredMinTxUs: 200_000, requiredMinRxUs: 200_000, detectMult: 4 }, 'the flags\' timers by default');
+    assert.deepEqual(p.problems.filter((x) => x.includes('bfd')).length, 1, p.problems.join('\n'));
+    assert.match(p.problems.join('\n'), /peers\[1\]\.bfd desired_min_tx_interval "1us" is not a duration of 10ms or more/);
+    const m = planBgp('n1', nodes, router(['--peer-router-ips=198.18.0.200', '--peer-router-asns=65000', '--enable-bfd', '--peer-router-multihop-ttl=3']), OPTS);
+    assert.ok(!('error' in m));
+    if ('error' in m) return;
+    assert.deepEqual(m.peers.find((x) => x.address === '198.18.0.200')?.bfd, { timers: { desiredMinTxUs: 1_000_000, requiredMinRxUs: 1_000_000, detectMult: 3 }, port: 4784, hop: 'multi' });
+    const bad = loadConfig(['--hostname-override=n1', '--bfd-desired-min-tx-interval=1ms'], { env: {}, hostname: () => 'n1', readFile: () => '' });
+    assert.equal(bad.kind, 'usage-error');
+  });
+
   it('local addresses: peers[].localip and peer.localips pick our source toward a peer, bgp-local-addresses where we listen; an address not on this node is a problem, not a crash', () => {
     const on = ['198.18.0.11', '198.18.9.11', '2001:db8::11'] as IP[];
     const plan = (annotations: Record<string, string>) => {

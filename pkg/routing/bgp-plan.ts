@@ -1,5 +1,8 @@
 import { MAXKEYLEN } from '../linux/tcp-md5.js';
-import type { Origination, PeerSpec } from '../bgp/speaker/speaker.js';
+import type { Origination, PeerBfd, PeerSpec } from '../bgp/speaker/speaker.js';
+import { BFD_MAX_INTERVAL_MS, BFD_MIN_INTERVAL_MS } from '../bfd/fsm.js';
+import { BFD_MULTIHOP_PORT } from '../bfd/transport.js';
+import { parseGoDuration } from '../options/duration.js';
 import { ownPodCIDRs, primaryIP, type NodeInfo } from '../k8s/kinds/node.js';
 import type { RouterConfig } from '../options/config.js';
 import { bigIntToIP, familyOf, tryParseCIDR, tryParseIP, type CIDR, type Family, type IP } from '../util/ip.js';
@@ -26,6 +29,50 @@ export interface BgpPlan {
   readonly vipCommunities: readonly number[];
   /** Annotations that were not understood (logged and counted; the rest of the plan stands). */
   readonly problems: readonly string[];
+}
+
+/** BFD for one peer: the global flags' timers, overridden per peer; multihop (RFC 5883, port 4784) when eBGP multihop is configured. */
+function bfdFor(cfg: RouterConfig, over: { readonly port?: number; readonly multiplier?: number; readonly minTxMs?: number; readonly minRxMs?: number } = {}): PeerBfd {
+  const multi = cfg.multihopTtl >= 2;
+  return {
+    timers: { desiredMinTxUs: Math.round((over.minTxMs ?? cfg.bfd.minTxMs) * 1000), requiredMinRxUs: Math.round((over.minRxMs ?? cfg.bfd.minRxMs) * 1000), detectMult: over.multiplier ?? cfg.bfd.multiplier },
+    port: multi ? BFD_MULTIHOP_PORT : (over.port ?? cfg.bfd.port),
+    hop: multi ? 'multi' : 'single',
+  };
+}
+
+/**
+ * A peer's `bfd` entry in `kube-router.io/peers`: `{enabled, port, detection_multiplier,
+ * desired_min_tx_interval, required_min_rx_interval}`; intervals as durations (`300ms`) or milliseconds.
+ * Undefined: no BFD for it; a string: what is wrong (the peer keeps its session, without BFD).
+ */
+function annotatedBfd(v: unknown, cfg: RouterConfig): PeerBfd | undefined | string {
+  if (v === undefined || v === null) return undefined;
+  const r = asRecord(v);
+  if (!r) return 'is not a mapping';
+  const enabled = r['enabled'];
+  if (enabled !== undefined && typeof enabled !== 'boolean') return 'enabled is not true or false';
+  if (enabled === false) return undefined;
+  const int = (k: string, max: number): number | undefined | string => {
+    const x = r[k];
+    if (x === undefined) return undefined;
+    const n = typeof x === 'number' ? x : typeof x === 'string' && /^\d{1,10}$/.test(x) ? Number(x) : NaN;
+    return Number.isInteger(n) && n >= 1 && n <= max ? n : `${k} ${JSON.stringify(x)} is not an integer in 1-${max}`;
+  };
+  const interval = (k: string): number | undefined | string => {
+    const x = r[k];
+    if (x === undefined) return undefined;
+    const ms = typeof x === 'number' ? x : typeof x === 'string' ? parseGoDuration(x.trim()) : undefined;
+    return ms !== undefined && ms >= BFD_MIN_INTERVAL_MS && ms <= BFD_MAX_INTERVAL_MS ? ms : `${k} ${JSON.stringify(x)} is not a duration of ${BFD_MIN_INTERVAL_MS}ms or more`;
+  };
+  const port = int('port', 65535);
+  const multiplier = int('detection_multiplier', 255);
+  const minTxMs = interval('desired_min_tx_interval');
+  const minRxMs = interval('required_min_rx_interval');
+  for (const x of [port, multiplier, minTxMs, minRxMs]) if (typeof x === 'string') return x;
+  const num = (x: number | string | undefined): number | undefined => (typeof x === 'number' ? x : undefined);
+  const over = { port: num(port), multiplier: num(multiplier), minTxMs: num(minTxMs), minRxMs: num(minRxMs) };
+  return bfdFor(cfg, Object.fromEntries(Object.entries(over).filter(([, x]) => x !== undefined)));
 }
 
 const WELL_KNOWN: Readonly<Record<string, number>> = { 'no-export': 0xffffff01, 'no-advertise': 0xffffff02, 'no-export-subconfed': 0xffffff03, 'no-peer': 0xffffff04 };
@@ -85,7 +132,7 @@ function nodeAsn(n: NodeInfo, cfg: RouterConfig, problems: string[]): number {
  * Per-node external peers: `kube-router.io/peers` (a YAML list of remoteip, remoteasn, port, password
  * in base64), else the older positional `peer.ips` / `peer.asns` / `peer.ports` / `peer.passwords`.
  */
-function annotatedPeers(self: NodeInfo, problems: string[], local: LocalCheck): PeerSpec[] {
+function annotatedPeers(self: NodeInfo, cfg: RouterConfig, problems: string[], local: LocalCheck): PeerSpec[] {
   const yamlText = self.annotations['kube-router.io/peers'];
   if (yamlText !== undefined) {
     let doc: unknown;
@@ -115,7 +162,9 @@ function annotatedPeers(self: NodeInfo, problems: string[], local: LocalCheck): 
         continue;
       }
       const localAddress = local(r?.['localip'], ip, `kube-router.io/peers[${i}].localip`);
-      out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}), ...(localAddress ? { localAddress } : {}) });
+      const bfd = annotatedBfd(r?.['bfd'], cfg);
+      if (typeof bfd === 'string') problems.push(`${self.name}: kube-router.io/peers[${i}].bfd ${bfd}; the peer is used without BFD`);
+      out.push({ address: ip, asn, port, kind: 'external', ...(key ? { password: key } : {}), ...(maxPrefixes !== undefined ? { maxPrefixes } : {}), ...(localAddress ? { localAddress } : {}), ...(bfd && typeof bfd !== 'string' ? { bfd } : {}) });
     }
     return out;
   }
@@ -219,7 +268,8 @@ export function planBgp(
       }
     }
   }
-  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: new Uint8Array(Buffer.from(p.password, 'utf8')) } : {}) })), ...annotatedPeers(self, problems, localCheck(self, problems, opts.nodeAddresses ? new Set(opts.nodeAddresses) : undefined))];
+  // --enable-bfd covers the global peers (the flags'), as upstream; per-node peers ask in their own bfd entry.
+  const external: PeerSpec[] = [...cfg.peers.map((p) => ({ address: p.ip, asn: p.asn, port: p.port, kind: 'external' as const, ...(p.password !== undefined ? { password: new Uint8Array(Buffer.from(p.password, 'utf8')) } : {}), ...(cfg.bfd.enabled ? { bfd: bfdFor(cfg) } : {}) })), ...annotatedPeers(self, cfg, problems, localCheck(self, problems, opts.nodeAddresses ? new Set(opts.nodeAddresses) : undefined))];
   // TTL as upstream (GoBGP's defaults): eBGP sends with TTL 1 (the peer must be directly connected)
   // unless --peer-router-multihop-ttl is 2 or more; iBGP keeps the system's default.
   const ebgpTtl = cfg.multihopTtl >= 2 ? cfg.multihopTtl : 1;

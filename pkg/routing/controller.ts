@@ -23,6 +23,8 @@ import { RouteApplier } from './route-apply.js';
 import { computeRouteModel } from './route-model.js';
 import { advertisesByAnnotation, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
 import { SpeakerHost } from './speaker-host.js';
+import type { BfdTransport } from '../bfd/transport.js';
+import { udpBfdTransport } from '../bfd/udp-transport.js';
 import { explainRoutes } from './inspect-routes.js';
 import { isOurRule } from './route-diff.js';
 import type { RouteModel } from './route-model.js';
@@ -79,6 +81,7 @@ export class RoutingController implements Controller {
     private readonly ctx: ControllerContext,
     md5: TcpMd5 = realTcpMd5(),
     sockets: TcpSockets = realTcpSockets(md5),
+    bfdTransport: (logger: Logger) => BfdTransport = (logger) => udpBfdTransport({ logger }),
   ) {
     this.syncPeriodMs = ctx.config.router.syncPeriodMs;
     this.logger = ctx.logger.child('routing');
@@ -87,7 +90,7 @@ export class RoutingController implements Controller {
     this.metrics = routingMetrics(ctx.metrics);
     this.families = enabledFamilies(ctx.config);
     this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
-    this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, sockets, onBestChange: () => this.runner.run() });
+    this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, sockets, bfdTransport, onBestChange: () => this.runner.run() });
     peerMetrics(ctx.metrics, () => this.host.speaker?.status() ?? []);
     this.applier = new RouteApplier(ctx.kernel, this.logger);
   }

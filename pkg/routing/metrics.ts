@@ -14,6 +14,8 @@ export interface RoutingMetrics {
   readonly routesRemoved: Counter;
   readonly advertisementsReceived: Counter;
   readonly advertisementsSent: Counter<'type'>;
+  /** BFD datagrams dropped: not a valid control packet, or for no session of ours. */
+  readonly bfdDiscarded: Counter<'reason'>;
 }
 
 export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
@@ -26,6 +28,7 @@ export function routingMetrics(m: DaemonMetrics): RoutingMetrics {
     routesRemoved: m.counter('kube_router_host_routes_removed', 'Routes we removed'),
     advertisementsReceived: m.counter('kube_router_controller_bgp_advertisements_received', 'Routes received from BGP peers'),
     advertisementsSent: m.counter('kube_router_controller_bgp_advertisements_sent', 'Routes announced or withdrawn to BGP peers', ['type']),
+    bfdDiscarded: m.counter('kube_router_bfd_packets_discarded_total', 'BFD datagrams dropped: malformed, or for no session of ours', ['reason']),
   };
 }
 
@@ -42,6 +45,36 @@ export function peerMetrics(m: DaemonMetrics, peers: () => readonly PeerStatus[]
     collect() {
       this.reset();
       for (const s of peers()) this.set({ address: s.address, type: s.kind === 'node' ? 'internal' : 'external', asn: String(s.asn), state: s.state }, 1);
+    },
+  });
+  new Gauge<'address' | 'state' | 'hop'>({
+    name: 'kube_router_bfd_session_info',
+    help: 'BFD sessions (value 1) of the BGP peers that ask for one, with their state (AdminDown, Down, Init, Up) and hop mode',
+    labelNames: ['address', 'state', 'hop'],
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const s of peers()) if (s.bfd) this.set({ address: s.address, state: s.bfd.state, hop: s.bfd.hop }, 1);
+    },
+  });
+  new Gauge<'address'>({
+    name: 'kube_router_bfd_session_detection_time_seconds',
+    help: 'Detection time in force per BFD session: how long a silent peer takes to be declared down',
+    labelNames: ['address'],
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const s of peers()) if (s.bfd) this.set({ address: s.address }, s.bfd.detectionTimeMs / 1000);
+    },
+  });
+  new Gauge<'address'>({
+    name: 'kube_router_bfd_session_down_transitions',
+    help: 'Times a BFD session went from Up to Down since it started (each closed the BGP session)',
+    labelNames: ['address'],
+    registers: [m.registry],
+    collect() {
+      this.reset();
+      for (const s of peers()) if (s.bfd) this.set({ address: s.address }, s.bfd.downs);
     },
   });
   new Gauge<'address' | 'direction'>({

@@ -1,6 +1,8 @@
 import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import type { TcpMd5 } from '../linux/tcp-md5.js';
 import type { TcpSockets } from '../linux/tcp-socket.js';
+import { BfdSessions } from '../bfd/sessions.js';
+import type { BfdTransport } from '../bfd/transport.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -14,6 +16,8 @@ export interface SpeakerHostDeps {
   readonly md5: TcpMd5;
   /** Sockets with a TTL and MD5 key set before connecting. */
   readonly sockets?: TcpSockets;
+  /** BFD's sockets, opened only while a peer asks for BFD. */
+  readonly bfdTransport?: (logger: Logger) => BfdTransport;
   /** Called when the learned best paths change. */
   readonly onBestChange: () => void;
 }
@@ -66,12 +70,15 @@ export class SpeakerHost {
       this.current = undefined;
     }
     const m = this.deps.metrics;
+    const bfdLogger = this.deps.logger.child('bfd');
+    const bfd = this.deps.bfdTransport ? new BfdSessions({ clock: this.deps.clock, logger: bfdLogger, transport: this.deps.bfdTransport(bfdLogger), counters: { discarded: (reason) => m.bfdDiscarded.inc({ reason }) } }) : undefined;
     const speaker = new BgpSpeaker(cfg, {
       clock: this.deps.clock,
       logger: this.deps.logger.child('bgp'),
       md5: this.deps.md5,
       ...(this.deps.sockets ? { sockets: this.deps.sockets } : {}),
       counters: { received: (n) => m.advertisementsReceived.inc(n), sent: (type, n) => m.advertisementsSent.inc({ type }, n) },
+      ...(bfd ? { bfd } : {}),
     });
     try {
       await speaker.start();

@@ -56,4 +56,4 @@ export const UpdateSub = {
   InvalidNetworkField: 10,
   MalformedAsPath: 11,
 } as const;
-export const CeaseSub = { MaxPrefixes: 1, AdminShutdown: 2, PeerDeconfigured: 3, AdminReset: 4, ConnectionRejected: 5, OtherConfigChange: 6, CollisionResolution: 7, OutOfResources: 8, HardReset: 9 } as const;
+export const CeaseSub = { MaxPrefixes: 1, AdminShutdown: 2, PeerDeconfigured: 3, AdminReset: 4, ConnectionRejected: 5, OtherConfigChange: 6, CollisionResolution: 7, OutOfResources: 8, HardReset: 9, BfdDown: 10 } as const;

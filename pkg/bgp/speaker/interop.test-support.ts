@@ -1,6 +1,6 @@
 /** Test support for BGP interop: our speaker as a process in a netns, BIRD and GoBGP beside it. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST } from '../../../test/paths.js';
@@ -22,6 +22,7 @@ export interface Status {
   received: number;
   accepted: number;
   advertised: number;
+  bfd?: { state: string; remoteState: string; detectionTimeMs: number; txIntervalMs: number; downs: number };
 }
 
 /** Our speaker in a netns, driven over stdin, observed on stdout. */
@@ -30,6 +31,9 @@ export class SpeakerProcess {
   private readonly child: ChildProcess;
   best: BestPath[] = [];
   status: Status[] = [];
+  /** When the harness printed the latest status and best paths (its Date.now()). */
+  statusAt = 0;
+  bestAt = 0;
   log = '';
   readonly exited: Promise<void>;
 
@@ -41,9 +45,9 @@ export class SpeakerProcess {
       while ((i = this.out.indexOf('\n')) >= 0) {
         const line = this.out.slice(0, i);
         this.out = this.out.slice(i + 1);
-        const m = JSON.parse(line) as { best?: BestPath[]; status?: Status[] };
-        if (m.best) this.best = m.best;
-        if (m.status) this.status = m.status;
+        const m = JSON.parse(line) as { best?: BestPath[]; status?: Status[]; t?: number };
+        if (m.best) [this.best, this.bestAt] = [m.best, m.t ?? Date.now()];
+        if (m.status) [this.status, this.statusAt] = [m.status, m.t ?? Date.now()];
       }
     });
     this.child.stderr?.on('data', (d: Buffer) => {
@@ -110,12 +114,14 @@ export async function peerLink(): Promise<PeerLink> {
   };
 }
 
-export function birdConfig(o: { routerId: string; asn: number; neighbor: string; neighbor6?: string; neighborAs: number; announce: string[]; announce6?: string[]; gracefulRestart?: boolean; hold?: number; password?: string; passive?: boolean; multihop?: number }): string {
-  const peerOpts = (extra: string): string => `  ${o.multihop ? `multihop ${o.multihop}` : 'direct'};\n${o.passive ? '  passive on;\n' : ''}  hold time ${o.hold ?? 9};\n  connect retry time 1;\n  connect delay time 1;\n  error wait time 1, 2;\n${o.gracefulRestart ? '  graceful restart on;\n  graceful restart time 30;\n' : ''}${o.password ? `  password "${o.password}";\n` : ''}${extra}`;
+export function birdConfig(o: { routerId: string; asn: number; neighbor: string; neighbor6?: string; neighborAs: number; announce: string[]; announce6?: string[]; gracefulRestart?: boolean; hold?: number; password?: string; passive?: boolean; multihop?: number; bfd?: { intervalMs: number; multiplier: number } }): string {
+  const peerOpts = (extra: string): string => `  ${o.multihop ? `multihop ${o.multihop}` : 'direct'};\n${o.passive ? '  passive on;\n' : ''}  hold time ${o.hold ?? 9};\n  connect retry time 1;\n  connect delay time 1;\n  error wait time 1, 2;\n${o.gracefulRestart ? '  graceful restart on;\n  graceful restart time 30;\n' : ''}${o.password ? `  password "${o.password}";\n` : ''}${o.bfd ? '  bfd on;\n' : ''}${extra}`;
+  const bfdTimers = o.bfd ? `min rx interval ${o.bfd.intervalMs} ms; min tx interval ${o.bfd.intervalMs} ms; multiplier ${o.bfd.multiplier};` : '';
   return [
     `router id ${o.routerId};`,
     'log stderr all;',
     'protocol device { scan time 1; }',
+    ...(o.bfd ? [`protocol bfd { interface "*" { ${bfdTimers} }; multihop { ${bfdTimers} }; }`] : []),
     `protocol static announce4 { ipv4; ${o.announce.map((p) => `route ${p} blackhole;`).join(' ')} }`,
     ...(o.announce6 ? [`protocol static announce6 { ipv6; ${o.announce6.map((p) => `route ${p} blackhole;`).join(' ')} }`] : []),
     'protocol kernel kernel4 { ipv4 { import none; export where source = RTS_BGP; }; merge paths on; }',
@@ -166,5 +172,52 @@ export function startGobgp(netns: string, dir: string, conf: string, name = 'gob
   return {
     proc: startInNetns(netns, ['gobgpd', '-f', file, '-t', 'toml', '--api-hosts', sock, '--pprof-disable', '-l', 'info']),
     cli: (...args: string[]) => ['gobgp', '--target', sock, ...args],
+  };
+}
+
+/**
+ * FRR in a namespace: zebra (it programs the namespace's FIB), bgpd and bfdd, each with its own
+ * config file in `dir` (owned by user frr: FRR refuses to run as root), sockets in `dir`.
+ */
+export async function startFrr(netns: string, dir: string, o: { routerId: string; asn: number; neighbor: string; neighborAs: number; announce: string[]; bfd?: { intervalMs: number; multiplier: number } }): Promise<{ procs: NsProcess[]; vtysh: (...cmd: string[]) => string[]; stop(): Promise<void> }> {
+  const d = join(dir, 'frr');
+  chmodSync(dir, 0o755); // (a mkdtemp directory is 0700: user frr could not reach its own)
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'zebra.conf'), 'hostname frr-test\n');
+  writeFileSync(join(d, 'bfdd.conf'), o.bfd ? `bfd\n profile fast\n  receive-interval ${o.bfd.intervalMs}\n  transmit-interval ${o.bfd.intervalMs}\n  detect-multiplier ${o.bfd.multiplier}\n !\n!\n` : '');
+  writeFileSync(
+    join(d, 'bgpd.conf'),
+    [
+      `router bgp ${o.asn}`,
+      ` bgp router-id ${o.routerId}`,
+      ' no bgp ebgp-requires-policy',
+      ' no bgp network import-check',
+      ` neighbor ${o.neighbor} remote-as ${o.neighborAs}`,
+      ` neighbor ${o.neighbor} timers 3 9`,
+      ` neighbor ${o.neighbor} timers connect 1`,
+      ...(o.bfd ? [` neighbor ${o.neighbor} bfd profile fast`] : []),
+      ' address-family ipv4 unicast',
+      ...o.announce.map((p) => `  network ${p}`),
+      ' exit-address-family',
+      '!',
+      '',
+    ].join('\n'),
+  );
+  execFileSync('chown', ['-R', 'frr:frr', d]);
+  const common = (name: string): string[] => ['-N', `krt${process.pid}`, '-z', join(d, 'zserv.api'), '--vty_socket', d, '-u', 'frr', '-g', 'frr', '-P', '0', '-f', join(d, `${name}.conf`), '-i', join(d, `${name}.pid`), '--log', 'stdout'];
+  const procs: NsProcess[] = [];
+  procs.push(startInNetns(netns, ['/usr/lib/frr/zebra', ...common('zebra')]));
+  for (let i = 0; !existsSync(join(d, 'zserv.api')); i++) {
+    if (i > 100) throw new Error(`zebra did not start:\n${procs[0]?.output() ?? ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  procs.push(startInNetns(netns, ['/usr/lib/frr/bfdd', ...common('bfdd'), '--bfdctl', join(d, 'bfdd.sock')]));
+  procs.push(startInNetns(netns, ['/usr/lib/frr/bgpd', ...common('bgpd')]));
+  return {
+    procs,
+    vtysh: (...cmd: string[]) => ['vtysh', '--vty_socket', d, ...cmd.flatMap((c) => ['-c', c])],
+    stop: async () => {
+      for (const p of procs.reverse()) await p.stop();
+    },
   };
 }

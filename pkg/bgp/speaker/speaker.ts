@@ -11,6 +11,8 @@ import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, updatesFor, type 
 import { BgpSession, optionConnector, type Connector } from './session.js';
 import type { TcpMd5 } from '../../linux/tcp-md5.js';
 import type { TcpSockets } from '../../linux/tcp-socket.js';
+import type { BfdTimers } from '../../bfd/fsm.js';
+import type { BfdPeer, BfdSessions, BfdStatus } from '../../bfd/sessions.js';
 
 export interface PeerSpec {
   readonly address: IP;
@@ -29,6 +31,15 @@ export interface PeerSpec {
   readonly passive?: boolean;
   /** Most prefixes accepted from this peer (overrides the speaker's); 0: no limit. */
   readonly maxPrefixes?: number;
+  /** A BFD session watches the path to this peer; its Down closes the BGP session and drops its routes. */
+  readonly bfd?: PeerBfd;
+}
+
+export interface PeerBfd {
+  readonly timers: BfdTimers;
+  /** The destination port: 3784 (single hop) unless configured; 4784 for multihop (RFC 5883). */
+  readonly port: number;
+  readonly hop: 'single' | 'multi';
 }
 
 /** A prefix we originate, and to whom. */
@@ -76,6 +87,8 @@ export interface PeerStatus {
   readonly accepted: number;
   readonly advertised: number;
   readonly uptimeSince?: number;
+  /** The peer's BFD session, when it has one. */
+  readonly bfd?: BfdStatus;
 }
 
 interface Peer {
@@ -90,6 +103,7 @@ interface Peer {
   eor: boolean;
 }
 
+// (BFD is not in it: a change of BFD parameters restarts the BFD session, not the BGP one.)
 const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false, p.ttl ?? 0, p.localAddress ?? '']);
 
 /** Upstream's advertisement counters, fed as UPDATEs go out and come in (the caller owns the metrics). */
@@ -108,14 +122,19 @@ export class BgpSpeaker {
   private originations: readonly Origination[] = [];
   private servers: Server[] = [];
   private readonly listeners = new Set<() => void>();
+  private readonly offBfd: (() => void) | undefined;
   private notifyQueued = false;
   private bestCache: Map<string, LearnedPath> | undefined;
 
   constructor(
     private readonly cfg: SpeakerConfig,
-    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5; readonly sockets?: TcpSockets; readonly counters?: SpeakerCounters },
+    private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5; readonly sockets?: TcpSockets; readonly counters?: SpeakerCounters; readonly bfd?: BfdSessions },
   ) {
     const sockets = deps.sockets;
+    // RFC 5882 4.3: the forwarding path to the peer failed; the BGP session follows at once.
+    this.offBfd = deps.bfd?.onChange((remote, from, to) => {
+      if (from === 'Up' && to === 'Down') this.onBfdDown(remote);
+    });
     this.sessionDeps = { clock: deps.clock, logger: deps.logger, ...(deps.connector ? { connector: deps.connector } : sockets ? { connector: optionConnector(sockets) } : {}) };
   }
 
@@ -146,6 +165,8 @@ export class BgpSpeaker {
       } else this.stopPeer(p);
     }
     this.peers.clear();
+    this.offBfd?.();
+    this.deps.bfd?.stop();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers = [];
   }
@@ -210,6 +231,42 @@ export class BgpSpeaker {
       this.deps.logger.info('bgp peer added', { peer: addr, asn: spec.asn, kind: spec.kind });
       peer.session.start();
     }
+    this.syncBfd();
+  }
+
+  /** One BFD session per peer that asks for one, from our address toward it; none: no BFD socket open. */
+  private syncBfd(): void {
+    const bfd = this.deps.bfd;
+    if (!bfd) {
+      if ([...this.peers.values()].some((p) => p.spec.bfd)) this.deps.logger.warn('BFD asked for but not available in this process', {});
+      return;
+    }
+    const want: BfdPeer[] = [];
+    for (const p of this.peers.values()) {
+      const b = p.spec.bfd;
+      const local = p.spec.localAddress ?? (this.cfg.sessionAddress ?? this.cfg.nextHop)[familyOf(p.spec.address)];
+      if (!b) continue;
+      if (!local) {
+        this.deps.logger.warn('BFD: no local address toward the peer; no BFD session', { peer: p.spec.address });
+        continue;
+      }
+      want.push({ remote: p.spec.address, local, port: b.port, hop: b.hop, timers: b.timers });
+    }
+    bfd.set(want);
+  }
+
+  private onBfdDown(remote: IP): void {
+    const p = this.peers.get(remote);
+    if (!p) return;
+    this.deps.logger.warn('BFD says the peer is down: BGP session closed, its routes withdrawn', { peer: remote });
+    // Not graceful: the peer's forwarding is gone, its routes must not be kept as stale ones.
+    p.session.reset(CeaseSub.BfdDown);
+    if (p.staleTimer) this.deps.clock.clearTimeout(p.staleTimer);
+    p.staleTimer = undefined;
+    if (p.adjIn.size > 0) {
+      p.adjIn.clear();
+      this.changed();
+    }
   }
 
   setOriginations(list: readonly Origination[]): void {
@@ -234,17 +291,22 @@ export class BgpSpeaker {
   }
 
   status(): PeerStatus[] {
+    const bfd = new Map((this.deps.bfd?.status() ?? []).map((b) => [b.remote as string, b]));
     return [...this.peers.values()]
-      .map((p) => ({
-        address: p.spec.address,
-        asn: p.spec.asn,
-        kind: p.spec.kind,
-        state: p.session.state,
-        received: p.received,
-        accepted: p.adjIn.size,
-        advertised: p.adjOut.size,
-        ...(p.upSince !== undefined ? { uptimeSince: p.upSince } : {}),
-      }))
+      .map((p) => {
+        const b = bfd.get(p.spec.address);
+        return {
+          address: p.spec.address,
+          asn: p.spec.asn,
+          kind: p.spec.kind,
+          state: p.session.state,
+          received: p.received,
+          accepted: p.adjIn.size,
+          advertised: p.adjOut.size,
+          ...(p.upSince !== undefined ? { uptimeSince: p.upSince } : {}),
+          ...(b ? { bfd: b } : {}),
+        };
+      })
       .sort((a, b) => (a.address < b.address ? -1 : 1));
   }
 

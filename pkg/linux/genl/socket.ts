@@ -5,9 +5,8 @@
  * `send` returns; `receive` never waits. Failures are typed errors carrying errno; nothing here can
  * abort the process.
  */
-import { closeSync, openSync } from 'node:fs';
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
-import { loadLibc, type Libc } from '../libc.js';
+import { inNetns, loadLibc, type Libc } from '../libc.js';
 
 export interface NetlinkSocket {
   send(buf: Buffer): void;
@@ -66,7 +65,6 @@ const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
-const CLONE_NEWNET = 0x40000000;
 /** Larger than any one datagram the kernel sends (dumps fill at most 32 KiB per skb). */
 const RECV_CHUNK = 256 * 1024;
 
@@ -74,23 +72,6 @@ function int32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32LE(v);
   return b;
-}
-
-/** Runs `fn` with this thread in another network namespace, and always comes back. */
-function inNetns<T>(libc: Libc, netns: string, fn: () => T): T {
-  const target = openSync(`/run/netns/${netns}`, 'r');
-  const home = openSync('/proc/thread-self/ns/net', 'r');
-  try {
-    if (libc.setns(target, CLONE_NEWNET) !== 0) throw new NetlinkError(libc.errno(), `setns into ${netns}`);
-    try {
-      return fn();
-    } finally {
-      if (libc.setns(home, CLONE_NEWNET) !== 0) throw new NetlinkError(libc.errno(), 'setns back to our own namespace');
-    }
-  } finally {
-    closeSync(target);
-    closeSync(home);
-  }
 }
 
 /** The real socket factory. libc is loaded on first use, so merely importing this costs nothing. */

@@ -12,7 +12,7 @@ import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFab
 import { isAlive, spawnDetached, waitForFile } from './processes.js';
 import { criSocket } from './cri-runtime.js';
 import { nsRun } from './sh.js';
-import { startTor, torDaemonArgs } from './tor.js';
+import { startTor, torDaemonArgs, type TorOptions } from './tor.js';
 import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
 import { builtControlPlane } from './control-plane/binaries.js';
 import { apiSocket, inPodMounts, nodeCredentials, restartApiserver, SERVICE_CIDR6, startKubernetes, writeServiceAccountFiles } from './control-plane/kubernetes.js';
@@ -41,6 +41,8 @@ export interface UpOptions {
   readonly prometheus?: boolean;
   /** --loadbalancer-ip-range of the lab (default 198.19.1.0/24). */
   readonly lbRange?: string;
+  /** With a BIRD peer: prefixes it announces to the nodes, and BFD on its sessions (the daemons get --enable-bfd with these timers). */
+  readonly tor?: TorOptions;
 }
 
 /** `kubernetes` where scripts/setup.sh built the binaries, else `fixture`. */
@@ -208,8 +210,8 @@ export async function up(o: UpOptions, progress: Progress): Promise<LabState> {
   else await upFixture(st, o, progress);
   if (o.peer !== 'none') {
     progress(`top-of-rack router: ${o.peer} in the external namespace, eBGP with every node`);
-    st.torPid = startTor(plan, dir, o.peer).pid;
-    st.daemonArgs = [...torDaemonArgs(plan), ...st.daemonArgs];
+    st.torPid = startTor(plan, dir, o.peer, o.tor).pid;
+    st.daemonArgs = [...torDaemonArgs(plan, o.tor), ...st.daemonArgs];
     saveState(st);
   }
   progress('kube-router on every node');

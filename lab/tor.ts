@@ -12,13 +12,22 @@ import { spawnDetached } from './processes.js';
 export const TOR_ASN = 64600;
 export const CLUSTER_ASN = 64512;
 
-export function torDaemonArgs(plan: LabPlan): string[] {
-  // Nodes on the other segments are two hops from the router: eBGP needs a TTL of 2 there (as BIRD's `multihop 2`).
-  const multihop = Array.from({ length: plan.nodes }, (_, i) => segmentOf(plan, i)).some((s) => s !== 0);
-  return [`--peer-router-ips=${plan.externalIP}`, `--peer-router-asns=${TOR_ASN}`, `--cluster-asn=${CLUSTER_ASN}`, ...(multihop ? ['--peer-router-multihop-ttl=2'] : [])];
+export interface TorOptions {
+  /** Prefixes the router announces to every node (an outside network the nodes then route to). */
+  readonly announce?: readonly string[];
+  /** BFD on every session (BIRD's bfd protocol; the daemons get --enable-bfd with the same timers). */
+  readonly bfd?: { readonly intervalMs: number; readonly multiplier: number };
 }
 
-function birdConf(plan: LabPlan): string {
+export function torDaemonArgs(plan: LabPlan, tor: TorOptions = {}): string[] {
+  // Nodes on the other segments are two hops from the router: eBGP needs a TTL of 2 there (as BIRD's `multihop 2`).
+  const multihop = Array.from({ length: plan.nodes }, (_, i) => segmentOf(plan, i)).some((s) => s !== 0);
+  const bfd = tor.bfd ? ['--enable-bfd', `--bfd-desired-min-tx-interval=${tor.bfd.intervalMs}ms`, `--bfd-required-min-rx-interval=${tor.bfd.intervalMs}ms`, `--bfd-detection-multiplier=${tor.bfd.multiplier}`] : [];
+  return [`--peer-router-ips=${plan.externalIP}`, `--peer-router-asns=${TOR_ASN}`, `--cluster-asn=${CLUSTER_ASN}`, ...(multihop ? ['--peer-router-multihop-ttl=2'] : []), ...bfd];
+}
+
+function birdConf(plan: LabPlan, tor: TorOptions): string {
+  const announce = tor.announce ?? [];
   const peers = Array.from({ length: plan.nodes }, (_, i) =>
     [
       `protocol bgp node${i + 1} {`,
@@ -29,7 +38,8 @@ function birdConf(plan: LabPlan): string {
       '  connect retry time 1;',
       '  connect delay time 1;',
       '  error wait time 1, 2;',
-      '  ipv4 { import all; export none; };',
+      ...(tor.bfd ? ['  bfd on;'] : []),
+      `  ipv4 { import all; export ${announce.length > 0 ? 'where proto = "outside"' : 'none'}; };`,
       '}',
     ].join('\n'),
   );
@@ -41,6 +51,8 @@ function birdConf(plan: LabPlan): string {
     'protocol device { scan time 1; }',
     'protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on; }',
     ...(far.length > 0 ? [`protocol static segments { ipv4; ${far.join(' ')} }`] : []),
+    ...(announce.length > 0 ? [`protocol static outside { ipv4; ${announce.map((p) => `route ${p} blackhole;`).join(' ')} }`] : []),
+    ...(tor.bfd ? [`protocol bfd { interface "*" { ${bfdTimers(tor.bfd)} }; multihop { ${bfdTimers(tor.bfd)} }; }`] : []),
     ...peers,
     '',
   ].join('\n');
@@ -56,12 +68,15 @@ function gobgpConf(plan: LabPlan): string {
   return lines.join('\n') + '\n';
 }
 
+const bfdTimers = (b: NonNullable<TorOptions['bfd']>): string => `min rx interval ${b.intervalMs} ms; min tx interval ${b.intervalMs} ms; multiplier ${b.multiplier};`;
+
 /** Starts the router; returns its PID and how to ask it for its routes. */
-export function startTor(plan: LabPlan, dir: string, kind: 'bird' | 'gobgp'): { pid: number; routesCommand: string[] } {
+export function startTor(plan: LabPlan, dir: string, kind: 'bird' | 'gobgp', tor: TorOptions = {}): { pid: number; routesCommand: string[] } {
   const ns = netns.external(plan.name);
+  if ((tor.announce?.length || tor.bfd) && kind !== 'bird') throw new Error('announcements and BFD on the lab router need BIRD');
   if (kind === 'bird') {
     const conf = join(dir, 'tor-bird.conf');
-    writeFileSync(conf, birdConf(plan));
+    writeFileSync(conf, birdConf(plan, tor));
     const ctl = join(dir, 'tor-bird.ctl');
     const pid = spawnDetached(ns, ['bird', '-f', '-c', conf, '-s', ctl, '-P', join(dir, 'tor-bird.pid')], join(dir, 'tor.log'));
     return { pid, routesCommand: ['birdc', '-s', ctl, 'show', 'route'] };

@@ -2,13 +2,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
-import { apply, client, destroyLab, probe, remove, up } from '../../lab/lab.js';
+import { apply, client, destroyLab, inspectSocket, probe, remove, up } from '../../lab/lab.js';
+import { KUBE_ROUTER_BIN } from '../../test/paths.js';
 import { netns, podCidr } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 
 const quiet = (): void => undefined;
+/** A network outside the cluster that the router announces to the nodes. */
+const OUTSIDE = '198.19.250.0/24';
 const pod = (name: string, node: string): JsonObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: 'web' } }, spec: { nodeName: node, containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] } });
 const SERVICES: JsonObject[] = [
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'lb' }, spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } },
@@ -39,7 +42,7 @@ describe('a real top-of-rack router peering with every node (lab --peer)', funct
     before(async () => {
       await removeStaleTestLabs('lt');
       await destroyLab(LAB);
-      st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true', '--advertise-cluster-ip=true'] }, quiet);
+      st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'bird', ipv6: false, daemonArgs: ['--advertise-loadbalancer-ip=true', '--advertise-cluster-ip=true'], tor: { announce: [OUTSIDE], bfd: { intervalMs: 300, multiplier: 3 } } }, quiet);
       await apply(st, [...SERVICES, pod('web-1', 'node-1')], quiet);
     });
     after(async () => {
@@ -70,6 +73,44 @@ describe('a real top-of-rack router peering with every node (lab --peer)', funct
       assert.match(m, /^kube_router_controller_bgp_advertisements_sent\{type="advertise-vip"\} [1-9]/m);
       assert.match(m, /^kube_router_controller_bgp_advertisements_sent\{type="withdraw-vip"\} [1-9]/m, 'node-1 withdrew the Local VIP');
       assert.match(m, /^kube_router_controller_bgp_advertisements_received [1-9]/m);
+    });
+    it('BFD with the router (--enable-bfd, 300 ms × 3, BIRD\'s bfd protocol): the router silent toward node-1 → its routes out of node-1\'s FIB within 1 s; node-2 untouched; back when it heals', async () => {
+      const fib = async (i: number): Promise<string> => (await ipn(netns.node(LAB, i), 'route', 'show', OUTSIDE)).stdout;
+      await until('the outside network in both nodes\' FIBs via the router', async () => (await fib(0)).includes(`via ${st.plan.externalIP}`) && (await fib(1)).includes(`via ${st.plan.externalIP}`), 30_000, () => fib(0));
+      const peers = (): { address: string; state: string; bfd?: { state: string; detectionTimeMs: number; hop: string } }[] => JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'bgp', 'peers', '--json', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' })) as never;
+      await until('BFD up at 300 ms with the router', () => peers().find((p) => p.address === st.plan.externalIP)?.bfd?.detectionTimeMs === 900, 20_000, () => JSON.stringify(peers()));
+      assert.equal(peers().find((p) => p.address === st.plan.externalIP)?.bfd?.state, 'Up');
+      assert.equal(peers().find((p) => p.address === '198.18.0.12')?.bfd, undefined, 'no BFD inside the cluster mesh');
+      const table = execFileSync('node', [KUBE_ROUTER_BIN, 'bgp', 'peers', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' });
+      assert.match(table, /\bbfd\b/);
+      assert.match(table, /Up\/900ms/);
+      const metrics = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+      assert.match(metrics, new RegExp(`^kube_router_bfd_session_info\\{address="${st.plan.externalIP}",state="Up",hop="single"\\} 1`, 'm'));
+      // The router drops everything to and from node-1 (links stay up: only BFD can tell; the BGP hold time is 90 s).
+      const ext = netns.external(LAB);
+      const t0 = Date.now();
+      await nsRun(ext, 'nft', 'add table inet krt_cut { chain f { type filter hook prerouting priority -300; ip saddr 198.18.0.11 drop; } ; chain o { type filter hook output priority -300; ip daddr 198.18.0.11 drop; } ; }');
+      let gone = 0;
+      for (;;) {
+        if (!(await fib(0)).includes('via')) {
+          gone = Date.now() - t0;
+          break;
+        }
+        if (Date.now() - t0 > 5000) assert.fail(`still in node-1's FIB 5 s after the cut: ${await fib(0)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      console.log(`      router silent → the outside network out of node-1's FIB after ${gone} ms`);
+      assert.ok(gone <= 1000, `withdrawn after ${gone} ms`);
+      assert.ok((await fib(1)).includes(`via ${st.plan.externalIP}`), 'node-2 keeps its route');
+      const after = peers().find((p) => p.address === st.plan.externalIP);
+      assert.equal(after?.bfd?.state, 'Down');
+      assert.notEqual(after?.state, 'Established');
+      // BIRD's BFD saw node-1 go silent as well: node-1's pod CIDR leaves the router's FIB.
+      await until('node-1\'s pod CIDR out of the router\'s FIB', async () => !(await tor()).includes(`${podCidr(0)} via 198.18.0.11`), 5000, tor);
+      await nsRun(ext, 'nft', 'delete table inet krt_cut');
+      await until('back in node-1\'s FIB', async () => (await fib(0)).includes(`via ${st.plan.externalIP}`), 30_000, () => fib(0));
+      const m2 = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+      assert.match(m2, new RegExp(`^kube_router_bfd_session_down_transitions\\{address="${st.plan.externalIP}"\\} 1`, 'm'));
     });
   });
 

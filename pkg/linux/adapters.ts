@@ -7,7 +7,8 @@ import { RealIpset } from './ipset/real.js';
 import type { Ipset } from './ipset/types.js';
 import { RealNftables } from './nftables/real.js';
 import type { Nftables } from './nftables/types.js';
-import { RealNetlink } from './netlink/real.js';
+import { realNetlinkSockets } from './genl/socket.js';
+import { RealNetlink, type RtnlOptions } from './netlink/real.js';
 import type { Netlink } from './netlink/types.js';
 import { RealSysctl, type Sysctl } from './sysctl.js';
 import { RealKernelModules, type KernelModules } from './modules.js';
@@ -28,17 +29,22 @@ export interface KernelAdapters {
 export async function realKernel(exec: Exec, logger: Logger): Promise<KernelAdapters> {
   const variant = await detectIptablesVariant(exec);
   logger.info('iptables backend detected', { variant });
-  return realKernelWith(exec, variant);
+  // The daemon's own namespace: routes go over our rtnetlink socket.
+  return realKernelWith(exec, variant, { sockets: realNetlinkSockets() });
 }
 
-/** The real adapters over one `exec` (e.g. into a network namespace) and a known iptables variant. */
-export function realKernelWith(exec: Exec, variant: IptablesVariant): KernelAdapters {
+/**
+ * The real adapters over one `exec` (e.g. into a network namespace) and a known iptables variant;
+ * with `rtnl`, routes are written over our own rtnetlink socket (opened in `rtnl.netns`, which must be
+ * where `exec` runs), else through `ip -batch`.
+ */
+export function realKernelWith(exec: Exec, variant: IptablesVariant, rtnl?: RtnlOptions): KernelAdapters {
   return {
     exec,
     iptables: { 4: new RealIptables(exec, 4, variant), 6: new RealIptables(exec, 6, variant) },
     ipset: new RealIpset(exec),
     nft: new RealNftables(exec),
-    netlink: new RealNetlink(exec),
+    netlink: new RealNetlink(exec, rtnl),
     sysctl: new RealSysctl(exec),
     modules: new RealKernelModules(exec),
     files: new RealConfigFiles(),

@@ -14,6 +14,8 @@ export interface Libc {
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
   setns(fd: number, nstype: number): number;
+  /** The index of a network interface in the calling thread's namespace; 0 when there is none. */
+  ifNameToIndex(name: string): number;
   /** setsockopt(SO_ATTACH_FILTER) with a classic BPF program (8-byte `struct sock_filter`s). */
   attachFilter(fd: number, program: Buffer): number;
   errno(): number;
@@ -48,6 +50,7 @@ export function loadLibc(): Libc {
   const recv = f('long recv(int, _Out_ void *, size_t, int)');
   const close = f('int close(int)');
   const setns = f('int setns(int, int)');
+  const ifNameToIndex = f('uint32 if_nametoindex(const char *)');
   // struct sock_fprog { unsigned short len; struct sock_filter *filter; }: koffi lays it out.
   // (anonymous: a named type would be registered again by every loadLibc).
   const fprog = koffi.struct({ len: 'uint16', filter: 'void *' });
@@ -60,6 +63,7 @@ export function loadLibc(): Libc {
     recv: (fd, b, l, fl) => Number(recv(fd, b, l, fl)),
     close: (fd) => close(fd) as number,
     setns: (fd, t) => setns(fd, t) as number,
+    ifNameToIndex: (name) => ifNameToIndex(name) as number,
     attachFilter: (fd, program) => setsockoptProg(fd, SOL_SOCKET, SO_ATTACH_FILTER, { len: program.length / 8, filter: program }, 16) as number,
     errno: () => koffi.errno(),
   };

@@ -40,6 +40,7 @@ export const ENOENT = 2;
 export const ESRCH = 3;
 export const EAGAIN = 11;
 export const EEXIST = 17;
+export const ENODEV = 19;
 export const ENOBUFS = 105;
 
 export function errnoName(errno: number): string {

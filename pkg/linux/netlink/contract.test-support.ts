@@ -64,6 +64,20 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       assert.deepEqual(await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO }), []);
     });
 
+    it('local routes with a preferred source (as the IPVS VIPs\' on their device (a bridge here: this kernel has no dummy) in table local, DSR\'s default in its table): replaced, listed, deleted', async () => {
+      await s.nl.apply([{ op: 'link-add-bridge', name: 'krt-dummy' }, { op: 'link-set', name: 'krt-dummy', up: true }, { op: 'addr-add', dev: 'krt-dummy', ip: ip('198.18.0.77'), prefix: 32 }]);
+      const vip: Route = { dst: cidr('198.19.0.10/32'), type: 'local', table: 255, dev: 'krt-dummy', src: ip('198.18.0.77'), protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' };
+      const dsr: Route = { dst: cidr('0.0.0.0/0'), type: 'local', table: 78, dev: 'lo', protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' };
+      await s.nl.apply([{ op: 'route-replace', route: vip }, { op: 'route-replace', route: vip }, { op: 'route-replace', route: dsr }]);
+      const local = await s.nl.routes(4, { table: 255, protocol: KUBE_ROUTER_RT_PROTO });
+      assert.deepEqual(local.map((r) => `${r.type} ${r.dst} ${r.dev} ${r.src}`), ['local 198.19.0.10/32 krt-dummy 198.18.0.77']);
+      assert.deepEqual((await s.nl.routes(4, { table: 78 })).map((r) => `${r.type} ${r.dst} ${r.dev}`), ['local 0.0.0.0/0 lo']);
+      await s.nl.apply([{ op: 'route-delete', route: { dst: vip.dst, type: 'local', table: 255, dev: 'krt-dummy', protocol: KUBE_ROUTER_RT_PROTO } }, { op: 'route-delete', route: dsr }]);
+      assert.deepEqual(await s.nl.routes(4, { table: 255, protocol: KUBE_ROUTER_RT_PROTO }), []);
+      assert.deepEqual(await s.nl.routes(4, { table: 78 }), []);
+      await s.nl.apply([{ op: 'link-delete', name: 'krt-dummy' }]);
+    });
+
     it('a bridge with an address; a vxlan device; link delete', async () => {
       await s.nl.apply([
         { op: 'link-add-bridge', name: 'krt-br0' },

@@ -1,4 +1,7 @@
-import { ErrorCode, isKubeRouterError } from '../../util/errors.js';
+import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
+import { ENODEV, NetlinkError, type OpenNetlinkSocket } from '../genl/socket.js';
+import { inNetns, loadLibc, type Libc } from '../libc.js';
+import { openRouteWriter, type RouteWrite, type RouteWriter } from './rtnl.js';
 import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,9 +34,34 @@ function dstOf(v: unknown, family: Family): CIDR {
 
 type J = Record<string, unknown>;
 
-/** rtnetlink through iproute2: `ip -batch -` for writes (one process per apply), `ip -j` for reads. */
+/** Our own rtnetlink socket for route writes: how to open it, and in which namespace (default: ours). */
+export interface RtnlOptions {
+  readonly sockets: OpenNetlinkSocket;
+  readonly netns?: string;
+}
+
+/**
+ * rtnetlink: routes written over our own socket (with `rtnl`), everything else through iproute2's
+ * `ip -batch -` (one process per apply), reads with `ip -j`.
+ */
 export class RealNetlink implements Netlink {
-  constructor(private readonly exec: Exec) {}
+  private writer: RouteWriter | undefined;
+
+  constructor(
+    private readonly exec: Exec,
+    private readonly rtnl?: RtnlOptions,
+  ) {}
+
+  private routeWriter(rtnl: RtnlOptions): RouteWriter {
+    if (this.writer) return this.writer;
+    let libc: Libc | undefined;
+    const ifindex = (name: string): number => {
+      const c = (libc ??= loadLibc());
+      return rtnl.netns ? inNetns(c, rtnl.netns, () => c.ifNameToIndex(name)) : c.ifNameToIndex(name);
+    };
+    this.writer = openRouteWriter(rtnl.sockets, { ifindex, ...(rtnl.netns ? { netns: rtnl.netns } : {}) });
+    return this.writer;
+  }
 
   /** `ip -o monitor route`, restarted if it ends; one line per change, deletions start with "Deleted". */
   watchRouteDeletions(protocol: number, onDeleted: () => void): () => void {
@@ -137,6 +165,35 @@ export class RealNetlink implements Netlink {
   }
 
   async apply(ops: readonly NetOp[]): Promise<void> {
+    const rtnl = this.rtnl;
+    if (!rtnl) return this.applyIp(ops);
+    // In order, in runs: routes over our socket, the rest (links, addresses, rules) through ip -batch.
+    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete';
+    for (let i = 0; i < ops.length; ) {
+      const first = ops[i] as NetOp;
+      let j = i;
+      while (j < ops.length && isRoute(ops[j] as NetOp) === isRoute(first)) j++;
+      const run = ops.slice(i, j);
+      if (isRoute(first)) await this.writeRoutes(rtnl, run);
+      else await this.applyIp(run);
+      i = j;
+    }
+  }
+
+  /** Every route is tried (unlike ip -batch, one failure does not stop the rest); the first failure is thrown, with the count. */
+  private async writeRoutes(rtnl: RtnlOptions, ops: readonly NetOp[]): Promise<void> {
+    const writes = ops.flatMap((o): RouteWrite[] => (o.op === 'route-replace' ? [{ op: 'replace', route: o.route }] : o.op === 'route-delete' ? [{ op: 'delete', route: o.route }] : []));
+    const results = await this.routeWriter(rtnl).write(writes);
+    const failed = results.flatMap((e, i) => (e ? [{ e, w: writes[i] as RouteWrite }] : []));
+    const first = failed[0];
+    if (!first) return;
+    const errno = first.e instanceof NetlinkError ? first.e.errno : undefined;
+    // A route's device that is gone is a missing thing, as ip -batch reports it.
+    const code = errno === ENODEV ? ErrorCode.NotFound : first.e.code;
+    throw new KubeRouterError(code, `rtnetlink: ${failed.length} of ${writes.length} route writes failed; first: ${first.w.op} ${renderOp({ op: first.w.op === 'replace' ? 'route-replace' : 'route-delete', route: first.w.route })}: ${first.e.message}`, { failed: failed.length }, { cause: first.e });
+  }
+
+  private async applyIp(ops: readonly NetOp[]): Promise<void> {
     const v6rules = ops.filter((o) => ((o.op === 'rule-add' || o.op === 'rule-delete') && o.rule.family === 6) || (o.op === 'fou-add' && o.family === 6));
     const rest = ops.filter((o) => !v6rules.includes(o));
     await this.batch([], rest);

@@ -32,10 +32,10 @@ export function verdict(name: string, value: number, ok: boolean, target: string
  * The API fixture inside a benchmark's netns, preloaded with `objs`, and a kubeconfig for the daemon
  * at `DIR/kubeconfig`. Resolves once the fixture has loaded everything.
  */
-export async function startBenchApi(ns: string, dir: string, objs: readonly JsonObject[]): Promise<NsProcess> {
+export async function startBenchApi(ns: string, dir: string, objs: readonly JsonObject[], listen = '127.0.0.1:16443'): Promise<NsProcess> {
   writeFileSync(join(dir, 'preload.json'), JSON.stringify(objs));
-  writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: b', '  cluster: {server: "http://127.0.0.1:16443", insecure-skip-tls-verify: true}', 'users:', '- name: b', '  user: {}', 'contexts:', '- name: b', '  context: {cluster: b, user: b}', 'current-context: b', ''].join('\n'));
-  const api = startInNetns(ns, ['node', '--max-old-space-size=4096', FIXTURE_BIN, '--listen', '127.0.0.1:16443', '--socket', join(dir, 'api.sock'), '--preload', join(dir, 'preload.json'), '--bookmark-ms', '5000']);
+  writeFileSync(join(dir, 'kubeconfig'), ['apiVersion: v1', 'kind: Config', 'clusters:', '- name: b', `  cluster: {server: "http://${listen}", insecure-skip-tls-verify: true}`, 'users:', '- name: b', '  user: {}', 'contexts:', '- name: b', '  context: {cluster: b, user: b}', 'current-context: b', ''].join('\n'));
+  const api = startInNetns(ns, ['node', '--max-old-space-size=4096', FIXTURE_BIN, '--listen', listen, '--socket', join(dir, 'api.sock'), '--preload', join(dir, 'preload.json'), '--bookmark-ms', '5000']);
   try {
     await api.waitForOutput(/ready/, 120_000);
   } catch (e) {

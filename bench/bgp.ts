@@ -128,14 +128,16 @@ export async function benchBgp(args: readonly string[]): Promise<void> {
     procs.push(await startBenchApi(NS.ours, dir, [node('bgp-bench', '198.18.2.2', '198.18.4.0/24')]));
     const routerFlags = ['--run-router=true', '--run-firewall=false', '--run-service-proxy=false', '--enable-cni=false', '--enable-pod-egress=false', '--bgp-graceful-restart=false', '--health-port=0', '--cache-sync-timeout=5m', '--bgp-max-prefixes=0'];
     const profile = args.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${args[args.indexOf('--profile') + 1] ?? '.'}`] : [];
-    const daemon = startInNetns(NS.ours, ['node', ...DAEMON_NODE_FLAGS, ...profile, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bgp-bench', ...routerFlags, '--peer-router-ips=198.18.2.1', `--peer-router-asns=${GOBGP_AS}`, '--cluster-asn=64512', '-v=1']);
+    const daemon = startInNetns(NS.ours, ['node', ...DAEMON_NODE_FLAGS, ...profile, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, '--hostname-override=bgp-bench', ...routerFlags, '--peer-router-ips=198.18.2.1', `--peer-router-asns=${GOBGP_AS}`, '--cluster-asn=64512', '-v=1'], profile.length > 0 ? { logFile: join(args[args.indexOf('--profile') + 1] ?? '.', 'daemon.log') } : {});
     procs.push(daemon);
     const upOurs = await waitFor('our session', () => established('198.18.2.2'), 120_000);
     const doneOurs = await waitFor(`${prefixes} routes in our FIB`, () => fibCount(NS.ours, String(KUBE_ROUTER_RT_PROTO)) >= prefixes, 600_000, 100);
     const oursMs = doneOurs - upOurs;
     const oursMem = rssMiB(daemon.pid);
     log(`(a) ours: ${prefixes} routes in the FIB ${oursMs} ms after the session came up; daemon RSS ${oursMem.rss.toFixed(0)} MiB (peak ${oursMem.peak.toFixed(0)})`);
-    await daemon.stop(10_000);
+    const tStop = Date.now();
+    const code = await daemon.stop(10_000);
+    if (profile.length > 0) log(`(daemon stopped: ${String(code)} after ${Date.now() - tStop} ms)`);
 
     // (b) BIRD with its kernel protocol.
     const birdConf = ['router id 198.18.3.2;', 'protocol device { scan time 10; }', 'protocol kernel { ipv4 { import none; export all; }; merge paths on; }', `protocol bgp gobgp { local 198.18.3.2 as 64513; neighbor 198.18.3.1 as ${GOBGP_AS}; direct; hold time 90; connect retry time 1; connect delay time 1; ipv4 { import all; export none; }; }`, ''].join('\n');

@@ -55,8 +55,15 @@ export function diffRoutes(model: RouteModel, snap: RouteSnapshot, opts: { reado
     for (const f of model.families) {
       const wantF = want.filter((r) => familyOf(r.dst) === f);
       const haveF = have.filter((r) => familyOf(r.dst) === f);
+      // By destination: a table of 100,000 learned routes is compared in linear time, not 10^10 steps.
+      const haveByDst = new Map<string, Route[]>();
+      for (const h of haveF) {
+        const list = haveByDst.get(h.dst);
+        if (list) list.push(h);
+        else haveByDst.set(h.dst, [h]);
+      }
       for (const r of wantF) {
-        if (haveF.some((h) => sameRoute(h, r))) continue;
+        if (haveByDst.get(r.dst)?.some((h) => sameRoute(h, r))) continue;
         out.push({ op: 'route-replace', route: r });
         added++;
       }

@@ -1,7 +1,8 @@
 /**
- * npm run bench -- proxy [--json] [--smoke] [--services N] [--endpoints E] [--changes C]
+ * npm run bench -- proxy [--json] [--smoke] [--services N] [--endpoints E] [--changes C] [--no-kube-proxy] [--no-crr]
  * The real daemon (proxy only) in a throwaway netns against the API fixture preloaded with N Services
- * × E endpoints; then the datapath: connections per second through a ClusterIP vs to the pod directly.
+ * × E endpoints, then kube-proxy (nftables mode) the same way (bench/kube-proxy.ts); then the datapath:
+ * connections per second through a ClusterIP vs to the pod directly, ours and kube-proxy's.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -17,8 +18,9 @@ import { buildNodeContext } from '../pkg/proxy/node-context.js';
 import type { CIDR } from '../pkg/util/ip.js';
 import { startInNetns } from '../test/ns-process.js';
 import { KUBE_ROUTER_BIN, DIST } from '../test/paths.js';
-import { benchObjects, benchSlice, endpointIP, clusterIP } from './proxy-objects.js';
+import { benchObjects, benchService, benchSlice, endpointIP, clusterIP } from './proxy-objects.js';
 import { cpuMs, percentile, rssMiB, startBenchApi, verdict } from './util.js';
+import { kubeProxyBinary, kubeProxyPhase, startKubeProxy, type KubeProxyFigures } from './kube-proxy.js';
 import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import type { JsonObject } from '../fixture/apiserver/store.js';
 
@@ -203,15 +205,18 @@ interface CrrResult {
   readonly counters: Record<string, number>;
   readonly spread: Record<string, CrrSpread>;
   readonly spreadCounters: Record<string, CrrSpread>;
+  /** kube-proxy's datapath at the largest count (when its binary is built). */
+  readonly kubeProxy: Record<string, number>;
+  readonly kubeProxySpread: Record<string, CrrSpread>;
 }
 
-async function crrPhase(counts: readonly number[], seconds: number, log: (s: string) => void): Promise<CrrResult> {
+async function crrPhase(counts: readonly number[], seconds: number, log: (s: string) => void, kubeProxy?: string): Promise<CrrResult> {
   const crr = crrBinary();
   const node = `krt-b-${process.pid}-dp`;
   const cli = `krt-b-${process.pid}-cli`;
   const srv = `krt-b-${process.pid}-srv`;
   const dir = mkdtempSync(join(tmpdir(), 'krt-crr-'));
-  const out: CrrResult = { plain: {}, counters: {}, spread: {}, spreadCounters: {} };
+  const out: CrrResult = { plain: {}, counters: {}, spread: {}, spreadCounters: {}, kubeProxy: {}, kubeProxySpread: {} };
   for (const n of [node, cli, srv]) {
     spawnSync('ip', ['netns', 'delete', n]);
     sh('ip', 'netns', 'add', n);
@@ -234,19 +239,17 @@ async function crrPhase(counts: readonly number[], seconds: number, log: (s: str
     for (const count of counts) {
       const objs: JsonObject[] = [];
       for (let i = 0; i < count; i++) {
-        objs.push({ kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'bench' }, spec: { clusterIP: clusterIP(i), ports: [{ name: 'http', port: 80 }] } });
+        objs.push(benchService(i));
         objs.push(benchSlice(i, [i === count - 1 ? '198.18.0.2' : endpointIP(i, 0, 1)]));
       }
       const rate = (addr: string, port: string): number => Number(sh('ip', 'netns', 'exec', cli, crr, 'client', addr, port, String(seconds)).split(' ')[0]);
-      for (const counters of [false, true]) {
-        writeFileSync(join(dir, 'r.nft'), renderScript(objs, ['198.18.0.0/24', '198.18.1.0/24'], counters));
-        sh('ip', 'netns', 'exec', node, 'nft', '-f', join(dir, 'r.nft'));
+      // This box is noisy (the direct rate alone swings by 2x): rounds of one direct and one ClusterIP
+      // run back to back (order alternating, so a drift does not favour either), a ratio per round, and
+      // the median of the ratios with their spread: one noisy round does not decide the figure.
+      const rounds = (label: string): { median: number; spread: CrrSpread } => {
         const direct: number[] = [];
         const vip: number[] = [];
         const ratios: number[] = [];
-        // This box is noisy (the direct rate alone swings by 2x): rounds of one direct and one ClusterIP
-        // run back to back (order alternating, so a drift does not favour either), a ratio per round, and
-        // the median of the ratios with their spread: one noisy round does not decide the figure.
         for (let r = 0; r < CRR_ROUNDS; r++) {
           const viaFirst = r % 2 === 1;
           const v1 = viaFirst ? rate(clusterIP(count - 1), '80') : NaN;
@@ -257,11 +260,34 @@ async function crrPhase(counts: readonly number[], seconds: number, log: (s: str
           if (d > 0) ratios.push(v / d);
         }
         const med = (x: number[]): number => percentile(x, 50);
-        const key = String(count);
-        (counters ? out.counters : out.plain)[key] = med(ratios);
-        (counters ? out.spreadCounters : out.spread)[key] = { p25: percentile(ratios, 25), p75: percentile(ratios, 75), min: Math.min(...ratios), max: Math.max(...ratios), rounds: ratios.length };
-        log(`crr with ${count} services${counters ? ' and traffic counters' : ''}: direct ${med(direct).toFixed(0)}/s, via ClusterIP ${med(vip).toFixed(0)}/s; ratio per round: median ${med(ratios).toFixed(3)}, IQR ${percentile(ratios, 25).toFixed(3)}-${percentile(ratios, 75).toFixed(3)}, range ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)} (${ratios.length} rounds)`);
+        log(`crr with ${count} services${label}: direct ${med(direct).toFixed(0)}/s, via ClusterIP ${med(vip).toFixed(0)}/s; ratio per round: median ${med(ratios).toFixed(3)}, IQR ${percentile(ratios, 25).toFixed(3)}-${percentile(ratios, 75).toFixed(3)}, range ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)} (${ratios.length} rounds)`);
+        return { median: med(ratios), spread: { p25: percentile(ratios, 25), p75: percentile(ratios, 75), min: Math.min(...ratios), max: Math.max(...ratios), rounds: ratios.length } };
+      };
+      const key = String(count);
+      for (const counters of [false, true]) {
+        writeFileSync(join(dir, 'r.nft'), renderScript(objs, ['198.18.0.0/24', '198.18.1.0/24'], counters));
+        sh('ip', 'netns', 'exec', node, 'nft', '-f', join(dir, 'r.nft'));
+        const r = rounds(counters ? ' and traffic counters' : '');
+        (counters ? out.counters : out.plain)[key] = r.median;
+        (counters ? out.spreadCounters : out.spread)[key] = r.spread;
         sh('ip', 'netns', 'exec', node, 'nft', 'delete', 'table', 'ip', 'kube-router-proxy');
+      }
+      if (kubeProxy !== undefined && count === Math.max(...counts)) {
+        // kube-proxy's datapath on the same node namespace, the same services, its own ruleset.
+        const kdir = mkdtempSync(join(tmpdir(), 'krt-crr-kp-'));
+        const api = await startBenchApi(node, kdir, [...objs, { kind: 'Node', metadata: { name: 'bench-node' }, spec: {}, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.1' }] } }]);
+        const kp = startKubeProxy(kubeProxy, node, kdir, 'bench-node', 30, '198.18.0.0/16');
+        try {
+          await kp.waitForOutput(/"SyncProxyRules complete" ipFamily="IPv4"/, 600_000);
+          const r = rounds(' (kube-proxy\'s nftables ruleset)');
+          out.kubeProxy[key] = r.median;
+          out.kubeProxySpread[key] = r.spread;
+        } finally {
+          await kp.stop();
+          await api.stop();
+          for (const t of ['ip kube-proxy', 'ip6 kube-proxy']) spawnSync('ip', ['netns', 'exec', node, 'nft', 'delete', 'table', ...t.split(' ')]);
+          rmSync(kdir, { recursive: true, force: true });
+        }
       }
     }
   } finally {
@@ -318,10 +344,18 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
   const log = (s: string): void => {
     process.stderr.write(`bench proxy: ${s}\n`);
   };
-  const d = await daemonPhase(services, perService, changes, smoke ? 5 : 15, log);
-  const crrBoth: CrrResult = args.includes('--no-crr') ? { plain: {}, counters: {}, spread: {}, spreadCounters: {} } : await crrPhase(smoke ? [100] : [1000, 10_000, 30_000], smoke ? 0.3 : 2, log);
+  const resyncS = smoke ? 5 : 15;
+  const d = await daemonPhase(services, perService, changes, resyncS, log);
+  // kube-proxy side by side: the same objects, the same measurements, one after the other.
+  const kpBin = args.includes('--no-kube-proxy') ? { missing: '--no-kube-proxy' } : kubeProxyBinary();
+  let kp: KubeProxyFigures | undefined;
+  if (typeof kpBin === 'string') kp = await kubeProxyPhase(kpBin, benchObjects(services, perService), services, perService, changes, resyncS, log);
+  else log(`kube-proxy not measured: ${kpBin.missing}`);
+  const crrBoth: CrrResult = args.includes('--no-crr') ? { plain: {}, counters: {}, spread: {}, spreadCounters: {}, kubeProxy: {}, kubeProxySpread: {} } : await crrPhase(smoke ? [100] : [1000, 10_000, 30_000], smoke ? 0.3 : 2, log, typeof kpBin === 'string' ? kpBin : undefined);
   const crr: Record<string, number> = crrBoth.plain;
-  const result = { ...d, crrRatio: crr, crrRatioSpread: crrBoth.spread, crrRatioWithCounters: crrBoth.counters, crrRatioWithCountersSpread: crrBoth.spreadCounters };
+  const top = String(Math.max(...Object.keys(crr).map(Number)));
+  const kubeProxy = kp ? { ...kp, crrRatio: crrBoth.kubeProxy[top] ?? NaN, crrRatioSpread: crrBoth.kubeProxySpread[top] } : undefined;
+  const result = { ...d, crrRatio: crr, crrRatioSpread: crrBoth.spread, crrRatioWithCounters: crrBoth.counters, crrRatioWithCountersSpread: crrBoth.spreadCounters, ...(kubeProxy ? { kubeProxy } : {}) };
   if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else if (smoke) process.stdout.write(`smoke size (figures only; the targets apply at 10,000 services): ${JSON.stringify(result)}\n`);
   else {
@@ -338,6 +372,15 @@ export async function benchProxy(args: readonly string[]): Promise<void> {
       `      no-op resync: ${Math.round(d['noopResyncCpuMs'] ?? NaN)} ms of daemon CPU over the resync period, ${Math.round(d['noopResyncOwnCpuMs'] ?? NaN)} ms of it beyond the idle rate`,
       verdict(`crrRatio at ${Math.max(...Object.keys(crr).map(Number))}`, biggest, biggest >= 0.95, '>= 0.95'),
       verdict(`crrRatio at ${Math.max(...Object.keys(crr).map(Number))} with traffic counters`, crrBoth.counters[String(Math.max(...Object.keys(crr).map(Number)))] ?? NaN, (crrBoth.counters[String(Math.max(...Object.keys(crr).map(Number)))] ?? 0) >= 0.95, '>= 0.95'),
+      ...(kubeProxy
+        ? [
+            `kube-proxy (nftables mode, same objects, same run): cold sync ${Math.round(kubeProxy.coldSyncMs)} ms, endpoint change p50 ${kubeProxy.endpointChangeP50Ms.toFixed(0)} / p99 ${kubeProxy.endpointChangeP99Ms.toFixed(0)} ms, no-op resync ${Math.round(kubeProxy.noopResyncCpuMs)} ms CPU, idle ${Math.round(kubeProxy.idleCpuMsPerMin)} ms/min, RSS ${Math.round(kubeProxy.rssMiB)} MiB, crr ${kubeProxy.crrRatio.toFixed(3)}`,
+            verdict('coldSync ours / kube-proxy', (d['coldSyncMs'] ?? NaN) / kubeProxy.coldSyncMs, (d['coldSyncMs'] ?? Infinity) <= kubeProxy.coldSyncMs / 10, '<= 0.1'),
+            verdict('endpointChangeP99 ours / kube-proxy', (d['endpointChangeP99Ms'] ?? NaN) / kubeProxy.endpointChangeP99Ms, (d['endpointChangeP99Ms'] ?? Infinity) <= kubeProxy.endpointChangeP99Ms / 5, '<= 0.2'),
+            verdict('rss ours / kube-proxy', (d['rssMiB'] ?? NaN) / kubeProxy.rssMiB, (d['rssMiB'] ?? Infinity) <= kubeProxy.rssMiB, '<= 1'),
+            verdict('noopResyncCpu ours / cold sync CPU (approx.: cold sync wall time)', (d['noopResyncOwnCpuMs'] ?? NaN) / (d['coldSyncMs'] ?? NaN), (d['noopResyncOwnCpuMs'] ?? Infinity) <= 0.05 * (d['coldSyncMs'] ?? 0), '<= 0.05'),
+          ]
+        : ['kube-proxy: not measured (see above)']),
     ];
     process.stdout.write(lines.join('\n') + '\n');
   }

@@ -3,10 +3,11 @@
  * The real daemon (firewall only) in a throwaway netns against the API fixture preloaded with N
  * namespaces × P pods and ten policies per namespace, L pods on this node. Measures the full sync, pod
  * added → enforced (API write → the daemon's kernel commit acknowledged), the rules and sets it made,
- * and what a periodic resync with nothing changed writes.
+ * and what a periodic resync with nothing changed writes, and our floor (the same state restored by
+ * ipset and iptables-restore from files). Upstream kube-router is not run: see the note it prints.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixtureClient } from '../fixture/apiserver/client.js';
@@ -62,6 +63,22 @@ export async function benchNetpol(args: readonly string[]): Promise<void> {
     const ipsets = sh('ip', 'netns', 'exec', ns, 'ipset', 'list', '-n').split('\n').filter(isFirewallSet).length;
     log(`kernel: ${iptablesRules} iptables rules in our chains (and jumps), ${ipsets} ipsets`);
 
+    // Our floor: exactly the state the daemon made, restored from files into a fresh namespace by the
+    // kernel tools alone (ipset restore, then iptables-restore of the filter table).
+    const setLines = sh('ip', 'netns', 'exec', ns, 'ipset', 'save').split('\n').filter((l) => isFirewallSet(l.split(' ')[1] ?? ''));
+    writeFileSync(join(dir, 'floor.ipset'), setLines.join('\n') + '\n');
+    writeFileSync(join(dir, 'floor.iptables'), save);
+    const floorNs = `${ns}-floor`;
+    spawnSync('ip', ['netns', 'delete', floorNs]);
+    sh('ip', 'netns', 'add', floorNs);
+    const f0 = performance.now();
+    sh('ip', 'netns', 'exec', floorNs, 'ipset', 'restore', '-f', join(dir, 'floor.ipset'));
+    sh('ip', 'netns', 'exec', floorNs, 'iptables-restore', join(dir, 'floor.iptables'));
+    const floorMs = performance.now() - f0;
+    spawnSync('ip', ['netns', 'delete', floorNs]);
+    log(`floor: ipset restore (${setLines.length} lines) + iptables-restore (${save.split('\n').length} lines) of that state ${floorMs.toFixed(0)} ms; full sync / floor = ${(fullSyncMs / floorMs).toFixed(2)}`);
+    log(`upstream kube-router: not run. Its Go module at v2.11.x cannot be fetched here (the module proxy answers 403 "not available" for v2.11.0; the only version it serves is v2.1.0, which has known security reports and no nftables firewall), so upstreamIptables and upstreamNftables are absent`);
+
     // Pods added on this node, one at a time: API write → the daemon's commit of the sets acknowledged.
     const client = new FixtureClient({ socketPath: join(dir, 'api.sock') });
     const lat: number[] = [];
@@ -88,11 +105,12 @@ export async function benchNetpol(args: readonly string[]): Promise<void> {
     const mem = rssMiB(daemon.pid);
     log(`daemon RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)} MiB)`);
 
-    const result = { policies, pods, fullSyncMs, podChangeP50Ms: percentile(lat, 50), podChangeP99Ms: percentile(lat, 99), iptablesRules, ipsets, noopResyncKernelWrites, rssMiB: Math.round(mem.rss) };
+    const result = { policies, pods, fullSyncMs, floorMs: Math.round(floorMs), upstream: 'not run: github.com/cloudnativelabs/kube-router/v2@v2.11.x cannot be fetched from the Go module proxy (403)', podChangeP50Ms: percentile(lat, 50), podChangeP99Ms: percentile(lat, 99), iptablesRules, ipsets, noopResyncKernelWrites, rssMiB: Math.round(mem.rss) };
     if (json) process.stdout.write(JSON.stringify(result) + '\n');
     else {
       log('');
       log(verdict('fullSyncMs', fullSyncMs, fullSyncMs <= 1000, '≤ 1000'));
+      log(verdict('fullSync / floor', fullSyncMs / floorMs, fullSyncMs <= 1.5 * floorMs, '≤ 1.5'));
       log(verdict('podChangeP99Ms', result.podChangeP99Ms, result.podChangeP99Ms <= 50, '≤ 50'));
       log(verdict('iptablesRules', iptablesRules, iptablesRules <= 10_000, '≤ 10000'));
       log(verdict('noopResyncKernelWrites', noopResyncKernelWrites, noopResyncKernelWrites === 0, '0'));

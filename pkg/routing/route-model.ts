@@ -54,10 +54,20 @@ export interface OverlayChoice {
  */
 export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Address[], ownPrefixes: readonly CIDR[], overlay?: OverlayChoice): RouteDecision[] {
   const out: RouteDecision[] = [];
+  // Many prefixes share a few next hops (100,000 routes from one peer have one): their subnet is looked up once.
+  const onLinkOf = new Map<string, Address | undefined>();
+  const subnets = addresses.flatMap((a) => {
+    const net = a.prefix < (familyOf(a.ip) === 4 ? 32 : 128) ? tryParseCIDR(`${a.ip}/${a.prefix}`) : undefined;
+    return net ? [{ a, net }] : [];
+  });
   for (const p of best) {
     if (ownPrefixes.includes(p.prefix)) continue;
     if (addresses.some((a) => cidrContains(p.prefix, a.ip))) continue;
-    const onLink = addresses.find((a) => familyOf(a.ip) === familyOf(p.nextHop) && a.ip !== p.nextHop && sameSubnet(a, p.nextHop));
+    let onLink = onLinkOf.get(p.nextHop);
+    if (!onLinkOf.has(p.nextHop)) {
+      onLink = subnets.find(({ a, net }) => familyOf(a.ip) === familyOf(p.nextHop) && a.ip !== p.nextHop && cidrContains(net, p.nextHop))?.a;
+      onLinkOf.set(p.nextHop, onLink);
+    }
     if (overlay?.enabled && overlay.available && (overlay.type === 'full' || !onLink)) {
       const dev = overlay.tunnelName(p.nextHop);
       out.push({ kind: 'tunnel', remote: p.nextHop, route: { dst: p.prefix, gateway: p.nextHop, dev, onlink: true, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } });
@@ -76,12 +86,6 @@ function routeKeyOf(d: RouteDecision): string {
   return d.kind === 'unreachable' ? d.prefix : d.route.dst;
 }
 
-function sameSubnet(a: Address, ip: IP): boolean {
-  const bits = familyOf(a.ip) === 4 ? 32 : 128;
-  if (a.prefix >= bits) return false;
-  const net = tryParseCIDR(`${a.ip}/${a.prefix}`); // masks the host bits
-  return net !== undefined && cidrContains(net, ip);
-}
 
 /** Everything the router wants in the kernel, computed once per sync from the BGP best paths, the nodes and the config. */
 export interface RouteModel {

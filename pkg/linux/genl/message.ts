@@ -148,7 +148,8 @@ export const read = {
 
 /** One message out of a receive buffer. */
 export type NlMessage =
-  | { readonly kind: 'data'; readonly type: number; readonly flags: number; readonly seq: number; readonly cmd: number; readonly attrs: Buffer }
+  /** `cmd` and `attrs` read the body as generic netlink; `body` is the whole payload (rtnetlink's header and attributes). */
+  | { readonly kind: 'data'; readonly type: number; readonly flags: number; readonly seq: number; readonly cmd: number; readonly attrs: Buffer; readonly body: Buffer }
   | { readonly kind: 'done'; readonly seq: number }
   /** errno 0 is an ACK; otherwise the request failed, with the kernel's extended-ack text if any. */
   | { readonly kind: 'error'; readonly seq: number; readonly errno: number; readonly message?: string }
@@ -180,7 +181,7 @@ export function decodeMessages(buf: Buffer): NlMessage[] {
       }
       out.push({ kind: 'error', seq, errno, ...(message ? { message } : {}) });
     } else if (type === NLMSG_NOOP || type === NLMSG_OVERRUN || type < 0x10) out.push({ kind: 'other', type, seq });
-    else out.push({ kind: 'data', type, flags, seq, cmd: body.length >= GENL_HDRLEN ? body.readUInt8(0) : 0, attrs: body.subarray(GENL_HDRLEN) });
+    else out.push({ kind: 'data', type, flags, seq, cmd: body.length >= GENL_HDRLEN ? body.readUInt8(0) : 0, attrs: body.subarray(GENL_HDRLEN), body });
     o += align4(len);
   }
   return out;

@@ -14,7 +14,7 @@ export type Encode = (seq: number, flags: number) => Buffer;
 
 export interface Pending {
   readonly dump: boolean;
-  readonly replies: { readonly cmd: number; readonly attrs: Buffer }[];
+  readonly replies: { readonly type: number; readonly cmd: number; readonly attrs: Buffer; readonly body: Buffer }[];
   done: boolean;
   error?: NetlinkError | KubeRouterError;
 }
@@ -50,6 +50,13 @@ export class NetlinkRequester {
   }
 
   /** Runs one window of requests; calls are serialized so replies never interleave. */
+  /** A dump: every reply until the kernel says done. */
+  async dump(request: Encode): Promise<Pending['replies']> {
+    const [r] = await this.run([request], true);
+    if (!r || r.error) throw r?.error ?? new KubeRouterError(ErrorCode.ToolFailed, `${this.opts.what}: no answer`);
+    return r.replies;
+  }
+
   run(requests: readonly Encode[], dump: boolean): Promise<Pending[]> {
     const next = this.busy.then(() => this.exchange(requests, dump));
     this.busy = next.then(
@@ -101,7 +108,7 @@ export class NetlinkRequester {
       for (const m of decodeMessages(datagram)) {
         const p = pending.get(m.seq);
         if (!p || p.done) continue; // an answer to a request that already timed out
-        if (m.kind === 'data') p.replies.push({ cmd: m.cmd, attrs: m.attrs });
+        if (m.kind === 'data') p.replies.push({ type: m.type, cmd: m.cmd, attrs: m.attrs, body: m.body });
         else if (m.kind === 'error') {
           // Dumps end with DONE; an ACK after it (or instead of data) also ends them.
           if (m.errno !== 0) p.error = new NetlinkError(m.errno, `${this.opts.what} request`, m.message);

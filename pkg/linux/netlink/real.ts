@@ -1,7 +1,7 @@
 import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
 import { ENODEV, NetlinkError, type OpenNetlinkSocket } from '../genl/socket.js';
 import { inNetns, loadLibc, type Libc } from '../libc.js';
-import { openRouteWriter, type RouteWrite, type RouteWriter } from './rtnl.js';
+import { openRouteWriter, type RouteWriter, type RtnlWrite } from './rtnl.js';
 import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -41,8 +41,9 @@ export interface RtnlOptions {
 }
 
 /**
- * rtnetlink: routes written over our own socket (with `rtnl`), everything else through iproute2's
- * `ip -batch -` (one process per apply), reads with `ip -j`.
+ * rtnetlink. With `rtnl`: routes and addresses written, and routes, links, addresses and rules read,
+ * over our own socket (no process); links, rules and neighbours written through iproute2's `ip -batch -`.
+ * Without: everything through iproute2 (`ip -batch -` for writes, `ip -j` for reads).
  */
 export class RealNetlink implements Netlink {
   private writer: RouteWriter | undefined;
@@ -98,6 +99,10 @@ export class RealNetlink implements Netlink {
   }
 
   async routes(family: Family, filter: { table?: number | 'all'; protocol?: number } = {}): Promise<Route[]> {
+    if (this.rtnl) {
+      const table = filter.table ?? 254;
+      return (await this.routeWriter(this.rtnl).routes(family)).filter((r) => (table === 'all' || r.table === table) && (filter.protocol === undefined || r.protocol === filter.protocol));
+    }
     const args = [`-${family}`, 'route', 'show', 'table', String(filter.table ?? 'main')];
     if (filter.protocol !== undefined) args.push('proto', String(filter.protocol));
     // A table nobody has put a route in yet does not exist: it has no routes (not an error).
@@ -126,6 +131,7 @@ export class RealNetlink implements Netlink {
   }
 
   async links(): Promise<Link[]> {
+    if (this.rtnl) return this.routeWriter(this.rtnl).links();
     return (await this.json(['-d', 'link', 'show'])).map((l) => {
       const info = l['linkinfo'] as J | undefined;
       return {
@@ -140,6 +146,7 @@ export class RealNetlink implements Netlink {
   }
 
   async addresses(family: Family): Promise<Address[]> {
+    if (this.rtnl) return this.routeWriter(this.rtnl).addresses(family);
     const out: Address[] = [];
     for (const l of await this.json(['-d', `-${family}`, 'address', 'show'])) {
       for (const a of (l['addr_info'] as J[] | undefined) ?? []) {
@@ -151,6 +158,7 @@ export class RealNetlink implements Netlink {
   }
 
   async rules(family: Family): Promise<RouteRule[]> {
+    if (this.rtnl) return this.routeWriter(this.rtnl).rules(family);
     return (await this.json([`-${family}`, 'rule', 'show'])).map((r) => {
       const srcText = asString(r['src']);
       const from = srcText !== undefined && srcText !== 'all' ? tryParseCIDR(`${srcText}/${asNumber(r['srclen']) ?? (family === 4 ? 32 : 128)}`) : undefined;
@@ -167,8 +175,8 @@ export class RealNetlink implements Netlink {
   async apply(ops: readonly NetOp[]): Promise<void> {
     const rtnl = this.rtnl;
     if (!rtnl) return this.applyIp(ops);
-    // In order, in runs: routes over our socket, the rest (links, addresses, rules) through ip -batch.
-    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete';
+    // In order, in runs: routes and addresses over our socket, the rest (links, rules, neighbours) through ip -batch.
+    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete' || o.op === 'addr-add' || o.op === 'addr-delete';
     for (let i = 0; i < ops.length; ) {
       const first = ops[i] as NetOp;
       let j = i;
@@ -180,17 +188,40 @@ export class RealNetlink implements Netlink {
     }
   }
 
-  /** Every route is tried (unlike ip -batch, one failure does not stop the rest); the first failure is thrown, with the count. */
+  /** Every write is tried (unlike ip -batch, one failure does not stop the rest); the first failure is thrown, with the count. */
   private async writeRoutes(rtnl: RtnlOptions, ops: readonly NetOp[]): Promise<void> {
-    const writes = ops.flatMap((o): RouteWrite[] => (o.op === 'route-replace' ? [{ op: 'replace', route: o.route }] : o.op === 'route-delete' ? [{ op: 'delete', route: o.route }] : []));
+    const writes = ops.flatMap((o): RtnlWrite[] => {
+      switch (o.op) {
+        case 'route-replace':
+          return [{ op: 'replace', route: o.route }];
+        case 'route-delete':
+          return [{ op: 'delete', route: o.route }];
+        case 'addr-add':
+          return [{ op: 'add-address', dev: o.dev, ip: o.ip, prefix: o.prefix }];
+        case 'addr-delete':
+          return [{ op: 'delete-address', dev: o.dev, ip: o.ip, prefix: o.prefix }];
+        case 'fou-add':
+        case 'link-add-bridge':
+        case 'link-add-dummy':
+        case 'link-add-ipip':
+        case 'link-add-vxlan':
+        case 'link-delete':
+        case 'link-set':
+        case 'neigh-replace':
+        case 'rule-add':
+        case 'rule-delete':
+          return []; // (never here: apply() sends these through ip -batch)
+      }
+    });
     const results = await this.routeWriter(rtnl).write(writes);
-    const failed = results.flatMap((e, i) => (e ? [{ e, w: writes[i] as RouteWrite }] : []));
+    const failed = results.flatMap((e, i) => (e ? [{ e, w: writes[i] as RtnlWrite }] : []));
     const first = failed[0];
     if (!first) return;
     const errno = first.e instanceof NetlinkError ? first.e.errno : undefined;
     // A route's device that is gone is a missing thing, as ip -batch reports it.
     const code = errno === ENODEV ? ErrorCode.NotFound : first.e.code;
-    throw new KubeRouterError(code, `rtnetlink: ${failed.length} of ${writes.length} route writes failed; first: ${first.w.op} ${renderOp({ op: first.w.op === 'replace' ? 'route-replace' : 'route-delete', route: first.w.route })}: ${first.e.message}`, { failed: failed.length }, { cause: first.e });
+    const what = 'route' in first.w ? renderOp({ op: first.w.op === 'replace' ? 'route-replace' : 'route-delete', route: first.w.route }) : `address ${first.w.op === 'add-address' ? 'add' : 'delete'} ${first.w.ip}/${first.w.prefix} dev ${first.w.dev}`;
+    throw new KubeRouterError(code, `rtnetlink: ${failed.length} of ${writes.length} writes failed; first: ${what}: ${first.e.message}`, { failed: failed.length }, { cause: first.e });
   }
 
   private async applyIp(ops: readonly NetOp[]): Promise<void> {

@@ -1,17 +1,24 @@
 /**
- * Routes written over our own rtnetlink socket (NETLINK_ROUTE): RTM_NEWROUTE (create or replace) and
- * RTM_DELROUTE, many per datagram, each answered on its own (one failing route does not stop the
+ * Routes and addresses written over our own rtnetlink socket (NETLINK_ROUTE): RTM_NEWROUTE (create or
+ * replace), RTM_DELROUTE, RTM_NEWADDR (create, exclusive: an address already there is EEXIST, as
+ * `ip address add` says) and RTM_DELADDR, many per datagram, each answered on its own (one failing route does not stop the
  * others). No process per batch. Interface names become indexes through libc's if_nametoindex, in the
  * socket's network namespace.
  */
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
-import { cidrParts, familyOf, ipToBytes, type Family } from '../../util/ip.js';
-import { attr, NLMSG_HDRLEN, encodeAttrs, type Attr } from '../genl/message.js';
+import { cidrParts, familyOf, ipFromBytes, ipToBytes, tryParseCIDR, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { attr, decodeAttrs, encodeAttrs, NLMSG_HDRLEN, read, type Attr } from '../genl/message.js';
 import { NetlinkRequester, type Encode } from '../genl/requester.js';
 import type { NetlinkError, NetlinkSocket, OpenNetlinkSocket } from '../genl/socket.js';
-import type { Route } from './types.js';
+import type { Address, Link, Route, RouteRule } from './types.js';
 
 export const NETLINK_ROUTE = 0;
+const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+const NLM_F_EXCL = 0x200;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+const IFADDRMSG_LEN = 8;
 const RTM_NEWROUTE = 24;
 const RTM_DELROUTE = 25;
 const NLM_F_REPLACE = 0x100;
@@ -27,6 +34,29 @@ const SCOPE = { global: 0, link: 253, host: 254, nowhere: 255 } as const;
 const RTMSG_LEN = 12;
 
 export type RouteWrite = { readonly op: 'replace' | 'delete'; readonly route: Route };
+export type AddressWrite = { readonly op: 'add-address' | 'delete-address'; readonly dev: string; readonly ip: IP; readonly prefix: number };
+export type RtnlWrite = RouteWrite | AddressWrite;
+
+/** The ifaddrmsg and attributes of one address request (linux/if_addr.h). */
+export function encodeAddress(w: AddressWrite, ifindex: number, seq: number, flags: number): Buffer {
+  const family: Family = familyOf(w.ip);
+  const bytes = Buffer.from(ipToBytes(w.ip));
+  const body = encodeAttrs([{ type: IFA_LOCAL, value: bytes }, { type: IFA_ADDRESS, value: bytes }]);
+  const len = NLMSG_HDRLEN + IFADDRMSG_LEN + body.length;
+  const b = Buffer.alloc(len);
+  b.writeUInt32LE(len, 0);
+  b.writeUInt16LE(w.op === 'add-address' ? RTM_NEWADDR : RTM_DELADDR, 4);
+  b.writeUInt16LE(flags | (w.op === 'add-address' ? NLM_F_CREATE | NLM_F_EXCL : 0), 6);
+  b.writeUInt32LE(seq >>> 0, 8);
+  const o = NLMSG_HDRLEN;
+  b.writeUInt8(family === 4 ? 2 : 10, o);
+  b.writeUInt8(w.prefix, o + 1);
+  b.writeUInt8(0, o + 2);
+  b.writeUInt8(0, o + 3); // RT_SCOPE_UNIVERSE, as `ip address add` without a scope
+  b.writeUInt32LE(ifindex, o + 4);
+  body.copy(b, o + IFADDRMSG_LEN);
+  return b;
+}
 
 /** The rtmsg and attributes of one route request (RFC 3549 2.3.3.2; linux/rtnetlink.h). */
 export function encodeRoute(w: RouteWrite, ifindex: number | undefined, seq: number, flags: number): Buffer {
@@ -62,7 +92,12 @@ export function encodeRoute(w: RouteWrite, ifindex: number | undefined, seq: num
 
 export interface RouteWriter {
   /** Every write is tried; the failures come back in order (undefined: done). */
-  write(writes: readonly RouteWrite[]): Promise<(NetlinkError | KubeRouterError | undefined)[]>;
+  write(writes: readonly RtnlWrite[]): Promise<(NetlinkError | KubeRouterError | undefined)[]>;
+  /** Dumps, parsed as `ip -j` reads them (route types other than local and blackhole read as unicast). */
+  routes(family: Family): Promise<Route[]>;
+  links(): Promise<Link[]>;
+  addresses(family: Family): Promise<Address[]>;
+  rules(family: Family): Promise<RouteRule[]>;
   close(): void;
 }
 
@@ -84,7 +119,7 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
       const encoders: Encode[] = [];
       const at: number[] = [];
       writes.forEach((w, i) => {
-        const dev = w.route.dev;
+        const dev = 'route' in w ? w.route.dev : w.dev;
         let index: number | undefined;
         if (dev !== undefined) {
           index = cache.get(dev) ?? opts.ifindex(dev);
@@ -94,7 +129,8 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
             return;
           }
         }
-        encoders.push((seq, flags) => encodeRoute(w, index, seq, flags));
+        if ('route' in w) encoders.push((seq, flags) => encodeRoute(w, index, seq, flags));
+        else encoders.push((seq, flags) => encodeAddress(w, index ?? 0, seq, flags));
         at.push(i);
       });
       const results = await requester.batch(encoders);
@@ -104,6 +140,120 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
       });
       return out;
     },
+    async routes(family) {
+      const names = await linkNames();
+      return (await requester.dump(dumpRequest(RTM_GETROUTE, family, RTMSG_LEN))).flatMap((r) => (r.type === RTM_NEWROUTE ? parseRoute(r.body, names) : []));
+    },
+    links: async () => parseLinks((await requester.dump(dumpRequest(RTM_GETLINK, 0, IFINFOMSG_LEN))).filter((r) => r.type === RTM_NEWLINK).map((r) => r.body)),
+    async addresses(family) {
+      const names = await linkNames();
+      return (await requester.dump(dumpRequest(RTM_GETADDR, family, IFADDRMSG_LEN))).flatMap((r) => (r.type === RTM_NEWADDR ? parseAddress(r.body, names) : []));
+    },
+    rules: async (family) => (await requester.dump(dumpRequest(RTM_GETRULE, family, FIB_RULE_HDR_LEN))).flatMap((r) => (r.type === RTM_NEWRULE ? parseRule(r.body, family) : [])),
     close: () => socket.close(),
   };
+  async function linkNames(): Promise<ReadonlyMap<number, string>> {
+    const links = parseLinks((await requester.dump(dumpRequest(RTM_GETLINK, 0, IFINFOMSG_LEN))).filter((r) => r.type === RTM_NEWLINK).map((r) => r.body));
+    return new Map(links.map((l) => [l.index, l.name]));
+  }
+}
+
+const RTM_NEWLINK = 16;
+const RTM_GETLINK = 18;
+const RTM_GETADDR = 22;
+const RTM_GETROUTE = 26;
+const RTM_NEWRULE = 32;
+const RTM_GETRULE = 34;
+const IFINFOMSG_LEN = 16;
+const FIB_RULE_HDR_LEN = 12;
+
+/** A dump request: the header of its kind, zeroed but for the family. */
+function dumpRequest(type: number, family: Family | 0, headerLen: number): Encode {
+  return (seq, flags) => {
+    const b = Buffer.alloc(NLMSG_HDRLEN + headerLen);
+    b.writeUInt32LE(b.length, 0);
+    b.writeUInt16LE(type, 4);
+    b.writeUInt16LE(flags, 6);
+    b.writeUInt32LE(seq >>> 0, 8);
+    b.writeUInt8(family === 4 ? 2 : family === 6 ? 10 : 0, NLMSG_HDRLEN);
+    return b;
+  };
+}
+
+function parseRoute(body: Buffer, names: ReadonlyMap<number, string>): Route[] {
+  if (body.length < RTMSG_LEN) return [];
+  const family: Family = body.readUInt8(0) === 10 ? 6 : 4;
+  const dstLen = body.readUInt8(1);
+  const a = decodeAttrs(body.subarray(RTMSG_LEN));
+  const addr = (t: number): IP | undefined => {
+    const v = a.get(t);
+    return v && (v.length === 4 || v.length === 16) ? ipFromBytes(v) : undefined;
+  };
+  const dstIP = addr(RTA_DST) ?? ((family === 4 ? '0.0.0.0' : '::') as IP);
+  const rtnType = body.readUInt8(7);
+  const oif = read.u32(a, RTA_OIF);
+  const dev = oif !== undefined ? names.get(oif) : undefined;
+  const gateway = addr(RTA_GATEWAY);
+  const src = addr(RTA_PREFSRC);
+  return [
+    {
+      dst: `${dstIP}/${dstLen}` as CIDR,
+      table: read.u32(a, RTA_TABLE) ?? body.readUInt8(4),
+      protocol: body.readUInt8(5),
+      type: rtnType === RTN.local ? 'local' : rtnType === RTN.blackhole ? 'blackhole' : 'unicast',
+      ...(gateway ? { gateway } : {}),
+      ...(dev !== undefined ? { dev } : {}),
+      ...(src ? { src } : {}),
+      ...((body.readUInt32LE(8) & RTNH_F_ONLINK) !== 0 ? { onlink: true } : {}),
+    },
+  ];
+}
+
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_MASTER = 10;
+const IFLA_LINKINFO = 18;
+const IFLA_INFO_KIND = 1;
+const IFF_UP = 1;
+
+function parseLinks(bodies: readonly Buffer[]): Link[] {
+  const raw = bodies.flatMap((b) => {
+    if (b.length < IFINFOMSG_LEN) return [];
+    const a = decodeAttrs(b.subarray(IFINFOMSG_LEN));
+    const name = read.str(a, IFLA_IFNAME);
+    if (name === undefined) return [];
+    const info = read.nested(a, IFLA_LINKINFO);
+    const kind = info ? read.str(info, IFLA_INFO_KIND) : undefined;
+    return [{ name, index: b.readInt32LE(4), mtu: read.u32(a, IFLA_MTU) ?? 0, up: (b.readUInt32LE(8) & IFF_UP) !== 0, kind, masterIndex: read.u32(a, IFLA_MASTER) }];
+  });
+  const byIndex = new Map(raw.map((l) => [l.index, l.name]));
+  return raw.map((l) => {
+    const master = l.masterIndex !== undefined ? byIndex.get(l.masterIndex) : undefined;
+    return { name: l.name, index: l.index, mtu: l.mtu, up: l.up, ...(l.kind !== undefined ? { kind: l.kind } : {}), ...(master !== undefined ? { master } : {}) };
+  });
+}
+
+function parseAddress(body: Buffer, names: ReadonlyMap<number, string>): Address[] {
+  if (body.length < IFADDRMSG_LEN) return [];
+  const a = decodeAttrs(body.subarray(IFADDRMSG_LEN));
+  // IPv4 carries the interface's own address in IFA_LOCAL (IFA_ADDRESS is the peer's on point-to-point links).
+  const v = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS);
+  const dev = names.get(body.readUInt32LE(4));
+  if (!v || (v.length !== 4 && v.length !== 16) || dev === undefined) return [];
+  return [{ dev, ip: ipFromBytes(v), prefix: body.readUInt8(1) }];
+}
+
+const FRA_SRC = 2;
+const FRA_PRIORITY = 6;
+const FRA_FWMARK = 10;
+const FRA_TABLE = 15;
+
+function parseRule(body: Buffer, family: Family): RouteRule[] {
+  if (body.length < FIB_RULE_HDR_LEN) return [];
+  const a = decodeAttrs(body.subarray(FIB_RULE_HDR_LEN));
+  const srcLen = body.readUInt8(2);
+  const src = a.get(FRA_SRC);
+  const fwmark = read.u32(a, FRA_FWMARK);
+  const from = src && srcLen > 0 ? tryParseCIDR(`${ipFromBytes(src)}/${srcLen}`) : undefined;
+  return [{ family, priority: read.u32(a, FRA_PRIORITY) ?? 0, table: read.u32(a, FRA_TABLE) ?? body.readUInt8(4), ...(from ? { from } : {}), ...(fwmark !== undefined ? { fwmark } : {}) }];
 }

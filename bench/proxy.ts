@@ -162,6 +162,9 @@ async function daemonPhase(services: number, perService: number, changes: number
     const resyncLine = daemon.output().slice(before).split('\n').find((l) => l.includes('trigger=periodic')) ?? '';
     const noopWrites = Number(/writes=(\d+)/.exec(resyncLine)?.[1] ?? NaN) + (/kernel committed/.test(daemon.output().slice(before)) ? 1 : 0);
     log(`no-op resync: ${resyncLine.slice(resyncLine.indexOf('proxy sync'))}; daemon CPU ${cpu.toFixed(0)} ms, ${ownCpu.toFixed(0)} ms beyond the idle rate`);
+    // What a resync that wrote something wrote (IPVS: its ops by kind).
+    const resyncSteps = daemon.output().slice(before).split('\n').find((l) => l.includes('ipvs full sync'));
+    if (noopWrites > 0 && resyncSteps) log(`the resync's writes: ${resyncSteps.slice(resyncSteps.indexOf('ipvs full sync'))}`);
     const steady = rssMiB(daemon.pid);
     const metrics = sh('ip', 'netns', 'exec', ns, 'curl', '-s', 'http://127.0.0.1:20245/metrics');
     const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(metrics)?.[1] ?? NaN) / 1048576;

@@ -136,7 +136,7 @@ export class IpvsProxyBackend implements ProxyBackend {
         this.deps.logger.warn('an IPVS service we did not create holds a service address: skipped, not adopted', { service: id });
       }
       const writes = plan.ipvsOps.length + plan.netOps.length + plan.setWrites + (plan.iptables === '' ? 0 : 1) + (dsr?.changed ?? 0);
-      if (full) this.deps.logger.v(2, 'ipvs full sync', { family: this.family, ipvsOps: plan.ipvsOps.length, netOps: plan.netOps.length, readMs: Math.round(t1 - t0), applyMs: Math.round(this.deps.clock.monotonicMs() - t1) });
+      if (full) this.deps.logger.v(2, 'ipvs full sync', { family: this.family, ipvsOps: plan.ipvsOps.length, netOps: plan.netOps.length, setWrites: plan.setWrites, iptables: plan.iptables === '' ? 0 : 1, dsr: dsr?.changed ?? 0, readMs: Math.round(t1 - t0), applyMs: Math.round(this.deps.clock.monotonicMs() - t1), ...(writes > 0 && writes < 5 ? { what: [...plan.ipvsOps.map((o) => o.op), ...plan.netOps.map((o) => o.op)].join(',') } : {}) });
       return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, removedBackends: plan.removed };
     } catch (e) {
       this.applied = undefined;

@@ -1,31 +1,15 @@
 import assert from 'node:assert/strict';
-import { throwawayNetns, type ThrowawayNetns } from '../../test/throwaway-netns.js';
+import type { ThrowawayNetns } from '../../test/throwaway-netns.js';
+import { peerLink } from '../bgp/speaker/interop.test-support.js';
 import type { IP } from '../util/ip.js';
 import { memoryLogger } from '../util/logger.js';
 import { bfdTransportContract } from './transport-contract.test-support.js';
 import { udpBfdTransport } from './udp-transport.js';
 
-/** Two namespaces on a veth: a 198.18.0.1/30 and 2001:db8:ff::1, b .2 and ::2. */
+/** Two namespaces on a veth (the BGP interop tests' link): a 198.18.0.1/30 and 2001:db8:ff::1, b .2 and ::2. */
 async function pair(): Promise<{ a: ThrowawayNetns; b: ThrowawayNetns; close(): Promise<void> }> {
-  const a = await throwawayNetns();
-  const b = await throwawayNetns();
-  // lo up: IPv6 delivers to the node's own addresses through it (and answers neighbour solicitations).
-  for (const ns of [a, b]) await ns.exec.run(['ip', 'link', 'set', 'lo', 'up']);
-  await a.exec.run(['ip', 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', b.name]);
-  await a.exec.run(['ip', 'addr', 'add', '198.18.0.1/30', 'dev', 'va']);
-  await a.exec.run(['ip', 'addr', 'add', '2001:db8:ff::1/64', 'dev', 'va', 'nodad']);
-  await a.exec.run(['ip', 'link', 'set', 'va', 'up']);
-  await b.exec.run(['ip', 'addr', 'add', '198.18.0.2/30', 'dev', 'vb']);
-  await b.exec.run(['ip', 'addr', 'add', '2001:db8:ff::2/64', 'dev', 'vb', 'nodad']);
-  await b.exec.run(['ip', 'link', 'set', 'vb', 'up']);
-  // The carrier comes up a moment after the link (the kernel's link watch): wait for it on both ends.
-  for (const [ns, dev] of [[a, 'va'], [b, 'vb']] as const) {
-    for (let i = 0; !/state UP/.test((await ns.exec.run(['ip', '-o', 'link', 'show', 'dev', dev])).stdout); i++) {
-      if (i > 100) throw new Error(`${dev} has no carrier`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  return { a, b, close: async () => (await a.remove(), await b.remove()) };
+  const l = await peerLink();
+  return { a: l.ours, b: l.peer, close: () => l.close() };
 }
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 150));

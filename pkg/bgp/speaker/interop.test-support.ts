@@ -101,6 +101,13 @@ export async function peerLink(): Promise<PeerLink> {
   await peer.exec.run(['ip', 'addr', 'add', '198.18.0.2/30', 'dev', 'vb']);
   await peer.exec.run(['ip', 'addr', 'add', '2001:db8:ff::2/64', 'dev', 'vb', 'nodad']);
   await peer.exec.run(['ip', 'link', 'set', 'vb', 'up']);
+  // The carrier comes up a moment after the link (the kernel's link watch): until then nothing passes.
+  for (const [ns, dev] of [[ours, 'va'], [peer, 'vb']] as const) {
+    for (let i = 0; !/state UP/.test((await ns.exec.run(['ip', '-o', 'link', 'show', 'dev', dev])).stdout); i++) {
+      if (i > 100) throw new Error(`${dev} has no carrier`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'krt-bgp-'));
   return {
     ours,

@@ -37,25 +37,30 @@ export type RouteWrite = { readonly op: 'replace' | 'delete'; readonly route: Ro
 export type AddressWrite = { readonly op: 'add-address' | 'delete-address'; readonly dev: string; readonly ip: IP; readonly prefix: number };
 export type RtnlWrite = RouteWrite | AddressWrite;
 
+/** One rtnetlink message: nlmsghdr, then the kind's fixed header (ifaddrmsg, rtmsg, ...), then attributes. */
+function rtnlMessage(type: number, flags: number, seq: number, header: Buffer, body: Buffer = Buffer.alloc(0)): Buffer {
+  const len = NLMSG_HDRLEN + header.length + body.length;
+  const b = Buffer.alloc(len);
+  b.writeUInt32LE(len, 0);
+  b.writeUInt16LE(type, 4);
+  b.writeUInt16LE(flags, 6);
+  b.writeUInt32LE(seq >>> 0, 8);
+  header.copy(b, NLMSG_HDRLEN);
+  body.copy(b, NLMSG_HDRLEN + header.length);
+  return b;
+}
+
 /** The ifaddrmsg and attributes of one address request (linux/if_addr.h). */
 export function encodeAddress(w: AddressWrite, ifindex: number, seq: number, flags: number): Buffer {
   const family: Family = familyOf(w.ip);
   const bytes = Buffer.from(ipToBytes(w.ip));
   const body = encodeAttrs([{ type: IFA_LOCAL, value: bytes }, { type: IFA_ADDRESS, value: bytes }]);
-  const len = NLMSG_HDRLEN + IFADDRMSG_LEN + body.length;
-  const b = Buffer.alloc(len);
-  b.writeUInt32LE(len, 0);
-  b.writeUInt16LE(w.op === 'add-address' ? RTM_NEWADDR : RTM_DELADDR, 4);
-  b.writeUInt16LE(flags | (w.op === 'add-address' ? NLM_F_CREATE | NLM_F_EXCL : 0), 6);
-  b.writeUInt32LE(seq >>> 0, 8);
-  const o = NLMSG_HDRLEN;
-  b.writeUInt8(family === 4 ? 2 : 10, o);
-  b.writeUInt8(w.prefix, o + 1);
-  b.writeUInt8(0, o + 2);
-  b.writeUInt8(0, o + 3); // RT_SCOPE_UNIVERSE, as `ip address add` without a scope
-  b.writeUInt32LE(ifindex, o + 4);
-  body.copy(b, o + IFADDRMSG_LEN);
-  return b;
+  const h = Buffer.alloc(IFADDRMSG_LEN);
+  h.writeUInt8(family === 4 ? 2 : 10, 0);
+  h.writeUInt8(w.prefix, 1);
+  // flags 0, scope 0: RT_SCOPE_UNIVERSE, as `ip address add` without a scope
+  h.writeUInt32LE(ifindex, 4);
+  return rtnlMessage(w.op === 'add-address' ? RTM_NEWADDR : RTM_DELADDR, flags | (w.op === 'add-address' ? NLM_F_CREATE | NLM_F_EXCL : 0), seq, h, body);
 }
 
 /** The rtmsg and attributes of one route request (RFC 3549 2.3.3.2; linux/rtnetlink.h). */
@@ -71,23 +76,15 @@ export function encodeRoute(w: RouteWrite, ifindex: number | undefined, seq: num
   if (r.gateway) attrs.push({ type: RTA_GATEWAY, value: Buffer.from(ipToBytes(r.gateway)) });
   if (ifindex !== undefined) attrs.push(attr.u32(RTA_OIF, ifindex));
   if (r.src) attrs.push({ type: RTA_PREFSRC, value: Buffer.from(ipToBytes(r.src)) });
-  const body = encodeAttrs(attrs);
-  const len = NLMSG_HDRLEN + RTMSG_LEN + body.length;
-  const b = Buffer.alloc(len);
-  b.writeUInt32LE(len, 0);
-  b.writeUInt16LE(w.op === 'replace' ? RTM_NEWROUTE : RTM_DELROUTE, 4);
-  b.writeUInt16LE(flags | (w.op === 'replace' ? NLM_F_CREATE | NLM_F_REPLACE : 0), 6);
-  b.writeUInt32LE(seq >>> 0, 8);
-  const o = NLMSG_HDRLEN;
-  b.writeUInt8(family === 4 ? 2 : 10, o);
-  b.writeUInt8(prefix, o + 1);
-  b.writeUInt8(r.table < 256 ? r.table : 0, o + 4);
-  b.writeUInt8(r.protocol, o + 5);
-  b.writeUInt8(scope, o + 6);
-  b.writeUInt8(w.op === 'delete' && r.type === undefined ? 0 : RTN[type], o + 7);
-  b.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, o + 8);
-  body.copy(b, o + RTMSG_LEN);
-  return b;
+  const h = Buffer.alloc(RTMSG_LEN);
+  h.writeUInt8(family === 4 ? 2 : 10, 0);
+  h.writeUInt8(prefix, 1);
+  h.writeUInt8(r.table < 256 ? r.table : 0, 4);
+  h.writeUInt8(r.protocol, 5);
+  h.writeUInt8(scope, 6);
+  h.writeUInt8(w.op === 'delete' && r.type === undefined ? 0 : RTN[type], 7);
+  h.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, 8);
+  return rtnlMessage(w.op === 'replace' ? RTM_NEWROUTE : RTM_DELROUTE, flags | (w.op === 'replace' ? NLM_F_CREATE | NLM_F_REPLACE : 0), seq, h, encodeAttrs(attrs));
 }
 
 export interface RouteWriter {
@@ -170,13 +167,9 @@ const FIB_RULE_HDR_LEN = 12;
 /** A dump request: the header of its kind, zeroed but for the family. */
 function dumpRequest(type: number, family: Family | 0, headerLen: number): Encode {
   return (seq, flags) => {
-    const b = Buffer.alloc(NLMSG_HDRLEN + headerLen);
-    b.writeUInt32LE(b.length, 0);
-    b.writeUInt16LE(type, 4);
-    b.writeUInt16LE(flags, 6);
-    b.writeUInt32LE(seq >>> 0, 8);
-    b.writeUInt8(family === 4 ? 2 : family === 6 ? 10 : 0, NLMSG_HDRLEN);
-    return b;
+    const h = Buffer.alloc(headerLen);
+    h.writeUInt8(family === 4 ? 2 : family === 6 ? 10 : 0, 0);
+    return rtnlMessage(type, flags, seq, h);
   };
 }
 

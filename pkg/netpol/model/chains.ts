@@ -4,6 +4,7 @@ import { CHAINS, FirewallNames, TOP_CHAINS, localPodsSet } from './names.js';
 import type { FirewallNode, FirewallOptions } from './types.js';
 import type { PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyRule } from '../../k8s/kinds/network-policy.js';
 import type { PolicyProtocol } from '../../k8s/kinds/protocol.js';
+import { iptablesRule, type FwMatch, type FwRule, type FwVerdict } from './rules.js';
 
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
 export type SetSource =
@@ -21,26 +22,33 @@ export type SetSource =
  */
 export type SetScope = 'cluster' | 'local';
 
-/** Our chains for one family: rules in `iptables-save` form (without `-A CHAIN`), and the sets they use. */
+/**
+ * Our chains for one family: each chain's rules as the kernel-independent model (`rules`) and as
+ * `iptables-save` lines (`chains`, without `-A CHAIN`), and the sets they use.
+ */
 export interface ChainModel {
   readonly family: Family;
+  readonly rules: ReadonlyMap<string, readonly FwRule[]>;
   readonly chains: ReadonlyMap<string, readonly string[]>;
   readonly sets: ReadonlyMap<string, SetSource>;
   /** Policies whose rules could not be compiled: their chains isolate and allow nothing (fail closed). */
   readonly failures: readonly { readonly policy: string; readonly error: string }[];
 }
 
-export const MARK_ALLOWED = '0x10000';
-export const MARK_ISOLATED = '0x20000';
-const BOTH_MARKS = '0x30000';
+export const MARK_ALLOWED = 0x10000;
+export const MARK_ISOLATED = 0x20000;
+const BOTH_MARKS = MARK_ALLOWED | MARK_ISOLATED;
 export const NFLOG_GROUP = 100;
+export const NFLOG_PREFIX = 'kube-router netpol denied';
 
-const ALLOW = `-j MARK --set-xmark ${MARK_ALLOWED}/${MARK_ALLOWED}`;
+const ALLOW: FwVerdict = { kind: 'mark', value: MARK_ALLOWED, mask: MARK_ALLOWED };
+const RETURN: FwVerdict = { kind: 'return' };
+const rule = (verdict: FwVerdict, ...match: FwMatch[]): FwRule => ({ match, verdict });
 
 /** ICMP that keeps networking working whatever the policy (upstream's COMMON chain): ping, unreachable, time exceeded; for IPv6 also neighbour and router discovery. */
-function icmpRules(family: Family): string[] {
-  if (family === 4) return [8, 3, 11].map((t) => `-p icmp -m icmp --icmp-type ${t} -j RETURN`);
-  return [128, 1, 2, 3, 4, 133, 134, 135, 136].map((t) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j RETURN`);
+function icmpRules(family: Family): FwRule[] {
+  const types = family === 4 ? [8, 3, 11] : [128, 1, 2, 3, 4, 133, 134, 135, 136];
+  return types.map((type) => rule(RETURN, { kind: 'icmp', type }));
 }
 
 /** hash:net cannot hold /0: split it into two halves (upstream does the same). */
@@ -51,7 +59,7 @@ function netEntries(c: CIDR): string[] {
 }
 
 class Builder {
-  readonly chains = new Map<string, string[]>();
+  readonly chains = new Map<string, FwRule[]>();
   readonly sets = new Map<string, SetSource>();
   readonly failures: { readonly policy: string; readonly error: string }[] = [];
 
@@ -61,7 +69,7 @@ class Builder {
     readonly names: FirewallNames,
   ) {}
 
-  chain(name: string): string[] {
+  chain(name: string): FwRule[] {
     let c = this.chains.get(name);
     if (!c) {
       c = [];
@@ -96,23 +104,23 @@ class Builder {
   }
 
   /**
-   * The match for any of `peers` (undefined: none can match this family; '' anything). Several peers
-   * become one `list:set` of their sets: a member's `nomatch` (an ipBlock except) only stops that member,
-   * so the union keeps NetworkPolicy's "any peer" semantics exactly.
+   * The match for any of `peers` (undefined: none can match this family; null: anything). Several
+   * peers become one `list:set` of their sets: a member's `nomatch` (an ipBlock except) only stops
+   * that member, so the union keeps NetworkPolicy's "any peer" semantics exactly.
    */
-  peersMatch(peers: readonly PolicyPeer[], dir: 'src' | 'dst'): string | undefined {
+  peersMatch(peers: readonly PolicyPeer[], dir: 'src' | 'dst'): FwMatch | null | undefined {
     const members = new Set<string>();
     for (const p of peers) {
       const m = this.peerSet(p);
-      if (m === '') return '';
+      if (m === '') return null;
       if (m !== undefined) members.add(m);
     }
     if (members.size === 0) return undefined;
     const sorted = [...members].sort();
-    if (sorted.length === 1) return `-m set --match-set ${sorted[0] as string} ${dir}`;
+    if (sorted.length === 1) return { kind: 'set', set: sorted[0] as string, dir };
     const name = this.names.unionSet(sorted.join(','), this.family);
     if (!this.sets.has(name)) this.sets.set(name, { kind: 'union', members: sorted });
-    return `-m set --match-set ${name} ${dir}`;
+    return { kind: 'set', set: name, dir };
   }
 
   /**
@@ -120,41 +128,41 @@ class Builder {
    * Named ports resolve against the pods the traffic goes to: the policy's own pods for ingress, the
    * peer pods (all pods when the rule names no peer) for egress.
    */
-  portMatch(port: PolicyPort, namedOver: PodSelection, scope: SetScope): { head: string; tail: string } | undefined {
+  portMatch(port: PolicyPort, namedOver: PodSelection, scope: SetScope): { head: FwMatch; tail: FwMatch | null } | undefined {
     if (port.protocol === 'sctp' && !this.opts.sctp) return undefined;
-    const p = port.protocol;
+    const protocol = port.protocol;
     switch (port.kind) {
       case 'any-port':
-        return { head: `-p ${p}`, tail: '' };
+        return { head: { kind: 'port', protocol }, tail: null };
       case 'number':
-        return { head: `-p ${p} -m ${p} --dport ${port.port}${port.endPort !== undefined ? `:${port.endPort}` : ''}`, tail: '' };
+        return { head: { kind: 'port', protocol, port: port.port, ...(port.endPort !== undefined ? { endPort: port.endPort } : {}) }, tail: null };
       case 'named':
-        return { head: `-p ${p}`, tail: `-m set --match-set ${this.named(namedOver, scope, p, port.name)} dst,dst` };
+        return { head: { kind: 'port', protocol }, tail: { kind: 'named-port', set: this.named(namedOver, scope, protocol, port.name) } };
     }
   }
 
   /**
-   * Allow lines of one rule, each marking the packet allowed: one line per port with all peers in one
-   * set (lines grow with ports, not peers × ports). Only egress named ports stay per peer: they resolve
-   * on each peer's own pods.
+   * Allow rules of one policy rule, each marking the packet allowed: one per port with all peers in
+   * one set (rules grow with ports, not peers × ports). Only egress named ports stay per peer: they
+   * resolve on each peer's own pods.
    */
-  ruleLines(rule: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: string[]): void {
+  ruleLines(pr: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: FwRule[]): void {
     const peerDir = dir === 'ingress' ? 'src' : 'dst';
-    const peers = rule.peers === 'all' ? '' : this.peersMatch(rule.peers, peerDir);
+    const peers = pr.peers === 'all' ? null : this.peersMatch(pr.peers, peerDir);
     if (peers === undefined) return;
-    const line = (...parts: string[]): void => {
-      out.push([...parts, ALLOW].filter((x) => x !== '').join(' '));
+    const line = (...parts: (FwMatch | null)[]): void => {
+      out.push({ match: parts.filter((x): x is FwMatch => x !== null), verdict: ALLOW });
     };
-    if (rule.ports === 'all') return line(peers);
+    if (pr.ports === 'all') return line(peers);
     const everyPod: PodSelection = { namespaces: { kind: 'selector', selector: EVERYTHING }, pods: EVERYTHING };
-    for (const port of rule.ports) {
+    for (const port of pr.ports) {
       if (port.kind === 'named' && dir === 'egress') {
         // Named ports resolve on the peer pods; for ipBlock peers or "any peer", on every pod.
-        for (const peer of rule.peers === 'all' ? [undefined] : rule.peers) {
+        for (const peer of pr.peers === 'all' ? [undefined] : pr.peers) {
           const match = peer === undefined ? '' : this.peerSet(peer);
           if (match === undefined) continue;
           const pm = this.portMatch(port, peer?.kind === 'pods' ? peer.selection : everyPod, 'cluster');
-          if (pm) line(pm.head, match === '' ? '' : `-m set --match-set ${match} ${peerDir}`, pm.tail);
+          if (pm) line(pm.head, match === '' ? null : { kind: 'set', set: match, dir: peerDir }, pm.tail);
         }
         continue;
       }
@@ -188,38 +196,39 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
   const lp = localPodsSet(family);
   b.sets.set(lp, { kind: 'local-pods' });
   const podCIDRs = node.podCIDRs.filter((c) => familyOf(c) === family);
-  const established = '-m conntrack --ctstate RELATED,ESTABLISHED -j RETURN';
+  const established = rule(RETURN, { kind: 'established' });
+  const jump = (chain: string): FwVerdict => ({ kind: 'jump', chain });
+  const toEgress = rule(jump(CHAINS.egress), { kind: 'set', set: lp, dir: 'src' });
+  const toReject = jump(CHAINS.reject);
 
   const input = b.chain(TOP_CHAINS.INPUT);
   input.push(established);
-  for (const c of opts.serviceClusterIPRanges.filter((c) => familyOf(c) === family)) input.push(`-d ${c} -j RETURN`);
-  input.push(`-m set --match-set ${lp} src -j ${CHAINS.egress}`);
+  for (const c of opts.serviceClusterIPRanges.filter((c) => familyOf(c) === family)) input.push(rule(RETURN, { kind: 'addr', dir: 'dst', cidr: c }));
+  input.push(toEgress);
   const forward = b.chain(TOP_CHAINS.FORWARD);
-  forward.push(established, `-m set --match-set ${lp} src -j ${CHAINS.egress}`, `-m set --match-set ${lp} dst -j ${CHAINS.ingress}`);
+  forward.push(established, toEgress, rule(jump(CHAINS.ingress), { kind: 'set', set: lp, dir: 'dst' }));
   const output = b.chain(TOP_CHAINS.OUTPUT);
-  output.push(established, `-m set --match-set ${lp} src -j ${CHAINS.egress}`, `-m addrtype ! --src-type LOCAL -m set --match-set ${lp} dst -j ${CHAINS.ingress}`);
+  output.push(established, toEgress, rule(jump(CHAINS.ingress), { kind: 'local', dir: 'src', negate: true }, { kind: 'set', set: lp, dir: 'dst' }));
   if (opts.defaultDeny) {
     // --netpol-default-deny: an address of this node's pod range that is not (yet) a programmed local
     // pod gets nothing, so a new pod is isolated from its first packet until its policies are in.
     for (const c of podCIDRs) {
-      const fromUnready = `-s ${c} -m addrtype ! --src-type LOCAL -m set ! --match-set ${lp} src -j ${CHAINS.reject}`;
+      const fromUnready = rule(toReject, { kind: 'addr', dir: 'src', cidr: c }, { kind: 'local', dir: 'src', negate: true }, { kind: 'set', set: lp, dir: 'src', negate: true });
       input.push(fromUnready);
-      forward.push(fromUnready, `-d ${c} -m addrtype ! --dst-type LOCAL -m set ! --match-set ${lp} dst -j ${CHAINS.reject}`);
-      output.push(`-d ${c} -m addrtype ! --src-type LOCAL -m set ! --match-set ${lp} dst -j ${CHAINS.reject}`);
+      forward.push(fromUnready, rule(toReject, { kind: 'addr', dir: 'dst', cidr: c }, { kind: 'local', dir: 'dst', negate: true }, { kind: 'set', set: lp, dir: 'dst', negate: true }));
+      output.push(rule(toReject, { kind: 'addr', dir: 'dst', cidr: c }, { kind: 'local', dir: 'src', negate: true }, { kind: 'set', set: lp, dir: 'dst', negate: true }));
     }
   }
 
-  b.chain(CHAINS.pass).push(`-j MARK --set-xmark 0x0/${BOTH_MARKS}`);
-  b.chain(CHAINS.reject).push(
-    `-m limit --limit 10/min --limit-burst 10 -j NFLOG --nflog-prefix "kube-router netpol denied" --nflog-group ${NFLOG_GROUP}`,
-    `-j REJECT --reject-with ${family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`,
-  );
+  const clearMarks = rule({ kind: 'mark', value: 0, mask: BOTH_MARKS });
+  b.chain(CHAINS.pass).push(clearMarks);
+  b.chain(CHAINS.reject).push(rule({ kind: 'log', prefix: NFLOG_PREFIX, group: NFLOG_GROUP }, { kind: 'limit', perMinute: 10, burst: 10 }), rule({ kind: 'reject' }));
 
   for (const dir of ['ingress', 'egress'] as const) {
     const podDir = dir === 'ingress' ? 'dst' : 'src';
     const top = b.chain(dir === 'ingress' ? CHAINS.ingress : CHAINS.egress);
-    top.push(`-j MARK --set-xmark 0x0/${BOTH_MARKS}`, ...icmpRules(family));
-    if (dir === 'ingress') top.push('-m addrtype --src-type LOCAL -j RETURN');
+    top.push(clearMarks, ...icmpRules(family));
+    if (dir === 'ingress') top.push(rule(RETURN, { kind: 'local', dir: 'src' }));
     const byNs = new Map<string, PolicyInfo[]>();
     for (const p of policies) {
       if ((dir === 'ingress' ? p.ingress : p.egress) === undefined) continue;
@@ -230,29 +239,30 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     for (const [ns, list] of byNs) {
       const nsSel: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: EVERYTHING };
       const nsChain = names.namespaceChain(dir, ns);
-      top.push(`-m set --match-set ${b.selection(nsSel, 'local')} ${podDir} -g ${nsChain}`);
+      top.push(rule({ kind: 'goto', chain: nsChain }, { kind: 'set', set: b.selection(nsSel, 'local'), dir: podDir }));
       const nc = b.chain(nsChain);
       for (const p of list) {
         const targets: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: p.podSelector };
         const pc = names.policyChain(dir, p.namespace, p.name);
-        const guard = isEverything(p.podSelector) ? '' : ` -m set --match-set ${b.selection(targets, 'local')} ${podDir}`;
-        nc.push(`-m mark ! --mark ${MARK_ALLOWED}/${MARK_ALLOWED}${guard} -j ${pc}`);
+        const guard: FwMatch[] = isEverything(p.podSelector) ? [] : [{ kind: 'set', set: b.selection(targets, 'local'), dir: podDir }];
+        nc.push(rule(jump(pc), { kind: 'mark', bits: MARK_ALLOWED, negate: true }, ...guard));
         const chain = b.chain(pc);
-        chain.push(`-j MARK --set-xmark ${MARK_ISOLATED}/${MARK_ISOLATED}`);
+        chain.push(rule({ kind: 'mark', value: MARK_ISOLATED, mask: MARK_ISOLATED }));
         // One policy's fault stays in its chain, and fails closed: its pods are isolated, nothing allowed.
-        const lines: string[] = [];
+        const lines: FwRule[] = [];
         try {
-          for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) b.ruleLines(rule, dir, targets, lines);
+          for (const r of (dir === 'ingress' ? p.ingress : p.egress) ?? []) b.ruleLines(r, dir, targets, lines);
         } catch (e) {
           lines.length = 0;
           b.failures.push({ policy: `${p.namespace}/${p.name}`, error: e instanceof Error ? e.message : String(e) });
         }
         for (const l of lines) chain.push(l);
       }
-      nc.push(`-m mark --mark ${MARK_ALLOWED}/${MARK_ALLOWED} -g ${CHAINS.pass}`, `-m mark --mark ${MARK_ISOLATED}/${MARK_ISOLATED} -j ${CHAINS.reject}`);
+      nc.push(rule({ kind: 'goto', chain: CHAINS.pass }, { kind: 'mark', bits: MARK_ALLOWED }), rule(toReject, { kind: 'mark', bits: MARK_ISOLATED }));
     }
   }
-  return { family, chains: b.chains, sets: b.sets, failures: b.failures };
+  const chains = new Map([...b.chains].map(([name, rs]) => [name, rs.map((r) => iptablesRule(r, family))]));
+  return { family, rules: b.chains, chains, sets: b.sets, failures: b.failures };
 }
 
 /** Most allow lines one policy may compile to, per family (documented in the README). */
@@ -265,7 +275,7 @@ export const MAX_RULES_PER_POLICY = 20_000;
 export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Family): number {
   const b = new Builder(family, opts, new FirewallNames());
   const targets: PodSelection = { namespaces: { kind: 'name', name: p.namespace }, pods: p.podSelector };
-  const lines: string[] = [];
+  const lines: FwRule[] = [];
   for (const dir of ['ingress', 'egress'] as const) {
     for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) {
       b.ruleLines(rule, dir, targets, lines);

@@ -17,6 +17,8 @@ export const OWNED_IPSET_PATTERNS: readonly RegExp[] = [/^KRT-NP[STNLBU]-[A-Z2-7
 export const OWNED_NFT_TABLES = [
   { family: 'ip', name: 'kube-router-proxy' },
   { family: 'ip6', name: 'kube-router-proxy' },
+  { family: 'ip', name: 'kube-router-netpol' },
+  { family: 'ip6', name: 'kube-router-netpol' },
 ] as const;
 export const OWNED_LINK_NAMES = ['kube-bridge', 'kube-dummy-if'] as const;
 /** Tunnel interfaces: `kr-` plus 12 base32 characters of a hash of the remote node IP (15-char IFNAMSIZ limit). */

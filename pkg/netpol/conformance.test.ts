@@ -8,7 +8,13 @@ import { IptablesFirewallBackend } from './iptables/backend.js';
 import { parsePod } from '../k8s/kinds/pod.js';
 import { parseNamespace } from '../k8s/kinds/namespace.js';
 import { parsePolicy } from '../k8s/kinds/network-policy.js';
-import { compute, FirewallTracker } from './model/tracker.js';
+import { compute, FirewallTracker, trackerFor } from './model/tracker.js';
+import { FakeNftables } from '../linux/nftables/fake.js';
+import { NftFirewallBackend, desiredTable } from './nft/backend.js';
+import { evaluateNftFilter } from './nft/evaluate.js';
+import { NETPOL_TABLE } from './nft/render.js';
+import type { FirewallBackend } from './backend.js';
+import type { FilterPacket } from './evaluate.js';
 import { isFirewallChain } from './model/names.js';
 import type { FirewallOptions } from './model/types.js';
 import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from './conformance.test-support.js';
@@ -26,16 +32,25 @@ function kube(raw: Record<string, unknown>): KubeObject {
   return o;
 }
 
+type BackendKind = 'iptables' | 'nftables';
+
 /** One emulated node: the real tracker and backend on kernel fakes. */
 class FakeNode {
   readonly ipt = new FakeIptables(4);
   readonly ipset = new FakeIpset();
+  readonly nft = new FakeNftables();
   readonly tracker: FirewallTracker;
-  readonly backend: IptablesFirewallBackend;
-  constructor(readonly spec: (typeof NODES)[number]) {
+  readonly backend: FirewallBackend;
+  constructor(
+    readonly spec: (typeof NODES)[number],
+    readonly kind: BackendKind,
+  ) {
     this.tracker = new FirewallTracker(spec.name, [4], OPTS);
     this.tracker.setNode({ name: spec.name, podCIDRs: [spec.cidr as CIDR] });
-    this.backend = new IptablesFirewallBackend(4, this.ipt, this.ipset);
+    this.backend = kind === 'iptables' ? new IptablesFirewallBackend(4, this.ipt, this.ipset) : new NftFirewallBackend(4, this.nft);
+  }
+  verdict(p: FilterPacket): string {
+    return (this.kind === 'iptables' ? evaluateFilter(this.ipt, this.ipset, p) : evaluateNftFilter(this.nft, p)).action;
   }
   async sync(full = false): Promise<number> {
     const { changed } = this.tracker.chains();
@@ -51,10 +66,11 @@ function withStatus(p: WorldPod): Record<string, unknown> {
 
 class FakeCluster {
   readonly world: World = { namespaces: new Map(), pods: new Map(), policies: new Map() };
-  readonly nodes = NODES.map((n) => new FakeNode(n));
+  readonly nodes: FakeNode[];
   private nextHost = new Map<string, number>();
 
-  constructor() {
+  constructor(kind: BackendKind) {
+    this.nodes = NODES.map((n) => new FakeNode(n, kind));
     for (const ns of NAMESPACES) this.world.namespaces.set(ns, { ns });
     for (const ns of NAMESPACES) for (const name of POD_NAMES) this.addPod(ns, name, { pod: name });
     for (const n of this.nodes) for (const [ns, labels] of this.world.namespaces) n.tracker.setNamespace(ns, parseNamespace(kube(namespaceObject(ns, labels))));
@@ -124,8 +140,8 @@ class FakeCluster {
           const pkt = { src: from.ip, dst: to.ip, protocol: p.protocol === 'TCP' ? ('tcp' as const) : ('udp' as const), dport: p.port, hook: 'FORWARD' as const };
           const srcNode = this.nodes.find((n) => n.spec.name === from.node) as FakeNode;
           const dstNode = this.nodes.find((n) => n.spec.name === to.node) as FakeNode;
-          let ok = evaluateFilter(srcNode.ipt, srcNode.ipset, { ...pkt, localAddresses: [srcNode.spec.ip, srcNode.spec.gw] }).action === 'accept';
-          if (ok && dstNode !== srcNode) ok = evaluateFilter(dstNode.ipt, dstNode.ipset, { ...pkt, localAddresses: [dstNode.spec.ip, dstNode.spec.gw] }).action === 'accept';
+          let ok = srcNode.verdict({ ...pkt, localAddresses: [srcNode.spec.ip, srcNode.spec.gw] }) === 'accept';
+          if (ok && dstNode !== srcNode) ok = dstNode.verdict({ ...pkt, localAddresses: [dstNode.spec.ip, dstNode.spec.gw] }) === 'accept';
           out.set(probeKey(fk, tk, p.port, p.protocol), ok);
         }
       }
@@ -142,6 +158,16 @@ class FakeCluster {
         pods: [...this.world.pods.values()].map((p) => parsePod(kube(withStatus(p)))).filter((p) => p !== undefined),
         policies: [...this.world.policies.values()].map((raw) => parsePolicy(kube(raw))).flatMap((r) => (r.kind === 'policy' ? [r.policy] : [])),
       };
+      if (n.kind === 'nftables') {
+        const want = desiredTable(trackerFor(snapshot, [4], OPTS).desired(4) as NonNullable<ReturnType<FirewallTracker['desired']>>);
+        const t = n.nft.tables.get(`ip ${NETPOL_TABLE}`);
+        assert.ok(t, 'our table exists');
+        for (const [c, rules] of want.chains) assert.deepEqual(t.chains.get(c)?.rules, [...rules], `${n.spec.name}: chain ${c}`);
+        for (const [name, s] of want.sets) assert.deepEqual([...(t.sets.get(name)?.elements ?? [])].sort(), [...s.elements].sort(), `${n.spec.name}: set ${name}`);
+        assert.deepEqual([...t.chains.keys()].filter((c) => !['input', 'forward', 'output'].includes(c)).sort(), [...want.chains.keys()].sort(), `${n.spec.name}: no other chains`);
+        assert.deepEqual([...t.sets.keys()].filter((x) => x !== 'canary').sort(), [...want.sets.keys()].sort(), `${n.spec.name}: no other sets`);
+        continue;
+      }
       const m = compute(snapshot, [4], OPTS).get(4);
       assert.ok(m);
       const ours = new Map(n.ipt.chains('filter').filter(isFirewallChain).map((c) => [c, [...(n.ipt.rules('filter', c) ?? [])]]));
@@ -152,10 +178,11 @@ class FakeCluster {
   }
 }
 
-describe('firewall conformance on kernel fakes (packet evaluator, two nodes)', () => {
+for (const kind of ['iptables', 'nftables'] as const)
+describe(`firewall conformance on kernel fakes, ${kind} backend (packet evaluator, two nodes)`, () => {
   for (const sc of SCENARIOS) {
     it(sc.name, async () => {
-      const c = new FakeCluster();
+      const c = new FakeCluster(kind);
       for (const n of c.nodes) await n.sync(true);
       const check = (when: string): void => {
         const want = expectedMatrix(c.world);
@@ -175,7 +202,7 @@ describe('firewall conformance on kernel fakes (packet evaluator, two nodes)', (
   }
 
   it('the reference semantics themselves: hand-checked cells', () => {
-    const c = new FakeCluster();
+    const c = new FakeCluster(kind);
     const w = c.world;
     w.policies.set('x/from-y', { metadata: { namespace: 'x', name: 'from-y' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }] } });
     const m = expectedMatrix(w);

@@ -7,7 +7,10 @@ import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
 import type { Family } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
-import { IptablesFirewallBackend } from './iptables/backend.js';
+import { IptablesFirewallBackend, removeIptablesFirewall } from './iptables/backend.js';
+import { NftFirewallBackend, removeNftFirewall } from './nft/backend.js';
+import type { FirewallBackend } from './backend.js';
+import { ErrorCode, errorMessage, KubeRouterError } from '../util/errors.js';
 import { firewallMetrics, type FirewallMetrics } from './metrics.js';
 import { parsePod } from '../k8s/kinds/pod.js';
 import { parseNamespace } from '../k8s/kinds/namespace.js';
@@ -27,7 +30,8 @@ export class FirewallController implements Controller {
   readonly syncPeriodMs: number;
   private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes'>;
   private readonly tracker: FirewallTracker;
-  private readonly backends: IptablesFirewallBackend[];
+  /** Chosen at the first sync (auto looks for iptables and ipset). */
+  private backends: FirewallBackend[] | undefined;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private readonly metrics: FirewallMetrics;
@@ -41,7 +45,6 @@ export class FirewallController implements Controller {
     this.metrics = firewallMetrics(ctx.metrics);
     this.families = enabledFamilies(cfg);
     this.tracker = new FirewallTracker(cfg.nodeName, this.families, { defaultDeny: cfg.firewall.defaultDeny, serviceClusterIPRanges: cfg.serviceClusterIPRanges, sctp: true });
-    this.backends = this.families.map((f) => new IptablesFirewallBackend(f, ctx.kernel.iptables[f], ctx.kernel.ipset));
     // Objects are parsed on arrival and kept parsed here: the caches need only metadata.
     this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies'), ...ctx.watch.views('nodes') };
     this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
@@ -107,7 +110,45 @@ export class FirewallController implements Controller {
     await this.runner.stop();
   }
 
+  /**
+   * The backend: nftables when asked for, else iptables + ipset unless one of them is not installed
+   * (then nftables, said once). The other backend's objects are removed once the chosen one has
+   * programmed the firewall, so a node switching backends is never left without one.
+   */
+  private async chooseBackends(): Promise<{ backends: FirewallBackend[]; retire: () => Promise<void> }> {
+    const k = this.ctx.kernel;
+    let kind: 'iptables' | 'nftables' = 'nftables';
+    if (this.ctx.config.firewall.backend === 'auto') {
+      try {
+        await Promise.all([k.iptables[this.families[0] ?? 4].save('filter'), k.ipset.save()]);
+        kind = 'iptables';
+      } catch (e) {
+        if (!(e instanceof KubeRouterError && e.code === ErrorCode.ToolMissing)) throw e;
+        this.logger.info(`firewall backend: nftables (auto: ${errorMessage(e)})`);
+      }
+    } else this.logger.info('firewall backend: nftables (--use-nftables-for-netpol)');
+    const backends: FirewallBackend[] = this.families.map((f) => (kind === 'nftables' ? new NftFirewallBackend(f, k.nft) : new IptablesFirewallBackend(f, k.iptables[f], k.ipset)));
+    const retire = async (): Promise<void> => {
+      for (const f of this.families) {
+        try {
+          const n = kind === 'nftables' ? await removeIptablesFirewall(f, k.iptables[f], k.ipset) : await removeNftFirewall(f, k.nft);
+          if (n > 0) this.logger.info(`removed the ${kind === 'nftables' ? 'iptables' : 'nftables'} firewall's objects (backend switched)`, { family: f, objects: n });
+        } catch (e) {
+          // The other backend's tools are not installed: it cannot have objects here.
+          if (!(e instanceof KubeRouterError && e.code === ErrorCode.ToolMissing)) throw e;
+        }
+      }
+    };
+    return { backends, retire };
+  }
+
   private async sync(trigger: SyncTrigger): Promise<void> {
+    let retire: (() => Promise<void>) | undefined;
+    if (!this.backends) {
+      const chosen = await this.chooseBackends();
+      this.backends = chosen.backends;
+      retire = chosen.retire;
+    }
     const t0 = performance.now();
     const { changed, models } = this.tracker.chains();
     if (changed) {
@@ -120,7 +161,7 @@ export class FirewallController implements Controller {
     let writes = 0;
     let chains = 0;
     let sets = 0;
-    const timings = { computeMs: performance.now() - t0, saveMs: 0, ipsetMs: 0, iptablesMs: 0 };
+    const timings = { computeMs: performance.now() - t0, readMs: 0, setsMs: 0, rulesMs: 0 };
     for (const b of this.backends) {
       const desired = this.tracker.desired(b.family);
       if (!desired) continue;
@@ -129,13 +170,19 @@ export class FirewallController implements Controller {
       writes += r.writes;
       chains += desired.chains.size;
       sets += desired.sets.size;
-      timings.saveMs += r.timings.saveMs;
-      timings.ipsetMs += r.timings.ipsetRestoreMs;
-      timings.iptablesMs += r.timings.iptablesRestoreMs;
-      if (r.timings.saveMs > 0) this.metrics.saveTime[b.family].observe(r.timings.saveMs / 1000);
-      if (r.timings.iptablesRestoreMs > 0) this.metrics.restoreTime[b.family].observe(r.timings.iptablesRestoreMs / 1000);
-      if (r.timings.ipsetRestoreMs > 0) this.metrics.ipsetRestoreTime[b.family].observe(r.timings.ipsetRestoreMs / 1000);
+      timings.readMs += r.timings.readMs;
+      timings.setsMs += r.timings.setsMs;
+      timings.rulesMs += r.timings.rulesMs;
+      if (b.kind === 'nftables') {
+        if (r.timings.readMs > 0) this.metrics.nftReadTime[b.family].observe(r.timings.readMs / 1000);
+        if (r.timings.rulesMs > 0) this.metrics.nftTransactionTime[b.family].observe(r.timings.rulesMs / 1000);
+        continue;
+      }
+      if (r.timings.readMs > 0) this.metrics.saveTime[b.family].observe(r.timings.readMs / 1000);
+      if (r.timings.rulesMs > 0) this.metrics.restoreTime[b.family].observe(r.timings.rulesMs / 1000);
+      if (r.timings.setsMs > 0) this.metrics.ipsetRestoreTime[b.family].observe(r.timings.setsMs / 1000);
     }
+    if (retire) await retire();
     // After commit.
     const seconds = (performance.now() - t0) / 1000;
     this.metrics.syncTime.observe(seconds);

@@ -67,6 +67,8 @@ export interface ProxyConfig {
 export interface FirewallConfig {
   readonly syncPeriodMs: number;
   readonly defaultDeny: boolean;
+  /** --use-nftables-for-netpol: nftables; without it auto: iptables + ipset, nftables where those are not installed. */
+  readonly backend: 'auto' | 'nftables';
 }
 
 export interface KubeRouterConfig {

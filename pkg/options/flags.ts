@@ -93,7 +93,7 @@ export const UPSTREAM_FLAGS: readonly FlagSpec[] = [
   // Firewall
   { name: 'iptables-sync-period', kind: 'duration', default: 5 * M, group: G.Firewall, usage: 'Full reconcile period of the firewall.' },
   { name: 'netpol-default-deny', kind: 'bool', default: false, group: G.Firewall, usage: 'A new local pod gets no traffic until its policies are programmed.' },
-  { name: 'use-nftables-for-netpol', kind: 'bool', default: false, group: G.Firewall, usage: 'Upstream: experimental nftables policy backend. Accepted; policies use iptables + ipset.', notImplemented: 'the firewall uses iptables and ipset' },
+  { name: 'use-nftables-for-netpol', kind: 'bool', default: false, group: G.Firewall, usage: 'Policies in one nftables table per family instead of iptables + ipset (without the flag: iptables, or nftables where iptables or ipset is not installed).' },
 
   // LoadBalancer allocator
   { name: 'loadbalancer-default-class', kind: 'bool', default: true, group: G.LoadBalancer, usage: 'Also allocate for services with no loadBalancerClass.' },

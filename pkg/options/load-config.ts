@@ -311,7 +311,7 @@ export function loadConfig(argv: readonly string[], deps: LoadDeps): LoadResult 
       cleanupKubeProxy: v.bool('cleanup-kube-proxy'),
       serviceTrafficCounters: v.bool('service-traffic-counters'),
     },
-    firewall: { syncPeriodMs: positive('iptables-sync-period'), defaultDeny: v.bool('netpol-default-deny') },
+    firewall: { syncPeriodMs: positive('iptables-sync-period'), defaultDeny: v.bool('netpol-default-deny'), backend: v.bool('use-nftables-for-netpol') ? 'nftables' : 'auto' },
     loadBalancer: { defaultClass: v.bool('loadbalancer-default-class'), syncPeriodMs: positive('loadbalancer-sync-period'), leaseIdentity: deps.env['POD_NAME'] || nodeName, leaseNamespace: deps.env['POD_NAMESPACE'] || podNamespace(deps) },
   };
   // Validated for its syntax only: the config-sync-period flag is ignored.

@@ -41,13 +41,15 @@ describe('options: Go durations', () => {
 
 describe('options: pflag grammar', () => {
   it('flags accepted but not implemented warn at start, naming what happens instead, and are marked in --help', () => {
-    const r = loadConfig(['--enable-bfd', '--run-loadbalancer', '--use-nftables-for-netpol=true', '--hostname-override=n1'], deps);
+    const r = loadConfig(['--enable-bfd', '--run-loadbalancer', '--use-nftables-for-netpol=true', '--enable-pprof', '--hostname-override=n1'], deps);
     assert.equal(r.kind, 'run');
     const warnings = r.kind === 'run' ? r.warnings : [];
-    for (const f of ['use-nftables-for-netpol']) assert.ok(warnings.some((w) => w.startsWith(`flag --${f} is accepted but not implemented: `)), f);
-    assert.equal(warnings.length, 1, 'only the flags given (--run-loadbalancer runs the allocator, --enable-bfd BFD)');
+    assert.ok(!warnings.some((w) => w.includes('--use-nftables-for-netpol')), 'the nftables firewall is implemented');
+    assert.equal(r.kind === 'run' ? r.config.firewall.backend : undefined, 'nftables');
+    assert.ok(warnings.some((w) => w.startsWith('flag --enable-pprof is accepted but not implemented: ')), warnings.join('\n'));
+    assert.equal(warnings.length, 1, 'only the flags given (--run-loadbalancer runs the allocator, --enable-bfd BFD, --use-nftables-for-netpol the nftables firewall)');
     const help = renderHelp('test');
-    for (const f of ['use-nftables-for-netpol', 'gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);
+    for (const f of ['gobgp-admin-port', 'enable-pprof', 'disable-source-dest-check']) assert.match(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented: `), f);
     for (const f of ['enable-bfd', 'bfd-port', 'bfd-detection-multiplier', 'bfd-desired-min-tx-interval', 'bfd-required-min-rx-interval']) assert.doesNotMatch(help, new RegExp(`--${f}\\b.*\\[accepted, not implemented`), f);
   });
 

@@ -6,6 +6,7 @@ import { jumpRepairLines } from '../../linux/iptables/owned-chain.js';
 import type { Family } from '../../util/ip.js';
 import { TOP_CHAINS, isFirewallChain, isFirewallSet, localPodsSet } from '../model/names.js';
 import type { DesiredFamily } from '../model/tracker.js';
+import type { FirewallBackend, FirewallSyncResult } from '../backend.js';
 
 export const JUMP_COMMENT = 'kube-router netpol';
 
@@ -19,12 +20,6 @@ interface KnownState {
   readonly sets: Map<string, { readonly type: string; readonly entries: Set<string> }>;
 }
 
-export interface FirewallSyncResult {
-  readonly mode: 'full' | 'partial' | 'noop';
-  /** Lines written to iptables-restore and ipset restore. */
-  readonly writes: number;
-  readonly timings: { readonly saveMs: number; readonly iptablesRestoreMs: number; readonly ipsetRestoreMs: number };
-}
 
 function sameRules(a: readonly string[] | undefined, b: readonly string[]): boolean {
   return a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
@@ -37,7 +32,8 @@ function sameRules(a: readonly string[] | undefined, b: readonly string[]): bool
  * sync (first run, periodic, after any failure) diffs against the kernel read back instead, so a
  * resync that finds nothing changed writes nothing, and a chain or set someone removed is put back.
  */
-export class IptablesFirewallBackend {
+export class IptablesFirewallBackend implements FirewallBackend {
+  readonly kind = 'iptables';
   private applied: KnownState | undefined;
 
   constructor(
@@ -195,6 +191,23 @@ export class IptablesFirewallBackend {
     }
     this.applied = { chains: nextChains, sets: nextSets };
     const writes = creates.length + (fillText === '' ? 0 : fillText.split('\n').length - 1) + decl.length + ipt.length + staleSets.length;
-    return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, timings: { saveMs, iptablesRestoreMs, ipsetRestoreMs } };
+    return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, timings: { readMs: saveMs, rulesMs: iptablesRestoreMs, setsMs: ipsetRestoreMs } };
   }
+}
+
+/**
+ * Removes this backend's objects for one family (the other backend took over, or cleanup): the jumps
+ * from INPUT, FORWARD and OUTPUT, our chains, our sets of that family. Nothing else. Returns how many
+ * objects went.
+ */
+export async function removeIptablesFirewall(family: Family, iptables: Iptables, ipset: Ipset): Promise<number> {
+  const saved = parseSave(await iptables.save('filter'));
+  const lines: string[] = [];
+  for (const b of ['INPUT', 'FORWARD', 'OUTPUT'] as const) for (const r of saved.chains.get(b) ?? []) if (r.includes(`--comment "${JUMP_COMMENT}"`)) lines.push(`-D ${b} ${r}`);
+  const chains = [...saved.chains.keys()].filter(isFirewallChain).sort();
+  if (lines.length + chains.length > 0) await iptables.restore(['*filter', ...lines, ...chains.map((c) => `-F ${c}`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n'));
+  const sets = (await ipset.save()).filter((s) => s.family === family && isFirewallSet(s.name));
+  const order = sets.sort((a, b) => Number(a.type !== 'list:set') - Number(b.type !== 'list:set') || (a.name < b.name ? -1 : 1)).map((s) => s.name);
+  if (order.length > 0) await ipset.restore(renderDestroy(order));
+  return lines.length + chains.length + order.length;
 }

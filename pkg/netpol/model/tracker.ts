@@ -2,6 +2,7 @@ import type { IpsetSpec, IpsetType } from '../../linux/ipset/types.js';
 import type { Family } from '../../util/ip.js';
 import { renderChains, type ChainModel, type SetSource } from './chains.js';
 import { FirewallNames } from './names.js';
+import type { FwRule } from './rules.js';
 import { SetContents } from './set-contents.js';
 import type { FirewallNode, FirewallOptions } from './types.js';
 import type { NamespaceInfo } from '../../k8s/kinds/namespace.js';
@@ -25,9 +26,14 @@ export function setType(source: SetSource): IpsetType {
 /** What the firewall wants in the kernel for one family, read lazily (a pod change must not copy every set). */
 export interface DesiredFamily {
   readonly family: Family;
+  /** Chains as `iptables-save` lines (iptables backend). */
   readonly chains: ReadonlyMap<string, readonly string[]>;
+  /** Chains as the kernel-independent rule model (nftables backend). */
+  readonly rules: ReadonlyMap<string, readonly FwRule[]>;
   /** Set name → ipset type. */
   readonly sets: ReadonlyMap<string, IpsetType>;
+  /** Set name → what it holds. */
+  readonly sources: ReadonlyMap<string, SetSource>;
   entries(set: string): string[];
   has(set: string, entry: string): boolean;
 }
@@ -111,7 +117,7 @@ export class FirewallTracker {
     const m = this.chainModels.get(family);
     if (!m) return undefined;
     const sets = new Map<string, IpsetType>([...m.sets].map(([n, src]) => [n, setType(src)]));
-    return { family, chains: m.chains, sets, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
+    return { family, chains: m.chains, rules: m.rules, sets, sources: m.sets, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
   }
 
   /** The complete desired state, for tests. */
@@ -136,10 +142,16 @@ export interface FirewallSnapshot {
 
 /** The firewall's desired kernel state from a snapshot, computed from scratch (the reference the incremental path must equal). */
 export function compute(s: FirewallSnapshot, families: readonly Family[], opts: FirewallOptions): Map<Family, FamilyFirewallModel> {
+  return trackerFor(s, families, opts).model();
+}
+
+/** A tracker that has seen exactly the snapshot, chains rendered (the from-scratch reference in tests). */
+export function trackerFor(s: FirewallSnapshot, families: readonly Family[], opts: FirewallOptions): FirewallTracker {
   const t = new FirewallTracker(s.node.name, families, opts);
   t.setNode(s.node);
   for (const ns of s.namespaces) t.setNamespace(ns.name, ns);
   for (const p of s.pods) t.setPod(`${p.namespace}/${p.name}`, p);
   for (const p of s.policies) t.setPolicy(`${p.namespace}/${p.name}`, p);
-  return t.model();
+  t.chains();
+  return t;
 }

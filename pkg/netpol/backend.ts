@@ -1,0 +1,23 @@
+import type { Family } from '../util/ip.js';
+import type { DesiredFamily } from './model/tracker.js';
+
+export interface FirewallSyncResult {
+  readonly mode: 'full' | 'partial' | 'noop';
+  /** Lines written (restore lines for iptables and ipset, script lines for nft). */
+  readonly writes: number;
+  /** readMs: reading the kernel back (full syncs); rulesMs: iptables-restore or the nft transaction; setsMs: ipset restores. */
+  readonly timings: { readonly readMs: number; readonly rulesMs: number; readonly setsMs: number };
+}
+
+/** One family's firewall in the kernel: iptables + ipset, or one nftables table. Same model, same sync contract. */
+export interface FirewallBackend {
+  readonly kind: 'iptables' | 'nftables';
+  readonly family: Family;
+  /**
+   * `touched`: set entries that may have changed since the last sync (ignored on a full sync).
+   * `chainsChanged`: whether the chain model was re-rendered. A full sync (`forceFull`, the first, any
+   * after a failure) reads the kernel back, repairs what differs and writes nothing when nothing does.
+   */
+  sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult>;
+  invalidate(): void;
+}

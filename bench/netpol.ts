@@ -1,10 +1,12 @@
 /**
- * npm run bench -- netpol [--json] [--smoke] [--namespaces N] [--pods-per-ns P] [--local L] [--changes C]
- * The real daemon (firewall only) in a throwaway netns against the API fixture preloaded with N
+ * npm run bench -- netpol [--json] [--smoke] [--backend iptables|nftables] [--namespaces N] [--pods-per-ns P] [--local L] [--changes C]
+ * For each firewall backend (both unless --backend names one), one after the other in one run:
+ * the real daemon (firewall only) in a throwaway netns against the API fixture preloaded with N
  * namespaces × P pods and ten policies per namespace, L pods on this node. Measures the full sync, pod
  * added → enforced (API write → the daemon's kernel commit acknowledged), the rules and sets it made,
  * and what a periodic resync with nothing changed writes, and our floor (the same state restored by
- * ipset and iptables-restore from files). Upstream kube-router is not run: see the note it prints.
+ * ipset and iptables-restore from files, or `nft -f` of our tables as `nft list` prints them). Upstream
+ * kube-router is not run: see the note it prints. JSON: one object per backend, keyed by its name.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { FixtureClient } from '../fixture/apiserver/client.js';
 import { DAEMON_NODE_FLAGS } from '../pkg/daemon/node-flags.js';
 import { isFirewallChain, isFirewallSet } from '../pkg/netpol/model/names.js';
+import { NETPOL_TABLE } from '../pkg/netpol/nft/render.js';
 import { startInNetns } from '../test/ns-process.js';
 import { KUBE_ROUTER_BIN } from '../test/paths.js';
 import { BENCH_NODE, benchPod, localPodIP, netpolObjects } from './netpol-objects.js';
@@ -21,7 +24,29 @@ import { percentile, rssMiB, startBenchApi, verdict } from './util.js';
 const sh = (...argv: string[]): string => execFileSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
 const logTime = (line: string): number => Date.parse(line.split(' ')[1] ?? '');
 
+type Backend = 'iptables' | 'nftables';
+
 export async function benchNetpol(args: readonly string[]): Promise<void> {
+  const json = args.includes('--json');
+  const asked = args.includes('--backend') ? args[args.indexOf('--backend') + 1] : undefined;
+  if (asked !== undefined && asked !== 'iptables' && asked !== 'nftables') throw new Error(`--backend ${asked}: iptables or nftables`);
+  const only: Backend | undefined = asked;
+  const results: Record<string, Record<string, unknown>> = {};
+  for (const backend of only !== undefined ? [only] : (['iptables', 'nftables'] as const)) {
+    if (!json) process.stdout.write(`== ${backend} backend\n`);
+    results[backend] = await benchBackend(args, backend);
+    if (!json) process.stdout.write('\n');
+  }
+  if (json) process.stdout.write(JSON.stringify(results) + '\n');
+  else if (results['iptables'] && results['nftables']) {
+    const a = results['iptables'];
+    const b = results['nftables'];
+    process.stdout.write(`nftables / iptables: full sync ${(Number(b['fullSyncMs']) / Number(a['fullSyncMs'])).toFixed(2)}, pod change p99 ${(Number(b['podChangeP99Ms']) / Number(a['podChangeP99Ms'])).toFixed(2)}\n`);
+    process.stdout.write(verdict('nftables fullSyncMs ≤ iptables fullSyncMs', Number(b['fullSyncMs']), Number(b['fullSyncMs']) <= Number(a['fullSyncMs']), `≤ ${String(a['fullSyncMs'])}`) + '\n');
+  }
+}
+
+async function benchBackend(args: readonly string[], backend: Backend): Promise<Record<string, unknown>> {
   const json = args.includes('--json');
   const smoke = args.includes('--smoke');
   const num = (flag: string, full: number, small: number): number => (args.includes(flag) ? Number(args[args.indexOf(flag) + 1]) : smoke ? small : full);
@@ -50,6 +75,7 @@ export async function benchNetpol(args: readonly string[]): Promise<void> {
       'node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, `--hostname-override=${BENCH_NODE}`,
       '--run-router=false', '--run-service-proxy=false', '--run-firewall=true', '--service-cluster-ip-range=198.18.128.0/17',
       `--iptables-sync-period=${resyncS}s`, '--health-port=0', '--metrics-port=20245', '--cache-sync-timeout=5m', '-v=2',
+      ...(backend === 'nftables' ? ['--use-nftables-for-netpol'] : []),
     ]);
     procs.push(daemon);
     await daemon.waitForOutput(/kernel committed mode=full/, 300_000);
@@ -58,25 +84,19 @@ export async function benchNetpol(args: readonly string[]): Promise<void> {
     const fullSyncMs = logTime(lines.find((l) => l.includes('kernel committed mode=full')) ?? '') - synced;
     log(`full sync ${fullSyncMs} ms (informers synced → every chain and set committed); ${lines.find((l) => l.includes('netpol sync'))?.replace(/^.*netpol sync/, 'netpol sync') ?? ''}`);
 
-    const save = sh('ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'filter');
-    const iptablesRules = save.split('\n').filter((l) => l.startsWith('-A ') && (isFirewallChain(l.split(' ')[1] ?? '') || l.includes('KUBE-ROUTER-'))).length;
-    const ipsets = sh('ip', 'netns', 'exec', ns, 'ipset', 'list', '-n').split('\n').filter(isFirewallSet).length;
-    log(`kernel: ${iptablesRules} iptables rules in our chains (and jumps), ${ipsets} ipsets`);
+    const k = backend === 'iptables' ? kernelIptables(ns, dir) : kernelNft(ns, dir);
+    log(`kernel: ${k.rules} rules in our chains (and jumps), ${k.sets} sets`);
 
     // Our floor: exactly the state the daemon made, restored from files into a fresh namespace by the
-    // kernel tools alone (ipset restore, then iptables-restore of the filter table).
-    const setLines = sh('ip', 'netns', 'exec', ns, 'ipset', 'save').split('\n').filter((l) => isFirewallSet(l.split(' ')[1] ?? ''));
-    writeFileSync(join(dir, 'floor.ipset'), setLines.join('\n') + '\n');
-    writeFileSync(join(dir, 'floor.iptables'), save);
+    // kernel tools alone.
     const floorNs = `${ns}-floor`;
     spawnSync('ip', ['netns', 'delete', floorNs]);
     sh('ip', 'netns', 'add', floorNs);
     const f0 = performance.now();
-    sh('ip', 'netns', 'exec', floorNs, 'ipset', 'restore', '-f', join(dir, 'floor.ipset'));
-    sh('ip', 'netns', 'exec', floorNs, 'iptables-restore', join(dir, 'floor.iptables'));
+    for (const argv of k.floor) sh('ip', 'netns', 'exec', floorNs, ...argv);
     const floorMs = performance.now() - f0;
     spawnSync('ip', ['netns', 'delete', floorNs]);
-    log(`floor: ipset restore (${setLines.length} lines) + iptables-restore (${save.split('\n').length} lines) of that state ${floorMs.toFixed(0)} ms; full sync / floor = ${(fullSyncMs / floorMs).toFixed(2)}`);
+    log(`floor: ${k.floorText} of that state ${floorMs.toFixed(0)} ms; full sync / floor = ${(fullSyncMs / floorMs).toFixed(2)}`);
     log(`upstream kube-router: not run. Its Go module at v2.11.x cannot be fetched here (the module proxy answers 403 "not available" for v2.11.0; the only version it serves is v2.1.0, which has known security reports and no nftables firewall), so upstreamIptables and upstreamNftables are absent`);
 
     // Pods added on this node, one at a time: API write → the daemon's commit of the sets acknowledged.
@@ -105,19 +125,60 @@ export async function benchNetpol(args: readonly string[]): Promise<void> {
     const mem = rssMiB(daemon.pid);
     log(`daemon RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)} MiB)`);
 
-    const result = { policies, pods, fullSyncMs, floorMs: Math.round(floorMs), upstream: 'not run: github.com/cloudnativelabs/kube-router/v2@v2.11.x cannot be fetched from the Go module proxy (403)', podChangeP50Ms: percentile(lat, 50), podChangeP99Ms: percentile(lat, 99), iptablesRules, ipsets, noopResyncKernelWrites, rssMiB: Math.round(mem.rss) };
-    if (json) process.stdout.write(JSON.stringify(result) + '\n');
-    else {
+    const result = { backend, policies, pods, fullSyncMs, floorMs: Math.round(floorMs), upstream: 'not run: github.com/cloudnativelabs/kube-router/v2@v2.11.x cannot be fetched from the Go module proxy (403)', podChangeP50Ms: percentile(lat, 50), podChangeP99Ms: percentile(lat, 99), rules: k.rules, sets: k.sets, noopResyncKernelWrites, rssMiB: Math.round(mem.rss) };
+    if (!json) {
       log('');
       log(verdict('fullSyncMs', fullSyncMs, fullSyncMs <= 1000, '≤ 1000'));
       log(verdict('fullSync / floor', fullSyncMs / floorMs, fullSyncMs <= 1.5 * floorMs, '≤ 1.5'));
       log(verdict('podChangeP99Ms', result.podChangeP99Ms, result.podChangeP99Ms <= 50, '≤ 50'));
-      log(verdict('iptablesRules', iptablesRules, iptablesRules <= 10_000, '≤ 10000'));
+      log(verdict('podChangeP99Ms (nftables target)', result.podChangeP99Ms, result.podChangeP99Ms <= 20, '≤ 20'));
+      log(verdict('rules', k.rules, k.rules <= 10_000, '≤ 10000'));
       log(verdict('noopResyncKernelWrites', noopResyncKernelWrites, noopResyncKernelWrites === 0, '0'));
     }
+    return result;
   } finally {
     for (const p of procs) await p.stop();
     spawnSync('ip', ['netns', 'delete', ns]);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface KernelFigures {
+  readonly rules: number;
+  readonly sets: number;
+  /** Commands that restore the same state into an empty namespace. */
+  readonly floor: readonly string[][];
+  readonly floorText: string;
+}
+
+function kernelIptables(ns: string, dir: string): KernelFigures {
+  const save = sh('ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'filter');
+  const rules = save.split('\n').filter((l) => l.startsWith('-A ') && (isFirewallChain(l.split(' ')[1] ?? '') || l.includes('KUBE-ROUTER-'))).length;
+  const sets = sh('ip', 'netns', 'exec', ns, 'ipset', 'list', '-n').split('\n').filter(isFirewallSet).length;
+  const setLines = sh('ip', 'netns', 'exec', ns, 'ipset', 'save').split('\n').filter((l) => isFirewallSet(l.split(' ')[1] ?? ''));
+  writeFileSync(join(dir, 'floor.ipset'), setLines.join('\n') + '\n');
+  writeFileSync(join(dir, 'floor.iptables'), save);
+  return {
+    rules,
+    sets,
+    floor: [['ipset', 'restore', '-f', join(dir, 'floor.ipset')], ['iptables-restore', join(dir, 'floor.iptables')]],
+    floorText: `ipset restore (${setLines.length} lines) + iptables-restore (${save.split('\n').length} lines)`,
+  };
+}
+
+function kernelNft(ns: string, dir: string): KernelFigures {
+  const tables = sh('ip', 'netns', 'exec', ns, 'nft', 'list', 'tables').split('\n').filter((l) => l.includes(NETPOL_TABLE)).map((l) => l.trim().split(/\s+/).slice(1));
+  let text = '';
+  for (const [family = 'ip', name = ''] of tables) text += sh('ip', 'netns', 'exec', ns, 'nft', 'list', 'table', family, name);
+  const lines = text.split('\n');
+  let inChain = false;
+  let rules = 0;
+  for (const l of lines.map((x) => x.trim())) {
+    if (l.startsWith('chain ')) inChain = true;
+    else if (l === '}') inChain = false;
+    else if (inChain && l !== '' && !l.startsWith('type ')) rules++;
+  }
+  const sets = lines.filter((l) => /^\s*set /.test(l)).length;
+  writeFileSync(join(dir, 'floor.nft'), text);
+  return { rules, sets, floor: [['nft', '-f', join(dir, 'floor.nft')]], floorText: `nft -f of our tables as nft lists them (${lines.length} lines)` };
 }

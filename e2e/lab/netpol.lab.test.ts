@@ -10,7 +10,6 @@ import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from '../../pkg/netpol/conformance.test-support.js';
 import type { World, WorldPod } from '../../pkg/netpol/reference.test-support.js';
 
-const LAB = testLabName('lf');
 const quiet = (): void => undefined;
 
 /**
@@ -18,8 +17,11 @@ const quiet = (): void => undefined;
  * on node-1 and b on node-2 (so every scenario has same-node bridged and cross-node routed traffic),
  * our daemon with its real iptables and ipsets on both nodes, pod routes learned over its BGP mesh.
  */
-describe('firewall conformance in the lab (real iptables, real packets)', function () {
+for (const backend of ['iptables', 'nftables'] as const)
+describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'iptables and ipsets' : 'nftables'}, real packets)`, function () {
   this.timeout(600_000);
+  const LAB = testLabName(backend === 'iptables' ? 'lf' : 'ln');
+  const backendArgs = backend === 'nftables' ? ['--use-nftables-for-netpol'] : [];
   let st: LabState;
   const world: World = { namespaces: new Map(), pods: new Map(), policies: new Map() };
   const initialLabels = new Map<string, Record<string, string>>();
@@ -99,9 +101,9 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
   };
 
   before(async () => {
-    await removeStaleTestLabs('lf');
+    await removeStaleTestLabs(backend === 'iptables' ? 'lf' : 'ln');
     await destroyLab(LAB);
-    st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: true, daemonArgs: [] }, quiet);
+    st = await up({ name: LAB, nodes: 2, subnets: 1, peer: 'none', ipv6: true, daemonArgs: backendArgs }, quiet);
     // Pod routes between the nodes come from our BGP speakers (iBGP mesh over IPv4 and IPv6).
     const routes = async (i: number, v6: boolean): Promise<string> => (await ipn(netns.node(LAB, i), ...(v6 ? ['-6'] : []), 'route', 'show', 'proto', '44')).stdout;
     for (let t = 0; ; t++) {
@@ -155,6 +157,20 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     });
   }
 
+  if (backend === 'nftables')
+    it('only our nftables tables: no iptables chain or ipset of the firewall, and the daemon reports its chains', async () => {
+      const tables = (await nsRun(netns.node(LAB, 0), 'nft', 'list', 'tables')).stdout;
+      assert.match(tables, /table ip kube-router-netpol/);
+      assert.match(tables, /table ip6 kube-router-netpol/);
+      const save = (await nsRun(netns.node(LAB, 0), 'iptables-save', '-t', 'filter')).stdout + (await nsRun(netns.node(LAB, 0), 'ip6tables-save', '-t', 'filter')).stdout;
+      assert.doesNotMatch(save, /KUBE-NWPLCY|:KUBE-ROUTER-(INPUT|FORWARD|OUTPUT) /);
+      assert.doesNotMatch((await nsRun(netns.node(LAB, 0), 'ipset', 'list', '-n')).stdout, /KRT-NP/);
+      const metrics = (await nsRun(netns.node(LAB, 0), 'curl', '-s', 'http://127.0.0.1:20245/metrics')).stdout;
+      assert.match(metrics, /^kube_router_controller_policy_chains \d+/m);
+      assert.match(metrics, /^kube_router_netpol_nft_v4_transaction_time_count [1-9]/m);
+    });
+
+  if (backend === 'iptables')
   it('only our chains and sets: one jump from each built-in chain, foreign rules kept, and the daemon reports its chains', async () => {
     const save = (await nsRun(netns.node(LAB, 0), 'iptables-save', '-t', 'filter')).stdout;
     for (const b of ['INPUT', 'FORWARD', 'OUTPUT']) {
@@ -203,8 +219,14 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     }
     assert.deepEqual(got, [true, false, false], 'via the ClusterIP: y/b (allowed namespace, other node), z/b (denied, other node), x/c (denied, same node)');
     await c.delete('Service', 'x', 'web');
-    const counters = (await nsRun(netns.node(LAB, 0), 'iptables', '-w', '-nvx', '-L', 'KUBE-NWPLCY-REJECT')).stdout.split('\n').filter((l) => /NFLOG/.test(l));
-    assert.ok(Number(counters[0]?.trim().split(/\s+/)[0]) > 0, `NFLOG saw the denied packets:\n${counters.join('\n')}`);
+    if (backend === 'iptables') {
+      const counters = (await nsRun(netns.node(LAB, 0), 'iptables', '-w', '-nvx', '-L', 'KUBE-NWPLCY-REJECT')).stdout.split('\n').filter((l) => /NFLOG/.test(l));
+      assert.ok(Number(counters[0]?.trim().split(/\s+/)[0]) > 0, `NFLOG saw the denied packets:\n${counters.join('\n')}`);
+    } else {
+      const chain = (await nsRun(netns.node(LAB, 0), 'nft', 'list', 'chain', 'ip', 'kube-router-netpol', 'KUBE-NWPLCY-REJECT')).stdout;
+      const packets = Number(/counter packets (\d+) bytes \d+ log prefix "kube-router netpol denied" group 100/.exec(chain)?.[1] ?? 0);
+      assert.ok(packets > 0, `the log group saw the denied packets:\n${chain}`);
+    }
   });
 
   it('--netpol-default-deny: a pod address this node does not know as a pod gets nothing until it does; the node still reaches it', async () => {
@@ -212,7 +234,7 @@ describe('firewall conformance in the lab (real iptables, real packets)', functi
     const pid = st.daemons['node-1'] as number;
     process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-    st.daemonArgs = ['--netpol-default-deny=true'];
+    st.daemonArgs = [...backendArgs, '--netpol-default-deny=true'];
     st.daemons['node-1'] = startDaemon(st, 0);
     await waitHealthy(st, 0, 30_000);
     const c = client(st);

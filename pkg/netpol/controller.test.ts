@@ -16,6 +16,26 @@ import { systemClock, VirtualClock } from '../util/clock.js';
 import { memoryLogger } from '../util/logger.js';
 import { FirewallController } from './controller.js';
 import { evaluateFilter } from './evaluate.js';
+import { FakeNftables } from '../linux/nftables/fake.js';
+import { evaluateNftFilter } from './nft/evaluate.js';
+import { ErrorCode, KubeRouterError } from '../util/errors.js';
+import type { IptablesTable } from '../linux/iptables/types.js';
+
+/** A host without the iptables tools: every save or restore says so, as the real adapter does. */
+class MissingIptables extends FakeIptables {
+  override save(_table: IptablesTable): Promise<string> {
+    return Promise.reject(new KubeRouterError(ErrorCode.ToolMissing, 'iptables-save is not installed'));
+  }
+  override restore(_text: string): Promise<void> {
+    return Promise.reject(new KubeRouterError(ErrorCode.ToolMissing, 'iptables-restore is not installed'));
+  }
+}
+
+const MODES = [
+  { name: 'iptables backend', args: [] as string[], iptablesMissing: false, nft: false },
+  { name: 'nftables backend (--use-nftables-for-netpol), taking over from the iptables backend', args: ['--use-nftables-for-netpol'], iptablesMissing: false, nft: true },
+  { name: 'nftables backend chosen automatically on a host without iptables', args: [], iptablesMissing: true, nft: true },
+] as const;
 
 const pod = (name: string, ip: string, labels: Record<string, string>): JsonObject => ({
   kind: 'Pod',
@@ -24,24 +44,31 @@ const pod = (name: string, ip: string, labels: Record<string, string>): JsonObje
   status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
 });
 
-describe('firewall controller against the API fixture (kernel fakes)', function () {
+for (const mode of MODES)
+describe(`firewall controller against the API fixture (kernel fakes), ${mode.name}`, function () {
   this.timeout(20_000);
   it('follows the API; a malformed update keeps the last valid policy in force, with a log line and a metric; deletion opens again', async () => {
     const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
     await api.start();
     const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
-    const r = loadConfig(['--hostname-override', 'node-a', '--service-cluster-ip-range=198.18.128.0/20'], { env: {}, hostname: () => 'node-a', readFile: () => '' });
+    const r = loadConfig(['--hostname-override', 'node-a', '--service-cluster-ip-range=198.18.128.0/20', ...mode.args], { env: {}, hostname: () => 'node-a', readFile: () => '' });
     if (r.kind !== 'run') throw new Error(JSON.stringify(r));
     const kc = new KubeConfig();
     kc.loadFromString(api.kubeconfig());
     const clock = new VirtualClock(); // the controller's timers: no real waits
     const { logger, lines } = memoryLogger(2);
     const watch = new WatchLayer({ transport: new KubeTransport(kc), clock: systemClock(), logger });
-    const ipt = new FakeIptables(4);
+    const ipt = mode.iptablesMissing ? new MissingIptables(4) : new FakeIptables(4);
     const ipset = new FakeIpset();
+    const nft = new FakeNftables();
+    if (mode.nft && !mode.iptablesMissing) {
+      // What the iptables backend left on this node before the switch.
+      await ipt.restore('*filter\n:KUBE-ROUTER-INPUT - [0:0]\n:KUBE-NWPLCY-INGRESS - [0:0]\n-A INPUT -m comment --comment "kube-router netpol" -j KUBE-ROUTER-INPUT\n-A INPUT -j ACCEPT\n-A KUBE-ROUTER-INPUT -j KUBE-NWPLCY-INGRESS\nCOMMIT\n');
+      await ipset.restore('create KRT-NP-LOCAL-PODS hash:ip family inet\nadd KRT-NP-LOCAL-PODS 198.18.64.2\ncreate foreign hash:ip family inet\n');
+    }
     const metrics = new DaemonMetrics('test', { processMetrics: false });
     const health = new HealthChecker(clock);
-    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: new FakeIptables(6) }, ipset }), health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) });
+    const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: ipt, 6: mode.iptablesMissing ? new MissingIptables(6) : new FakeIptables(6) }, ipset, nft }), health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) });
     try {
       await client.create({ kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['198.18.64.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.10' }] } });
       await client.create({ kind: 'Namespace', metadata: { name: 'x', labels: { ns: 'x' } } });
@@ -53,7 +80,9 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
       await controller.start();
       const verdict = (src: string): string => {
         try {
-          return evaluateFilter(ipt, ipset, { src, dst: '198.18.64.2', protocol: 'tcp', dport: 80, hook: 'FORWARD', localAddresses: ['198.18.0.10'] }).action;
+          const p = { src, dst: '198.18.64.2', protocol: 'tcp', dport: 80, hook: 'FORWARD', localAddresses: ['198.18.0.10'] } as const;
+          if (mode.nft) return nft.tables.has('ip kube-router-netpol') ? evaluateNftFilter(nft, p).action : 'not programmed';
+          return evaluateFilter(ipt, ipset, p).action;
         } catch {
           return 'not programmed';
         }
@@ -66,6 +95,14 @@ describe('firewall controller against the API fixture (kernel fakes)', function 
         }
       };
       await until('programmed, open', () => verdict('198.18.64.3') === 'accept');
+      if (mode.nft) {
+        assert.ok(lines.some((l) => l.includes('firewall backend: nftables')), 'the choice is logged');
+        if (!mode.iptablesMissing) {
+          await until('the iptables backend objects are gone', () => !ipt.chains('filter').some((c) => c.startsWith('KUBE-')) && !ipset.sets.has('KRT-NP-LOCAL-PODS'));
+          assert.deepEqual(ipt.rules('filter', 'INPUT'), ['-j ACCEPT'], 'a foreign rule stays');
+          assert.ok(ipset.sets.has('foreign'), 'a foreign set stays');
+        }
+      } else assert.equal(nft.tables.size, 0, 'no nftables table with the iptables backend');
       const policy = { kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'only-b' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] } };
       await client.create(policy);
       await until('x/a isolated, b allowed', () => verdict('198.18.64.9') === 'reject' && verdict('198.18.64.3') === 'accept');

@@ -84,9 +84,10 @@ export class FirewallController implements Controller {
     if (r.problems.length > 0) reject('Malformed', `parts ignored (they allow nothing): ${r.problems.join('; ')}`, r.problems.length);
     // The budget: a policy that would compile to too many rules is refused before it reaches the
     // compiler, so it cannot slow or stop the firewall for every other policy.
-    const cost = Math.max(0, ...this.families.map((f) => policyRuleCount(r.policy, this.tracker.options, f)));
+    const nft = this.backends ? this.backends[0]?.kind === 'nftables' : this.ctx.config.firewall.backend === 'nftables';
+    const cost = Math.max(0, ...this.families.map((f) => policyRuleCount(r.policy, this.tracker.options, f, nft)));
     if (cost > MAX_RULES_PER_POLICY) {
-      reject('OverBudget', `compiles to more than ${MAX_RULES_PER_POLICY} iptables rules per family (${cost}); its last valid version stays in force`);
+      reject('OverBudget', `compiles to more than ${MAX_RULES_PER_POLICY} ${nft ? 'nftables' : 'iptables'} rules per family (${cost}); its last valid version stays in force`);
       return;
     }
     this.tracker.setPolicy(key, r.policy);

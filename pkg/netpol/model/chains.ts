@@ -269,18 +269,25 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
 export const MAX_RULES_PER_POLICY = 20_000;
 
 /**
- * How many iptables lines a policy compiles to in one family: the budget a policy is checked against
- * before it is accepted (an over-budget policy is refused and its last good version stays). Pure.
+ * How many rules a policy compiles to in one family: the budget a policy is checked against before it
+ * is accepted (an over-budget policy is refused and its last good version stays). iptables lines by
+ * default; with `expandUnions`, nft rules (a rule over several peer sets is one rule per set there). Pure.
  */
-export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Family): number {
+export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Family, expandUnions = false): number {
   const b = new Builder(family, opts, new FirewallNames());
   const targets: PodSelection = { namespaces: { kind: 'name', name: p.namespace }, pods: p.podSelector };
-  const lines: FwRule[] = [];
+  let count = 0;
   for (const dir of ['ingress', 'egress'] as const) {
     for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) {
+      const lines: FwRule[] = [];
       b.ruleLines(rule, dir, targets, lines);
-      if (lines.length > MAX_RULES_PER_POLICY) return lines.length;
+      for (const l of lines) {
+        let n = 1;
+        if (expandUnions) for (const m of l.match) if (m.kind === 'set') { const src = b.sets.get(m.set); if (src?.kind === 'union') n *= src.members.length; }
+        count += n;
+      }
+      if (count > MAX_RULES_PER_POLICY) return count;
     }
   }
-  return lines.length;
+  return count;
 }

@@ -48,7 +48,7 @@ export function evaluateNftFilter(nft: FakeNftables, p: FilterPacket): FilterVer
     };
     while (i < w.length) {
       const x = w[i] as string;
-      if (['return', 'jump', 'goto', 'accept', 'drop', 'reject', 'log'].includes(x) || (x === 'meta' && w[i + 1] === 'mark' && w[i + 2] === 'set')) return { ok, verdict: w.slice(i) };
+      if (['return', 'jump', 'goto', 'accept', 'drop', 'reject', 'log', 'counter'].includes(x) || (x === 'meta' && w[i + 1] === 'mark' && w[i + 2] === 'set')) return { ok, verdict: w.slice(i) };
       let r: boolean | undefined;
       if (x === 'ct') {
         if (take() !== 'state') throw new UnknownRule(w.join(' '));
@@ -142,6 +142,10 @@ export function evaluateNftFilter(nft: FakeNftables, p: FilterPacket): FilterVer
           return { kind: 'verdict', action: 'reject' };
         case 'return':
           return { kind: 'return' };
+        case 'counter':
+          if (verdict[1] === 'log') logged = true;
+          else if (verdict.length > 1) throw new UnknownRule(rule);
+          continue;
         case 'log':
           logged = true;
           continue;

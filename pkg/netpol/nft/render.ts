@@ -113,7 +113,8 @@ function verdictText(v: FwVerdict, family: Family): string {
     case 'mark':
       return `meta mark set meta mark & ${hex(~v.mask)}${v.value !== 0 ? ` | ${hex(v.value)}` : ''}`;
     case 'log':
-      return `log prefix "${v.prefix}" group ${v.group}`;
+      // Counted, so `nft list chain` shows how many denials were logged (iptables counts every rule).
+      return `counter log prefix "${v.prefix}" group ${v.group}`;
     case 'reject':
       return family === 4 ? 'reject with icmp type port-unreachable' : 'reject with icmpv6 type port-unreachable';
   }

@@ -15,7 +15,7 @@ export function availableControllers(): Partial<Record<'router' | 'proxy' | 'fir
   return {
     router: (ctx) => new RoutingController(ctx),
     loadbalancer: (ctx) => new LoadBalancerController(ctx, { name: ctx.config.loadBalancer.leaseIdentity, namespace: ctx.config.loadBalancer.leaseNamespace }),
-    firewall: (ctx) => new FirewallController(ctx),
+    firewall: (ctx) => new FirewallController(ctx, { nft: new NftSession(ctx.kernel.nft) }),
     proxy: proxyControllerFactory((ctx) => ({ nft: new NftSession(ctx.kernel.nft), netlink: ctx.kernel.netlink, conntrack: realConntrack(ctx.kernel.exec), openIpvs: () => openIpvs(realNetlinkSockets()), podTunnels: new RealPodTunnels(ctx.kernel.exec), openCri })),
   };
 }

@@ -12,7 +12,7 @@ export const OWNED_CHAIN_PREFIXES = ['KUBE-ROUTER-', 'KUBE-POD-FW-', 'KUBE-NWPLC
  * upstream's fixed names (IPVS, pod egress), our firewall's hashed names, our swap temps, and upstream
  * firewall's hashed names (a host moving from upstream is cleaned up too). IPv6 sets carry `inet6:`.
  */
-export const OWNED_IPSET_NAMES = ['kube-router-local-ips', 'kube-router-svip', 'kube-router-svip-prt', 'kube-router-dsr', 'kube-router-pod-subnets', 'kube-router-node-ips', 'KRT-NP-LOCAL-PODS'] as const;
+export const OWNED_IPSET_NAMES = ['kube-router-local-ips', 'kube-router-svip', 'kube-router-svip-prt', 'kube-router-dsr', 'kube-router-pod-subnets', 'kube-router-node-ips', 'KRT-NP-LOCAL-PODS', 'KRT-NP-SVC-VIPS'] as const;
 export const OWNED_IPSET_PATTERNS: readonly RegExp[] = [/^KRT-NP[STNLBU]-[A-Z2-7]{16}$/, /^KRT-TMP-[A-Z2-7]{22}$/, /^KUBE-(SRC|DST)-[A-Z2-7]{16}$/];
 export const OWNED_NFT_TABLES = [
   { family: 'ip', name: 'kube-router-proxy' },

@@ -10,9 +10,11 @@ import type { Logger } from '../util/logger.js';
 import { IptablesFirewallBackend, removeIptablesFirewall } from './iptables/backend.js';
 import { NftFirewallBackend, removeNftFirewall } from './nft/backend.js';
 import type { FirewallBackend } from './backend.js';
+import type { Nftables } from '../linux/nftables/types.js';
 import { ErrorCode, errorMessage, KubeRouterError } from '../util/errors.js';
 import { firewallMetrics, type FirewallMetrics } from './metrics.js';
 import { parsePod } from '../k8s/kinds/pod.js';
+import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
 import { parseNamespace } from '../k8s/kinds/namespace.js';
 import { parsePolicy } from '../k8s/kinds/network-policy.js';
 import { FirewallTracker } from './model/tracker.js';
@@ -28,7 +30,7 @@ import { eventTargetOf } from '../k8s/events.js';
 export class FirewallController implements Controller {
   readonly name = 'NetworkPolicyController';
   readonly syncPeriodMs: number;
-  private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes'>;
+  private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes' | 'services'>;
   private readonly tracker: FirewallTracker;
   /** Chosen at the first sync (auto looks for iptables and ipset). */
   private backends: FirewallBackend[] | undefined;
@@ -38,21 +40,26 @@ export class FirewallController implements Controller {
   private readonly unsubscribe: (() => void)[] = [];
   private readonly families: Family[];
 
-  constructor(private readonly ctx: ControllerContext) {
+  constructor(
+    private readonly ctx: ControllerContext,
+    /** The nftables backend's adapter for small transactions (a long-lived `nft -i` session on a node); the kernel's one-shot adapter by default. */
+    private readonly deps: { readonly nft?: Nftables } = {},
+  ) {
     const cfg = ctx.config;
     this.syncPeriodMs = cfg.firewall.syncPeriodMs;
     this.logger = ctx.logger.child('netpol');
     this.metrics = firewallMetrics(ctx.metrics);
     this.families = enabledFamilies(cfg);
-    this.tracker = new FirewallTracker(cfg.nodeName, this.families, { defaultDeny: cfg.firewall.defaultDeny, serviceClusterIPRanges: cfg.serviceClusterIPRanges, sctp: true });
+    this.tracker = new FirewallTracker(cfg.nodeName, this.families, { defaultDeny: cfg.firewall.defaultDeny, serviceClusterIPRanges: cfg.serviceClusterIPRanges, sctp: true, serviceExemptions: { nodePorts: cfg.proxy.nodePortRange } });
     // Objects are parsed on arrival and kept parsed here: the caches need only metadata.
-    this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies'), ...ctx.watch.views('nodes') };
+    this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies'), ...ctx.watch.views('nodes', 'services') };
     this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
     this.unsubscribe.push(
       this.views.pods.subscribe(this.onPod),
       this.views.namespaces.subscribe(this.onNamespace),
       this.views.networkPolicies.subscribe(this.onPolicy),
       this.views.nodes.subscribe(this.onNode),
+      this.views.services.subscribe(this.onService),
     );
   }
 
@@ -94,6 +101,13 @@ export class FirewallController implements Controller {
     this.runner.run();
   };
 
+  /** externalIPs and LoadBalancer IPs: exempt in INPUT (judged against the endpoint after the proxy). */
+  private onService = (e: StoreEvent): void => {
+    const r = e.type === 'delete' ? undefined : parseService(e.obj, serviceParseConfig(this.ctx.config));
+    const ips = r?.kind === 'service' ? [...r.service.externalIPs, ...r.service.loadBalancerIPs] : undefined;
+    if (this.tracker.setServiceVips(objectKey(e.obj), ips)) this.runner.run();
+  };
+
   private onNode = (e: StoreEvent): void => {
     if (e.obj.metadata.name !== this.ctx.config.nodeName || !nodeEventMatters(e)) return;
     const n = parseNode(e.obj);
@@ -109,6 +123,7 @@ export class FirewallController implements Controller {
   async stop(): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.runner.stop();
+    this.deps.nft?.close?.();
   }
 
   /**
@@ -128,7 +143,7 @@ export class FirewallController implements Controller {
         this.logger.info(`firewall backend: nftables (auto: ${errorMessage(e)})`);
       }
     } else this.logger.info('firewall backend: nftables (--use-nftables-for-netpol)');
-    const backends: FirewallBackend[] = this.families.map((f) => (kind === 'nftables' ? new NftFirewallBackend(f, k.nft) : new IptablesFirewallBackend(f, k.iptables[f], k.ipset)));
+    const backends: FirewallBackend[] = this.families.map((f) => (kind === 'nftables' ? new NftFirewallBackend(f, k.nft, this.deps.nft) : new IptablesFirewallBackend(f, k.iptables[f], k.ipset)));
     const retire = async (): Promise<void> => {
       for (const f of this.families) {
         try {

@@ -43,6 +43,8 @@ export interface Nftables {
    * one small set of the table), so the first change after a rebuild does not pay for loading it.
    */
   prepare?(family: NftFamily, table: string, smallSet: string): Promise<void>;
+  /** Optional: stop a long-lived helper. */
+  close?(): void;
 }
 
 /**

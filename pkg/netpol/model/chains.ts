@@ -1,6 +1,6 @@
 import { bitsOf, cidrParts, familyOf, type CIDR, type Family } from '../../util/ip.js';
 import { EVERYTHING, isEverything, selectionKey } from '../../k8s/kinds/label-selector.js';
-import { CHAINS, FirewallNames, TOP_CHAINS, localPodsSet } from './names.js';
+import { CHAINS, FirewallNames, TOP_CHAINS, localPodsSet, serviceVipsSet } from './names.js';
 import type { FirewallNode, FirewallOptions } from './types.js';
 import type { PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyRule } from '../../k8s/kinds/network-policy.js';
 import type { PolicyProtocol } from '../../k8s/kinds/protocol.js';
@@ -9,6 +9,8 @@ import { iptablesRule, type FwMatch, type FwRule, type FwVerdict } from './rules
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
 export type SetSource =
   | { readonly kind: 'local-pods' }
+  /** externalIPs and LoadBalancer IPs of Services. */
+  | { readonly kind: 'service-vips' }
   | { readonly kind: 'selection'; readonly key: string; readonly selection: PodSelection; readonly scope: SetScope }
   | { readonly kind: 'named'; readonly key: string; readonly selection: PodSelection; readonly scope: SetScope; readonly protocol: PolicyProtocol; readonly portName: string }
   | { readonly kind: 'ipBlock'; readonly entries: readonly string[] }
@@ -204,6 +206,13 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
   const input = b.chain(TOP_CHAINS.INPUT);
   input.push(established);
   for (const c of opts.serviceClusterIPRanges.filter((c) => familyOf(c) === family)) input.push(rule(RETURN, { kind: 'addr', dir: 'dst', cidr: c }));
+  if (opts.serviceExemptions) {
+    const vips = serviceVipsSet(family);
+    b.sets.set(vips, { kind: 'service-vips' });
+    input.push(rule(RETURN, { kind: 'set', set: vips, dir: 'dst' }));
+    const { min, max } = opts.serviceExemptions.nodePorts;
+    for (const protocol of ['tcp', 'udp', ...(opts.sctp ? ['sctp' as const] : [])] as const) input.push(rule(RETURN, { kind: 'port', protocol, port: min, endPort: max }, { kind: 'local', dir: 'dst' }));
+  }
   input.push(toEgress);
   const forward = b.chain(TOP_CHAINS.FORWARD);
   forward.push(established, toEgress, rule(jump(CHAINS.ingress), { kind: 'set', set: lp, dir: 'dst' }));

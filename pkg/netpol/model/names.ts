@@ -51,6 +51,11 @@ export function localPodsSet(family: Family): string {
   return familyName('KRT-NP-LOCAL-PODS', family);
 }
 
+/** externalIPs and LoadBalancer IPs of Services (the INPUT exemption). */
+export function serviceVipsSet(family: Family): string {
+  return familyName('KRT-NP-SVC-VIPS', family);
+}
+
 /** Pods of a selection: `KRT-NPS-` all in the cluster, `KRT-NPT-` this node's (targets). */
 export function selectionSet(selectionKey: string, scope: 'cluster' | 'local', family: Family): string {
   return familyName(boundedName(scope === 'cluster' ? 'KRT-NPS-' : 'KRT-NPT-', selectionKey, 24), family);

@@ -1,4 +1,4 @@
-import { familyOf, type Family } from '../../util/ip.js';
+import { familyOf, type Family, type IP } from '../../util/ip.js';
 import { matches } from '../../k8s/kinds/label-selector.js';
 import type { SetSource } from './chains.js';
 import type { NamespaceInfo } from '../../k8s/kinds/namespace.js';
@@ -34,6 +34,9 @@ export class SetContents {
   private readonly selectionsByNs = new Map<string, Set<string>>();
   private readonly nsSelectorSelections = new Set<string>();
   private readonly localPodSets = new Set<string>();
+  private readonly vipSets = new Set<string>();
+  /** Service key → its externalIPs and LoadBalancer IPs. */
+  private readonly serviceVips = new Map<string, readonly string[]>();
   /** What each pod contributes: pod → set → entries. */
   private readonly contrib = new Map<string, Map<string, readonly string[]>>();
   private touched = new Map<string, Set<string>>();
@@ -59,7 +62,10 @@ export class SetContents {
       if (src.kind === 'ipBlock') for (const e of src.entries) this.bump(name, e, 1);
       else if (src.kind === 'union') for (const m of src.members) this.bump(name, m, 1);
       else if (src.kind === 'local-pods') this.localPodSets.add(name);
-      else {
+      else if (src.kind === 'service-vips') {
+        this.vipSets.add(name);
+        for (const [k, ips] of this.serviceVips) this.addContribution(`svc:${k}`, name, ips.filter((ip) => familyOf(ip as IP) === w.family));
+      } else {
         let sel = this.selections.get(src.key);
         if (!sel) {
           sel = { selection: src.selection, sets: new Set() };
@@ -115,6 +121,24 @@ export class SetContents {
     for (const pk of this.podsByNs.get(name) ?? []) this.reevaluate(pk);
   }
 
+  /** A Service's externalIPs and LoadBalancer IPs; false when they did not change. */
+  setServiceVips(key: string, ips: readonly string[] | undefined): boolean {
+    const next = ips ?? [];
+    if (JSON.stringify(this.serviceVips.get(key) ?? []) === JSON.stringify(next)) return false;
+    if (next.length > 0) this.serviceVips.set(key, next);
+    else this.serviceVips.delete(key);
+    const owner = `svc:${key}`;
+    for (const name of this.vipSets) {
+      const family = (this.sets.get(name) as SetEntry).family;
+      const c = this.contrib.get(owner);
+      for (const e of c?.get(name) ?? []) this.bump(name, e, -1);
+      c?.delete(name);
+      if (c?.size === 0) this.contrib.delete(owner);
+      this.addContribution(owner, name, next.filter((ip) => familyOf(ip as IP) === family));
+    }
+    return true;
+  }
+
   /** Sorted members of one set (what `ipset save` should show). */
   entries(name: string): string[] {
     return [...(this.sets.get(name)?.counts.keys() ?? [])].sort();
@@ -143,6 +167,7 @@ export class SetContents {
     this.touched.delete(name);
     this.fresh.delete(name);
     this.localPodSets.delete(name);
+    this.vipSets.delete(name);
     if (e.source.kind === 'selection' || e.source.kind === 'named') {
       const key = e.source.key;
       const sel = this.selections.get(key);
@@ -194,6 +219,7 @@ export class SetContents {
       }
       case 'ipBlock':
       case 'union':
+      case 'service-vips':
         return [];
     }
   }

@@ -12,6 +12,7 @@ import type { PolicyInfo } from '../../k8s/kinds/network-policy.js';
 export function setType(source: SetSource): IpsetType {
   switch (source.kind) {
     case 'local-pods':
+    case 'service-vips':
     case 'selection':
       return 'hash:ip';
     case 'named':
@@ -80,6 +81,11 @@ export class FirewallTracker {
 
   setNamespace(name: string, ns: NamespaceInfo | undefined): void {
     this.sets.setNamespace(name, ns);
+  }
+
+  /** A Service's externalIPs and LoadBalancer IPs (undefined or empty: none); false when unchanged. */
+  setServiceVips(key: string, ips: readonly string[] | undefined): boolean {
+    return this.sets.setServiceVips(key, ips);
   }
 
   setNode(node: FirewallNode): void {

@@ -92,7 +92,10 @@ export class NftFirewallBackend implements FirewallBackend {
 
   constructor(
     readonly family: Family,
+    /** Reads and whole-table writes (one `nft -f` each). */
     private readonly nft: Nftables,
+    /** Small transactions (a pod event): a long-lived session where there is one. */
+    private readonly session: Nftables = nft,
   ) {}
 
   invalidate(): void {
@@ -127,13 +130,16 @@ export class NftFirewallBackend implements FirewallBackend {
     const t1 = performance.now();
     if (script.length > 0) {
       try {
-        await this.nft.apply(script.join('\n') + '\n');
+        await (mode === 'full' ? this.nft : this.session).apply(script.join('\n') + '\n');
       } catch (e) {
         this.applied = undefined; // state unknown after a failure: the next sync reads the kernel
         throw e;
       }
     }
     this.applied = next;
+    // After a rebuild, have a long-lived session load the new table now, so the next pod change does
+    // not pay for it. Not awaited: it cannot fail a sync.
+    if (mode === 'full' && script.length > 0) void this.session.prepare?.(nftFamily(this.family), NETPOL_TABLE, NETPOL_CANARY);
     return { mode: script.length === 0 ? 'noop' : mode, writes: script.length, timings: { readMs, rulesMs: performance.now() - t1, setsMs: 0 } };
   }
 

@@ -32,6 +32,7 @@ export function setDeclaration(source: SetSource, family: Family): string | unde
   const addr = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
   switch (source.kind) {
     case 'local-pods':
+    case 'service-vips':
     case 'selection':
       return `type ${addr};`;
     case 'named':

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import type { JsonObject } from '../../fixture/apiserver/index.js';
 import { apply, client, destroyLab, probeMany, reportPodRunning, startDaemon, up, waitHealthy, type MatrixTarget } from '../../lab/lab.js';
 import { isAlive } from '../../lab/processes.js';
-import { netns, podCidr, podCidr6 } from '../../lab/plan.js';
+import { netns, nodeIP, podCidr, podCidr6 } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
-import { tryParseCIDR } from '../../pkg/util/ip.js';
+import { nthAddress, parseCIDR, tryParseCIDR } from '../../pkg/util/ip.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
 import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from '../../pkg/netpol/conformance.test-support.js';
 import type { World, WorldPod } from '../../pkg/netpol/reference.test-support.js';
@@ -226,6 +226,33 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
       const chain = (await nsRun(netns.node(LAB, 0), 'nft', 'list', 'chain', 'ip', 'kube-router-netpol', 'KUBE-NWPLCY-REJECT')).stdout;
       const packets = Number(/counter packets (\d+) bytes \d+ log prefix "kube-router netpol denied" group 100/.exec(chain)?.[1] ?? 0);
       assert.ok(packets > 0, `the log group saw the denied packets:\n${chain}`);
+    }
+  });
+
+  it('a pod reaches a NodePort of its node and an externalIP: judged against the endpoint after the proxy, not refused at the address', async () => {
+    const c = client(st);
+    const ext = nthAddress(parseCIDR(st.plan.externalIPRange), 20n);
+    await apply(st, [{ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'x', name: 'np' }, spec: { type: 'NodePort', selector: { pod: 'a' }, externalIPs: [ext], ports: [{ name: 'http', port: 8080, targetPort: 80, nodePort: 30880 }] } }], quiet);
+    const egress = (port: number): Step => ({ kind: 'apply-policy', policy: () => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'c-egress' }, spec: { podSelector: { matchLabels: { pod: 'c' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { pod: 'a' } } }], ports: [{ port }] }] } }) });
+    const probe = async (): Promise<boolean[]> => {
+      const r = await probeMany(st, 'x/c', [{ key: 'np', host: nodeIP(st.plan, 0), port: 30880, proto: 'tcp' }, { key: 'ext', host: ext, port: 8080, proto: 'tcp' }], 1500);
+      return [r.get('np') ?? false, r.get('ext') ?? false];
+    };
+    const until = async (want: boolean[], what: string): Promise<void> => {
+      let got = await probe();
+      for (const end = Date.now() + 20_000; JSON.stringify(got) !== JSON.stringify(want) && Date.now() < end; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        got = await probe();
+      }
+      assert.deepEqual(got, want, what);
+    };
+    try {
+      await runStep(egress(80));
+      await until([true, true], 'x/c may reach x/a:80 only: the NodePort of its node and the externalIP lead there');
+      await runStep(egress(9999));
+      await until([false, false], 'an egress that does not allow the endpoint refuses both');
+    } finally {
+      await c.delete('Service', 'x', 'np');
     }
   });
 

@@ -20,6 +20,12 @@ import { addNetns, deleteNetns } from '../../pkg/linux/netns.js';
 import { startInNetns, type NsProcess } from '../../test/ns-process.js';
 import { DIST } from '../../test/paths.js';
 import { harness, service, slice, NODE_IP, type Harness } from '../../pkg/proxy/harness.test-support.js';
+import { toKubeObject, type KubeObject } from '../../pkg/k8s/object.js';
+import { parsePod } from '../../pkg/k8s/kinds/pod.js';
+import { parsePolicy } from '../../pkg/k8s/kinds/network-policy.js';
+import { FirewallTracker } from '../../pkg/netpol/model/tracker.js';
+import { IptablesFirewallBackend, removeIptablesFirewall } from '../../pkg/netpol/iptables/backend.js';
+import type { CIDR } from '../../pkg/util/ip.js';
 
 const CIP = '198.18.128.10';
 const sh = realExec();
@@ -125,7 +131,7 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
   });
 
   it('services and destinations created by our codec are what ipvsadm -Ln shows; ClusterIP spreads real HTTP over both pods', async () => {
-    h = await harness(['--service-proxy-backend=ipvs', '--ipvs-sync-period=5s', '--ipvs-graceful-termination', '--ipvs-graceful-period=60s', '--enable-ipv6=true', '--service-cluster-ip-range=2001:db8:128::/112'], { real: { netns: N, ipvs } });
+    h = await harness(['--service-proxy-backend=ipvs', '--ipvs-sync-period=5s', '--ipvs-graceful-termination', '--ipvs-graceful-period=60s', '--enable-ipv6=true', '--service-cluster-ip-range=2001:db8:128::/112', '--service-external-ip-range=198.18.210.0/24'], { real: { netns: N, ipvs } });
     await h.client.create(web());
     await h.client.create(eps(...podIPs));
     await h.until('ipvs programmed', async () => (await ipvsadm()).includes('198.18.64.3:8080'), 60_000);
@@ -276,6 +282,46 @@ describe('IPVS backend on a real IPVS kernel (VM): real packets through virtual 
     assert.equal(await curl(pods[0] as string, `http://${SOLO}/`), `default/p1 client=${SOLO}`);
     await h?.client.delete('Service', 'default', 'solo');
     await h?.until('solo gone', async () => !(await table()).has(`TCP ${SOLO}:80 rr`), 30_000);
+  });
+
+  it('firewall on IPVS: a pod whose egress allows only the endpoints reaches a NodePort of its node and an externalIP, judged against the endpoint after IPVS; refused at the address without the exemption', async () => {
+    const EXT = '198.18.210.1';
+    await h?.client.patch('Service', 'default', 'web', { spec: { externalIPs: [EXT] } });
+    await h?.until('externalIP served', async () => (await table()).has(`TCP ${EXT}:80 rr`), 30_000);
+    const exec = netnsExec(sh, N);
+    const ipt = new RealIptables(exec, 4, await detectIptablesVariant(exec));
+    const ipset = new RealIpset(exec);
+    const backend = new IptablesFirewallBackend(4, ipt, ipset);
+    const kube = (raw: Record<string, unknown>): KubeObject => toKubeObject(raw) as KubeObject;
+    const podObj = (name: string, ip: string, app: string): KubeObject => kube({ metadata: { namespace: 'default', name, labels: { app } }, spec: { nodeName: 'node-a' }, status: { phase: 'Running', podIPs: [{ ip }] } });
+    /** Our firewall's model on the real kernel of the node: p3 (a client) may only reach app=web on `port`. */
+    const program = async (exempt: boolean, port: number): Promise<void> => {
+      const t = new FirewallTracker('node-a', [4], { defaultDeny: false, serviceClusterIPRanges: ['198.18.128.0/20' as CIDR], sctp: true, ...(exempt ? { serviceExemptions: { nodePorts: { min: 30000, max: 32767 } } } : {}) });
+      t.setNode({ name: 'node-a', podCIDRs: ['198.18.64.0/24' as CIDR] });
+      t.setNamespace('default', { name: 'default', labels: {} });
+      t.setPod('default/p1', parsePod(podObj('p1', '198.18.64.2', 'web')));
+      t.setPod('default/p2', parsePod(podObj('p2', '198.18.64.3', 'web')));
+      t.setPod('default/p3', parsePod(podObj('p3', '198.18.64.4', 'client')));
+      const r = parsePolicy(kube({ metadata: { namespace: 'default', name: 'client-egress' }, spec: { podSelector: { matchLabels: { app: 'client' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port }] }] } }));
+      assert.equal(r.kind, 'policy');
+      if (r.kind === 'policy') t.setPolicy('default/client-egress', r.policy);
+      t.setServiceVips('default/web', [EXT]);
+      const { changed } = t.chains();
+      await backend.sync(t.desired(4) as NonNullable<ReturnType<FirewallTracker['desired']>>, new Map(), changed, true);
+    };
+    const targets = [`http://${NODE_IP}:30080/`, `http://${EXT}/`, `http://${CIP}/`];
+    const from3 = async (): Promise<string[]> => Promise.all(targets.map(async (u) => ((await curl(P3, u)).startsWith('default/p') ? 'ok' : 'refused')));
+    try {
+      await program(false, 8080);
+      assert.deepEqual(await from3(), ['refused', 'refused', 'ok'], 'without the exemption: NodePort and externalIP refused at the address (INPUT), the ClusterIP range was always exempt');
+      await program(true, 8080);
+      assert.deepEqual(await from3(), ['ok', 'ok', 'ok'], 'with it: judged against the endpoint, which the policy allows');
+      await program(true, 9999);
+      assert.deepEqual(await from3(), ['refused', 'refused', 'refused'], 'an egress policy that does not allow the endpoint refuses every way in');
+    } finally {
+      await removeIptablesFirewall(4, ipt, ipset);
+      await h?.client.patch('Service', 'default', 'web', { spec: { externalIPs: null } });
+    }
   });
 
   it('the foreign virtual service survived every sync; cleanup removes exactly ours', async () => {

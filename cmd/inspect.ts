@@ -6,14 +6,18 @@ const VIEWS: Readonly<Record<string, { readonly path: string; readonly columns: 
   'bgp peers': { path: '/bgp/peers', columns: ['address', 'asn', 'kind', 'state', 'received', 'accepted', 'advertised', 'bfd'] },
   'bgp routes': { path: '/bgp/routes', columns: ['prefix', 'nextHop', 'peer', 'asPath', 'communities', 'stale'] },
   'proxy services': { path: '/proxy/services', columns: ['service', 'frontend', 'kind', 'datapath', 'state', 'programmed'] },
+  'netpol explain': { path: '/netpol/explain', columns: ['direction', 'pod', 'verdict', 'tier', 'decidedBy'] },
   routes: { path: '/routes', columns: ['kind', 'table', 'what', 'via', 'dev', 'state', 'reason', 'peer'] },
 };
 
-export const INSPECT_USAGE = 'usage: kube-router bgp peers|routes | proxy services [NAMESPACE/NAME] | routes   [--socket PATH] [--json]\n';
+export const INSPECT_USAGE = 'usage: kube-router bgp peers|routes | proxy services [NAMESPACE/NAME] | routes | netpol explain --from NS/POD|IP --to NS/POD|IP --port PORT[/PROTO]   [--socket PATH] [--json]\n';
+
+/** Flags of the inspection commands that take a value. */
+const VALUE_FLAGS = ['--socket', '--from', '--to', '--port'];
 
 /** Whether argv is one of the inspection commands (not daemon flags). */
 export function isInspectCommand(argv: readonly string[]): boolean {
-  return argv[0] === 'bgp' || argv[0] === 'proxy' || argv[0] === 'routes';
+  return argv[0] === 'bgp' || argv[0] === 'proxy' || argv[0] === 'routes' || argv[0] === 'netpol';
 }
 
 /** A peer's BFD session in one cell: its state and the detection time in force (`Up/900ms`). */
@@ -38,7 +42,7 @@ function cell(v: unknown): string {
  * `--json`. Exit 0, 1 when the daemon cannot answer, 2 on a usage error.
  */
 export async function inspectCommand(args: readonly string[], env: Readonly<Record<string, string | undefined>>, out: (s: string) => void): Promise<number> {
-  const words = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--socket');
+  const words = args.filter((a, i) => !a.startsWith('--') && !VALUE_FLAGS.includes(args[i - 1] ?? ''));
   const name = words[0] === 'routes' ? 'routes' : `${words[0] ?? ''} ${words[1] ?? ''}`;
   const view = Object.hasOwn(VIEWS, name) ? VIEWS[name] : undefined;
   const extra = words.slice(name === 'routes' ? 1 : 2);
@@ -48,7 +52,17 @@ export async function inspectCommand(args: readonly string[], env: Readonly<Reco
   }
   const si = args.indexOf('--socket');
   const socketPath = si >= 0 ? (args[si + 1] ?? '') : inspectSocketOf(env);
-  const query = name === 'proxy services' && extra[0] ? `?service=${encodeURIComponent(extra[0])}` : '';
+  const flag = (f: string): string => (args.includes(f) ? (args[args.indexOf(f) + 1] ?? '') : '');
+  if (name === 'netpol explain' && (flag('--from') === '' || flag('--to') === '' || flag('--port') === '')) {
+    out(INSPECT_USAGE);
+    return 2;
+  }
+  const query =
+    name === 'proxy services' && extra[0]
+      ? `?service=${encodeURIComponent(extra[0])}`
+      : name === 'netpol explain'
+        ? `?${new URLSearchParams({ from: flag('--from'), to: flag('--to'), port: flag('--port') }).toString()}`
+        : '';
   const body = await new Promise<{ code: number; text: string }>((resolve, reject) => {
     const req = request({ socketPath, path: view.path + query, method: 'GET', timeout: 35_000 }, (res) => {
       let text = '';

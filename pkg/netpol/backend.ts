@@ -1,5 +1,6 @@
 import type { Family } from '../util/ip.js';
 import type { DesiredFamily } from './model/tracker.js';
+import type { FilterPacket, FilterVerdict } from './evaluate.js';
 
 export interface FirewallSyncResult {
   readonly mode: 'full' | 'partial' | 'noop';
@@ -20,4 +21,9 @@ export interface FirewallBackend {
    */
   sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult>;
   invalidate(): void;
+  /**
+   * What our objects in the kernel do with one packet, read back from the kernel now (explain): the
+   * firewall's part of the verdict, with every rule that matched (`CHAIN: rule`).
+   */
+  kernelView(): Promise<(p: FilterPacket) => FilterVerdict>;
 }

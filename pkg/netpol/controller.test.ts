@@ -106,6 +106,15 @@ describe(`firewall controller against the API fixture (kernel fakes), ${mode.nam
       const policy = { kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'only-b' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] } };
       await client.create(policy);
       await until('x/a isolated, b allowed', () => verdict('198.18.64.9') === 'reject' && verdict('198.18.64.3') === 'accept');
+      // netpol explain, from what this backend put in the (fake) kernel.
+      const explain = async (from: string, to: string, port: string): Promise<string[]> => {
+        const rows = (await controller.inspect['/netpol/explain']?.(new URLSearchParams({ from, to, port }))) as { direction: string; pod: string; verdict: string; tier: string; decidedBy: string }[];
+        return rows.map((r) => `${r.direction} ${r.pod} ${r.verdict} ${r.tier}: ${r.decidedBy}`);
+      };
+      assert.deepEqual(await explain('x/b', 'x/a', '80'), ['egress x/b allow default: no policy selects x/b for egress', 'ingress x/a allow NetworkPolicy: allowed by x/only-b ingress[0]']);
+      assert.deepEqual(await explain('198.18.64.9', '198.18.64.2', '80/tcp'), ['egress 198.18.64.9 not policed default: 198.18.64.9 is not a pod', 'ingress x/a deny NetworkPolicy: isolated by x/only-b; no rule of theirs allows it']);
+      await assert.rejects(explain('x/nope', 'x/a', '80'), /no such pod/);
+      await assert.rejects(explain('x/b', 'x/a', 'http'), /--port/);
       const cur = await client.get('NetworkPolicy', 'x', 'only-b');
       await client.update({ ...policy, metadata: { ...policy.metadata, resourceVersion: (cur?.['metadata'] as JsonObject)['resourceVersion'] }, spec: { podSelector: { matchExpressions: [{ key: 'pod', operator: 'Sometimes' }] } } });
       await until('the rejection is logged', () => lines.some((l) => l.includes('NetworkPolicy rejected')));

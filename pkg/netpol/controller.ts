@@ -5,12 +5,17 @@ import { objectKey, type StoreEvent } from '../k8s/object.js';
 import type { Views } from '../k8s/watch-layer.js';
 import type { Controller } from '../runtime/controller.js';
 import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
-import type { Family } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import { IptablesFirewallBackend, removeIptablesFirewall } from './iptables/backend.js';
 import { NftFirewallBackend, removeNftFirewall } from './nft/backend.js';
 import type { FirewallBackend } from './backend.js';
 import type { Nftables } from '../linux/nftables/types.js';
+import type { InspectHandler } from '../runtime/inspect.js';
+import { explainRows, type ExplainRow } from './explain.js';
+import { familyOf, tryParseIP, type Family, type IP } from '../util/ip.js';
+import type { PodInfo } from '../k8s/kinds/pod.js';
+import type { RuleOrigin } from './model/rules.js';
+import { nftRules } from './nft/render.js';
 import { ErrorCode, errorMessage, KubeRouterError } from '../util/errors.js';
 import { firewallMetrics, type FirewallMetrics } from './metrics.js';
 import { parsePod } from '../k8s/kinds/pod.js';
@@ -39,6 +44,11 @@ export class FirewallController implements Controller {
   private readonly metrics: FirewallMetrics;
   private readonly unsubscribe: (() => void)[] = [];
   private readonly families: Family[];
+
+  /** `kube-router netpol explain --from --to --port`: the verdict and what decided it, from the kernel's state. */
+  readonly inspect: Readonly<Record<string, InspectHandler>> = {
+    '/netpol/explain': (q) => this.explain(q),
+  };
 
   constructor(
     private readonly ctx: ControllerContext,
@@ -114,6 +124,43 @@ export class FirewallController implements Controller {
     this.tracker.setNode({ name: n.name, podCIDRs: nodePodCIDRs(n, this.ctx.config.router.clusterCidr) });
     this.runner.run();
   };
+
+  private async explain(q: URLSearchParams): Promise<ExplainRow[]> {
+    const backends = this.backends;
+    if (!backends) throw new Error('the firewall has not synced yet');
+    const port = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(q.get('port') ?? '');
+    if (!port || Number(port[1]) > 65535) throw new Error('--port PORT[/tcp|udp|sctp] is required');
+    const resolve = (what: string, text: string | null): { label: string; ip?: IP; pod?: PodInfo } => {
+      if (text === null || text === '') throw new Error(`--${what} NS/POD or IP is required`);
+      const ip = tryParseIP(text);
+      if (ip) return { label: text, ip, ...(this.tracker.pod(ip) ? { pod: this.tracker.pod(ip) as PodInfo } : {}) };
+      const pod = this.tracker.pod(text);
+      if (!pod) throw new Error(`--${what} ${text}: no such pod (NS/POD) known to this node, and not an address`);
+      return { label: text, pod };
+    };
+    const from = resolve('from', q.get('from'));
+    const to = resolve('to', q.get('to'));
+    // The family: the one an address names; for two pods IPv4 first, if both have it.
+    const fixed = from.ip ?? to.ip;
+    const family = fixed ? familyOf(fixed) : backends.map((b) => b.family).find((f) => [from, to].every((e) => e.pod?.ips.some((i) => familyOf(i) === f)));
+    const backend = backends.find((b) => b.family === family);
+    if (family === undefined || !backend) throw new Error('no IP family this firewall serves is common to both ends');
+    const ipOf = (e: typeof from): string => e.ip ?? (e.pod?.ips.find((i) => familyOf(i) === family) as string);
+    const src = ipOf(from);
+    const dst = ipOf(to);
+    const local = (await this.ctx.kernel.netlink.addresses(family)).map((a) => a.ip as string);
+    const hook = local.includes(dst) ? 'INPUT' : local.includes(src) ? 'OUTPUT' : 'FORWARD';
+    const view = await backend.kernelView();
+    const protocol = (port[2] ?? 'tcp').toLowerCase() as 'tcp' | 'udp' | 'sctp';
+    const verdict = view({ src, dst, protocol, dport: Number(port[1]), hook, localAddresses: local });
+    const desired = this.tracker.desired(family);
+    const originOf = (chain: string, rule: string): RuleOrigin | undefined => {
+      const rules = desired?.rules.get(chain) ?? [];
+      if (backend.kind === 'iptables') return rules[desired?.chains.get(chain)?.indexOf(rule) ?? -1]?.origin;
+      return rules.find((r) => nftRules(r, family, desired?.sources ?? new Map()).includes(rule))?.origin;
+    };
+    return explainRows({ node: this.ctx.config.nodeName, from: { label: from.label, ip: src, ...(from.pod ? { pod: from.pod } : {}) }, to: { label: to.label, ip: dst, ...(to.pod ? { pod: to.pod } : {}) }, verdict, policyChains: desired?.policyChains ?? new Map(), originOf });
+  }
 
   start(): Promise<void> {
     this.runner.start();

@@ -31,7 +31,7 @@ class UnknownRule extends Error {}
  * `nomatch` on the most specific prefix). Throws on any match or target it does not know, so a new
  * rule shape cannot slip by untested.
  */
-export function evaluateFilter(ipt: FakeIptables, ipset: FakeIpset, p: FilterPacket): FilterVerdict {
+export function evaluateFilter(ipt: FakeIptables, ipset: FakeIpset, p: FilterPacket, startChain?: string): FilterVerdict {
   const src = tryParseIP(p.src) as IP;
   const dst = tryParseIP(p.dst) as IP;
   const family = familyOf(src);
@@ -199,6 +199,6 @@ export function evaluateFilter(ipt: FakeIptables, ipset: FakeIpset, p: FilterPac
     return { kind: 'return' };
   };
 
-  const out = run(p.hook, 0);
+  const out = run(startChain ?? p.hook, 0);
   return { action: out.kind === 'verdict' ? out.action : 'accept', logged, matched };
 }

@@ -45,7 +45,7 @@ export function renderHelp(version: string): string {
     }
     lines.push('');
   }
-  lines.push('Environment: NODE_NAME (node name), KUBE_ROUTER_CNI_CONF_FILE (default /etc/cni/net.d/10-kuberouter.conf), KUBE_ROUTER_SOCKET (default /var/run/kube-router/kube-router.sock; KUBE_ROUTER_BGP_SOCKET is its earlier name): the local inspection socket `kube-router bgp peers|routes`, `kube-router proxy services [NS/NAME]` and `kube-router routes` read (each with --json).');
+  lines.push('Environment: NODE_NAME (node name), KUBE_ROUTER_CNI_CONF_FILE (default /etc/cni/net.d/10-kuberouter.conf), KUBE_ROUTER_SOCKET (default /var/run/kube-router/kube-router.sock; KUBE_ROUTER_BGP_SOCKET is its earlier name): the local inspection socket `kube-router bgp peers|routes`, `kube-router proxy services [NS/NAME]`, `kube-router routes` and `kube-router netpol explain --from NS/POD|IP --to NS/POD|IP --port PORT[/PROTO]` read (each with --json).');
   return lines.join('\n');
 }
 

@@ -7,6 +7,9 @@ import type { Family } from '../../util/ip.js';
 import { TOP_CHAINS, isFirewallChain, isFirewallSet, localPodsSet } from '../model/names.js';
 import type { DesiredFamily } from '../model/tracker.js';
 import type { FirewallBackend, FirewallSyncResult } from '../backend.js';
+import { FakeIptables } from '../../linux/iptables/fake.js';
+import { FakeIpset } from '../../linux/ipset/fake.js';
+import { evaluateFilter, type FilterPacket, type FilterVerdict } from '../evaluate.js';
 
 export const JUMP_COMMENT = 'kube-router netpol';
 
@@ -44,6 +47,22 @@ export class IptablesFirewallBackend implements FirewallBackend {
 
   invalidate(): void {
     this.applied = undefined;
+  }
+
+  /**
+   * Our chains and sets as `iptables-save` and `ipset save` give them now, loaded into the in-memory
+   * models of iptables and ipset, walked from our top chain of the hook (the jump to it is the first
+   * rule of the built-in chain, so what follows in the built-in chain is not ours to judge).
+   */
+  async kernelView(): Promise<(p: FilterPacket) => FilterVerdict> {
+    const [text, sets] = await Promise.all([this.iptables.save('filter'), this.ipset.save()]);
+    const chains = [...parseSave(text).chains].filter(([name]) => isFirewallChain(name));
+    const ipt = new FakeIptables(this.family);
+    await ipt.restore(['*filter', ...chains.map(([c]) => `:${c} - [0:0]`), ...chains.flatMap(([c, rules]) => rules.map((r) => `-A ${c} ${r}`)), 'COMMIT', ''].join('\n'));
+    const ipset = new FakeIpset();
+    const ours = sets.filter((s) => isFirewallSet(s.name)).sort((a, b) => Number(a.type === 'list:set') - Number(b.type === 'list:set'));
+    await ipset.restore(ours.map((s) => [`create ${s.name} ${s.type} family ${s.family === 4 ? 'inet' : 'inet6'}`, ...s.entries.map((e) => `add ${s.name} ${e}`)].join('\n')).join('\n') + '\n');
+    return (p) => evaluateFilter(ipt, ipset, p, TOP_CHAINS[p.hook]);
   }
 
   needsFull(): boolean {

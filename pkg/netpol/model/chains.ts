@@ -4,7 +4,7 @@ import { CHAINS, FirewallNames, TOP_CHAINS, localPodsSet, serviceVipsSet } from 
 import type { FirewallNode, FirewallOptions } from './types.js';
 import type { PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyRule } from '../../k8s/kinds/network-policy.js';
 import type { PolicyProtocol } from '../../k8s/kinds/protocol.js';
-import { iptablesRule, type FwMatch, type FwRule, type FwVerdict } from './rules.js';
+import { iptablesRule, type FwMatch, type FwRule, type FwVerdict, type RuleOrigin } from './rules.js';
 
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
 export type SetSource =
@@ -30,6 +30,8 @@ export type SetScope = 'cluster' | 'local';
  */
 export interface ChainModel {
   readonly family: Family;
+  /** Each policy chain: the policy (`ns/name`) and direction it judges (explain). */
+  readonly policyChains: ReadonlyMap<string, { readonly policy: string; readonly direction: 'ingress' | 'egress' }>;
   readonly rules: ReadonlyMap<string, readonly FwRule[]>;
   readonly chains: ReadonlyMap<string, readonly string[]>;
   readonly sets: ReadonlyMap<string, SetSource>;
@@ -148,12 +150,12 @@ class Builder {
    * one set (rules grow with ports, not peers × ports). Only egress named ports stay per peer: they
    * resolve on each peer's own pods.
    */
-  ruleLines(pr: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: FwRule[]): void {
+  ruleLines(pr: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: FwRule[], origin?: RuleOrigin): void {
     const peerDir = dir === 'ingress' ? 'src' : 'dst';
     const peers = pr.peers === 'all' ? null : this.peersMatch(pr.peers, peerDir);
     if (peers === undefined) return;
     const line = (...parts: (FwMatch | null)[]): void => {
-      out.push({ match: parts.filter((x): x is FwMatch => x !== null), verdict: ALLOW });
+      out.push({ match: parts.filter((x): x is FwMatch => x !== null), verdict: ALLOW, ...(origin ? { origin } : {}) });
     };
     if (pr.ports === 'all') return line(peers);
     const everyPod: PodSelection = { namespaces: { kind: 'selector', selector: EVERYTHING }, pods: EVERYTHING };
@@ -195,6 +197,7 @@ function sortedPolicies(policies: Iterable<PolicyInfo>): PolicyInfo[] {
 export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNode, opts: FirewallOptions, family: Family, names: FirewallNames = new FirewallNames()): ChainModel {
   const b = new Builder(family, opts, names);
   const policies = sortedPolicies(policiesIn);
+  const policyChains = new Map<string, { readonly policy: string; readonly direction: 'ingress' | 'egress' }>();
   const lp = localPodsSet(family);
   b.sets.set(lp, { kind: 'local-pods' });
   const podCIDRs = node.podCIDRs.filter((c) => familyOf(c) === family);
@@ -253,6 +256,7 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
       for (const p of list) {
         const targets: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: p.podSelector };
         const pc = names.policyChain(dir, p.namespace, p.name);
+        policyChains.set(pc, { policy: `${p.namespace}/${p.name}`, direction: dir });
         const guard: FwMatch[] = isEverything(p.podSelector) ? [] : [{ kind: 'set', set: b.selection(targets, 'local'), dir: podDir }];
         nc.push(rule(jump(pc), { kind: 'mark', bits: MARK_ALLOWED, negate: true }, ...guard));
         const chain = b.chain(pc);
@@ -260,7 +264,7 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
         // One policy's fault stays in its chain, and fails closed: its pods are isolated, nothing allowed.
         const lines: FwRule[] = [];
         try {
-          for (const r of (dir === 'ingress' ? p.ingress : p.egress) ?? []) b.ruleLines(r, dir, targets, lines);
+          for (const [i, r] of ((dir === 'ingress' ? p.ingress : p.egress) ?? []).entries()) b.ruleLines(r, dir, targets, lines, { policy: `${p.namespace}/${p.name}`, direction: dir, rule: i });
         } catch (e) {
           lines.length = 0;
           b.failures.push({ policy: `${p.namespace}/${p.name}`, error: e instanceof Error ? e.message : String(e) });
@@ -271,7 +275,7 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     }
   }
   const chains = new Map([...b.chains].map(([name, rs]) => [name, rs.map((r) => iptablesRule(r, family))]));
-  return { family, rules: b.chains, chains, sets: b.sets, failures: b.failures };
+  return { family, policyChains, rules: b.chains, chains, sets: b.sets, failures: b.failures };
 }
 
 /** Most allow lines one policy may compile to, per family (documented in the README). */

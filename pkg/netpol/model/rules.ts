@@ -36,6 +36,15 @@ export type FwVerdict =
 export interface FwRule {
   readonly match: readonly FwMatch[];
   readonly verdict: FwVerdict;
+  /** For an allow rule of a policy: which rule of the policy it compiles (explain). Not rendered. */
+  readonly origin?: RuleOrigin;
+}
+
+/** `ns/name`, `ingress` or `egress`, and the index of the rule in that list of the policy's spec. */
+export interface RuleOrigin {
+  readonly policy: string;
+  readonly direction: 'ingress' | 'egress';
+  readonly rule: number;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;

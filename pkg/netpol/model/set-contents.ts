@@ -139,6 +139,17 @@ export class SetContents {
     return true;
   }
 
+  /** The pod (not host-network) that has this address, if one does. Linear: for explain only. */
+  podByIP(ip: string): PodInfo | undefined {
+    for (const p of this.pods.values()) if (!p.hostNetwork && (p.ips as readonly string[]).includes(ip)) return p;
+    return undefined;
+  }
+
+  /** A pod as last seen (explain). */
+  pod(key: string): PodInfo | undefined {
+    return this.pods.get(key);
+  }
+
   /** Sorted members of one set (what `ipset save` should show). */
   entries(name: string): string[] {
     return [...(this.sets.get(name)?.counts.keys() ?? [])].sort();

@@ -35,6 +35,8 @@ export interface DesiredFamily {
   readonly sets: ReadonlyMap<string, IpsetType>;
   /** Set name → what it holds. */
   readonly sources: ReadonlyMap<string, SetSource>;
+  /** Policy chain → the policy and direction it judges. */
+  readonly policyChains: ChainModel['policyChains'];
   entries(set: string): string[];
   has(set: string, entry: string): boolean;
 }
@@ -94,6 +96,11 @@ export class FirewallTracker {
     this.chainsDirty = true;
   }
 
+  /** A pod by `ns/name`, or the pod that has this address (explain). */
+  pod(keyOrIP: string): PodInfo | undefined {
+    return this.sets.pod(keyOrIP) ?? this.sets.podByIP(keyOrIP);
+  }
+
   policyCount(): number {
     return this.policies.size;
   }
@@ -123,7 +130,7 @@ export class FirewallTracker {
     const m = this.chainModels.get(family);
     if (!m) return undefined;
     const sets = new Map<string, IpsetType>([...m.sets].map(([n, src]) => [n, setType(src)]));
-    return { family, chains: m.chains, rules: m.rules, sets, sources: m.sets, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
+    return { family, chains: m.chains, rules: m.rules, sets, sources: m.sets, policyChains: m.policyChains, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
   }
 
   /** The complete desired state, for tests. */

@@ -1,6 +1,9 @@
 import type { Nftables, NftTableState } from '../../linux/nftables/types.js';
 import type { Family } from '../../util/ip.js';
 import type { FirewallBackend, FirewallSyncResult } from '../backend.js';
+import { FakeNftables } from '../../linux/nftables/fake.js';
+import type { FilterPacket, FilterVerdict } from '../evaluate.js';
+import { evaluateNftFilter } from './evaluate.js';
 import type { SetSource } from '../model/chains.js';
 import type { DesiredFamily } from '../model/tracker.js';
 import { BASE_CHAINS, ipBlockElements, NETPOL_CANARY, NETPOL_TABLE, nftElement, nftFamily, nftRules, nftSetName, setDeclaration } from './render.js';
@@ -100,6 +103,22 @@ export class NftFirewallBackend implements FirewallBackend {
 
   invalidate(): void {
     this.applied = undefined;
+  }
+
+  /**
+   * The table as the kernel holds it now, walked in memory: set elements as the kernel lists them,
+   * rules as we committed them (the kernel prints rules in its own normal form, so they are checked by
+   * count against the kernel; a table that differs is refused: the next resync repairs it).
+   */
+  async kernelView(): Promise<(p: FilterPacket) => FilterVerdict> {
+    const applied = this.applied;
+    const have = await this.nft.dump(nftFamily(this.family), NETPOL_TABLE);
+    if (!applied || !have) throw new Error(`IPv${this.family}: the firewall has not programmed its table yet`);
+    for (const [c, rules] of applied.chains) if (have.chains.get(c)?.ruleCount !== rules.length) throw new Error(`IPv${this.family}: chain ${c} in the kernel is not what was programmed (the next resync repairs it)`);
+    const sets = new Map([...applied.sets].map(([n, s]) => [n, { ...s, elements: new Set(have.sets.get(n)?.elements ?? []) }]));
+    const fake = new FakeNftables();
+    await fake.apply(renderTable({ chains: applied.chains, sets }, this.family).join('\n') + '\n');
+    return (p) => evaluateNftFilter(fake, p);
   }
 
   async sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult> {

@@ -31,3 +31,6 @@ npm run --silent build
 if [ "${KR_SKIP_CONTROL_PLANE:-0}" != 1 ]; then
   bash scripts/control-plane/build.sh
 fi
+# kube-network-policies' NetworkPolicy evaluator from its Go module, for the firewall's differential
+# test (about 2 minutes the first time; nothing afterwards).
+bash scripts/knp-eval/build.sh

@@ -11,7 +11,9 @@ import { cniRun, loopbackUp } from './cni.js';
 import { makePlan, netns, nodeIP, nodeIP6, nodeName, podCidr, podCidr6, spareFabricIPs, type LabPlan } from './plan.js';
 import { isAlive, spawnDetached, waitForFile } from './processes.js';
 import { criSocket } from './cri-runtime.js';
-import { nsRun } from './sh.js';
+import { nsRun, run } from './sh.js';
+import { REPO_ROOT } from './dist.js';
+import { kubectlArgv } from './kubectl.js';
 import { startTor, torDaemonArgs, type TorOptions } from './tor.js';
 import { labDir, loadState, saveState, type LabState, type PodState } from './state.js';
 import { builtControlPlane } from './control-plane/binaries.js';
@@ -58,6 +60,9 @@ export function isKubernetes(st: LabState): boolean {
 export const CNI_TEMPLATE = { cniVersion: '0.3.0', name: 'mynet', type: 'bridge', bridge: 'kube-bridge', isDefaultGateway: true, hairpinMode: true, ipam: { type: 'host-local' } };
 
 /** The lab's admin client: cluster-admin on the real control plane (client certificate), or the fixture. */
+/** The ClusterNetworkPolicy CRD that scripts/network-policy-api/fetch.sh (run by setup) puts in the cache. */
+export const CNP_CRD_FILE = join(REPO_ROOT, '.cache/network-policy-api/v0.2.0/experimental-policy.networking.k8s.io_clusternetworkpolicies.yaml');
+
 export function client(st: LabState): KubeClient {
   if (!isKubernetes(st)) return new KubeClient({ kind: 'socket', socketPath: join(st.dir, 'api.sock') });
   const pki = pkiPaths(join(st.dir, 'pki'));
@@ -259,6 +264,11 @@ async function upKubernetes(st: LabState, o: UpOptions, progress: Progress): Pro
   saveState(st);
   await waitForFile(join(st.dir, 'lab-controllers.log'), /ready/, 15_000, 'the lab controllers');
   for (let i = 0; i < o.nodes; i++) await writeServiceAccountFiles(c, st.dir, nodeName(i));
+  if (existsSync(CNP_CRD_FILE)) {
+    progress('ClusterNetworkPolicy CRD (policy.networking.k8s.io/v1alpha2)');
+    await run(...kubectlArgv(st, ['apply', '-f', CNP_CRD_FILE]));
+    await run(...kubectlArgv(st, ['wait', '--for', 'condition=established', '--timeout=30s', 'crd/clusternetworkpolicies.policy.networking.k8s.io']));
+  }
   progress(`control plane ${cp.version} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -34,3 +34,5 @@ fi
 # kube-network-policies' NetworkPolicy evaluator from its Go module, for the firewall's differential
 # test (about 2 minutes the first time; nothing afterwards).
 bash scripts/knp-eval/build.sh
+# The ClusterNetworkPolicy CRD (network-policy-api v0.2.0), which the lab installs on the real control plane.
+bash scripts/network-policy-api/fetch.sh

@@ -4,13 +4,17 @@ import { apply, client, destroyLab, inspectSocket, probeMany, reportPodRunning, 
 import { request as httpRequest } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { KUBE_ROUTER_BIN } from '../../test/paths.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../../lab/sh.js';
+import { kubectlArgv } from '../../lab/kubectl.js';
 import { isAlive } from '../../lab/processes.js';
 import { netns, nodeIP, podCidr, podCidr6 } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { nthAddress, parseCIDR, tryParseCIDR } from '../../pkg/util/ip.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
-import { expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from '../../pkg/netpol/conformance.test-support.js';
+import { CNP_SCENARIOS, expectedMatrix, formatMatrix, mismatches, NAMESPACES, namespaceObject, POD_NAMES, podObject, podPorts, PROBES, probeKey, SCENARIOS, type Step } from '../../pkg/netpol/conformance.test-support.js';
 import type { World, WorldPod } from '../../pkg/netpol/reference.test-support.js';
 
 const quiet = (): void => undefined;
@@ -26,7 +30,7 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
   const LAB = testLabName(backend === 'iptables' ? 'lf' : 'ln');
   const backendArgs = backend === 'nftables' ? ['--use-nftables-for-netpol'] : [];
   let st: LabState;
-  const world: World = { namespaces: new Map(), pods: new Map(), policies: new Map() };
+  const world: World = { namespaces: new Map(), pods: new Map(), policies: new Map(), clusterPolicies: new Map() };
   const initialLabels = new Map<string, Record<string, string>>();
 
   const syncWorldPods = (): void => {
@@ -66,6 +70,19 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
       case 'label-namespace':
         await c.patch('Namespace', undefined, s.namespace, labelPatch(world.namespaces.get(s.namespace) ?? {}, s.labels));
         world.namespaces.set(s.namespace, s.labels);
+        break;
+      case 'apply-cluster-policy': {
+        const raw = s.policy(world);
+        const name = (raw['metadata'] as { name: string }).name;
+        const file = join(st.dir, `cnp-${name}.json`);
+        writeFileSync(file, JSON.stringify(raw));
+        await run(...kubectlArgv(st, ['apply', '-f', file]));
+        world.clusterPolicies?.set(name, raw);
+        break;
+      }
+      case 'delete-cluster-policy':
+        world.clusterPolicies?.delete(s.name);
+        await run(...kubectlArgv(st, ['delete', 'clusternetworkpolicy', s.name]));
         break;
       case 'recreate-pod': {
         const p = world.pods.get(s.pod) as WorldPod;
@@ -137,6 +154,7 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
   afterEach(async () => {
     // Back to the baseline: no policies, original labels.
     const c = client(st);
+    for (const name of [...(world.clusterPolicies?.keys() ?? [])]) await runStep({ kind: 'delete-cluster-policy', name });
     for (const key of [...world.policies.keys()]) {
       const [ns = '', name = ''] = key.split('/');
       await c.delete('NetworkPolicy', ns, name);
@@ -150,8 +168,10 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
     }
   });
 
-  for (const sc of SCENARIOS) {
-    it(sc.name, async () => {
+  for (const sc of [...SCENARIOS, ...CNP_SCENARIOS.map((c) => ({ ...c, name: `ClusterNetworkPolicy: ${c.name}` }))]) {
+    it(sc.name, async function () {
+      // ClusterNetworkPolicy needs its CRD, which only the real control plane serves.
+      if (sc.steps.some((x) => x.kind === 'apply-cluster-policy') && st.controlPlane?.kind !== 'kubernetes') this.skip();
       await check('before any step');
       for (const [i, s] of sc.steps.entries()) {
         await runStep(s);
@@ -264,6 +284,11 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
     await runStep(np('x', 'a-from-y-80', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }], ports: [{ port: 80 }] }] }));
     await runStep(np('y', 'egress-x-z', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { ns: 'x' } } }, { namespaceSelector: { matchLabels: { ns: 'z' } }, podSelector: { matchLabels: { pod: 'c' } } }] }] }));
     await runStep(np('z', 'web-only', { podSelector: {}, ingress: [{ ports: [{ port: 'web' }, { protocol: 'UDP', port: 'dns' }] }] }));
+    if (st.controlPlane?.kind === 'kubernetes') {
+      const cnp = (name: string, spec: Record<string, unknown>): Step => ({ kind: 'apply-cluster-policy', policy: () => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec }) });
+      await runStep(cnp('admin-no-z-to-x-81', { tier: 'Admin', priority: 5, subject: { namespaces: { matchLabels: { ns: 'x' } } }, ingress: [{ action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'z' } } }], protocols: [{ tcp: { destinationPort: { number: 81 } } }] }] }));
+      await runStep(cnp('baseline-no-x-to-y', { tier: 'Baseline', priority: 5, subject: { namespaces: { matchLabels: { ns: 'y' } } }, ingress: [{ action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'x' } } }] }] }));
+    }
     await check('policies in force');
     const got = await measure();
     const ask = (node: string, from: string, to: string, port: string): Promise<{ direction: string; verdict: string; decidedBy: string }[]> =>
@@ -288,7 +313,7 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
           const explained = egress?.verdict === 'allow' && ingress?.verdict === 'allow';
           const probed = got.get(probeKey(fk, tk, p.port, p.protocol));
           cells++;
-          if (explained !== probed) disagree.push(`${fk} → ${tk} ${port}: probe ${String(probed)}, explain egress ${egress?.verdict ?? '?'} (${egress?.decidedBy ?? ''}), ingress ${ingress?.verdict ?? '?'} (${ingress?.decidedBy ?? ''})`);
+          if (explained !== probed) disagree.push(`${fk} → ${tk} ${port}: probe ${String(probed)}, explain egress ${egress?.verdict ?? '?'} (${egress?.decidedBy ?? ''}), ingress ${ingress?.verdict ?? '?'} (${ingress?.decidedBy ?? ''}) after ${(ingress as { matched?: string[] } | undefined)?.matched?.join(' | ') ?? ''}`);
         }
       }
     }
@@ -306,6 +331,29 @@ describe(`firewall conformance in the lab (real ${backend === 'iptables' ? 'ipta
     assert.equal(ing?.verdict, 'deny');
     assert.equal(ing?.policy, 'x/a-from-y-80');
     assert.ok((ing?.matched.length ?? 0) > 0, 'the rules that matched, as the kernel holds them');
+    if (st.controlPlane?.kind === 'kubernetes') {
+      assert.match(cli('--from', 'x/a', '--to', 'y/c', '--port', '80/udp'), /ingress\s+y\/c\s+deny\s+Baseline\s+denied by ClusterNetworkPolicy baseline-no-x-to-y ingress\[0\] \(Deny\)/);
+    }
+  });
+
+  it('a ClusterNetworkPolicy this firewall cannot judge (a nodes peer) is refused whole with a Warning Event naming why; the others stay in force', async function () {
+    if (st.controlPlane?.kind !== 'kubernetes') this.skip();
+    const cnp = (name: string, spec: Record<string, unknown>): Step => ({ kind: 'apply-cluster-policy', policy: () => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec }) });
+    await runStep(cnp('deny-z-to-x', { tier: 'Admin', priority: 1, subject: { namespaces: { matchLabels: { ns: 'x' } } }, ingress: [{ action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'z' } } }] }] }));
+    await runStep(cnp('with-nodes', { tier: 'Admin', priority: 2, subject: { namespaces: {} }, egress: [{ action: 'Deny', to: [{ nodes: { matchLabels: { any: 'thing' } } }] }] }));
+    // The one the firewall refuses is not in force: the oracle must not see it either.
+    world.clusterPolicies?.delete('with-nodes');
+    const c = client(st);
+    const end = Date.now() + 20_000;
+    let events: JsonObject[] = [];
+    while (Date.now() < end) {
+      events = (await c.list('Event', 'default')).filter((e) => (e['involvedObject'] as JsonObject)['name'] === 'with-nodes' && e['type'] === 'Warning');
+      if (events.length > 0) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(events.some((e) => e['reason'] === 'KubeRouterMalformed' && /nodes is not supported/.test(String(e['message']))), JSON.stringify(events));
+    await check('the valid cluster policy still in force, the refused one nowhere');
+    await run(...kubectlArgv(st, ['delete', 'clusternetworkpolicy', 'with-nodes']));
   });
 
   it('--netpol-default-deny: a pod address this node does not know as a pod gets nothing until it does; the node still reaches it', async () => {

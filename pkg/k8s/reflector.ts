@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
-import { ErrorCode, errorMessage, isKubeRouterError } from '../util/errors.js';
+import { ErrorCode, errorMessage, isKubeRouterError, KubeRouterError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { objectKey, toKubeObject, type KubeObject, type StoreEvent } from './object.js';
 import type { ApiTransport, WatchHandle } from './transport.js';
@@ -22,6 +22,12 @@ export interface ReflectorOptions {
   readonly pageSize?: number;
   /** Server-side watch timeout; the stream is re-opened from the last version after it. */
   readonly watchTimeoutSec?: number;
+  /**
+   * A resource the API may not serve (a CRD not installed): a LIST answered 404 counts as an empty,
+   * synced list (so it never holds up the caches), and is tried again after `optionalRetryMs`.
+   */
+  readonly optional?: boolean;
+  readonly optionalRetryMs?: number;
 }
 
 export interface ReflectorDeps {
@@ -34,6 +40,9 @@ export interface ReflectorDeps {
   /** Counts restarts by reason, for metrics. */
   readonly onRestart?: (reason: 'error' | 'expired' | 'closed') => void;
 }
+
+/** An optional resource the API does not serve (404): not an error, not a disconnect. */
+class NotServed extends Error {}
 
 type WatchEnd = { readonly kind: 'closed' } | { readonly kind: 'expired' } | { readonly kind: 'error'; readonly error: unknown };
 
@@ -50,6 +59,7 @@ export class Reflector {
   private needList = true;
   private stopped = true;
   private hasSynced = false;
+  private notServed = false;
   private syncWaiters: (() => void)[] = [];
   private current: WatchHandle | undefined;
   private sleepTimer: TimerHandle | undefined;
@@ -145,6 +155,28 @@ export class Reflector {
    * pages of one LIST are one snapshot. An expired continue token restarts the LIST.
    */
   private async relist(): Promise<void> {
+    try {
+      await this.relistOnce();
+    } catch (e) {
+      if (!this.opts.optional || !(e instanceof KubeRouterError) || e.details['status'] !== 404) throw e;
+      // Not served: empty and synced, and look again later.
+      if (!this.notServed) this.deps.logger.info('resource not served by the API (its CRD is not installed): treated as empty, checked again', { resource: this.opts.name, retryMs: this.opts.optionalRetryMs ?? 60_000 });
+      this.notServed = true;
+      for (const o of [...this.items.values()]) this.remove(o);
+      this.markSynced();
+      throw new NotServed();
+    }
+    this.notServed = false;
+  }
+
+  private markSynced(): void {
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private async relistOnce(): Promise<void> {
     const seen = new Set<string>();
     let token: string | undefined;
     let rv = '';
@@ -177,10 +209,7 @@ export class Reflector {
     for (const o of [...this.items.values()]) if (!seen.has(objectKey(o))) this.remove(o);
     this.rv = rv;
     this.needList = false;
-    if (!this.hasSynced) {
-      this.hasSynced = true;
-      for (const w of this.syncWaiters.splice(0)) w();
-    }
+    this.markSynced();
   }
 
   private watchOnce(): Promise<WatchEnd> {
@@ -254,6 +283,10 @@ export class Reflector {
         backoff = initial;
       } catch (e) {
         if (this.stopped) break;
+        if (e instanceof NotServed) {
+          await this.sleep(this.opts.optionalRetryMs ?? 60_000);
+          continue;
+        }
         this.deps.onDisconnect?.();
         this.deps.onRestart?.('error');
         const status = e !== null && typeof e === 'object' ? (e as { statusCode?: unknown }).statusCode : undefined;

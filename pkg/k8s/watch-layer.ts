@@ -13,7 +13,10 @@ export const WATCHED = {
   nodes: '/api/v1/nodes',
   namespaces: '/api/v1/namespaces',
   networkPolicies: '/apis/networking.k8s.io/v1/networkpolicies',
+  clusterNetworkPolicies: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies',
 } as const;
+/** Resources a cluster may not serve (their CRD not installed): empty and synced until it does. */
+const OPTIONAL: ReadonlySet<ResourceName> = new Set(['clusterNetworkPolicies']);
 export type ResourceName = keyof typeof WATCHED;
 
 /** A read-only view of one resource: what a controller may see. */
@@ -55,7 +58,7 @@ export class WatchLayer {
     let r = this.reflectors.get(name);
     if (!r) {
       r = new Reflector(
-        { path: WATCHED[name], name, ...this.deps.reflector },
+        { path: WATCHED[name], name, ...(OPTIONAL.has(name) ? { optional: true } : {}), ...this.deps.reflector },
         {
           transport: this.deps.transport,
           clock: this.deps.clock,

@@ -34,7 +34,9 @@ export type Step =
   | { readonly kind: 'delete-policy'; readonly namespace: string; readonly name: string }
   | { readonly kind: 'label-pod'; readonly pod: string; readonly labels: Record<string, string> }
   | { readonly kind: 'label-namespace'; readonly namespace: string; readonly labels: Record<string, string> }
-  | { readonly kind: 'recreate-pod'; readonly pod: string };
+  | { readonly kind: 'recreate-pod'; readonly pod: string }
+  | { readonly kind: 'apply-cluster-policy'; readonly policy: (w: World) => Json }
+  | { readonly kind: 'delete-cluster-policy'; readonly name: string };
 
 export interface Scenario {
   readonly name: string;
@@ -138,6 +140,63 @@ export const SCENARIOS: readonly Scenario[] = [
       apply('x', 'from-b', { podSelector: podSel('a'), ingress: [{ from: [{ podSelector: podSel('b') }] }] }),
       { kind: 'recreate-pod', pod: 'x/b' },
       { kind: 'recreate-pod', pod: 'x/a' },
+    ],
+  },
+];
+
+const cnp = (name: string, spec: Json): Step => ({ kind: 'apply-cluster-policy', policy: () => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec }) });
+const nsSubject = (ns: string): Json => ({ namespaces: nsSel(ns) });
+const fromNs = (ns: string): Json => ({ namespaces: nsSel(ns) });
+const everyNs: Json = { namespaces: {} };
+
+/**
+ * ClusterNetworkPolicy (v1alpha2) scenarios, modelled on the cases of that API's own conformance
+ * suite: each tier's actions, priorities, rule order, Pass into the next tier, subjects and peers by
+ * namespace and by pod, networks, ports, ranges and named ports, both directions, with and against
+ * NetworkPolicies.
+ */
+export const CNP_SCENARIOS: readonly Scenario[] = [
+  { name: 'admin Deny overrides a NetworkPolicy that allows', steps: [apply('x', 'from-y', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: nsSel('y') }] }] }), cnp('deny-y', { tier: 'Admin', priority: 10, subject: nsSubject('x'), ingress: [{ action: 'Deny', from: [fromNs('y')] }] })] },
+  { name: 'admin Accept overrides a NetworkPolicy that denies', steps: [apply('x', 'deny-in', { podSelector: {}, policyTypes: ['Ingress'] }), cnp('accept-z-80', { tier: 'Admin', priority: 10, subject: nsSubject('x'), ingress: [{ action: 'Accept', from: [fromNs('z')], protocols: [{ tcp: { destinationPort: { number: 80 } } }] }] })] },
+  {
+    name: 'admin Pass hands over to NetworkPolicy; a lower-priority Deny does not see it',
+    steps: [cnp('pass-y', { tier: 'Admin', priority: 10, subject: nsSubject('x'), ingress: [{ action: 'Pass', from: [fromNs('y')] }] }), cnp('deny-all', { tier: 'Admin', priority: 20, subject: nsSubject('x'), ingress: [{ action: 'Deny', from: [everyNs] }] }), apply('x', 'a-from-y', { podSelector: podSel('a'), ingress: [{ from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 80 }] }] })],
+  },
+  {
+    name: 'priorities: the lower number wins whatever the order of creation',
+    steps: [cnp('later-accept', { tier: 'Admin', priority: 50, subject: nsSubject('y'), ingress: [{ action: 'Accept', from: [fromNs('z')] }] }), cnp('first-deny', { tier: 'Admin', priority: 5, subject: nsSubject('y'), ingress: [{ action: 'Deny', from: [{ pods: { namespaceSelector: nsSel('z'), podSelector: podSel('a') } }] }] })],
+  },
+  {
+    name: 'rule order inside one policy: the first match decides',
+    steps: [cnp('ordered', { tier: 'Admin', priority: 1, subject: nsSubject('z'), ingress: [{ action: 'Deny', from: [everyNs], protocols: [{ udp: { destinationPort: { range: { start: 1, end: 65535 } } } }] }, { action: 'Accept', from: [everyNs] }, { action: 'Deny', from: [everyNs] }] }), apply('z', 'deny-in', { podSelector: {}, policyTypes: ['Ingress'] })],
+  },
+  {
+    name: 'baseline Deny only for pods no NetworkPolicy isolates',
+    steps: [cnp('base-deny', { tier: 'Baseline', priority: 1, subject: nsSubject('x'), ingress: [{ action: 'Deny', from: [everyNs] }] }), apply('x', 'a-from-y', { podSelector: podSel('a'), ingress: [{ from: [{ namespaceSelector: nsSel('y') }] }] })],
+  },
+  {
+    name: 'baseline Accept before a baseline Deny; admin Pass reaches the baseline',
+    steps: [cnp('base', { tier: 'Baseline', priority: 1, subject: nsSubject('y'), ingress: [{ action: 'Accept', from: [fromNs('x')] }, { action: 'Deny', from: [everyNs] }] }), cnp('admin-pass', { tier: 'Admin', priority: 1, subject: nsSubject('y'), ingress: [{ action: 'Pass', from: [fromNs('z')] }] })],
+  },
+  {
+    name: 'egress: admin Deny to a network and a port range, subject by pod selector',
+    steps: [{ kind: 'apply-cluster-policy', policy: (w) => ({ apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: 'egress-net' }, spec: { tier: 'Admin', priority: 3, subject: { pods: { namespaceSelector: {}, podSelector: podSel('a') } }, egress: [{ action: 'Deny', to: [{ networks: [`${ipOf(w, 'z/b')}/32`, `${ipOf(w, 'y/c')}/32`] }], protocols: [{ tcp: { destinationPort: { range: { start: 80, end: 81 } } } }] }] } }) }],
+  },
+  {
+    name: 'named port: admin Accept on web, then Deny the rest of the namespace',
+    steps: [cnp('web-only', { tier: 'Admin', priority: 2, subject: nsSubject('x'), ingress: [{ action: 'Accept', from: [everyNs], protocols: [{ destinationNamedPort: 'web' }] }, { action: 'Deny', from: [everyNs] }] })],
+  },
+  {
+    name: 'egress baseline Deny to a namespace, a NetworkPolicy of the source namespace takes over',
+    steps: [cnp('no-z', { tier: 'Baseline', priority: 9, subject: everyNs, egress: [{ action: 'Deny', to: [fromNs('z')] }] }), apply('y', 'y-egress', { podSelector: podSel('b'), policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: nsSel('z') }], ports: [{ port: 80 }] }] })],
+  },
+  {
+    name: 'a cluster policy updated, then deleted; a namespace relabelled into its subject',
+    steps: [
+      cnp('moving', { tier: 'Admin', priority: 4, subject: nsSubject('x'), ingress: [{ action: 'Deny', from: [fromNs('y')] }] }),
+      cnp('moving', { tier: 'Admin', priority: 4, subject: nsSubject('x'), ingress: [{ action: 'Deny', from: [fromNs('z')], protocols: [{ udp: { destinationPort: { number: 81 } } }] }] }),
+      { kind: 'label-namespace', namespace: 'y', labels: { ns: 'x' } },
+      { kind: 'delete-cluster-policy', name: 'moving' },
     ],
   },
 ];

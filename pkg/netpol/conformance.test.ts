@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { FakeCluster } from './fake-cluster.test-support.js';
-import { expectedMatrix, formatMatrix, mismatches, probeKey, SCENARIOS } from './conformance.test-support.js';
+import { CNP_SCENARIOS, expectedMatrix, formatMatrix, mismatches, probeKey, SCENARIOS } from './conformance.test-support.js';
 
 for (const kind of ['iptables', 'nftables'] as const)
 describe(`firewall conformance on kernel fakes, ${kind} backend (packet evaluator, two nodes)`, () => {
-  for (const sc of SCENARIOS) {
+  for (const sc of [...SCENARIOS, ...CNP_SCENARIOS.map((c) => ({ ...c, name: `ClusterNetworkPolicy: ${c.name}` }))]) {
     it(sc.name, async () => {
       const c = new FakeCluster(kind);
       for (const n of c.nodes) await n.sync(true);
@@ -16,10 +16,15 @@ describe(`firewall conformance on kernel fakes, ${kind} backend (packet evaluato
         c.assertMatchesFreshCompute();
       };
       check('before any step');
+      let clusterPoliciesMattered = false;
       for (const [i, s] of sc.steps.entries()) {
         await c.step(s);
         check(`after step ${i + 1} (${s.kind})`);
+        const without = expectedMatrix({ ...c.world, clusterPolicies: new Map() });
+        if ([...expectedMatrix(c.world)].some(([k, v]) => without.get(k) !== v)) clusterPoliciesMattered = true;
       }
+      // Not vacuous: in a cluster policy scenario the same world without them differs at some step.
+      if (sc.steps.some((s) => s.kind === 'apply-cluster-policy')) assert.ok(clusterPoliciesMattered, 'the cluster policies changed some probe');
       // A full resync afterwards finds nothing to write.
       for (const n of c.nodes) assert.equal(await n.sync(true), 0, `${n.spec.name}: a full resync wrote something`);
     });

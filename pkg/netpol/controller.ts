@@ -23,7 +23,8 @@ import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
 import { parseNamespace } from '../k8s/kinds/namespace.js';
 import { parsePolicy } from '../k8s/kinds/network-policy.js';
 import { FirewallTracker } from './model/tracker.js';
-import { MAX_RULES_PER_POLICY, policyRuleCount } from './model/chains.js';
+import { clusterPolicyRuleCount, MAX_RULES_PER_POLICY, policyRuleCount } from './model/chains.js';
+import { parseClusterNetworkPolicy } from '../k8s/kinds/cluster-network-policy.js';
 import { eventTargetOf } from '../k8s/events.js';
 
 /**
@@ -35,7 +36,7 @@ import { eventTargetOf } from '../k8s/events.js';
 export class FirewallController implements Controller {
   readonly name = 'NetworkPolicyController';
   readonly syncPeriodMs: number;
-  private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes' | 'services'>;
+  private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes' | 'services' | 'clusterNetworkPolicies'>;
   private readonly tracker: FirewallTracker;
   /** Chosen at the first sync (auto looks for iptables and ipset). */
   private backends: FirewallBackend[] | undefined;
@@ -62,7 +63,7 @@ export class FirewallController implements Controller {
     this.families = enabledFamilies(cfg);
     this.tracker = new FirewallTracker(cfg.nodeName, this.families, { defaultDeny: cfg.firewall.defaultDeny, serviceClusterIPRanges: cfg.serviceClusterIPRanges, sctp: true, serviceExemptions: { nodePorts: cfg.proxy.nodePortRange } });
     // Objects are parsed on arrival and kept parsed here: the caches need only metadata.
-    this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies'), ...ctx.watch.views('nodes', 'services') };
+    this.views = { ...ctx.watch.viewsWith({ cache: 'metadata' }, 'pods', 'namespaces', 'networkPolicies', 'clusterNetworkPolicies'), ...ctx.watch.views('nodes', 'services') };
     this.runner = new BoundedFrequencyRunner((t) => this.sync(t), { name: this.name, minIntervalMs: 0, maxIntervalMs: this.syncPeriodMs, retryAfterMs: 1000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
     this.unsubscribe.push(
       this.views.pods.subscribe(this.onPod),
@@ -70,6 +71,7 @@ export class FirewallController implements Controller {
       this.views.networkPolicies.subscribe(this.onPolicy),
       this.views.nodes.subscribe(this.onNode),
       this.views.services.subscribe(this.onService),
+      this.views.clusterNetworkPolicies.subscribe(this.onClusterPolicy),
     );
   }
 
@@ -108,6 +110,34 @@ export class FirewallController implements Controller {
       return;
     }
     this.tracker.setPolicy(key, r.policy);
+    this.runner.run();
+  };
+
+  /**
+   * ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2): an invalid one is refused whole with the
+   * reason (log, metric, Event) and its last valid version stays in force; one over the rule budget too.
+   */
+  private onClusterPolicy = (e: StoreEvent): void => {
+    const name = e.obj.metadata.name;
+    if (e.type === 'delete') {
+      this.tracker.setClusterPolicy(name, undefined);
+      this.runner.run();
+      return;
+    }
+    const object = eventTargetOf(e.obj, 'ClusterNetworkPolicy', 'policy.networking.k8s.io/v1alpha2');
+    const reject = (reason: 'Malformed' | 'OverBudget', message: string): void => this.ctx.rejections.reject({ controller: 'netpol', kind: 'ClusterNetworkPolicy', reason, message, object });
+    const r = parseClusterNetworkPolicy(e.obj);
+    if (r.kind === 'rejected') {
+      reject('Malformed', `${r.reason}; its last valid version (if any) stays in force`);
+      return;
+    }
+    const nft = this.backends ? this.backends[0]?.kind === 'nftables' : this.ctx.config.firewall.backend === 'nftables';
+    const cost = Math.max(0, ...this.families.map((f) => clusterPolicyRuleCount(r.policy, this.tracker.options, f, nft)));
+    if (cost > MAX_RULES_PER_POLICY) {
+      reject('OverBudget', `compiles to more than ${MAX_RULES_PER_POLICY} rules per family (${cost}); its last valid version (if any) stays in force`);
+      return;
+    }
+    this.tracker.setClusterPolicy(name, r.policy);
     this.runner.run();
   };
 
@@ -254,6 +284,7 @@ export class FirewallController implements Controller {
     this.metrics.chains.set(chains);
     this.metrics.ipsets.set(sets);
     this.metrics.policies.set(this.tracker.policyCount());
+    this.metrics.clusterPolicies.set(this.tracker.clusterPolicyCount());
     this.ctx.health.beat(this.name);
     if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, writes });
     this.logger.v(1, 'netpol sync', { trigger, mode, writes, chains, sets, ms: Math.round(seconds * 1000), ...Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])) });

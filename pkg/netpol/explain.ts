@@ -18,8 +18,8 @@ export interface ExplainRow {
   readonly pod: string;
   /** allow / deny: judged on this node by what is in its kernel; the others say why not. */
   readonly verdict: 'allow' | 'deny' | 'not judged here' | 'not policed' | 'not reached';
-  /** NetworkPolicy when a policy decided; default otherwise. */
-  readonly tier: 'NetworkPolicy' | 'default';
+  /** The tier that decided: a ClusterNetworkPolicy's (Admin, Baseline), NetworkPolicy, or default. */
+  readonly tier: 'Admin' | 'NetworkPolicy' | 'Baseline' | 'default';
   readonly decidedBy: string;
   readonly policy?: string;
   /** `ingress[0]`: the rule of the policy's spec that allowed it. */
@@ -34,7 +34,7 @@ export interface ExplainInput {
   readonly to: ExplainEnd;
   readonly verdict: FilterVerdict;
   /** Policy chain → the policy and direction it judges. */
-  readonly policyChains: ReadonlyMap<string, { readonly policy: string; readonly direction: 'ingress' | 'egress' }>;
+  readonly policyChains: ReadonlyMap<string, { readonly policy: string; readonly direction: 'ingress' | 'egress'; readonly tier?: 'Admin' | 'Baseline' }>;
   /** The policy rule an allow rule in a chain compiles, if it is one. */
   readonly originOf: (chain: string, rule: string) => RuleOrigin | undefined;
 }
@@ -74,14 +74,25 @@ export function explainRows(x: ExplainInput): ExplainRow[] {
     }
     const mine = matched.filter((m) => x.policyChains.get(m.chain)?.direction === direction);
     const lines = mine.map((m) => `${m.chain}: ${m.rule}`);
-    if (mine.length > 0) {
-      const allow = mine.map((m) => x.originOf(m.chain, m.rule)).find((o) => o !== undefined);
-      const isolatedBy = [...new Set(mine.map((m) => x.policyChains.get(m.chain)?.policy))].join(', ');
-      if (allow) rows.push({ ...base, verdict: 'allow', tier: 'NetworkPolicy', decidedBy: `allowed by ${allow.policy} ${allow.direction}[${allow.rule}]`, policy: allow.policy, rule: `${allow.direction}[${allow.rule}]`, matched: lines });
-      else {
-        rows.push({ ...base, verdict: 'deny', tier: 'NetworkPolicy', decidedBy: `isolated by ${isolatedBy}; no rule of theirs allows it`, policy: isolatedBy, matched: lines });
-        if (direction === 'egress') egressDenied = true;
-      }
+    // The first rule with an origin that decides: a cluster policy's Accept or Deny, or a NetworkPolicy allow.
+    let decided = false;
+    for (const m of mine) {
+      const o = x.originOf(m.chain, m.rule);
+      if (!o || o.action === 'Pass') continue;
+      const tier = o.tier ?? 'NetworkPolicy';
+      const what = `${o.tier ? `ClusterNetworkPolicy ${o.policy}` : o.policy} ${o.direction}[${o.rule}]${o.action ? ` (${o.action})` : ''}`;
+      const deny = o.action === 'Deny';
+      rows.push({ ...base, verdict: deny ? 'deny' : 'allow', tier, decidedBy: `${deny ? 'denied' : 'allowed'} by ${what}`, policy: o.policy, rule: `${o.direction}[${o.rule}]`, matched: lines });
+      if (deny && direction === 'egress') egressDenied = true;
+      decided = true;
+      break;
+    }
+    if (decided) continue;
+    const npChains = mine.filter((m) => x.policyChains.get(m.chain)?.tier === undefined);
+    if (npChains.length > 0) {
+      const isolatedBy = [...new Set(npChains.map((m) => x.policyChains.get(m.chain)?.policy))].join(', ');
+      rows.push({ ...base, verdict: 'deny', tier: 'NetworkPolicy', decidedBy: `isolated by ${isolatedBy}; no rule of theirs allows it`, policy: isolatedBy, matched: lines });
+      if (direction === 'egress') egressDenied = true;
       continue;
     }
     if (direction === 'ingress' && egressDenied) {
@@ -98,6 +109,13 @@ export function explainRows(x: ExplainInput): ExplainRow[] {
     else if (top) rows.push({ ...base, verdict: 'allow', decidedBy: 'a Service address, exempt at INPUT: judged against the endpoint after the proxy', matched: all });
     else if (early) rows.push({ ...base, verdict: 'allow', decidedBy: 'ICMP that keeps networking working, or traffic from the node itself', matched: all });
     else rows.push({ ...base, verdict: 'allow', decidedBy: `no policy selects ${who} for ${direction}`, matched: all });
+  }
+  // The kernel's rules are the authority: if they refused and no row says why, say which rule did.
+  if (x.verdict.action !== 'accept' && !rows.some((r) => r.verdict === 'deny')) {
+    const i = rows.map((r) => r.verdict).lastIndexOf('allow');
+    const last = x.verdict.matched[x.verdict.matched.length - 1] ?? '';
+    const refused = rows[i];
+    if (refused) rows[i] = { ...refused, verdict: 'deny', tier: 'default', decidedBy: `refused by ${last}`, matched: x.verdict.matched };
   }
   return rows;
 }

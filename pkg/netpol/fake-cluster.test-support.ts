@@ -14,6 +14,7 @@ import { IptablesFirewallBackend } from './iptables/backend.js';
 import { parsePod } from '../k8s/kinds/pod.js';
 import { parseNamespace } from '../k8s/kinds/namespace.js';
 import { parsePolicy } from '../k8s/kinds/network-policy.js';
+import { parseClusterNetworkPolicy } from '../k8s/kinds/cluster-network-policy.js';
 import { compute, FirewallTracker, trackerFor } from './model/tracker.js';
 import { FakeNftables } from '../linux/nftables/fake.js';
 import { NftFirewallBackend, desiredTable } from './nft/backend.js';
@@ -71,7 +72,7 @@ export function withStatus(p: WorldPod): Record<string, unknown> {
 }
 
 export class FakeCluster {
-  readonly world: World = { namespaces: new Map(), pods: new Map(), policies: new Map() };
+  readonly world: World = { namespaces: new Map(), pods: new Map(), policies: new Map(), clusterPolicies: new Map() };
   readonly nodes: FakeNode[];
   private nextHost = new Map<string, number>();
 
@@ -121,6 +122,19 @@ export class FakeCluster {
         this.world.namespaces.set(s.namespace, s.labels);
         for (const n of this.nodes) n.tracker.setNamespace(s.namespace, parseNamespace(kube(namespaceObject(s.namespace, s.labels))));
         break;
+      case 'apply-cluster-policy': {
+        const raw = s.policy(this.world);
+        const name = (raw['metadata'] as { name: string }).name;
+        this.world.clusterPolicies?.set(name, raw);
+        const r = parseClusterNetworkPolicy(kube(raw));
+        assert.equal(r.kind, 'policy', JSON.stringify(r));
+        if (r.kind === 'policy') for (const n of this.nodes) n.tracker.setClusterPolicy(name, r.policy);
+        break;
+      }
+      case 'delete-cluster-policy':
+        this.world.clusterPolicies?.delete(s.name);
+        for (const n of this.nodes) n.tracker.setClusterPolicy(s.name, undefined);
+        break;
       case 'recreate-pod': {
         const p = this.world.pods.get(s.pod) as WorldPod;
         for (const n of this.nodes) n.tracker.setPod(s.pod, undefined);
@@ -163,6 +177,7 @@ export class FakeCluster {
         namespaces: [...this.world.namespaces].map(([name, labels]) => ({ name, labels })),
         pods: [...this.world.pods.values()].map((p) => parsePod(kube(withStatus(p)))).filter((p) => p !== undefined),
         policies: [...this.world.policies.values()].map((raw) => parsePolicy(kube(raw))).flatMap((r) => (r.kind === 'policy' ? [r.policy] : [])),
+        clusterPolicies: [...(this.world.clusterPolicies?.values() ?? [])].map((raw) => parseClusterNetworkPolicy(kube(raw))).flatMap((r) => (r.kind === 'policy' ? [r.policy] : [])),
       };
       if (n.kind === 'nftables') {
         const want = desiredTable(trackerFor(snapshot, [4], OPTS).desired(4) as NonNullable<ReturnType<FirewallTracker['desired']>>);

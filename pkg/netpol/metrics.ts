@@ -15,6 +15,7 @@ export interface FirewallMetrics {
   readonly syncDuration: Histogram<'mode'>;
   readonly kernelWrites: Counter<'mode'>;
   readonly policies: Gauge;
+  readonly clusterPolicies: Gauge;
 }
 
 export function firewallMetrics(m: DaemonMetrics): FirewallMetrics {
@@ -46,5 +47,6 @@ export function firewallMetrics(m: DaemonMetrics): FirewallMetrics {
     syncDuration: m.histogram('kube_router_netpol_sync_duration_seconds', 'NetworkPolicy sync time by mode (full, partial, no-op)', ['mode']),
     kernelWrites: m.counter('kube_router_netpol_kernel_writes_total', 'Lines written to iptables-restore and ipset restore', ['mode']),
     policies: m.gauge('kube_router_netpol_policies', 'NetworkPolicies in force'),
+    clusterPolicies: m.gauge('kube_router_netpol_cluster_policies', 'ClusterNetworkPolicies (policy.networking.k8s.io/v1alpha2) in force'),
   };
 }

@@ -21,6 +21,8 @@ export interface World {
   readonly pods: Map<string, WorldPod>;
   /** Raw NetworkPolicy objects by namespace/name. */
   readonly policies: Map<string, Json>;
+  /** Raw ClusterNetworkPolicy objects by name. */
+  readonly clusterPolicies?: Map<string, Json>;
 }
 
 const obj = (v: unknown): Json | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined);
@@ -80,7 +82,67 @@ function portMatches(rulePorts: unknown[], port: number, protocol: 'TCP' | 'UDP'
   });
 }
 
+/** ClusterNetworkPolicy (v1alpha2): whether its subject holds the pod. */
+function subjectHolds(w: World, subject: Json, pod: WorldPod): boolean {
+  const nsLabels = w.namespaces.get(pod.namespace) ?? {};
+  if (subject['namespaces'] !== undefined) return selects(subject['namespaces'], nsLabels);
+  const p = obj(subject['pods']) ?? {};
+  return selects(p['namespaceSelector'], nsLabels) && selects(p['podSelector'], pod.labels);
+}
+
+function cnpPeerMatches(w: World, peer: Json, addr: string, pod: WorldPod | undefined): boolean {
+  if (peer['networks'] !== undefined) return arr(peer['networks']).some((n) => {
+    const c = tryParseCIDR(String(n));
+    return c !== undefined && cidrContains(c, tryParseIP(addr) as IP);
+  });
+  if (!pod) return false;
+  return subjectHolds(w, peer, pod);
+}
+
+function cnpPortMatches(protocols: unknown[], port: number, protocol: 'TCP' | 'UDP', portsPod: WorldPod | undefined): boolean {
+  if (protocols.length === 0) return true;
+  return protocols.some((x) => {
+    const p = obj(x) ?? {};
+    if (typeof p['destinationNamedPort'] === 'string') return portsPod?.ports.some((cp) => cp.name === p['destinationNamedPort'] && cp.protocol === protocol && cp.port === port) ?? false;
+    const mine = obj(p[protocol.toLowerCase()]);
+    if (!mine) return false;
+    const dp = obj(mine['destinationPort']);
+    if (!dp) return true;
+    const range = obj(dp['range']);
+    if (range) return port >= Number(range['start']) && port <= Number(range['end']);
+    return Number(dp['number']) === port;
+  });
+}
+
+/** The first rule of the tier's policies (by priority, then name; rules in order) that matches: its action. */
+function tierDecision(w: World, tier: 'Admin' | 'Baseline', pod: WorldPod, dir: 'ingress' | 'egress', peerAddr: string, peerPod: WorldPod | undefined, port: number, protocol: 'TCP' | 'UDP'): string | undefined {
+  const list = [...(w.clusterPolicies ?? new Map<string, Json>())]
+    .map(([name, o]) => ({ name, spec: obj(o['spec']) ?? {} }))
+    .filter((c) => c.spec['tier'] === tier)
+    .sort((a, b) => Number(a.spec['priority']) - Number(b.spec['priority']) || (a.name < b.name ? -1 : 1));
+  for (const c of list) {
+    if (!subjectHolds(w, obj(c.spec['subject']) ?? {}, pod)) continue;
+    for (const r of arr(c.spec[dir])) {
+      const rule = obj(r) ?? {};
+      if (!cnpPortMatches(arr(rule['protocols']), port, protocol, dir === 'ingress' ? pod : peerPod)) continue;
+      if (arr(rule[dir === 'ingress' ? 'from' : 'to']).some((x) => cnpPeerMatches(w, obj(x) ?? {}, peerAddr, peerPod))) return String(rule['action']);
+    }
+  }
+  return undefined;
+}
+
+/** Admin tier, then NetworkPolicy (final for the pods it isolates), then Baseline, then allowed. */
 function directionAllows(w: World, pod: WorldPod, dir: 'ingress' | 'egress', peerAddr: string, peerPod: WorldPod | undefined, port: number, protocol: 'TCP' | 'UDP'): boolean {
+  const admin = tierDecision(w, 'Admin', pod, dir, peerAddr, peerPod, port, protocol);
+  if (admin === 'Accept') return true;
+  if (admin === 'Deny') return false;
+  const np = networkPolicyAllows(w, pod, dir, peerAddr, peerPod, port, protocol);
+  if (np !== undefined) return np;
+  return tierDecision(w, 'Baseline', pod, dir, peerAddr, peerPod, port, protocol) !== 'Deny';
+}
+
+/** NetworkPolicy's verdict for a pod it isolates in this direction; undefined when none does. */
+function networkPolicyAllows(w: World, pod: WorldPod, dir: 'ingress' | 'egress', peerAddr: string, peerPod: WorldPod | undefined, port: number, protocol: 'TCP' | 'UDP'): boolean | undefined {
   let isolated = false;
   for (const [key, p] of w.policies) {
     const ns = key.split('/')[0] as string;
@@ -95,7 +157,7 @@ function directionAllows(w: World, pod: WorldPod, dir: 'ingress' | 'egress', pee
       if (peers.length === 0 || peers.some((x) => peerMatches(w, ns, obj(x) ?? {}, peerAddr, peerPod))) return true;
     }
   }
-  return !isolated;
+  return isolated ? false : undefined;
 }
 
 /** Whether a new connection from one pod to another's port is allowed. A pod talking to itself never leaves it. */

@@ -10,6 +10,7 @@ import { isFirewallChain, isFirewallSet } from '../model/names.js';
 import { parsePod } from '../../k8s/kinds/pod.js';
 import { parseNamespace } from '../../k8s/kinds/namespace.js';
 import { parsePolicy } from '../../k8s/kinds/network-policy.js';
+import { parseClusterNetworkPolicy } from '../../k8s/kinds/cluster-network-policy.js';
 import { FirewallTracker } from '../model/tracker.js';
 import { IptablesFirewallBackend, jumpRule } from './backend.js';
 
@@ -17,6 +18,10 @@ const kube = (raw: Record<string, unknown>): KubeObject => toKubeObject(raw) as 
 const pod = (ns: string, name: string, ips: string[], labels: Record<string, string>, node = 'n1'): KubeObject =>
   kube({ metadata: { namespace: ns, name, labels }, spec: { nodeName: node, containers: [{ ports: [{ name: 'web', containerPort: 8080 }, { name: 'dns', containerPort: 53, protocol: 'UDP' }] }] }, status: { phase: 'Running', podIPs: ips.map((ip) => ({ ip })) } });
 const policy = (ns: string, name: string, spec: Record<string, unknown>): KubeObject => kube({ metadata: { namespace: ns, name }, spec });
+const CLUSTER_POLICIES = [
+  { metadata: { name: 'admin' }, spec: { tier: 'Admin', priority: 3, subject: { namespaces: { matchLabels: { ns: 'x' } } }, ingress: [{ action: 'Deny', from: [{ namespaces: { matchLabels: { ns: 'y' } } }], protocols: [{ tcp: { destinationPort: { range: { start: 8000, end: 8100 } } } }, { destinationNamedPort: 'web' }] }, { action: 'Pass', from: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { pod: 'a' } } } }] }], egress: [{ action: 'Accept', to: [{ networks: ['198.18.9.0/24', '2001:db8:9::/48'] }, { namespaces: {} }], protocols: [{ udp: { destinationPort: { number: 53 } } }] }] } },
+  { metadata: { name: 'baseline' }, spec: { tier: 'Baseline', priority: 1, subject: { pods: { namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } } }, ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }] } },
+];
 
 const FOREIGN_IPT = (family: Family): string =>
   ['*filter', ':FOREIGN - [0:0]', `-A FOREIGN -s ${family === 4 ? '198.18.9.0/24' : '2001:db8:9::/64'} -j DROP`, '-A FORWARD -j FOREIGN', '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT', 'COMMIT', ''].join('\n');
@@ -62,6 +67,12 @@ for (const variant of ['legacy', 'nft'] as IptablesVariant[]) {
         assert.equal(r.kind, 'policy');
         if (r.kind === 'policy') t.setPolicy(`x/${p.metadata.name}`, r.policy);
       }
+      // Cluster policies in both tiers: guards, ranges, named ports, networks, both directions.
+      for (const raw of CLUSTER_POLICIES) {
+      const c = parseClusterNetworkPolicy(kube(raw));
+      assert.equal(c.kind, 'policy', JSON.stringify(c));
+      if (c.kind === 'policy') t.setClusterPolicy(c.policy.name, c.policy);
+      }
       const backends = ([4, 6] as const).map((f) => new IptablesFirewallBackend(f, ipt[f], ipset));
       const sync = async (full: boolean): Promise<number> => {
         const { changed } = t.chains();
@@ -98,7 +109,7 @@ for (const variant of ['legacy', 'nft'] as IptablesVariant[]) {
       // A pod change: only set members move, and a resync after it is again a no-op.
       t.setPod('x/b', parsePod(pod('x', 'b', ['198.18.64.13', '2001:db8:64::13'], { pod: 'b' })));
       const w = await sync(false);
-      assert.ok(w > 0 && w <= 16, `a pod IP change wrote ${w} lines`);
+      assert.ok(w > 0 && w <= 40, `a pod IP change (in 8 sets per family: policies and cluster policies select it) wrote ${w} lines`);
       await assertKernelIsModel();
       assert.equal(await sync(true), 0);
 

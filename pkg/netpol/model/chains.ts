@@ -5,6 +5,7 @@ import type { FirewallNode, FirewallOptions } from './types.js';
 import type { PodSelection, PolicyInfo, PolicyPeer, PolicyPort, PolicyRule } from '../../k8s/kinds/network-policy.js';
 import type { PolicyProtocol } from '../../k8s/kinds/protocol.js';
 import { iptablesRule, type FwMatch, type FwRule, type FwVerdict, type RuleOrigin } from './rules.js';
+import type { ClusterPolicyInfo } from '../../k8s/kinds/cluster-network-policy.js';
 
 /** What an ipset of ours holds, independent of family (each family has its own set of the same source). */
 export type SetSource =
@@ -31,7 +32,7 @@ export type SetScope = 'cluster' | 'local';
 export interface ChainModel {
   readonly family: Family;
   /** Each policy chain: the policy (`ns/name`) and direction it judges (explain). */
-  readonly policyChains: ReadonlyMap<string, { readonly policy: string; readonly direction: 'ingress' | 'egress' }>;
+  readonly policyChains: ReadonlyMap<string, { readonly policy: string; readonly direction: 'ingress' | 'egress'; readonly tier?: 'Admin' | 'Baseline' }>;
   readonly rules: ReadonlyMap<string, readonly FwRule[]>;
   readonly chains: ReadonlyMap<string, readonly string[]>;
   readonly sets: ReadonlyMap<string, SetSource>;
@@ -41,7 +42,11 @@ export interface ChainModel {
 
 export const MARK_ALLOWED = 0x10000;
 export const MARK_ISOLATED = 0x20000;
-const BOTH_MARKS = MARK_ALLOWED | MARK_ISOLATED;
+/** A ClusterNetworkPolicy rule accepted the packet, or passed it on to the next tier. */
+export const MARK_CNP_ACCEPT = 0x40000;
+export const MARK_CNP_PASS = 0x80000;
+const CNP_DECIDED = MARK_CNP_ACCEPT | MARK_CNP_PASS;
+const ALL_MARKS = MARK_ALLOWED | MARK_ISOLATED | CNP_DECIDED;
 export const NFLOG_GROUP = 100;
 export const NFLOG_PREFIX = 'kube-router netpol denied';
 
@@ -150,12 +155,12 @@ class Builder {
    * one set (rules grow with ports, not peers × ports). Only egress named ports stay per peer: they
    * resolve on each peer's own pods.
    */
-  ruleLines(pr: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: FwRule[], origin?: RuleOrigin): void {
+  ruleLines(pr: PolicyRule, dir: 'ingress' | 'egress', targets: PodSelection, out: FwRule[], origin?: RuleOrigin, as: { readonly verdict: FwVerdict; readonly guard: readonly FwMatch[] } = { verdict: ALLOW, guard: [] }): void {
     const peerDir = dir === 'ingress' ? 'src' : 'dst';
     const peers = pr.peers === 'all' ? null : this.peersMatch(pr.peers, peerDir);
     if (peers === undefined) return;
     const line = (...parts: (FwMatch | null)[]): void => {
-      out.push({ match: parts.filter((x): x is FwMatch => x !== null), verdict: ALLOW, ...(origin ? { origin } : {}) });
+      out.push({ match: [...as.guard, ...parts.filter((x): x is FwMatch => x !== null)], verdict: as.verdict, ...(origin ? { origin } : {}) });
     };
     if (pr.ports === 'all') return line(peers);
     const everyPod: PodSelection = { namespaces: { kind: 'selector', selector: EVERYTHING }, pods: EVERYTHING };
@@ -194,10 +199,10 @@ function sortedPolicies(policies: Iterable<PolicyInfo>): PolicyInfo[] {
  * So the rule count is a constant plus one per namespace with policies, one per policy and one per
  * peer × port; it does not grow with pods.
  */
-export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNode, opts: FirewallOptions, family: Family, names: FirewallNames = new FirewallNames()): ChainModel {
+export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNode, opts: FirewallOptions, family: Family, names: FirewallNames = new FirewallNames(), clusterPoliciesIn: Iterable<ClusterPolicyInfo> = []): ChainModel {
   const b = new Builder(family, opts, names);
   const policies = sortedPolicies(policiesIn);
-  const policyChains = new Map<string, { readonly policy: string; readonly direction: 'ingress' | 'egress' }>();
+  const policyChains = new Map<string, { readonly policy: string; readonly direction: 'ingress' | 'egress'; readonly tier?: 'Admin' | 'Baseline' }>();
   const lp = localPodsSet(family);
   b.sets.set(lp, { kind: 'local-pods' });
   const podCIDRs = node.podCIDRs.filter((c) => familyOf(c) === family);
@@ -232,7 +237,45 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     }
   }
 
-  const clearMarks = rule({ kind: 'mark', value: 0, mask: BOTH_MARKS });
+  const clearMarks = rule({ kind: 'mark', value: 0, mask: ALL_MARKS });
+  const clusterPolicies = [...clusterPoliciesIn].sort((a, c) => a.priority - c.priority || (a.name < c.name ? -1 : a.name > c.name ? 1 : 0));
+  if (clusterPolicies.length > 0) {
+    b.chain(CHAINS.cnpAccept).push(rule({ kind: 'mark', value: MARK_CNP_ACCEPT, mask: MARK_CNP_ACCEPT }));
+    b.chain(CHAINS.cnpPass).push(rule({ kind: 'mark', value: MARK_CNP_PASS, mask: MARK_CNP_PASS }));
+  }
+  /**
+   * One tier of ClusterNetworkPolicies for one direction: a chain that jumps, in priority order, to
+   * each policy whose subject holds the pod, while nothing has decided yet; each policy's rules in
+   * order, each first match deciding: Accept and Pass set their mark (and every later rule and
+   * policy of the tier is skipped), Deny refuses. Undefined when no policy of the tier has rules
+   * for this direction.
+   */
+  const tierChain = (tier: 'Admin' | 'Baseline', dir: 'ingress' | 'egress'): string | undefined => {
+    const list = clusterPolicies.filter((c) => c.tier === tier && (dir === 'ingress' ? c.ingress : c.egress).length > 0);
+    if (list.length === 0) return undefined;
+    const podDir = dir === 'ingress' ? 'dst' : 'src';
+    const name = names.tierChain(tier, dir);
+    const tc = b.chain(name);
+    const undecided: FwMatch = { kind: 'mark-clear', bits: CNP_DECIDED };
+    for (const c of list) {
+      const pc = names.clusterPolicyChain(dir, c.name);
+      policyChains.set(pc, { policy: c.name, direction: dir, tier });
+      tc.push(rule(jump(pc), undecided, { kind: 'set', set: b.selection(c.subject, 'local'), dir: podDir }));
+      const chain = b.chain(pc);
+      const verdictOf = (a: 'Accept' | 'Deny' | 'Pass'): FwVerdict => (a === 'Deny' ? toReject : jump(a === 'Accept' ? CHAINS.cnpAccept : CHAINS.cnpPass));
+      try {
+        for (const [i, r] of (dir === 'ingress' ? c.ingress : c.egress).entries()) {
+          b.ruleLines({ peers: r.peers, ports: r.ports }, dir, c.subject, chain, { policy: c.name, direction: dir, rule: i, tier, action: r.action }, { verdict: verdictOf(r.action), guard: [undecided] });
+        }
+      } catch (e) {
+        // Fails closed: a policy that cannot be compiled refuses its subject's traffic in this direction.
+        chain.length = 0;
+        chain.push(rule(toReject, undecided));
+        b.failures.push({ policy: c.name, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    return name;
+  };
   b.chain(CHAINS.pass).push(clearMarks);
   b.chain(CHAINS.reject).push(rule({ kind: 'log', prefix: NFLOG_PREFIX, group: NFLOG_GROUP }, { kind: 'limit', perMinute: 10, burst: 10 }), rule({ kind: 'reject' }));
 
@@ -241,6 +284,9 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     const top = b.chain(dir === 'ingress' ? CHAINS.ingress : CHAINS.egress);
     top.push(clearMarks, ...icmpRules(family));
     if (dir === 'ingress') top.push(rule(RETURN, { kind: 'local', dir: 'src' }));
+    // Admin tier first: Accept is final, Deny refused in the tier's chain, Pass goes on to NetworkPolicy.
+    const admin = tierChain('Admin', dir);
+    if (admin) top.push(rule(jump(admin)), rule({ kind: 'goto', chain: CHAINS.pass }, { kind: 'mark', bits: MARK_CNP_ACCEPT }), rule({ kind: 'mark', value: 0, mask: MARK_CNP_PASS }));
     const byNs = new Map<string, PolicyInfo[]>();
     for (const p of policies) {
       if ((dir === 'ingress' ? p.ingress : p.egress) === undefined) continue;
@@ -251,7 +297,7 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     for (const [ns, list] of byNs) {
       const nsSel: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: EVERYTHING };
       const nsChain = names.namespaceChain(dir, ns);
-      top.push(rule({ kind: 'goto', chain: nsChain }, { kind: 'set', set: b.selection(nsSel, 'local'), dir: podDir }));
+      top.push(rule(jump(nsChain), { kind: 'set', set: b.selection(nsSel, 'local'), dir: podDir }));
       const nc = b.chain(nsChain);
       for (const p of list) {
         const targets: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: p.podSelector };
@@ -271,8 +317,13 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
         }
         for (const l of lines) chain.push(l);
       }
-      nc.push(rule({ kind: 'goto', chain: CHAINS.pass }, { kind: 'mark', bits: MARK_ALLOWED }), rule(toReject, { kind: 'mark', bits: MARK_ISOLATED }));
+      nc.push(rule(RETURN, { kind: 'mark', bits: MARK_ALLOWED }), rule(toReject, { kind: 'mark', bits: MARK_ISOLATED }));
     }
+    // NetworkPolicy decided for a pod it isolates (allowed here; refused in the namespace chain).
+    if (byNs.size > 0) top.push(rule({ kind: 'goto', chain: CHAINS.pass }, { kind: 'mark', bits: MARK_ALLOWED }));
+    // Baseline tier for pods no NetworkPolicy isolates: Deny refused there; Accept, Pass or no match: allowed.
+    const baseline = tierChain('Baseline', dir);
+    if (baseline) top.push(rule(jump(baseline)), rule({ kind: 'goto', chain: CHAINS.pass }));
   }
   const chains = new Map([...b.chains].map(([name, rs]) => [name, rs.map((r) => iptablesRule(r, family))]));
   return { family, policyChains, rules: b.chains, chains, sets: b.sets, failures: b.failures };
@@ -294,6 +345,25 @@ export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Fa
     for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) {
       const lines: FwRule[] = [];
       b.ruleLines(rule, dir, targets, lines);
+      for (const l of lines) {
+        let n = 1;
+        if (expandUnions) for (const m of l.match) if (m.kind === 'set') { const src = b.sets.get(m.set); if (src?.kind === 'union') n *= src.members.length; }
+        count += n;
+      }
+      if (count > MAX_RULES_PER_POLICY) return count;
+    }
+  }
+  return count;
+}
+
+/** The same budget for a ClusterNetworkPolicy (its rules in both directions). Pure. */
+export function clusterPolicyRuleCount(c: ClusterPolicyInfo, opts: FirewallOptions, family: Family, expandUnions = false): number {
+  const b = new Builder(family, opts, new FirewallNames());
+  let count = 0;
+  for (const dir of ['ingress', 'egress'] as const) {
+    for (const r of dir === 'ingress' ? c.ingress : c.egress) {
+      const lines: FwRule[] = [];
+      b.ruleLines({ peers: r.peers, ports: r.ports }, dir, c.subject, lines);
       for (const l of lines) {
         let n = 1;
         if (expandUnions) for (const m of l.match) if (m.kind === 'set') { const src = b.sets.get(m.set); if (src?.kind === 'union') n *= src.members.length; }

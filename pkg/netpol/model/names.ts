@@ -15,7 +15,19 @@ export const CHAINS = {
   egress: 'KUBE-NWPLCY-EGRESS',
   pass: 'KUBE-NWPLCY-PASS',
   reject: 'KUBE-NWPLCY-REJECT',
+  cnpAccept: 'KUBE-NWPLCY-CNP-ACCEPT',
+  cnpPass: 'KUBE-NWPLCY-CNP-PASS',
 } as const;
+
+/** A tier of ClusterNetworkPolicies for one direction: `KUBE-NWPLCY-ADMIN-I`, `KUBE-NWPLCY-BASE-E`. */
+export function tierChain(tier: 'Admin' | 'Baseline', direction: 'ingress' | 'egress'): string {
+  return `KUBE-NWPLCY-${tier === 'Admin' ? 'ADMIN' : 'BASE'}-${direction === 'ingress' ? 'I' : 'E'}`;
+}
+
+/** 'KUBE-NWPLCY-CI-' (15) + 13 = 28: one ClusterNetworkPolicy's rules for one direction. */
+export function clusterPolicyChain(direction: 'ingress' | 'egress', name: string): string {
+  return boundedName(direction === 'ingress' ? 'KUBE-NWPLCY-CI-' : 'KUBE-NWPLCY-CE-', name, CHAIN_MAX, 13);
+}
 
 /** Chains the firewall may create and delete: the top three plus everything under these prefixes. */
 export const FIREWALL_CHAIN_PREFIXES = ['KUBE-NWPLCY-', 'KUBE-POD-FW-'] as const;
@@ -96,6 +108,12 @@ export class FirewallNames {
   }
   policyChain(direction: 'ingress' | 'egress', namespace: string, name: string): string {
     return this.get(`pc|${direction}|${namespace}/${name}`, () => policyChain(direction, namespace, name));
+  }
+  clusterPolicyChain(direction: 'ingress' | 'egress', name: string): string {
+    return this.get(`cc|${direction}|${name}`, () => clusterPolicyChain(direction, name));
+  }
+  tierChain(tier: 'Admin' | 'Baseline', direction: 'ingress' | 'egress'): string {
+    return tierChain(tier, direction);
   }
   selectionSet(selectionKey: string, scope: 'cluster' | 'local', family: Family): string {
     return this.get(`ss|${scope}|${family}|${selectionKey}`, () => selectionSet(selectionKey, scope, family));

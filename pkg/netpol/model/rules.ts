@@ -18,6 +18,8 @@ export type FwMatch =
   | { readonly kind: 'local'; readonly dir: 'src' | 'dst'; readonly negate?: boolean }
   /** Whether the packet mark has every bit of `bits`. */
   | { readonly kind: 'mark'; readonly bits: number; readonly negate?: boolean }
+  /** Whether the packet mark has none of `bits`. */
+  | { readonly kind: 'mark-clear'; readonly bits: number }
   /** A layer-4 protocol, and optionally its destination port or range. */
   | { readonly kind: 'port'; readonly protocol: PolicyProtocol; readonly port?: number; readonly endPort?: number }
   | { readonly kind: 'icmp'; readonly type: number }
@@ -40,11 +42,16 @@ export interface FwRule {
   readonly origin?: RuleOrigin;
 }
 
-/** `ns/name`, `ingress` or `egress`, and the index of the rule in that list of the policy's spec. */
+/**
+ * `ns/name` (a NetworkPolicy) or `name` (a ClusterNetworkPolicy, with its tier and the rule's
+ * action), `ingress` or `egress`, and the index of the rule in that list of the policy's spec.
+ */
 export interface RuleOrigin {
   readonly policy: string;
   readonly direction: 'ingress' | 'egress';
   readonly rule: number;
+  readonly tier?: 'Admin' | 'Baseline';
+  readonly action?: 'Accept' | 'Deny' | 'Pass';
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -63,10 +70,13 @@ function iptablesMatch(m: FwMatch, family: Family): string {
       return `-m addrtype ${m.negate === true ? '! ' : ''}--${m.dir}-type LOCAL`;
     case 'mark':
       return `-m mark ${m.negate === true ? '! ' : ''}--mark ${hex(m.bits)}/${hex(m.bits)}`;
+    case 'mark-clear':
+      return `-m mark --mark 0x0/${hex(m.bits)}`;
+    // `-p PROTO` itself is printed first by iptables-save (iptablesRule puts it there).
     case 'port':
-      return `-p ${m.protocol}${m.port !== undefined ? ` -m ${m.protocol} --dport ${m.port}${m.endPort !== undefined ? `:${m.endPort}` : ''}` : ''}`;
+      return m.port !== undefined ? `-m ${m.protocol} --dport ${m.port}${m.endPort !== undefined ? `:${m.endPort}` : ''}` : '';
     case 'icmp':
-      return family === 4 ? `-p icmp -m icmp --icmp-type ${m.type}` : `-p ipv6-icmp -m icmp6 --icmpv6-type ${m.type}`;
+      return family === 4 ? `-m icmp --icmp-type ${m.type}` : `-m icmp6 --icmpv6-type ${m.type}`;
     case 'limit':
       return `-m limit --limit ${m.perMinute}/min --limit-burst ${m.burst}`;
   }
@@ -89,7 +99,12 @@ function iptablesVerdict(v: FwVerdict, family: Family): string {
   }
 }
 
-/** One rule as `iptables-save` prints it (without `-A CHAIN`): what the iptables backend compares and writes. */
+/**
+ * One rule as `iptables-save` prints it (without `-A CHAIN`): what the iptables backend compares and
+ * writes. iptables-save prints the protocol (`-p`) before every match, whatever the order given.
+ */
 export function iptablesRule(r: FwRule, family: Family): string {
-  return [...r.match.map((m) => iptablesMatch(m, family)), iptablesVerdict(r.verdict, family)].join(' ');
+  const proto = r.match.find((m) => m.kind === 'port' || m.kind === 'icmp');
+  const p = proto === undefined ? [] : [`-p ${proto.kind === 'port' ? proto.protocol : family === 4 ? 'icmp' : 'ipv6-icmp'}`];
+  return [...p, ...r.match.map((m) => iptablesMatch(m, family)), iptablesVerdict(r.verdict, family)].filter((x) => x !== '').join(' ');
 }

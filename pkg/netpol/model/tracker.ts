@@ -8,6 +8,7 @@ import type { FirewallNode, FirewallOptions } from './types.js';
 import type { NamespaceInfo } from '../../k8s/kinds/namespace.js';
 import type { PodInfo } from '../../k8s/kinds/pod.js';
 import type { PolicyInfo } from '../../k8s/kinds/network-policy.js';
+import type { ClusterPolicyInfo } from '../../k8s/kinds/cluster-network-policy.js';
 
 export function setType(source: SetSource): IpsetType {
   switch (source.kind) {
@@ -55,6 +56,7 @@ export interface FamilyFirewallModel {
  */
 export class FirewallTracker {
   private readonly policies = new Map<string, PolicyInfo>();
+  private readonly clusterPolicies = new Map<string, ClusterPolicyInfo>();
   private node: FirewallNode;
   private chainsDirty = true;
   private chainModels = new Map<Family, ChainModel>();
@@ -75,6 +77,17 @@ export class FirewallTracker {
     if (p) this.policies.set(key, p);
     else this.policies.delete(key);
     if (JSON.stringify(old) !== JSON.stringify(p)) this.chainsDirty = true;
+  }
+
+  setClusterPolicy(name: string, p: ClusterPolicyInfo | undefined): void {
+    const old = this.clusterPolicies.get(name);
+    if (p) this.clusterPolicies.set(name, p);
+    else this.clusterPolicies.delete(name);
+    if (JSON.stringify(old) !== JSON.stringify(p)) this.chainsDirty = true;
+  }
+
+  clusterPolicyCount(): number {
+    return this.clusterPolicies.size;
   }
 
   setPod(key: string, p: PodInfo | undefined): void {
@@ -111,7 +124,7 @@ export class FirewallTracker {
     const next = new Map<Family, ChainModel>();
     const wanted = new Map<string, { source: SetSource; family: Family }>();
     for (const f of this.families) {
-      const m = renderChains(this.policies.values(), this.node, this.options, f, this.names);
+      const m = renderChains(this.policies.values(), this.node, this.options, f, this.names, this.clusterPolicies.values());
       next.set(f, m);
       for (const [name, source] of m.sets) wanted.set(name, { source, family: f });
     }
@@ -151,6 +164,7 @@ export interface FirewallSnapshot {
   readonly policies: readonly PolicyInfo[];
   readonly pods: readonly PodInfo[];
   readonly namespaces: readonly NamespaceInfo[];
+  readonly clusterPolicies?: readonly ClusterPolicyInfo[];
 }
 
 /** The firewall's desired kernel state from a snapshot, computed from scratch (the reference the incremental path must equal). */
@@ -165,6 +179,7 @@ export function trackerFor(s: FirewallSnapshot, families: readonly Family[], opt
   for (const ns of s.namespaces) t.setNamespace(ns.name, ns);
   for (const p of s.pods) t.setPod(`${p.namespace}/${p.name}`, p);
   for (const p of s.policies) t.setPolicy(`${p.namespace}/${p.name}`, p);
+  for (const c of s.clusterPolicies ?? []) t.setClusterPolicy(c.name, c);
   t.chains();
   return t;
 }

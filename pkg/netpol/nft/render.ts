@@ -94,6 +94,8 @@ function matchText(m: FwMatch, family: Family): string {
       return `fib ${addrDir(m.dir)} type ${m.negate === true ? '!= ' : ''}local`;
     case 'mark':
       return `meta mark & ${hex(m.bits)} ${m.negate === true ? '!=' : '=='} ${hex(m.bits)}`;
+    case 'mark-clear':
+      return `meta mark & ${hex(m.bits)} == ${hex(0)}`;
     case 'port':
       return `meta l4proto ${m.protocol}${m.port !== undefined ? ` th dport ${m.port}${m.endPort !== undefined ? `-${m.endPort}` : ''}` : ''}`;
     case 'icmp':

@@ -186,7 +186,8 @@ export class FakeCluster {
         for (const [c, rules] of want.chains) assert.deepEqual(t.chains.get(c)?.rules, [...rules], `${n.spec.name}: chain ${c}`);
         for (const [name, s] of want.sets) assert.deepEqual([...(t.sets.get(name)?.elements ?? [])].sort(), [...s.elements].sort(), `${n.spec.name}: set ${name}`);
         assert.deepEqual([...t.chains.keys()].filter((c) => !['input', 'forward', 'output'].includes(c)).sort(), [...want.chains.keys()].sort(), `${n.spec.name}: no other chains`);
-        assert.deepEqual([...t.sets.keys()].filter((x) => x !== 'canary').sort(), [...want.sets.keys()].sort(), `${n.spec.name}: no other sets`);
+        for (const [name, m] of want.maps) assert.deepEqual([...(t.sets.get(name)?.elements ?? [])].sort(), [...m.elements].map(([k, c]) => `${k} : jump ${c}`).sort(), `${n.spec.name}: map ${name}`);
+        assert.deepEqual([...t.sets.keys()].filter((x) => x !== 'canary').sort(), [...want.sets.keys(), ...want.maps.keys()].sort(), `${n.spec.name}: no other sets or maps`);
         continue;
       }
       const m = compute(snapshot, [4], OPTS).get(4);

@@ -297,7 +297,7 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     for (const [ns, list] of byNs) {
       const nsSel: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: EVERYTHING };
       const nsChain = names.namespaceChain(dir, ns);
-      top.push(rule(jump(nsChain), { kind: 'set', set: b.selection(nsSel, 'local'), dir: podDir }));
+      top.push({ ...rule(jump(nsChain), { kind: 'set', set: b.selection(nsSel, 'local'), dir: podDir }), dispatch: true });
       const nc = b.chain(nsChain);
       for (const p of list) {
         const targets: PodSelection = { namespaces: { kind: 'name', name: ns }, pods: p.podSelector };

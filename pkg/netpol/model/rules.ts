@@ -40,6 +40,11 @@ export interface FwRule {
   readonly verdict: FwVerdict;
   /** For an allow rule of a policy: which rule of the policy it compiles (explain). Not rendered. */
   readonly origin?: RuleOrigin;
+  /**
+   * One of a chain's run of rules that each send the packets of one set's pods to a chain (the
+   * namespace dispatch): the nftables backend renders the run as one lookup in a verdict map.
+   */
+  readonly dispatch?: true;
 }
 
 /**

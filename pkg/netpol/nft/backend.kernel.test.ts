@@ -96,6 +96,11 @@ describe('firewall nftables backend on the real kernel in a netns', function () 
     assert.ok(first.writes > 0);
     await assertKernelIsModel();
     assert.equal((await sync(true)).writes, 0, 'a full resync of an unchanged model writes nothing');
+    // The namespace dispatch is one verdict-map lookup, whose elements are this node's pods.
+    const listed = (await ns.exec.run(['nft', 'list', 'table', 'ip', NETPOL_TABLE])).stdout;
+    assert.match(listed, /ip daddr vmap @KUBE-NWPLCY-INGRESS-dispatch/);
+    assert.match(listed, /map KUBE-NWPLCY-INGRESS-dispatch \{[^}]*198\.18\.64\.11 : jump KUBE-NWPLCY-NI-/);
+    assert.doesNotMatch(listed, /198\.18\.65\.11 : jump/, 'only this node pods');
 
     // A pod change: only elements move, in one transaction per family.
     t.setPod('x/b', parsePod(pod('x', 'b', ['198.18.64.13', '2001:db8:64::13'], { pod: 'b' })));

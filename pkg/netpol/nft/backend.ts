@@ -6,7 +6,7 @@ import type { FilterPacket, FilterVerdict } from '../evaluate.js';
 import { evaluateNftFilter } from './evaluate.js';
 import type { SetSource } from '../model/chains.js';
 import type { DesiredFamily } from '../model/tracker.js';
-import { BASE_CHAINS, ipBlockElements, NETPOL_CANARY, NETPOL_TABLE, nftElement, nftFamily, nftRules, nftSetName, setDeclaration } from './render.js';
+import { BASE_CHAINS, chainRules, ipBlockElements, NETPOL_CANARY, NETPOL_TABLE, nftElement, nftFamily, nftSetName, setDeclaration, type DispatchMap } from './render.js';
 
 interface NftSet {
   readonly decl: string;
@@ -14,10 +14,30 @@ interface NftSet {
   readonly elements: Set<string>;
 }
 
-/** The table as we want it (or last wrote it): our chains' nft rules and our sets by nft name. */
+interface NftMap {
+  readonly def: DispatchMap;
+  /** Pod address → the chain its packets jump to. */
+  readonly elements: Map<string, string>;
+}
+
+/** The table as we want it (or last wrote it): our chains' nft rules, our sets and verdict maps by nft name. */
 interface TableState {
   readonly chains: Map<string, readonly string[]>;
   readonly sets: Map<string, NftSet>;
+  readonly maps: Map<string, NftMap>;
+}
+
+const mapElement = (key: string, chain: string): string => `${key} : jump ${chain}`;
+
+/** Where each pod of a dispatch map's member sets goes: the first member that holds it. */
+function mapElements(model: DesiredFamily, def: DispatchMap): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const m of def.members) for (const e of model.entries(m.set)) if (!out.has(e)) out.set(e, m.chain);
+  return out;
+}
+
+function ownerOf(model: DesiredFamily, def: DispatchMap, key: string): string | undefined {
+  return def.members.find((m) => model.has(m.set, key))?.chain;
 }
 
 /** Elements per `add element` line: keeps each line short for the interactive session. */
@@ -31,14 +51,23 @@ function elementsOf(model: DesiredFamily, name: string, source: SetSource): stri
 /** The whole desired table (full syncs: the first, the periodic one, any after a failure). */
 export function desiredTable(model: DesiredFamily): TableState {
   const chains = new Map<string, readonly string[]>();
-  for (const [name, rules] of model.rules) chains.set(name, rules.flatMap((r) => nftRules(r, model.family, model.sources)));
+  const maps = new Map<string, NftMap>();
+  for (const [name, rules] of model.rules) {
+    const r = chainRules(name, rules, model.family, model.sources);
+    chains.set(name, r.lines);
+    for (const def of r.maps) maps.set(def.name, { def, elements: mapElements(model, def) });
+  }
   const sets = new Map<string, NftSet>();
   for (const [name, source] of model.sources) {
     const decl = setDeclaration(source, model.family);
     if (decl === undefined) continue;
     sets.set(nftSetName(name), { decl, source, elements: new Set(elementsOf(model, name, source)) });
   }
-  return { chains, sets };
+  return { chains, sets, maps };
+}
+
+function mapDecl(family: Family): string {
+  return `type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'} : verdict;`;
 }
 
 /** The script that replaces the table with `want` in one transaction. */
@@ -51,6 +80,11 @@ export function renderTable(want: TableState, family: Family): string[] {
     out.push(...elementLines('add', t, name, [...s.elements]));
   }
   for (const name of want.chains.keys()) out.push(`add chain ${t} ${name}`);
+  // Maps after the chains their elements jump to, before the rules that look them up.
+  for (const [name, m] of want.maps) {
+    out.push(`add map ${t} ${name} { ${mapDecl(family)} }`);
+    out.push(...elementLines('add', t, name, [...m.elements].map(([k, c]) => mapElement(k, c))));
+  }
   for (const [name, rules] of want.chains) for (const r of rules) out.push(`add rule ${t} ${name} ${r}`);
   for (const [base, top] of Object.entries(BASE_CHAINS)) {
     out.push(`add chain ${t} ${base} { type filter hook ${base} priority filter; policy accept; }`, `add rule ${t} ${base} jump ${top}`);
@@ -72,7 +106,11 @@ function sameShape(have: NftTableState, want: TableState, family: Family): boole
   if (have.chains.size !== want.chains.size + Object.keys(BASE_CHAINS).length) return false;
   for (const [name, rules] of want.chains) if (have.chains.get(name)?.ruleCount !== rules.length || have.chains.get(name)?.base !== undefined) return false;
   for (const base of Object.keys(BASE_CHAINS)) if (have.chains.get(base)?.base?.hook !== base || have.chains.get(base)?.ruleCount !== 1) return false;
-  if (have.sets.size !== want.sets.size + 1) return false;
+  if (have.sets.size !== want.sets.size + want.maps.size + 1) return false;
+  for (const name of want.maps.keys()) {
+    const h = have.sets.get(name);
+    if (!h || h.kind !== 'map' || h.type !== `${addr} : verdict`) return false;
+  }
   for (const [name, s] of want.sets) {
     const h = have.sets.get(name);
     const type = /type ([^;]+);/.exec(s.decl)?.[1] ?? addr;
@@ -117,7 +155,8 @@ export class NftFirewallBackend implements FirewallBackend {
     for (const [c, rules] of applied.chains) if (have.chains.get(c)?.ruleCount !== rules.length) throw new Error(`IPv${this.family}: chain ${c} in the kernel is not what was programmed (the next resync repairs it)`);
     const sets = new Map([...applied.sets].map(([n, s]) => [n, { ...s, elements: new Set(have.sets.get(n)?.elements ?? []) }]));
     const fake = new FakeNftables();
-    await fake.apply(renderTable({ chains: applied.chains, sets }, this.family).join('\n') + '\n');
+    const maps = new Map([...applied.maps].map(([n, m]) => [n, { def: m.def, elements: new Map((have.sets.get(n)?.elements ?? []).map((e) => { const [k = '', v = ''] = e.split(' : '); return [k, v.replace(/^jump /, '')] as [string, string]; })) }]));
+    await fake.apply(renderTable({ chains: applied.chains, sets, maps }, this.family).join('\n') + '\n');
     return (p) => evaluateNftFilter(fake, p);
   }
 
@@ -139,6 +178,12 @@ export class NftFirewallBackend implements FirewallBackend {
           const kernel = new Set(have.sets.get(name)?.elements ?? []);
           script.push(...elementLines('delete', t, name, [...kernel].filter((e) => !s.elements.has(e))));
           script.push(...elementLines('add', t, name, [...s.elements].filter((e) => !kernel.has(e))));
+        }
+        for (const [name, m] of next.maps) {
+          const kernel = new Set(have.sets.get(name)?.elements ?? []);
+          const want = new Set([...m.elements].map(([k, c]) => mapElement(k, c)));
+          script.push(...elementLines('delete', t, name, [...kernel].filter((e) => !want.has(e)).map((e) => e.split(' : ')[0] as string)));
+          script.push(...elementLines('add', t, name, [...want].filter((e) => !kernel.has(e))));
         }
       } else script = renderTable(next, this.family);
     } else {
@@ -198,12 +243,52 @@ export class NftFirewallBackend implements FirewallBackend {
       script.push(...elementLines('delete', t, nname, del), ...elementLines('add', t, nname, add));
       sets.set(nname, { decl, source, elements });
     }
-    const stale: string[] = [];
+    const maps = new Map(prev.maps);
+    const staleChains: string[] = [];
+    const staleMaps: string[] = [];
+    let want: Map<string, readonly string[]> | undefined;
+    let wantMaps: Map<string, DispatchMap> | undefined;
     if (chainsChanged) {
-      const want = new Map<string, readonly string[]>();
-      for (const [name, rules] of model.rules) want.set(name, rules.flatMap((r) => nftRules(r, this.family, model.sources)));
-      // New chains exist (empty) before any rule refers to them.
+      want = new Map();
+      wantMaps = new Map();
+      for (const [name, rules] of model.rules) {
+        const r = chainRules(name, rules, this.family, model.sources);
+        want.set(name, r.lines);
+        for (const d of r.maps) wantMaps.set(d.name, d);
+      }
+      // New chains exist (empty) before any rule or map element refers to them.
       for (const name of want.keys()) if (!prev.chains.has(name)) script.push(`add chain ${t} ${name}`);
+    }
+    // Dispatch maps: a new or changed one written whole; otherwise the touched pods' owners.
+    for (const [name, def] of wantMaps ?? new Map([...prev.maps].map(([n, m]) => [n, m.def]))) {
+      const have = prev.maps.get(name);
+      if (!have || JSON.stringify(have.def) !== JSON.stringify(def)) {
+        const elements = mapElements(model, def);
+        if (have) script.push(`flush map ${t} ${name}`);
+        else script.push(`add map ${t} ${name} { ${mapDecl(this.family)} }`);
+        script.push(...elementLines('add', t, name, [...elements].map(([k, c]) => mapElement(k, c))));
+        maps.set(name, { def, elements });
+        continue;
+      }
+      const keys = new Set(def.members.flatMap((m) => [...(touched.get(m.set) ?? [])]));
+      if (keys.size === 0) continue;
+      const elements = new Map(have.elements);
+      const del: string[] = [];
+      const add: string[] = [];
+      for (const k of keys) {
+        const owner = ownerOf(model, def, k);
+        const cur = have.elements.get(k);
+        if (owner === cur) continue;
+        if (cur !== undefined) del.push(k);
+        if (owner !== undefined) add.push(mapElement(k, owner));
+        if (owner === undefined) elements.delete(k);
+        else elements.set(k, owner);
+      }
+      if (del.length + add.length === 0) continue;
+      script.push(...elementLines('delete', t, name, del), ...elementLines('add', t, name, add));
+      maps.set(name, { def, elements });
+    }
+    if (want) {
       for (const [name, rules] of want) {
         const old = prev.chains.get(name);
         if (old && old.length === rules.length && old.every((r, i) => r === rules[i])) continue;
@@ -211,10 +296,15 @@ export class NftFirewallBackend implements FirewallBackend {
         for (const r of rules) script.push(`add rule ${t} ${name} ${r}`);
         chains.set(name, rules);
       }
-      for (const name of prev.chains.keys()) if (!want.has(name)) stale.push(name);
-      // Stale chains may refer to each other: empty them all, then delete them.
-      for (const name of stale) script.push(`flush chain ${t} ${name}`);
-      for (const name of stale) {
+      for (const name of prev.chains.keys()) if (!want.has(name)) staleChains.push(name);
+      for (const name of prev.maps.keys()) if (!wantMaps?.has(name)) staleMaps.push(name);
+      // Stale chains may refer to each other and to stale maps: empty them all, then delete.
+      for (const name of staleChains) script.push(`flush chain ${t} ${name}`);
+      for (const name of staleMaps) {
+        script.push(`delete map ${t} ${name}`);
+        maps.delete(name);
+      }
+      for (const name of staleChains) {
         script.push(`delete chain ${t} ${name}`);
         chains.delete(name);
       }
@@ -224,7 +314,7 @@ export class NftFirewallBackend implements FirewallBackend {
       script.push(`delete set ${t} ${name}`);
       sets.delete(name);
     }
-    return { script, next: { chains, sets } };
+    return { script, next: { chains, sets, maps } };
   }
 }
 

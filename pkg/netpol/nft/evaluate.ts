@@ -66,6 +66,15 @@ export function evaluateNftFilter(nft: FakeNftables, p: FilterPacket): FilterVer
           r = p.dport !== undefined && set.startsWith('@') && lookup(set.slice(1), `${addr} . ${p.protocol} . ${p.dport}`);
         } else {
           let v = take();
+          if (v === 'vmap') {
+            // ip daddr vmap @map: the element's verdict, as if it were this rule's.
+            const name = take().replace(/^@/, '');
+            const map = table.sets.get(name);
+            if (!map || map.kind !== 'map') throw new UnknownRule(`map ${name} does not exist`);
+            const hit = [...map.elements].find((e) => e.split(' : ')[0] === addr);
+            if (hit === undefined) return { ok: false, verdict: [] };
+            return { ok, verdict: (hit.split(' : ')[1] ?? '').split(' ') };
+          }
           let neg = false;
           if (v === '!=') {
             neg = true;

@@ -138,3 +138,42 @@ export function nftRules(r: FwRule, family: Family, sources: ReadonlyMap<string,
   }
   return variants.map((ms) => [...ms.map((m) => matchText(m, family)), verdictText(r.verdict, family)].join(' '));
 }
+
+/** A verdict map standing for a chain's run of dispatch rules: each member set's pods → jump its chain. */
+export interface DispatchMap {
+  readonly name: string;
+  readonly dir: 'src' | 'dst';
+  /** In rule order: a pod in two member sets (an address briefly reused) goes where the first sends it. */
+  readonly members: readonly { readonly set: string; readonly chain: string }[];
+}
+
+/**
+ * A chain's rules in nft form, with each run of dispatch rules (one per namespace with policies) as one
+ * `vmap` lookup: a new connection costs one lookup whatever the number of namespaces.
+ */
+export function chainRules(chain: string, rules: readonly FwRule[], family: Family, sources: ReadonlyMap<string, SetSource>): { lines: string[]; maps: DispatchMap[] } {
+  const lines: string[] = [];
+  const maps: DispatchMap[] = [];
+  const ip = family === 4 ? 'ip' : 'ip6';
+  for (let i = 0; i < rules.length; ) {
+    const r = rules[i] as FwRule;
+    const m = r.match[0];
+    if (r.dispatch === true && m?.kind === 'set' && r.match.length === 1 && r.verdict.kind === 'jump') {
+      const members: { set: string; chain: string }[] = [];
+      const dir = m.dir;
+      for (; i < rules.length; i++) {
+        const d = rules[i] as FwRule;
+        const dm = d.match[0];
+        if (d.dispatch !== true || dm?.kind !== 'set' || dm.dir !== dir || d.verdict.kind !== 'jump') break;
+        members.push({ set: dm.set, chain: d.verdict.chain });
+      }
+      const name = `${chain}-dispatch${maps.length > 0 ? `-${maps.length}` : ''}`;
+      maps.push({ name, dir, members });
+      lines.push(`${ip} ${dir === 'src' ? 'saddr' : 'daddr'} vmap @${name}`);
+      continue;
+    }
+    lines.push(...nftRules(r, family, sources));
+    i++;
+  }
+  return { lines, maps };
+}

@@ -44,10 +44,23 @@ function fibCount(ns: string, proto: string): number {
   return n;
 }
 
+/**
+ * Polls `cond` until it holds. A condition that throws (a daemon's API socket not there yet: gobgpd
+ * opens it some time after it starts) counts as "not yet"; its last error is in the timeout message.
+ */
 async function waitFor(what: string, cond: () => boolean, ms: number, pollMs = 20): Promise<number> {
   const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`bench bgp: timed out after ${ms} ms waiting for ${what}`);
+  let lastError = '';
+  const holds = (): boolean => {
+    try {
+      return cond();
+    } catch (e) {
+      lastError = e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e);
+      return false;
+    }
+  };
+  while (!holds()) {
+    if (Date.now() - t0 > ms) throw new Error(`bench bgp: timed out after ${ms} ms waiting for ${what}${lastError ? ` (last: ${lastError})` : ''}`);
     await sleep(pollMs);
   }
   return Date.now();

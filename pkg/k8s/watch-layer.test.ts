@@ -22,6 +22,12 @@ async function until(cond: () => boolean, what: string, ms = 8000): Promise<void
   }
 }
 
+function kcOf(api: ApiServerFixture): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromString(api.kubeconfig());
+  return kc;
+}
+
 describe('watch layer against the API server fixture (client-node transport)', function () {
   let api: ApiServerFixture;
   let layer: WatchLayer;
@@ -58,6 +64,22 @@ describe('watch layer against the API server fixture (client-node transport)', f
     assert.deepEqual((upd.obj.raw['spec'] as { ports: { port: number }[] }).ports[0]?.port, 81);
     assert.equal(events[2]?.type, 'delete');
     assert.equal(v.services.get('default/a'), undefined);
+  });
+
+  it('a resource the API does not serve (a CRD not installed) is empty and synced, never an error, and does not hold up the others', async () => {
+    const { logger, lines } = memoryLogger(0);
+    const l2 = new WatchLayer({ transport: new KubeTransport(kcOf(api)), clock: systemClock(), logger, reflector: { backoffInitialMs: 50, backoffMaxMs: 200 } });
+    const v = l2.views('services', 'clusterNetworkPolicies');
+    l2.start();
+    try {
+      await l2.waitForSync(3000);
+      assert.equal(v.clusterNetworkPolicies.list().length, 0);
+      assert.ok(v.clusterNetworkPolicies.synced());
+      assert.ok(lines.some((x) => x.includes('resource not served by the API')), lines.join('\n'));
+      assert.ok(!lines.some((x) => x.includes('list/watch failed')), 'not counted as a failure');
+    } finally {
+      await l2.stop();
+    }
   });
 
   it('waitForSync times out with the missing resources named', async () => {

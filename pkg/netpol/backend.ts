@@ -1,6 +1,7 @@
 import type { Family } from '../util/ip.js';
 import type { DesiredFamily } from './model/tracker.js';
 import type { FilterPacket, FilterVerdict } from './evaluate.js';
+import type { RuleOrigin } from './model/rules.js';
 
 export interface FirewallSyncResult {
   readonly mode: 'full' | 'partial' | 'noop';
@@ -26,4 +27,6 @@ export interface FirewallBackend {
    * firewall's part of the verdict, with every rule that matched (`CHAIN: rule`).
    */
   kernelView(): Promise<(p: FilterPacket) => FilterVerdict>;
+  /** The policy rule a rule of ours, as `kernelView` reports it matched, compiles (explain). */
+  ruleOrigin(model: DesiredFamily, chain: string, rule: string): RuleOrigin | undefined;
 }

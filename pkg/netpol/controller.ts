@@ -12,10 +12,10 @@ import type { FirewallBackend } from './backend.js';
 import type { Nftables } from '../linux/nftables/types.js';
 import type { InspectHandler } from '../runtime/inspect.js';
 import { explainRows, type ExplainRow } from './explain.js';
-import { familyOf, tryParseIP, type Family, type IP } from '../util/ip.js';
+import { familyOf, tryParseIP, tryParsePort, type Family, type IP } from '../util/ip.js';
+import { ownValue } from '../util/json.js';
+import { API_PROTOCOLS } from '../k8s/kinds/protocol.js';
 import type { PodInfo } from '../k8s/kinds/pod.js';
-import type { RuleOrigin } from './model/rules.js';
-import { nftRules } from './nft/render.js';
 import { ErrorCode, errorMessage, KubeRouterError } from '../util/errors.js';
 import { firewallMetrics, type FirewallMetrics } from './metrics.js';
 import { parsePod } from '../k8s/kinds/pod.js';
@@ -40,6 +40,8 @@ export class FirewallController implements Controller {
   private readonly tracker: FirewallTracker;
   /** Chosen at the first sync (auto looks for iptables and ipset). */
   private backends: FirewallBackend[] | undefined;
+  /** Removes the other backend's objects; pending until a sync of the chosen one has succeeded. */
+  private retire: (() => Promise<void>) | undefined;
   private readonly runner: BoundedFrequencyRunner;
   private readonly logger: Logger;
   private readonly metrics: FirewallMetrics;
@@ -158,15 +160,16 @@ export class FirewallController implements Controller {
   private async explain(q: URLSearchParams): Promise<ExplainRow[]> {
     const backends = this.backends;
     if (!backends) throw new Error('the firewall has not synced yet');
-    const port = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(q.get('port') ?? '');
-    if (!port || Number(port[1]) > 65535) throw new Error('--port PORT[/tcp|udp|sctp] is required');
+    const [portText = '', protoText = 'TCP'] = (q.get('port') ?? '').split('/');
+    const port = tryParsePort(portText);
+    const protocol = ownValue(API_PROTOCOLS, protoText.toUpperCase());
+    if (port === undefined || protocol === undefined) throw new Error('--port PORT[/tcp|udp|sctp] is required');
     const resolve = (what: string, text: string | null): { label: string; ip?: IP; pod?: PodInfo } => {
       if (text === null || text === '') throw new Error(`--${what} NS/POD or IP is required`);
       const ip = tryParseIP(text);
-      if (ip) return { label: text, ip, ...(this.tracker.pod(ip) ? { pod: this.tracker.pod(ip) as PodInfo } : {}) };
-      const pod = this.tracker.pod(text);
-      if (!pod) throw new Error(`--${what} ${text}: no such pod (NS/POD) known to this node, and not an address`);
-      return { label: text, pod };
+      const pod = this.tracker.pod(ip ?? text);
+      if (!ip && !pod) throw new Error(`--${what} ${text}: no such pod (NS/POD) known to this node, and not an address`);
+      return { label: text, ...(ip ? { ip } : {}), ...(pod ? { pod } : {}) };
     };
     const from = resolve('from', q.get('from'));
     const to = resolve('to', q.get('to'));
@@ -174,22 +177,21 @@ export class FirewallController implements Controller {
     const fixed = from.ip ?? to.ip;
     const family = fixed ? familyOf(fixed) : backends.map((b) => b.family).find((f) => [from, to].every((e) => e.pod?.ips.some((i) => familyOf(i) === f)));
     const backend = backends.find((b) => b.family === family);
-    if (family === undefined || !backend) throw new Error('no IP family this firewall serves is common to both ends');
-    const ipOf = (e: typeof from): string => e.ip ?? (e.pod?.ips.find((i) => familyOf(i) === family) as string);
-    const src = ipOf(from);
-    const dst = ipOf(to);
+    const src = from.ip ?? from.pod?.ips.find((i) => familyOf(i) === family);
+    const dst = to.ip ?? to.pod?.ips.find((i) => familyOf(i) === family);
+    if (family === undefined || !backend || src === undefined || dst === undefined) throw new Error('no IP family this firewall serves is common to both ends');
     const local = (await this.ctx.kernel.netlink.addresses(family)).map((a) => a.ip as string);
     const hook = local.includes(dst) ? 'INPUT' : local.includes(src) ? 'OUTPUT' : 'FORWARD';
-    const view = await backend.kernelView();
-    const protocol = (port[2] ?? 'tcp').toLowerCase() as 'tcp' | 'udp' | 'sctp';
-    const verdict = view({ src, dst, protocol, dport: Number(port[1]), hook, localAddresses: local });
+    const verdict = (await backend.kernelView())({ src, dst, protocol, dport: port, hook, localAddresses: local });
     const desired = this.tracker.desired(family);
-    const originOf = (chain: string, rule: string): RuleOrigin | undefined => {
-      const rules = desired?.rules.get(chain) ?? [];
-      if (backend.kind === 'iptables') return rules[desired?.chains.get(chain)?.indexOf(rule) ?? -1]?.origin;
-      return rules.find((r) => nftRules(r, family, desired?.sources ?? new Map()).includes(rule))?.origin;
-    };
-    return explainRows({ node: this.ctx.config.nodeName, from: { label: from.label, ip: src, ...(from.pod ? { pod: from.pod } : {}) }, to: { label: to.label, ip: dst, ...(to.pod ? { pod: to.pod } : {}) }, verdict, policyChains: desired?.policyChains ?? new Map(), originOf });
+    return explainRows({
+      node: this.ctx.config.nodeName,
+      from: { ...from, ip: src },
+      to: { ...to, ip: dst },
+      verdict,
+      policyChains: desired?.policyChains ?? new Map(),
+      originOf: (chain, rule) => (desired ? backend.ruleOrigin(desired, chain, rule) : undefined),
+    });
   }
 
   start(): Promise<void> {
@@ -236,17 +238,16 @@ export class FirewallController implements Controller {
   }
 
   private async sync(trigger: SyncTrigger): Promise<void> {
-    let retire: (() => Promise<void>) | undefined;
     if (!this.backends) {
       const chosen = await this.chooseBackends();
       this.backends = chosen.backends;
-      retire = chosen.retire;
+      this.retire = chosen.retire;
     }
     const t0 = performance.now();
     const { changed, models } = this.tracker.chains();
     if (changed) {
       // A policy the compiler could not handle isolates its pods and allows nothing (fail closed).
-      for (const m of models.values()) for (const f of m.failures) this.ctx.rejections.reject({ controller: 'netpol', kind: 'NetworkPolicy', reason: 'Malformed', message: `${f.policy} could not be compiled (its pods are isolated, nothing allowed): ${f.error}` });
+      for (const m of models.values()) for (const f of m.failures) this.ctx.rejections.reject({ controller: 'netpol', kind: f.policy.includes('/') ? 'NetworkPolicy' : 'ClusterNetworkPolicy', reason: 'Malformed', message: `${f.policy} could not be compiled (its pods are isolated, nothing allowed; a cluster policy refuses its subject's traffic): ${f.error}` });
     }
     if (changed) this.metrics.chainsSyncTime.observe((performance.now() - t0) / 1000);
     const touched = this.tracker.sets.takeTouched();
@@ -275,7 +276,11 @@ export class FirewallController implements Controller {
       if (r.timings.rulesMs > 0) this.metrics.restoreTime[b.family].observe(r.timings.rulesMs / 1000);
       if (r.timings.setsMs > 0) this.metrics.ipsetRestoreTime[b.family].observe(r.timings.setsMs / 1000);
     }
-    if (retire) await retire();
+    // Once the chosen backend has programmed everything (a failed sync retries it next time).
+    if (this.retire) {
+      await this.retire();
+      this.retire = undefined;
+    }
     // After commit.
     const seconds = (performance.now() - t0) / 1000;
     this.metrics.syncTime.observe(seconds);

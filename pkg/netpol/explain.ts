@@ -40,6 +40,7 @@ export interface ExplainInput {
 }
 
 const isReturn = (rule: string): boolean => /(?:-j RETURN|\breturn)$/.test(rule);
+const TOP: readonly string[] = Object.values(TOP_CHAINS);
 
 function split(m: string): { chain: string; rule: string } {
   const at = m.indexOf(': ');
@@ -100,10 +101,10 @@ export function explainRows(x: ExplainInput): ExplainRow[] {
       continue;
     }
     // No policy chain of this direction was entered: what our rules did instead.
-    const all = matched.map((m) => `${m.chain}: ${m.rule}`);
-    const top = matched.find((m) => (Object.values(TOP_CHAINS) as string[]).includes(m.chain) && isReturn(m.rule));
+    const all = x.verdict.matched;
+    const top = matched.find((m) => TOP.includes(m.chain) && isReturn(m.rule));
     const early = matched.find((m) => (m.chain === CHAINS.ingress || m.chain === CHAINS.egress) && isReturn(m.rule));
-    const toReject = matched.find((m) => (Object.values(TOP_CHAINS) as string[]).includes(m.chain) && m.rule.includes(CHAINS.reject));
+    const toReject = matched.find((m) => TOP.includes(m.chain) && m.rule.includes(CHAINS.reject));
     if (toReject && x.verdict.action !== 'accept') rows.push({ ...base, verdict: 'deny', decidedBy: 'default deny (--netpol-default-deny): the address is not a pod this node has programmed yet', matched: all });
     else if (top && /ESTABLISHED|established/.test(top.rule)) rows.push({ ...base, verdict: 'allow', decidedBy: 'part of an established connection', matched: all });
     else if (top) rows.push({ ...base, verdict: 'allow', decidedBy: 'a Service address, exempt at INPUT: judged against the endpoint after the proxy', matched: all });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { toKubeObject, type KubeObject } from '../object.js';
 import { parseClusterNetworkPolicy } from './cluster-network-policy.js';
 
@@ -52,4 +53,23 @@ describe('ClusterNetworkPolicy (v1alpha2) parser', () => {
       if (r.kind === 'rejected') assert.match(r.reason, reason);
     });
   }
+
+  it('hostile input: any JSON as the spec, or in any field of a valid one, is a policy or a refusal, never an exception', () => {
+    const json = fc.jsonValue({ maxDepth: 5 });
+    fc.assert(
+      fc.property(json, (spec) => {
+        const r = parseClusterNetworkPolicy(kube(spec));
+        assert.ok(r.kind === 'policy' || r.kind === 'rejected');
+      }),
+      { numRuns: 2000 },
+    );
+    const fields = ['tier', 'priority', 'subject', 'ingress', 'egress'] as const;
+    fc.assert(
+      fc.property(fc.constantFrom(...fields), json, (field, value) => {
+        const r = parseClusterNetworkPolicy(kube({ ...ok, egress: [{ action: 'Accept', to: [{ networks: ['198.18.0.0/16'] }], protocols: [{ tcp: { destinationPort: { number: 80 } } }] }], [field]: value }));
+        assert.ok(r.kind === 'policy' || r.kind === 'rejected');
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });

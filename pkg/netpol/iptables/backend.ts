@@ -7,6 +7,7 @@ import type { Family } from '../../util/ip.js';
 import { TOP_CHAINS, isFirewallChain, isFirewallSet, localPodsSet } from '../model/names.js';
 import type { DesiredFamily } from '../model/tracker.js';
 import type { FirewallBackend, FirewallSyncResult } from '../backend.js';
+import type { RuleOrigin } from '../model/rules.js';
 import { FakeIptables } from '../../linux/iptables/fake.js';
 import { FakeIpset } from '../../linux/ipset/fake.js';
 import { evaluateFilter, type FilterPacket, type FilterVerdict } from '../evaluate.js';
@@ -47,6 +48,10 @@ export class IptablesFirewallBackend implements FirewallBackend {
 
   invalidate(): void {
     this.applied = undefined;
+  }
+
+  ruleOrigin(model: DesiredFamily, chain: string, rule: string): RuleOrigin | undefined {
+    return model.rules.get(chain)?.[model.chains.get(chain)?.indexOf(rule) ?? -1]?.origin;
   }
 
   /**

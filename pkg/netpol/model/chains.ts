@@ -335,19 +335,23 @@ export const MAX_RULES_PER_POLICY = 20_000;
 /**
  * How many rules a policy compiles to in one family: the budget a policy is checked against before it
  * is accepted (an over-budget policy is refused and its last good version stays). iptables lines by
- * default; with `expandUnions`, nft rules (a rule over several peer sets is one rule per set there). Pure.
+ * default; with `expandUnions`, nft rules (a rule over several peer sets is one rule per set there).
+ * Stops counting past the budget. Pure.
  */
-export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Family, expandUnions = false): number {
+function ruleCount(family: Family, opts: FirewallOptions, targets: PodSelection, rules: (dir: 'ingress' | 'egress') => readonly PolicyRule[], expandUnions: boolean): number {
   const b = new Builder(family, opts, new FirewallNames());
-  const targets: PodSelection = { namespaces: { kind: 'name', name: p.namespace }, pods: p.podSelector };
+  const unionSize = (set: string): number => {
+    const src = b.sets.get(set);
+    return src?.kind === 'union' ? src.members.length : 1;
+  };
   let count = 0;
   for (const dir of ['ingress', 'egress'] as const) {
-    for (const rule of (dir === 'ingress' ? p.ingress : p.egress) ?? []) {
+    for (const rule of rules(dir)) {
       const lines: FwRule[] = [];
       b.ruleLines(rule, dir, targets, lines);
       for (const l of lines) {
         let n = 1;
-        if (expandUnions) for (const m of l.match) if (m.kind === 'set') { const src = b.sets.get(m.set); if (src?.kind === 'union') n *= src.members.length; }
+        if (expandUnions) for (const m of l.match) if (m.kind === 'set') n *= unionSize(m.set);
         count += n;
       }
       if (count > MAX_RULES_PER_POLICY) return count;
@@ -356,21 +360,11 @@ export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Fa
   return count;
 }
 
-/** The same budget for a ClusterNetworkPolicy (its rules in both directions). Pure. */
+export function policyRuleCount(p: PolicyInfo, opts: FirewallOptions, family: Family, expandUnions = false): number {
+  return ruleCount(family, opts, { namespaces: { kind: 'name', name: p.namespace }, pods: p.podSelector }, (dir) => (dir === 'ingress' ? p.ingress : p.egress) ?? [], expandUnions);
+}
+
+/** The same budget for a ClusterNetworkPolicy (its rules in both directions, over its subject). */
 export function clusterPolicyRuleCount(c: ClusterPolicyInfo, opts: FirewallOptions, family: Family, expandUnions = false): number {
-  const b = new Builder(family, opts, new FirewallNames());
-  let count = 0;
-  for (const dir of ['ingress', 'egress'] as const) {
-    for (const r of dir === 'ingress' ? c.ingress : c.egress) {
-      const lines: FwRule[] = [];
-      b.ruleLines({ peers: r.peers, ports: r.ports }, dir, c.subject, lines);
-      for (const l of lines) {
-        let n = 1;
-        if (expandUnions) for (const m of l.match) if (m.kind === 'set') { const src = b.sets.get(m.set); if (src?.kind === 'union') n *= src.members.length; }
-        count += n;
-      }
-      if (count > MAX_RULES_PER_POLICY) return count;
-    }
-  }
-  return count;
+  return ruleCount(family, opts, c.subject, (dir) => dir === 'ingress' ? c.ingress : c.egress, expandUnions);
 }

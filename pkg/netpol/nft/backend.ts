@@ -6,7 +6,8 @@ import type { FilterPacket, FilterVerdict } from '../evaluate.js';
 import { evaluateNftFilter } from './evaluate.js';
 import type { SetSource } from '../model/chains.js';
 import type { DesiredFamily } from '../model/tracker.js';
-import { BASE_CHAINS, chainRules, ipBlockElements, NETPOL_CANARY, NETPOL_TABLE, nftElement, nftFamily, nftSetName, setDeclaration, type DispatchMap } from './render.js';
+import type { RuleOrigin } from '../model/rules.js';
+import { BASE_CHAINS, chainRules, nftRules, ipBlockElements, mapKeyType, NETPOL_CANARY, NETPOL_TABLE, nftElement, nftFamily, nftSetName, setDeclaration, setKeyType, type DispatchMap } from './render.js';
 
 interface NftSet {
   readonly decl: string;
@@ -67,7 +68,7 @@ export function desiredTable(model: DesiredFamily): TableState {
 }
 
 function mapDecl(family: Family): string {
-  return `type ${family === 4 ? 'ipv4_addr' : 'ipv6_addr'} : verdict;`;
+  return `type ${mapKeyType(family)};`;
 }
 
 /** The script that replaces the table with `want` in one transaction. */
@@ -101,7 +102,6 @@ function elementLines(verb: 'add' | 'delete', table: string, set: string, elemen
 
 /** Whether the kernel's table has our chains (by rule count), base chains, sets (by type) and the canary: then only elements may differ. */
 function sameShape(have: NftTableState, want: TableState, family: Family): boolean {
-  const addr = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
   if (!(have.sets.get(NETPOL_CANARY)?.elements.includes('1') ?? false)) return false;
   if (have.chains.size !== want.chains.size + Object.keys(BASE_CHAINS).length) return false;
   for (const [name, rules] of want.chains) if (have.chains.get(name)?.ruleCount !== rules.length || have.chains.get(name)?.base !== undefined) return false;
@@ -109,12 +109,11 @@ function sameShape(have: NftTableState, want: TableState, family: Family): boole
   if (have.sets.size !== want.sets.size + want.maps.size + 1) return false;
   for (const name of want.maps.keys()) {
     const h = have.sets.get(name);
-    if (!h || h.kind !== 'map' || h.type !== `${addr} : verdict`) return false;
+    if (!h || h.kind !== 'map' || h.type !== mapKeyType(family)) return false;
   }
   for (const [name, s] of want.sets) {
     const h = have.sets.get(name);
-    const type = /type ([^;]+);/.exec(s.decl)?.[1] ?? addr;
-    if (!h || h.kind !== 'set' || h.type !== type) return false;
+    if (!h || h.kind !== 'set' || h.type !== setKeyType(s.source, family)) return false;
   }
   return true;
 }
@@ -143,6 +142,10 @@ export class NftFirewallBackend implements FirewallBackend {
     this.applied = undefined;
   }
 
+  ruleOrigin(model: DesiredFamily, chain: string, rule: string): RuleOrigin | undefined {
+    return model.rules.get(chain)?.find((r) => nftRules(r, this.family, model.sources).includes(rule))?.origin;
+  }
+
   /**
    * The table as the kernel holds it now, walked in memory: set elements as the kernel lists them,
    * rules as we committed them (the kernel prints rules in its own normal form, so they are checked by
@@ -153,9 +156,11 @@ export class NftFirewallBackend implements FirewallBackend {
     const have = await this.nft.dump(nftFamily(this.family), NETPOL_TABLE);
     if (!applied || !have) throw new Error(`IPv${this.family}: the firewall has not programmed its table yet`);
     for (const [c, rules] of applied.chains) if (have.chains.get(c)?.ruleCount !== rules.length) throw new Error(`IPv${this.family}: chain ${c} in the kernel is not what was programmed (the next resync repairs it)`);
-    const sets = new Map([...applied.sets].map(([n, s]) => [n, { ...s, elements: new Set(have.sets.get(n)?.elements ?? []) }]));
+    const kernel = (name: string): readonly string[] => have.sets.get(name)?.elements ?? [];
+    const sets = new Map([...applied.sets].map(([n, s]) => [n, { ...s, elements: new Set(kernel(n)) }]));
+    // Map elements as listed: `198.18.64.2 : jump CHAIN`.
+    const maps = new Map([...applied.maps].map(([n, m]) => [n, { def: m.def, elements: new Map(kernel(n).map((e) => [e.split(' : ')[0] ?? '', e.replace(/^.* : jump /, '')])) }]));
     const fake = new FakeNftables();
-    const maps = new Map([...applied.maps].map(([n, m]) => [n, { def: m.def, elements: new Map((have.sets.get(n)?.elements ?? []).map((e) => { const [k = '', v = ''] = e.split(' : '); return [k, v.replace(/^jump /, '')] as [string, string]; })) }]));
     await fake.apply(renderTable({ chains: applied.chains, sets, maps }, this.family).join('\n') + '\n');
     return (p) => evaluateNftFilter(fake, p);
   }
@@ -218,10 +223,10 @@ export class NftFirewallBackend implements FirewallBackend {
       if (decl === undefined) continue;
       const nname = nftSetName(name);
       wantSets.add(nname);
+      // A set's name is a hash of what it holds, so a set we have keeps its declaration.
       const have = prev.sets.get(nname);
-      if (!have || have.decl !== decl) {
+      if (!have) {
         const elements = elementsOf(model, name, source);
-        if (have) script.push(`delete set ${t} ${nname}`);
         script.push(`add set ${t} ${nname} { ${decl} }`, ...elementLines('add', t, nname, elements));
         sets.set(nname, { decl, source, elements: new Set(elements) });
         continue;

@@ -3,6 +3,7 @@ import { subtractCidrs } from '../../util/cidr-subtract.js';
 import type { SetSource } from '../model/chains.js';
 import type { FwMatch, FwRule, FwVerdict } from '../model/rules.js';
 import { TOP_CHAINS } from '../model/names.js';
+import { words } from '../../linux/nftables/family.js';
 
 /**
  * The firewall's nftables layout: one table per family (`ip kube-router-netpol`, `ip6
@@ -19,7 +20,7 @@ export const NETPOL_CANARY = 'canary';
 export const BASE_CHAINS = { input: TOP_CHAINS.INPUT, forward: TOP_CHAINS.FORWARD, output: TOP_CHAINS.OUTPUT } as const;
 
 export function nftFamily(family: Family): 'ip' | 'ip6' {
-  return family === 4 ? 'ip' : 'ip6';
+  return words(family).nftFamily;
 }
 
 /** Our ipset names carry `inet6:` for IPv6; nft sets live in a table of their family and need no marker. */
@@ -27,21 +28,32 @@ export function nftSetName(name: string): string {
   return name.startsWith('inet6:') ? name.slice('inet6:'.length) : name;
 }
 
-/** A set's declaration body, or undefined for a kind nft does not hold as a set (a union). */
-export function setDeclaration(source: SetSource, family: Family): string | undefined {
-  const addr = family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+/** A set's key type as nft lists it, or undefined for a kind nft does not hold as a set (a union). */
+export function setKeyType(source: SetSource, family: Family): string | undefined {
+  const addr = words(family).addrType;
   switch (source.kind) {
     case 'local-pods':
     case 'service-vips':
     case 'selection':
-      return `type ${addr};`;
-    case 'named':
-      return `type ${addr} . inet_proto . inet_service;`;
     case 'ipBlock':
-      return `type ${addr}; flags interval;`;
+      return addr;
+    case 'named':
+      return `${addr} . inet_proto . inet_service`;
     case 'union':
       return undefined;
   }
+}
+
+/** A set's declaration body (its key type; interval sets for ipBlocks), or undefined for a union. */
+export function setDeclaration(source: SetSource, family: Family): string | undefined {
+  const type = setKeyType(source, family);
+  if (type === undefined) return undefined;
+  return source.kind === 'ipBlock' ? `type ${type}; flags interval;` : `type ${type};`;
+}
+
+/** The key type of a dispatch verdict map, as nft lists it. */
+export function mapKeyType(family: Family): string {
+  return `${words(family).addrType} : verdict`;
 }
 
 /** A prefix as nft prints it back: a host prefix is the bare address. */
@@ -79,7 +91,7 @@ export function nftElement(source: SetSource, entry: string): string {
 const hex = (n: number): string => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 
 function matchText(m: FwMatch, family: Family): string {
-  const ip = family === 4 ? 'ip' : 'ip6';
+  const ip = words(family).addr;
   const addrDir = (d: 'src' | 'dst'): string => (d === 'src' ? 'saddr' : 'daddr');
   switch (m.kind) {
     case 'established':
@@ -154,7 +166,7 @@ export interface DispatchMap {
 export function chainRules(chain: string, rules: readonly FwRule[], family: Family, sources: ReadonlyMap<string, SetSource>): { lines: string[]; maps: DispatchMap[] } {
   const lines: string[] = [];
   const maps: DispatchMap[] = [];
-  const ip = family === 4 ? 'ip' : 'ip6';
+  const ip = words(family).addr;
   for (let i = 0; i < rules.length; ) {
     const r = rules[i] as FwRule;
     const m = r.match[0];

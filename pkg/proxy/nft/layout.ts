@@ -1,5 +1,6 @@
 import type { Family } from '../../util/ip.js';
 import type { Frontend } from '../model/types.js';
+import { words, type FamilyWords } from '../../linux/nftables/family.js';
 
 /**
  * The proxy's nftables layout, one table per family (`ip kube-router-proxy`, `ip6 kube-router-proxy`).
@@ -114,15 +115,7 @@ export function affinitySet(seconds: number): string {
   return `aff-fe-${seconds}`;
 }
 
-export interface FamilyWords {
-  readonly nftFamily: 'ip' | 'ip6';
-  readonly addr: 'ip' | 'ip6';
-  readonly addrType: 'ipv4_addr' | 'ipv6_addr';
-}
-
-export function words(family: Family): FamilyWords {
-  return family === 4 ? { nftFamily: 'ip', addr: 'ip', addrType: 'ipv4_addr' } : { nftFamily: 'ip6', addr: 'ip6', addrType: 'ipv6_addr' };
-}
+export { words, type FamilyWords };
 
 /** Sets whose elements several frontends can want at once (reference-counted). */
 export const SHARED_SETS: ReadonlySet<string> = new Set([SETS.serviceIPs, SETS.hairpin, SETS.podCidrs]);

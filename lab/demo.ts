@@ -97,10 +97,12 @@ async function main(): Promise<number> {
       if (!ok) failures++;
       out.push(`${pad(r.what, 40)} ${pad(r.expect, 9)} ${pad(got, 22)} ${ok ? 'yes ' : 'NO  '} ${r.note}`);
     }
+    let establishedTotal = 0;
     const nodes = (await status(st))['nodes'] as { name: string; daemon: { proxyBackend?: string; serviceFrontends: number; healthz: number; policyChains: number; bgpPeers: string[] } }[];
     out.push('');
     for (const n of nodes) {
       const established = n.daemon.bgpPeers.filter((p) => p.includes('state="Established"')).length;
+      establishedTotal += established;
       out.push(`${n.name}: kube-router healthz ${n.daemon.healthz}, proxy backend ${n.daemon.proxyBackend ?? '-'} (${n.daemon.serviceFrontends} service frontends), firewall ${n.daemon.policyChains} chains, BGP ${established}/${n.daemon.bgpPeers.length} peers established`);
       const routes = await ipn(netns.node(LAB, Number(n.name.slice(5)) - 1), 'route', 'show', 'proto', '44');
       for (const line of routes.stdout.trim().split('\n').filter((l) => l !== '')) out.push(`    route learned over BGP: ${line.trim()}`);
@@ -122,6 +124,10 @@ async function main(): Promise<number> {
       ['BGP sessions by state', 'count by (state) (kube_router_bgp_peer_info)', (m) => m['state'] ?? ''],
       ['rejected inputs', 'sum by (controller, kind, reason) (kube_router_input_rejected_total)', (m) => `${m['controller'] ?? ''} ${m['kind'] ?? ''} ${m['reason'] ?? ''}`],
     ];
+    // Prometheus sees what its last scrape of each node saw: wait (bounded) until it has scraped every
+    // node since their sessions came up, so its answer is about the same moment as the lines above.
+    const promEstablished = async (): Promise<number> => (await promQuery(st.plan, 'count(kube_router_bgp_peer_info{state="Established"})').catch(() => [])).reduce((a, x) => a + x.value, 0);
+    for (const end = Date.now() + 30_000; (await promEstablished()) < establishedTotal && Date.now() < end; ) await new Promise((r) => setTimeout(r, 500));
     for (const [what, expr, label] of queries) {
       const r = await promQuery(st.plan, expr).catch((e: unknown) => [{ metric: { error: e instanceof Error ? e.message : String(e) }, value: NaN }]);
       out.push(`    ${what}: ${r.length === 0 ? 'none' : r.map((x) => `${label(x.metric)} ${fmt(x.value)}`).join(', ')}`);

@@ -30,7 +30,7 @@ export async function realKernel(exec: Exec, logger: Logger): Promise<KernelAdap
   const variant = await detectIptablesVariant(exec);
   logger.info('iptables backend detected', { variant });
   // The daemon's own namespace: routes go over our rtnetlink socket.
-  return realKernelWith(exec, variant, { sockets: realNetlinkSockets() });
+  return realKernelWith(exec, variant, { sockets: realNetlinkSockets(), writesFrom: 'worker' });
 }
 
 /**

@@ -12,7 +12,7 @@ import { errorMessage } from '../util/errors.js';
 import { enabledFamilies } from '../options/config.js';
 import { syncResultHook, type ControllerContext } from '../runtime/context.js';
 import type { Controller } from '../runtime/controller.js';
-import { BoundedFrequencyRunner } from '../runtime/runner.js';
+import { BoundedFrequencyRunner, type SyncTrigger } from '../runtime/runner.js';
 import type { CIDR, Family, IP } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import { planBgp, type BgpPlan } from './bgp-plan.js';
@@ -20,14 +20,17 @@ import { DEFAULT_CNI_CONF, overlayOverhead, updateCniConf } from './cni-config.j
 import { chooseAddress } from './iface.js';
 import { peerMetrics, routingMetrics, type RoutingMetrics } from './metrics.js';
 import { RouteApplier } from './route-apply.js';
-import { computeRouteModel } from './route-model.js';
+import { computeRouteModel, MAIN_TABLE, overlayChoice, routeDecider, type RouteDecision, type RouteModelInput } from './route-model.js';
+import { learnedDelta } from './learned-delta.js';
+import type { BestChange } from '../bgp/speaker/speaker.js';
+import type { LearnedPath } from '../bgp/speaker/rib.js';
+import type { Route } from '../linux/netlink/types.js';
 import { advertisesByAnnotation, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
 import { SpeakerHost } from './speaker-host.js';
 import type { BfdTransport } from '../bfd/transport.js';
 import { udpBfdTransport } from '../bfd/udp-transport.js';
 import { explainRoutes } from './inspect-routes.js';
 import { isOurRule } from './route-diff.js';
-import type { RouteModel } from './route-model.js';
 import type { InspectHandler } from '../runtime/inspect.js';
 
 /** Kernel modules each encapsulation needs (vxlan is always there). */
@@ -63,7 +66,18 @@ export class RoutingController implements Controller {
   private readonly families: Family[];
   private readonly host: SpeakerHost;
   private readonly applier: RouteApplier;
-  private lastModel: RouteModel | undefined;
+  /** The last whole sync's inputs but the best paths: `kube-router routes` decides with them and today's paths. */
+  private lastInput: Omit<RouteModelInput, 'best'> | undefined;
+  /**
+   * After a whole sync that applied: how learned paths are decided and the learned routes in place.
+   * A change of best paths then only writes its own prefixes' routes (learnedDelta) while UPDATEs are
+   * still arriving; anything else, or a failure, clears it and the next run is a whole sync.
+   */
+  private learned: { readonly decide: (p: LearnedPath) => RouteDecision | undefined; readonly installed: Map<string, Route> } | undefined;
+  /** Prefixes whose best path changed since the last run looked at them. */
+  private dirty = new Set<string>();
+  /** Something other than best paths changed (or a table went whole): the next run is a whole sync. */
+  private fullPending = true;
 
   /** `kube-router bgp peers|routes` and `kube-router routes` read these over the local socket. */
   readonly inspect: Readonly<Record<string, InspectHandler>> = {
@@ -73,7 +87,8 @@ export class RoutingController implements Controller {
       const nl = this.ctx.kernel.netlink;
       const routes = (await Promise.all(this.families.map((f) => nl.routes(f, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })))).flat();
       const rules = (await Promise.all(this.families.map((f) => nl.rules(f)))).flat().filter(isOurRule);
-      return explainRoutes(this.lastModel, [...(this.host.speaker?.best().values() ?? [])], routes, rules);
+      const best = [...(this.host.speaker?.best().values() ?? [])];
+      return explainRoutes(this.lastInput ? computeRouteModel({ ...this.lastInput, best }) : undefined, best, routes, rules);
     },
   };
 
@@ -89,8 +104,8 @@ export class RoutingController implements Controller {
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice));
     this.metrics = routingMetrics(ctx.metrics);
     this.families = enabledFamilies(ctx.config);
-    this.runner = new BoundedFrequencyRunner(() => this.sync(), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
-    this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, sockets, bfdTransport, onBestChange: () => this.runner.run() });
+    this.runner = new BoundedFrequencyRunner((trigger) => this.run(trigger), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
+    this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, sockets, bfdTransport, onBestChange: (c) => this.onBestChange(c) });
     peerMetrics(ctx.metrics, () => this.host.speaker?.status() ?? []);
     this.applier = new RouteApplier(ctx.kernel, this.logger);
   }
@@ -109,7 +124,7 @@ export class RoutingController implements Controller {
     const r = e.type === 'delete' ? undefined : parseService(e.obj, serviceParseConfig(this.ctx.config));
     if (r?.kind === 'service') this.vipServices.set(key, r.service);
     else this.vipServices.delete(key);
-    if (this.advertisesVips()) this.runner.run();
+    if (this.advertisesVips()) this.requestSync();
   };
 
   private onSlice = (e: StoreEvent): void => {
@@ -118,7 +133,7 @@ export class RoutingController implements Controller {
     const v = e.type === 'delete' ? undefined : sliceLocalReady(e.obj, this.ctx.config.nodeName);
     if (v) this.localSlices.set(key, v);
     else this.localSlices.delete(key);
-    if (this.advertisesVips() && before?.localReady !== v?.localReady) this.runner.run();
+    if (this.advertisesVips() && before?.localReady !== v?.localReady) this.requestSync();
   };
 
   private advertisesVips(): boolean {
@@ -135,10 +150,10 @@ export class RoutingController implements Controller {
 
   start(): Promise<void> {
     this.unsubscribe.push(this.views.nodes.subscribe((e) => {
-      if (nodeEventMatters(e)) this.runner.run();
+      if (nodeEventMatters(e)) this.requestSync();
     }));
     // A route of ours deleted by someone else is put back right away, not at the next period.
-    this.unwatchRoutes = this.ctx.kernel.netlink.watchRouteDeletions(KUBE_ROUTER_RT_PROTO, () => this.runner.run());
+    this.unwatchRoutes = this.ctx.kernel.netlink.watchRouteDeletions(KUBE_ROUTER_RT_PROTO, () => this.requestSync());
     this.runner.start();
     return Promise.resolve();
   }
@@ -149,6 +164,60 @@ export class RoutingController implements Controller {
     if (this.deferTimer) this.ctx.clock.clearTimeout(this.deferTimer);
     await this.runner.stop();
     await this.host.stop(this.ctx.config.router.gracefulRestart.enabled);
+  }
+
+  /** A whole sync is wanted. */
+  private requestSync(): void {
+    this.fullPending = true;
+    this.runner.run();
+  }
+
+  private onBestChange(c: BestChange): void {
+    if (c.kind === 'all') this.fullPending = true;
+    // The speaker hands over a set of its own (100,000 prefixes are not copied).
+    else if (this.dirty.size === 0) this.dirty = c.prefixes;
+    else for (const k of c.prefixes) this.dirty.add(k);
+    this.runner.run();
+  }
+
+  /** A run asked for by best paths alone writes only their routes when it can; every other run is a whole sync. */
+  private async run(trigger: SyncTrigger): Promise<void> {
+    if (trigger === 'request' && !this.fullPending && this.learned && (await this.syncLearned(this.learned))) return;
+    this.fullPending = false;
+    await this.sync();
+  }
+
+  /** The routes of the prefixes whose best path changed; false when a whole sync is needed instead. */
+  private async syncLearned(st: NonNullable<RoutingController['learned']>): Promise<boolean> {
+    const sp = this.host.speaker;
+    if (!sp || this.deferring()) return false;
+    const t0 = performance.now();
+    const delta = learnedDelta(this.dirty, sp.best(), st.decide, st.installed);
+    if (delta.kind === 'full') {
+      this.logger.v(2, 'learned routes: a whole sync is needed', { reason: delta.reason });
+      return false;
+    }
+    // Changes from here on are the next run's.
+    this.dirty.clear();
+    if (delta.ops.length > 0) {
+      this.learned = undefined;
+      try {
+        await this.ctx.kernel.netlink.apply(delta.ops);
+      } finally {
+        this.metrics.routesSyncTime.observe((performance.now() - t0) / 1000);
+      }
+      for (const o of delta.ops) {
+        if (o.op === 'route-replace') st.installed.set(o.route.dst, o.route);
+        else st.installed.delete(o.route.dst);
+      }
+      this.learned = st;
+      this.metrics.routesSynced.set(st.installed.size);
+      if (delta.added > 0) this.metrics.routesAdded.inc(delta.added);
+      if (delta.removed > 0) this.metrics.routesRemoved.inc(delta.removed);
+      this.logger.v(1, 'learned routes synced', { added: delta.added, removed: delta.removed });
+    }
+    this.ctx.health.beat(this.name);
+    return true;
   }
 
   /** Whether the one-time takeover from upstream kube-router ran (after the first successful sync). */
@@ -272,7 +341,7 @@ export class RoutingController implements Controller {
     const deferring = now < this.deferUntil && !(sp && nodePeers.every((x) => sp.sentEndOfRib(x.address)));
     if (deferring && !this.deferTimer) {
       this.logger.v(1, 'graceful restart: keeping routes of the previous run until the peers have sent their tables', {});
-      this.deferTimer = this.ctx.clock.setTimeout(() => this.runner.run(), Math.max(0, this.deferUntil - now) + 10);
+      this.deferTimer = this.ctx.clock.setTimeout(() => this.requestSync(), Math.max(0, this.deferUntil - now) + 10);
     }
     return deferring;
   }
@@ -289,19 +358,23 @@ export class RoutingController implements Controller {
     const sp = this.host.speaker;
     const keepUnwanted = plan !== undefined && this.deferring();
     const best = plan && sp ? [...sp.best().values()] : undefined;
-    const model = computeRouteModel({
+    this.dirty.clear();
+    this.learned = undefined;
+    const input: Omit<RouteModelInput, 'best'> = {
       families: this.families,
-      ...(best ? { best } : {}),
       addresses,
       ownPrefixes: plan ? plan.originations.map((o) => o.prefix) : [],
       nextHop: plan?.nextHop ?? {},
       overlay: { enabled: ov.enabled, type: ov.type, encap: ov.encap === 'fou' ? { kind: 'fou', port: ov.port } : { kind: ov.encap }, available },
       ...(cfg.router.podEgress ? { podEgress: { podCIDRs: clusterPodCIDRs(nodes, cfg.router.clusterCidr), nodeIPs: nodes.flatMap((n) => [...n.internalIPs, ...n.externalIPs]) } } : {}),
-    });
-    this.lastModel = model;
+    };
+    const model = computeRouteModel({ ...input, ...(best ? { best } : {}) });
+    this.lastInput = input;
     for (const d of model.decisions) if (d.kind === 'unreachable') this.logger.v(2, 'learned route not installed: next hop off our subnets and no overlay', { prefix: d.prefix, nextHop: d.nextHop });
     try {
       const r = await this.applier.apply(model, { checkKernel, keepUnwanted });
+      // What is installed now is the model's (kept routes of a deferral are not: no shortcut then).
+      if (model.learned && !keepUnwanted) this.learned = { decide: routeDecider(input.addresses, input.ownPrefixes, overlayChoice(input)), installed: new Map(model.routes.filter((x) => x.table === MAIN_TABLE).map((x) => [x.dst as string, x])) };
       this.metrics.routesSynced.set(model.routes.length);
       if (r.added > 0) this.metrics.routesAdded.inc(r.added);
       if (r.removed > 0) this.metrics.routesRemoved.inc(r.removed);

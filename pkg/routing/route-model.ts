@@ -1,7 +1,7 @@
 import type { LearnedPath } from '../bgp/speaker/rib.js';
 import type { Address, Route, RouteRule } from '../linux/netlink/types.js';
 import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
-import { cidrContains, familyOf, tryParseCIDR, type CIDR, type Family, type IP } from '../util/ip.js';
+import { CidrList, cidrContains, familyOf, tryParseCIDR, type CIDR, type Family, type IP } from '../util/ip.js';
 import type { IpsetSpec } from '../linux/ipset/types.js';
 import type { OwnedChainSpec } from '../linux/iptables/owned-chain.js';
 import { FORWARD_SPEC } from './forward-rules.js';
@@ -47,22 +47,23 @@ export interface OverlayChoice {
 }
 
 /**
- * The kernel routes for learned paths (upstream's injectRoute): a next hop on one of our subnets gets a
- * direct route (host-gw); with the overlay, a next hop elsewhere (or every one with `full`) goes through
- * our tunnel to it; anything else is left to the underlay. Prefixes that contain one of our own
- * addresses are never routed away. Pure.
+ * The kernel route for one learned path (upstream's injectRoute): a next hop on one of our subnets gets
+ * a direct route (host-gw); with the overlay, a next hop elsewhere (or every one with `full`) goes
+ * through our tunnel to it; anything else is left to the underlay. Prefixes that contain one of our
+ * own addresses, and our own pod CIDRs, are never routed away (undefined). Made once per set of
+ * addresses; pure.
  */
-export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Address[], ownPrefixes: readonly CIDR[], overlay?: OverlayChoice): RouteDecision[] {
-  const out: RouteDecision[] = [];
+export function routeDecider(addresses: readonly Address[], ownPrefixes: readonly CIDR[], overlay?: OverlayChoice): (p: LearnedPath) => RouteDecision | undefined {
   // Many prefixes share a few next hops (100,000 routes from one peer have one): their subnet is looked up once.
   const onLinkOf = new Map<string, Address | undefined>();
   const subnets = addresses.flatMap((a) => {
     const net = a.prefix < (familyOf(a.ip) === 4 ? 32 : 128) ? tryParseCIDR(`${a.ip}/${a.prefix}`) : undefined;
     return net ? [{ a, net }] : [];
   });
-  for (const p of best) {
-    if (ownPrefixes.includes(p.prefix)) continue;
-    if (addresses.some((a) => cidrContains(p.prefix, a.ip))) continue;
+  const ours = new CidrList(addresses.map((a) => `${a.ip}/${familyOf(a.ip) === 4 ? 32 : 128}` as CIDR));
+  return (p) => {
+    if (ownPrefixes.includes(p.prefix)) return undefined;
+    if (ours.overlapping(p.prefix)) return undefined;
     let onLink = onLinkOf.get(p.nextHop);
     if (!onLinkOf.has(p.nextHop)) {
       onLink = subnets.find(({ a, net }) => familyOf(a.ip) === familyOf(p.nextHop) && a.ip !== p.nextHop && cidrContains(net, p.nextHop))?.a;
@@ -70,14 +71,20 @@ export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Ad
     }
     if (overlay?.enabled && overlay.available && (overlay.type === 'full' || !onLink)) {
       const dev = overlay.tunnelName(p.nextHop);
-      out.push({ kind: 'tunnel', remote: p.nextHop, route: { dst: p.prefix, gateway: p.nextHop, dev, onlink: true, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } });
-      continue;
+      return { kind: 'tunnel', remote: p.nextHop, route: { dst: p.prefix, gateway: p.nextHop, dev, onlink: true, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } };
     }
-    if (!onLink) {
-      out.push({ kind: 'unreachable', prefix: p.prefix, nextHop: p.nextHop });
-      continue;
-    }
-    out.push({ kind: 'direct', route: { dst: p.prefix, gateway: p.nextHop, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } });
+    if (!onLink) return { kind: 'unreachable', prefix: p.prefix, nextHop: p.nextHop };
+    return { kind: 'direct', route: { dst: p.prefix, gateway: p.nextHop, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } };
+  };
+}
+
+/** Every learned path's route (routeDecider), in prefix order. Pure. */
+export function decideRoutes(best: Iterable<LearnedPath>, addresses: readonly Address[], ownPrefixes: readonly CIDR[], overlay?: OverlayChoice): RouteDecision[] {
+  const decide = routeDecider(addresses, ownPrefixes, overlay);
+  const out: RouteDecision[] = [];
+  for (const p of best) {
+    const d = decide(p);
+    if (d) out.push(d);
   }
   return out.sort((a, b) => (routeKeyOf(a) < routeKeyOf(b) ? -1 : 1));
 }
@@ -129,10 +136,16 @@ function routerSysctls(families: readonly Family[]): [string, string][] {
   return out;
 }
 
+/** The overlay as route decisions see it (with our tunnels' names). */
+export function overlayChoice(input: Pick<RouteModelInput, 'overlay'>): OverlayChoice {
+  const o = input.overlay;
+  return { enabled: o.enabled, type: o.type, available: o.available, tunnelName };
+}
+
 /** The router's whole kernel state from its inputs. Pure. */
 export function computeRouteModel(input: RouteModelInput): RouteModel {
   const { families, overlay } = input;
-  const decisions = decideRoutes(input.best ?? [], input.addresses, input.ownPrefixes, { enabled: overlay.enabled, type: overlay.type, available: overlay.available, tunnelName });
+  const decisions = decideRoutes(input.best ?? [], input.addresses, input.ownPrefixes, overlayChoice(input));
   const locals: Partial<Record<Family, { ip: IP; dev?: string }>> = {};
   for (const f of families) {
     const ip = input.nextHop[f];

@@ -1,4 +1,4 @@
-import { BgpSpeaker, type SpeakerConfig } from '../bgp/speaker/speaker.js';
+import { BgpSpeaker, type BestChange, type SpeakerConfig } from '../bgp/speaker/speaker.js';
 import type { TcpMd5 } from '../linux/tcp-md5.js';
 import type { TcpSockets } from '../linux/tcp-socket.js';
 import { BfdSessions } from '../bfd/sessions.js';
@@ -19,7 +19,7 @@ export interface SpeakerHostDeps {
   /** BFD's sockets, opened only while a peer asks for BFD. */
   readonly bfdTransport?: (logger: Logger) => BfdTransport;
   /** Called when the learned best paths change. */
-  readonly onBestChange: () => void;
+  readonly onBestChange: (c: BestChange) => void;
 }
 
 export interface SpeakerSettings {

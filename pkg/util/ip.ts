@@ -187,6 +187,39 @@ export function ipToBytes(ip: IP): Uint8Array {
   return out;
 }
 
+/** The prefix length of a CIDR, read without allocating. */
+export function prefixLengthOf(c: CIDR): number {
+  let n = 0;
+  for (let i = c.lastIndexOf('/') + 1; i < c.length; i++) n = n * 10 + (c.charCodeAt(i) - 48);
+  return n;
+}
+
+/** The address of an IPv4 CIDR (or an IPv4 address) as an unsigned 32-bit number, read without allocating. */
+export function ipv4NumberOf(s: CIDR | IP): number {
+  let n = 0;
+  let part = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47) break; // '/'
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return n * 256 + part;
+}
+
+/** An address's network-order bytes written into `buf` at `at` (4 or 16 of them; IPv4 without allocating). */
+export function writeIP(ip: IP, buf: Buffer, at: number): number {
+  if (familyOf(ip) === 4) {
+    buf.writeUInt32BE(ipv4ToNumber(ip), at);
+    return 4;
+  }
+  const b = ipToBytes(ip);
+  buf.set(b, at);
+  return b.length;
+}
+
 /** The n-th address of a CIDR (0 is the network address). */
 export function nthAddress(c: CIDR, n: bigint): IP {
   const p = cidrParts(c);
@@ -198,25 +231,42 @@ export function tryParsePort(v: unknown): Port | undefined {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535 ? (n as Port) : undefined;
 }
 
-function ipv4Number(s: string): number {
-  let n = 0;
-  let octet = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + octet;
-      octet = 0;
-    } else octet = octet * 10 + (c - 48);
-  }
-  return n * 256 + octet;
-}
-
 export function compareIP(a: IP, b: IP): number {
   const fa = familyOf(a);
   const fb = familyOf(b);
   if (fa !== fb) return fa - fb;
-  if (fa === 4) return ipv4Number(a) - ipv4Number(b);
+  if (fa === 4) return ipv4ToNumber(a) - ipv4ToNumber(b);
   const x = ipToBigInt(a);
   const y = ipToBigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * CIDRs parsed once for many questions (100,000 learned prefixes each ask): which of them overlaps a
+ * prefix (one holds the other). IPv4 is compared as 32-bit numbers.
+ */
+export class CidrList {
+  private readonly v4: readonly { readonly cidr: CIDR; readonly net: number; readonly prefix: number }[];
+  private readonly v6: readonly CIDR[];
+
+  constructor(cidrs: readonly CIDR[]) {
+    this.v4 = cidrs.filter((c) => familyOf(c) === 4).map((c) => {
+      const p = cidrParts(c);
+      return { cidr: c, net: ipv4ToNumber(p.ip), prefix: p.prefix };
+    });
+    this.v6 = cidrs.filter((c) => familyOf(c) === 6);
+  }
+
+  /** The first CIDR of the list that holds `c` or lies inside it. */
+  overlapping(c: CIDR): CIDR | undefined {
+    if (familyOf(c) === 6) return this.v6.find((x) => cidrCovers(x, c) || cidrCovers(c, x));
+    if (this.v4.length === 0) return undefined;
+    const n = ipv4NumberOf(c);
+    const len = prefixLengthOf(c);
+    for (const x of this.v4) {
+      const m = mask4(Math.min(x.prefix, len));
+      if (((n & m) >>> 0) === ((x.net & m) >>> 0)) return x.cidr;
+    }
+    return undefined;
+  }
 }

@@ -1,4 +1,4 @@
-import { cidrCovers, cidrParts, compareIP, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
+import { CidrList, cidrParts, compareIP, familyOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { Afi, AttrFlag, Safi } from '../codec/constants.js';
 import type { Attribute, UpdateMessage } from '../codec/types.js';
 
@@ -34,15 +34,28 @@ export interface ImportPolicy {
 
 export type ImportVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
-/** Import policy (upstream's rule: never import service VIPs or a default route). */
+/**
+ * Import policy (upstream's rule: never import service VIPs or a default route, nor a loop), made
+ * once per policy: the reject list is parsed once, not per path.
+ */
+export function importFilter(pol: ImportPolicy): (p: LearnedPath) => ImportVerdict {
+  const reject = new CidrList(pol.reject);
+  return (p) => {
+    if (p.prefix.endsWith('/0')) return { ok: false, reason: 'default route' };
+    const hit = reject.overlapping(p.prefix);
+    if (hit) return { ok: false, reason: `overlaps ${hit}` };
+    if (!p.ibgp && p.asPath.includes(pol.localAs)) return { ok: false, reason: 'AS path loop' };
+    if (p.ibgp && p.originatorId === pol.routerId) return { ok: false, reason: 'our own route reflected back (ORIGINATOR_ID)' };
+    if (p.ibgp && p.clusterList?.includes(pol.routerId)) return { ok: false, reason: 'cluster list loop' };
+    return IMPORTED;
+  };
+}
+
+const IMPORTED: ImportVerdict = { ok: true };
+
+/** importFilter for one path. */
 export function importVerdict(p: LearnedPath, pol: ImportPolicy): ImportVerdict {
-  if (cidrParts(p.prefix).prefix === 0) return { ok: false, reason: 'default route' };
-  const hit = pol.reject.find((r) => familyOf(r) === familyOf(p.prefix) && (cidrCovers(r, p.prefix) || cidrCovers(p.prefix, r)));
-  if (hit) return { ok: false, reason: `overlaps ${hit}` };
-  if (!p.ibgp && p.asPath.includes(pol.localAs)) return { ok: false, reason: 'AS path loop' };
-  if (p.ibgp && p.originatorId === pol.routerId) return { ok: false, reason: 'our own route reflected back (ORIGINATOR_ID)' };
-  if (p.ibgp && p.clusterList?.includes(pol.routerId)) return { ok: false, reason: 'cluster list loop' };
-  return { ok: true };
+  return importFilter(pol)(p);
 }
 
 /** RFC 4271 9.1.2.2, in order: local preference, AS path length, origin, MED, eBGP over iBGP, lowest BGP identifier, lowest peer address. */
@@ -55,6 +68,34 @@ export function better(a: LearnedPath, b: LearnedPath): boolean {
   if (a.ibgp !== b.ibgp) return !a.ibgp;
   if (a.peerId !== b.peerId) return compareIP(a.peerId, b.peerId) < 0;
   return compareIP(a.peer, b.peer) < 0;
+}
+
+/** One peer's accepted paths by prefix. */
+export interface PeerRib {
+  readonly address: IP;
+  readonly adjIn: ReadonlyMap<string, LearnedPath>;
+}
+
+/**
+ * Pure but for `best`: prefix `k`'s best path chosen again among `peers` (in their order, as a full
+ * choice over them would), after `from`'s path to it changed. `better` orders any two paths of
+ * different peers, so when `from`'s path was not the best the best is the better of the two, and
+ * when no path existed only `from`'s can; otherwise every peer's path is looked at again.
+ */
+export function rechooseBest(best: Map<string, LearnedPath>, k: string, peers: readonly PeerRib[], from?: PeerRib): void {
+  const was = best.get(k);
+  if (from && (!was || was.peer !== from.address)) {
+    const now = from.adjIn.get(k);
+    if (now && (!was || better(now, was))) best.set(k, now);
+    return;
+  }
+  let cur: LearnedPath | undefined;
+  for (const p of peers) {
+    const path = p.adjIn.get(k);
+    if (path && (!cur || better(path, cur))) cur = path;
+  }
+  if (cur) best.set(k, cur);
+  else best.delete(k);
 }
 
 /** The paths in an UPDATE from a peer: reachable ones and withdrawn prefixes (RFC 7606 treat-as-withdraw folded in). */
@@ -80,24 +121,24 @@ export function pathsOf(u: UpdateMessage, from: { readonly peer: IP; readonly pe
   const comm = get('communities');
   const orig = get('originator-id');
   const cl = get('cluster-list');
+  // What every prefix of the UPDATE shares, made once (an UPDATE carries hundreds of prefixes).
+  const shared = {
+    asPath: asPath?.segments.flatMap((s) => (s.type === 'set' ? s.asns.slice(0, 1) : s.asns)) ?? [],
+    origin: origin?.origin ?? 2,
+    ...(lp ? { localPref: lp.value } : {}),
+    ...(med ? { med: med.value } : {}),
+    communities: comm?.communities ?? [],
+    ...(orig ? { originatorId: orig.id } : {}),
+    ...(cl ? { clusterList: cl.ids } : {}),
+    ...from,
+  };
   const reach: LearnedPath[] = [];
   for (const r of reachPrefixes) {
     if (!r.nextHop) {
       withdraw.push(r.prefix); // no usable next hop: as if withdrawn (RFC 7606 treat-as-withdraw)
       continue;
     }
-    reach.push({
-      prefix: r.prefix,
-      nextHop: r.nextHop,
-      asPath: asPath?.segments.flatMap((s) => (s.type === 'set' ? s.asns.slice(0, 1) : s.asns)) ?? [],
-      origin: origin?.origin ?? 2,
-      ...(lp ? { localPref: lp.value } : {}),
-      ...(med ? { med: med.value } : {}),
-      communities: comm?.communities ?? [],
-      ...(orig ? { originatorId: orig.id } : {}),
-      ...(cl ? { clusterList: cl.ids } : {}),
-      ...from,
-    });
+    reach.push({ prefix: r.prefix, nextHop: r.nextHop, ...shared });
   }
   return { reach, withdraw };
 }

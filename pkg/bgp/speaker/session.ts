@@ -221,7 +221,15 @@ export class BgpSession {
       () => this.fsm.negotiated?.fourOctetAs ?? false,
     );
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => wire.push(d));
+    socket.on('data', (d: Buffer) => {
+      wire.push(d);
+      // One chunk at a time: a peer's full table (megabytes of UPDATEs) would otherwise be read and
+      // parsed in one go, and what it changed (routes to install, other peers' sessions) would wait.
+      socket.pause();
+      setImmediate(() => {
+        if (!socket.destroyed) socket.resume();
+      });
+    });
     socket.on('error', (e) => this.deps.logger.v(2, 'bgp socket error', { peer: this.cfg.peerAddress, error: e.message }));
     socket.on('close', () => {
       if (wire === this.pending?.wire) this.pending = undefined;

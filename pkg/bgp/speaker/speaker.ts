@@ -7,7 +7,7 @@ import { Afi, CeaseSub, MAX_MESSAGE_LEN, Safi } from '../codec/constants.js';
 import { encodedSize } from '../codec/message.js';
 import type { Capability, UpdateMessage } from '../codec/types.js';
 import type { FsmState, Negotiated } from '../fsm/types.js';
-import { better, endOfRib, importVerdict, isEndOfRib, pathsOf, updatesFor, type LearnedPath, type OutPath, type UpdateBudget } from './rib.js';
+import { better, endOfRib, importFilter, rechooseBest, isEndOfRib, pathsOf, updatesFor, type ImportVerdict, type LearnedPath, type PeerRib, type OutPath, type UpdateBudget } from './rib.js';
 import { BgpSession, optionConnector, type Connector } from './session.js';
 import type { TcpMd5 } from '../../linux/tcp-md5.js';
 import type { TcpSockets } from '../../linux/tcp-socket.js';
@@ -103,8 +103,13 @@ interface Peer {
   eor: boolean;
 }
 
+const ribOf = (p: Peer): PeerRib => ({ address: p.spec.address, adjIn: p.adjIn });
+
 // (BFD is not in it: a change of BFD parameters restarts the BFD session, not the BGP one.)
 const specKey = (p: PeerSpec): string => JSON.stringify([p.address, p.asn, p.port, p.password ? Buffer.from(p.password).toString('hex') : '', p.kind, p.rrClient ?? false, p.passive ?? false, p.ttl ?? 0, p.localAddress ?? '']);
+
+/** What a change of the learned best paths touched: these prefixes, or possibly any (a whole table went). */
+export type BestChange = { readonly kind: 'prefixes'; /** The listener's to keep and change (a new set is made for the next change). */ readonly prefixes: Set<string> } | { readonly kind: 'all' };
 
 /** Upstream's advertisement counters, fed as UPDATEs go out and come in (the caller owns the metrics). */
 export interface SpeakerCounters {
@@ -121,8 +126,10 @@ export class BgpSpeaker {
   private readonly peers = new Map<string, Peer>();
   private originations: readonly Origination[] = [];
   private servers: Server[] = [];
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(c: BestChange) => void>();
   private readonly offBfd: (() => void) | undefined;
+  /** What changed since the listeners were last told: these prefixes, or anything. */
+  private pending: Set<string> | 'all' | undefined;
   private notifyQueued = false;
   private bestCache: Map<string, LearnedPath> | undefined;
 
@@ -131,12 +138,15 @@ export class BgpSpeaker {
     private readonly deps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector; readonly md5?: TcpMd5; readonly sockets?: TcpSockets; readonly counters?: SpeakerCounters; readonly bfd?: BfdSessions },
   ) {
     const sockets = deps.sockets;
+    this.importFilter = importFilter({ localAs: cfg.localAs, routerId: cfg.routerId, reject: cfg.importReject });
     // RFC 5882 4.3: the forwarding path to the peer failed; the BGP session follows at once.
     this.offBfd = deps.bfd?.onChange((remote, from, to) => {
       if (from === 'Up' && to === 'Down') this.onBfdDown(remote);
     });
     this.sessionDeps = { clock: deps.clock, logger: deps.logger, ...(deps.connector ? { connector: deps.connector } : sockets ? { connector: optionConnector(sockets) } : {}) };
   }
+
+  private readonly importFilter: (p: LearnedPath) => ImportVerdict;
 
   /** What each session gets: our connector sets the TTL and MD5 key before the SYN. */
   private readonly sessionDeps: { readonly clock: Clock; readonly logger: Logger; readonly connector?: Connector };
@@ -171,8 +181,11 @@ export class BgpSpeaker {
     this.servers = [];
   }
 
-  /** Called when the learned best paths change. */
-  onBestChange(fn: () => void): () => void {
+  /**
+   * Called (once per burst of UPDATEs, after them) when learned best paths change, with the prefixes
+   * whose best path may differ, or `all` when a session's whole table went or was marked stale.
+   */
+  onBestChange(fn: (c: BestChange) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
@@ -429,19 +442,19 @@ export class BgpSpeaker {
     const ibgp = n.peerAs === this.cfg.localAs;
     const { reach, withdraw } = pathsOf(u, { peer: p.spec.address, peerId: n.peerId, ibgp });
     this.deps.logger.v(2, 'bgp update received', { peer: p.spec.address, reach: reach.length, withdraw: withdraw.length, attributes: u.attributes.map((a) => a.type).join(',') });
-    let changed = false;
-    for (const w of withdraw) changed = p.adjIn.delete(w) || changed;
+    const touched: string[] = [];
+    for (const w of withdraw) if (p.adjIn.delete(w)) touched.push(w);
     if (reach.length > 0) this.deps.counters?.received(reach.length);
     for (const path of reach) {
       p.received++;
-      const v = importVerdict(path, { localAs: this.cfg.localAs, routerId: this.cfg.routerId, reject: this.cfg.importReject });
+      const v = this.importFilter(path);
       if (!v.ok) {
         this.deps.logger.v(1, 'bgp route not imported', { peer: p.spec.address, prefix: path.prefix, reason: v.reason });
-        changed = p.adjIn.delete(path.prefix) || changed;
+        if (p.adjIn.delete(path.prefix)) touched.push(path.prefix);
         continue;
       }
       p.adjIn.set(path.prefix, path);
-      changed = true;
+      touched.push(path.prefix);
     }
     // A peer that sends more than its limit loses its session and its routes (RFC 4486 Cease/1), not
     // our memory and FIB.
@@ -457,19 +470,40 @@ export class BgpSpeaker {
       p.session.reset(CeaseSub.MaxPrefixes, data);
       return;
     }
-    if (changed) this.changed();
+    if (touched.length > 0) this.changed(touched, p);
   }
 
-  private changed(): void {
-    this.bestCache = undefined;
+  /**
+   * The best paths changed: for `prefixes` only (each one's best is chosen again among the peers), or
+   * for anything (without an argument). Listeners hear of it once, after the current burst.
+   */
+  private changed(prefixes?: readonly string[], from?: Peer): void {
+    if (prefixes === undefined) {
+      this.bestCache = undefined;
+      this.pending = 'all';
+    } else {
+      const best = this.bestCache;
+      if (best) {
+        const ribs = [...this.peers.values()].map(ribOf);
+        const changedRib = from ? ribOf(from) : undefined;
+        for (const k of prefixes) rechooseBest(best, k, ribs, changedRib);
+      }
+      if (this.pending !== 'all') {
+        const set = this.pending ?? new Set<string>();
+        for (const k of prefixes) set.add(k);
+        this.pending = set;
+      }
+    }
     if (this.cfg.rrClusterId) for (const p of this.peers.values()) this.advertise(p);
     if (this.notifyQueued) return;
     this.notifyQueued = true;
     queueMicrotask(() => {
       this.notifyQueued = false;
+      const c: BestChange = this.pending === 'all' || this.pending === undefined ? { kind: 'all' } : { kind: 'prefixes', prefixes: this.pending };
+      this.pending = undefined;
       for (const fn of this.listeners) {
         try {
-          fn();
+          fn(c.kind === 'prefixes' && this.listeners.size > 1 ? { kind: 'prefixes', prefixes: new Set(c.prefixes) } : c);
         } catch (e) {
           this.deps.logger.error('bgp route listener failed', { error: errorMessage(e) });
         }

@@ -2,7 +2,10 @@
  * Requests over one netlink socket, whatever the protocol (generic netlink, rtnetlink): each window of
  * requests goes out in one datagram and its answers are matched by sequence number; windows are
  * serialized so replies never interleave, and the event loop gets a turn between them. The receive
- * buffer can never overflow (docs/performance.md "Netlink from Node").
+ * buffer can never overflow (docs/performance.md "Netlink from Node"). Writes ask for an ACK on the
+ * last request of a window only: the kernel handles a datagram's messages in order and answers a
+ * failed one with its error whether asked or not, so the last ACK means every earlier request
+ * without an error succeeded (one receive per window instead of one per request).
  */
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
@@ -11,6 +14,18 @@ import { NetlinkError, type NetlinkSocket } from './socket.js';
 
 /** One request's bytes, given its sequence number and the header flags the requester sets. */
 export type Encode = (seq: number, flags: number) => Buffer;
+
+/**
+ * A request encoded once without its sequence number and request flags (both 0), for a requester that
+ * runs elsewhere (another thread): they are written into the message when it is sent.
+ */
+export function preEncoded(message: Buffer): Encode {
+  return (seq, flags) => {
+    message.writeUInt32LE(seq >>> 0, 8);
+    message.writeUInt16LE(message.readUInt16LE(6) | flags, 6);
+    return message;
+  };
+}
 
 export interface Pending {
   readonly dump: boolean;
@@ -42,7 +57,7 @@ export class NetlinkRequester {
     const out: (NetlinkError | KubeRouterError | undefined)[] = [];
     const n = this.opts.maxInFlight;
     for (let i = 0; i < requests.length; i += n) {
-      const window = await this.run(requests.slice(i, i + n), false);
+      const window = await this.run(requests.slice(i, i + n), false, 'last');
       for (const p of window) out.push(p.error);
       if (i + n < requests.length) await yieldLoop();
     }
@@ -57,8 +72,8 @@ export class NetlinkRequester {
     return r.replies;
   }
 
-  run(requests: readonly Encode[], dump: boolean): Promise<Pending[]> {
-    const next = this.busy.then(() => this.exchange(requests, dump));
+  run(requests: readonly Encode[], dump: boolean, ack: 'each' | 'last' = 'each'): Promise<Pending[]> {
+    const next = this.busy.then(() => this.exchange(requests, dump, ack));
     this.busy = next.then(
       () => undefined,
       () => undefined,
@@ -66,26 +81,30 @@ export class NetlinkRequester {
     return next;
   }
 
-  private async exchange(requests: readonly Encode[], dump: boolean): Promise<Pending[]> {
+  private async exchange(requests: readonly Encode[], dump: boolean, ack: 'each' | 'last'): Promise<Pending[]> {
     const pending = new Map<number, Pending>();
     const ordered: Pending[] = [];
     // One datagram for the whole window: the kernel handles each message in turn and answers each
     // (an error in one does not stop the others), for one send() instead of one per request.
     const buffers: Buffer[] = [];
-    for (const encode of requests) {
+    const quiet = ack === 'last' && !dump;
+    for (const [i, encode] of requests.entries()) {
       this.seq = (this.seq + 1) >>> 0;
       const p: Pending = { dump, replies: [], done: false };
       pending.set(this.seq, p);
       ordered.push(p);
-      buffers.push(encode(this.seq, NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0)));
+      const acked = !quiet || i === requests.length - 1;
+      buffers.push(encode(this.seq, NLM_F_REQUEST | (acked ? NLM_F_ACK : 0) | (dump ? NLM_F_DUMP : 0)));
     }
+    const last = ordered[ordered.length - 1];
     try {
       this.socket.send(buffers.length === 1 ? (buffers[0] as Buffer) : Buffer.concat(buffers));
     } catch (e) {
       const err = e instanceof KubeRouterError ? e : new KubeRouterError(ErrorCode.ToolFailed, String(e));
       for (const p of ordered) Object.assign(p, { done: true, error: err });
     }
-    let open = ordered.filter((p) => !p.done).length;
+    // Quiet: only the last request's answer is awaited; the others answer only when they fail.
+    let open = quiet ? (last && !last.done ? 1 : 0) : ordered.filter((p) => !p.done).length;
     const deadline = Date.now() + this.opts.replyTimeoutMs;
     while (open > 0) {
       let datagram: Buffer | undefined;
@@ -113,7 +132,11 @@ export class NetlinkRequester {
           // Dumps end with DONE; an ACK after it (or instead of data) also ends them.
           if (m.errno !== 0) p.error = new NetlinkError(m.errno, `${this.opts.what} request`, m.message);
           p.done = true;
-          open--;
+          if (!quiet) open--;
+          else if (p === last) {
+            open = 0;
+            for (const q of ordered) q.done = true;
+          }
         } else if (m.kind === 'done') {
           if (p.dump) {
             p.done = true;

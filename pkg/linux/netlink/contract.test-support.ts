@@ -7,6 +7,8 @@ export interface NetlinkSubject {
   readonly nl: Netlink;
   /** Adds a veth-like interface `krt0` (another tool's doing), up, with no address. */
   addUplink(): Promise<void>;
+  /** Another tool deletes the route to `dst` in the main table (`ip route del`). */
+  deleteRouteAsOther(dst: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,29 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       assert.deepEqual(all.map((x) => [x.dst, x.table, x.protocol]).sort(), [['198.19.1.0/24', 254, KUBE_ROUTER_RT_PROTO], ['198.19.2.0/24', 77, KUBE_ROUTER_RT_PROTO]]);
       const t77 = await s.nl.routes(4, { table: 77 });
       assert.deepEqual(t77.map((x) => x.dst), ['198.19.2.0/24']);
+    });
+
+    it('a deletion of our routes by another tool is reported, of others\' routes and our own additions is not', async () => {
+      let heard = 0;
+      const stop = s.nl.watchRouteDeletions(KUBE_ROUTER_RT_PROTO, () => heard++);
+      try {
+        // The watch may take a moment to be in place (a worker thread, a process).
+        await new Promise((r) => setTimeout(r, 300));
+        const many = Array.from({ length: 200 }, (_, i) => route(`198.19.${Math.floor(i / 100)}.${i % 100}/32`, '198.18.0.2'));
+        await s.nl.apply([...many.map((r) => ({ op: 'route-replace' as const, route: r })), { op: 'route-replace', route: { ...route('198.19.7.0/24', '198.18.0.2'), protocol: 12 } }, { op: 'route-replace', route: route('2001:db8:7::/64', '2001:db8::2') }]);
+        await s.deleteRouteAsOther('198.19.7.0/24');
+        await new Promise((r) => setTimeout(r, 400));
+        assert.equal(heard, 0, 'additions and another protocol\'s deletion are not ours to hear');
+        await s.deleteRouteAsOther('198.19.0.5/32');
+        for (let i = 0; i < 100 && heard === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(heard >= 1, 'our IPv4 route\'s deletion was reported');
+        const before = heard;
+        await s.deleteRouteAsOther('2001:db8:7::/64');
+        for (let i = 0; i < 100 && heard === before; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(heard > before, 'our IPv6 route\'s deletion was reported');
+      } finally {
+        stop();
+      }
     });
 
     it('IPv6 routes and host routes', async () => {

@@ -1,6 +1,7 @@
 import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
 import { ENODEV, NetlinkError, type OpenNetlinkSocket } from '../genl/socket.js';
 import { inNetns, loadLibc, type Libc } from '../libc.js';
+import { watchRouteDeletionsNetlink } from './route-watch.js';
 import { openRouteWriter, type RouteWriter, type RtnlWrite } from './rtnl.js';
 import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
@@ -38,6 +39,8 @@ type J = Record<string, unknown>;
 export interface RtnlOptions {
   readonly sockets: OpenNetlinkSocket;
   readonly netns?: string;
+  /** Writes from a worker thread (the daemon) or this one (default). */
+  readonly writesFrom?: 'thread' | 'worker';
 }
 
 /**
@@ -51,6 +54,8 @@ export class RealNetlink implements Netlink {
   constructor(
     private readonly exec: Exec,
     private readonly rtnl?: RtnlOptions,
+    /** Without `rtnl`: the named namespace `exec` runs in, for the processes it cannot run (`ip monitor`). */
+    private readonly netns?: string,
   ) {}
 
   private routeWriter(rtnl: RtnlOptions): RouteWriter {
@@ -60,18 +65,32 @@ export class RealNetlink implements Netlink {
       const c = (libc ??= loadLibc());
       return rtnl.netns ? inNetns(c, rtnl.netns, () => c.ifNameToIndex(name)) : c.ifNameToIndex(name);
     };
-    this.writer = openRouteWriter(rtnl.sockets, { ifindex, ...(rtnl.netns ? { netns: rtnl.netns } : {}) });
+    this.writer = openRouteWriter(rtnl.sockets, { ifindex, ...(rtnl.netns ? { netns: rtnl.netns } : {}), ...(rtnl.writesFrom ? { writesFrom: rtnl.writesFrom } : {}) });
     return this.writer;
   }
 
-  /** `ip -o monitor route`, restarted if it ends; one line per change, deletions start with "Deleted". */
+  /**
+   * With our rtnetlink socket: a worker blocked on a filtered netlink socket (route-watch.ts), falling
+   * back to `ip monitor` if that cannot run. Without: `ip monitor`.
+   */
   watchRouteDeletions(protocol: number, onDeleted: () => void): () => void {
+    if (!this.rtnl) return this.watchWithIpMonitor(protocol, onDeleted);
+    let stop = watchRouteDeletionsNetlink({ protocol, ...(this.rtnl.netns ? { netns: this.rtnl.netns } : {}) }, onDeleted, () => {
+      stop();
+      stop = this.watchWithIpMonitor(protocol, onDeleted);
+    });
+    return () => stop();
+  }
+
+  /** `ip -o monitor route`, restarted if it ends; one line per change, deletions start with "Deleted". */
+  private watchWithIpMonitor(protocol: number, onDeleted: () => void): () => void {
     let stopped = false;
     let child: ChildProcess | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const start = (): void => {
       if (stopped) return;
-      const c = spawn('ip', ['-o', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const ns = this.rtnl?.netns ?? this.netns;
+      const c = spawn('ip', [...(ns ? ['-n', ns] : []), '-o', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
       child = c;
       let buf = '';
       c.stdout.on('data', (d: Buffer) => {

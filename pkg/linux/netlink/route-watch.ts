@@ -1,0 +1,68 @@
+/**
+ * Deletions of our routes, as the kernel announces them (RTM_DELROUTE on the IPv4 and IPv6 route
+ * groups), watched from a worker thread that blocks on its netlink socket. A classic BPF filter on the
+ * socket keeps everything but deletions of routes of our protocol out, in the kernel: a table of
+ * 100,000 routes being installed wakes nobody (the `ip monitor` this replaces printed every one of
+ * them, and cost the install a fifth of its time).
+ */
+import { endianness } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+const RTM_DELROUTE = 25;
+/** rtmsg.rtm_protocol: after the 16-byte nlmsghdr, the sixth byte of the rtmsg. */
+const PROTOCOL_OFFSET = 16 + 5;
+export const RTNLGRP_IPV4_ROUTE = 7;
+export const RTNLGRP_IPV6_ROUTE = 11;
+
+/** Accepts a notification only when it is an RTM_DELROUTE of `protocol` (nlmsg_type is in host byte order). */
+export function routeDeletionFilter(protocol: number, order: 'LE' | 'BE' = endianness()): Buffer {
+  const [low, high] = order === 'LE' ? [4, 5] : [5, 4];
+  const insns: readonly (readonly [number, number, number, number])[] = [
+    [0x30, 0, 0, low], // ldb [type, low byte]
+    [0x15, 0, 5, RTM_DELROUTE], // jeq #RTM_DELROUTE, next, drop
+    [0x30, 0, 0, high], // ldb [type, high byte]
+    [0x15, 0, 3, 0], // jeq #0, next, drop
+    [0x30, 0, 0, PROTOCOL_OFFSET], // ldb [rtm_protocol]
+    [0x15, 0, 1, protocol], // jeq #protocol, accept, drop
+    [0x06, 0, 0, 0xffffffff], // accept: ret all
+    [0x06, 0, 0, 0], // drop: ret 0
+  ];
+  const b = Buffer.alloc(insns.length * 8);
+  insns.forEach(([code, jt, jf, k], i) => {
+    b.writeUInt16LE(code, i * 8);
+    b.writeUInt8(jt, i * 8 + 2);
+    b.writeUInt8(jf, i * 8 + 3);
+    b.writeUInt32LE(k >>> 0, i * 8 + 4);
+  });
+  return b;
+}
+
+export interface RouteWatchData {
+  readonly netns?: string;
+  readonly protocol: number;
+}
+
+/** What the worker says: some of our routes were deleted (or notifications were lost), or it failed. */
+export type RouteWatchMessage = { readonly kind: 'deleted' } | { readonly kind: 'failed'; readonly error: string };
+
+/**
+ * Calls `onDeleted` (at most once per burst) when a route of `protocol` is deleted; `onFailed` when
+ * the watch cannot go on. The worker never keeps the process alive. Returns the stop function.
+ */
+export function watchRouteDeletionsNetlink(data: RouteWatchData, onDeleted: () => void, onFailed: (error: string) => void): () => void {
+  const w = new Worker(new URL('./route-watch-worker.js', import.meta.url), { workerData: data });
+  w.unref();
+  let stopped = false;
+  w.on('message', (m: RouteWatchMessage) => {
+    if (stopped) return;
+    if (m.kind === 'deleted') onDeleted();
+    else onFailed(m.error);
+  });
+  w.on('error', (e) => {
+    if (!stopped) onFailed(e.message);
+  });
+  return () => {
+    stopped = true;
+    void w.terminate();
+  };
+}

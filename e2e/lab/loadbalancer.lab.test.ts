@@ -58,7 +58,8 @@ describe('LoadBalancer allocator in the lab (real control plane, BIRD)', functio
   it('one node leads; the Service gets the first address; BIRD routes it and the outside reaches the pod', async () => {
     const lead = await until('a leader', holder, 30_000);
     assert.match(lead, /^kube-router-node-\d$/);
-    assert.equal(await lbIP('first'), '198.19.1.1');
+    // Leading comes first, the allocation on the leader's next sync.
+    assert.equal(await until('the first address', () => lbIP('first'), 30_000), '198.19.1.1');
     const route = await until('BIRD has a route to the address', async () => {
       const r = (await ipn(netns.external(LAB), 'route', 'show', '198.19.1.1/32')).stdout;
       return r.includes('via') ? r : undefined;
@@ -82,7 +83,7 @@ describe('LoadBalancer allocator in the lab (real control plane, BIRD)', functio
     const next = await holder();
     assert.notEqual(next, lead);
     assert.equal(ip, '198.19.1.2', 'no address handed out twice');
-    assert.ok(took < 30_000, `taken over within the 15 s lease and a 2 s retry (${took} ms)`);
+    assert.ok(took < 30_000, `taken over within the 15 s lease and a 5 s retry (${took} ms)`);
     s.daemons[node] = startDaemon(s, Number(node.replace('node-', '')) - 1);
     saveState(s);
     await waitHealthy(s, Number(node.replace('node-', '')) - 1, 60_000);

@@ -10,11 +10,8 @@ import { inNetns, loadLibc, type Libc } from '../libc.js';
 
 export interface NetlinkSocket {
   send(buf: Buffer): void;
-  /**
-   * One queued datagram, or undefined when none is queued. With `wait`, blocks the calling thread
-   * until one comes or the socket's receive timeout passes (only in a worker thread of its own).
-   */
-  receive(wait?: boolean): Buffer | undefined;
+  /** One queued datagram, or undefined when none is queued. */
+  receive(): Buffer | undefined;
   close(): void;
 }
 
@@ -27,8 +24,6 @@ export interface NetlinkSocketOptions {
   readonly groups?: readonly number[];
   /** A classic BPF program (SO_ATTACH_FILTER): the kernel drops what it refuses before it is queued. */
   readonly filter?: Buffer;
-  /** How long a waiting receive blocks at most (SO_RCVTIMEO). */
-  readonly receiveTimeoutMs?: number;
 }
 
 export type OpenNetlinkSocket = (protocol: number, opts?: NetlinkSocketOptions) => NetlinkSocket;
@@ -47,7 +42,6 @@ export class NetlinkError extends KubeRouterError {
 const ERRNO_NAMES: Readonly<Record<number, string>> = { 1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 28: 'ENOSPC', 93: 'EPROTONOSUPPORT', 95: 'EOPNOTSUPP', 97: 'EAFNOSUPPORT', 105: 'ENOBUFS' };
 export const ENOENT = 2;
 export const ESRCH = 3;
-export const EINTR = 4;
 export const EAGAIN = 11;
 export const EEXIST = 17;
 export const ENODEV = 19;
@@ -74,7 +68,6 @@ const SO_RCVBUFFORCE = 33;
 const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
 const NETLINK_CAP_ACK = 10;
-const SO_RCVTIMEO = 20;
 const NETLINK_EXT_ACK = 11;
 const MSG_DONTWAIT = 0x40;
 const MSG_TRUNC = 0x20;
@@ -111,13 +104,6 @@ export function realNetlinkSockets(): OpenNetlinkSocket {
       c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, int32(1), 4);
       for (const g of opts.groups ?? []) if (c.setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, int32(g), 4) !== 0) throw new NetlinkError(c.errno(), `netlink group ${g}`);
       if (opts.filter && c.attachFilter(fd, opts.filter) !== 0) throw new NetlinkError(c.errno(), 'netlink socket filter');
-      if (opts.receiveTimeoutMs !== undefined) {
-        // struct timeval { long tv_sec; long tv_usec; } (64-bit)
-        const tv = Buffer.alloc(16);
-        tv.writeBigInt64LE(BigInt(Math.floor(opts.receiveTimeoutMs / 1000)), 0);
-        tv.writeBigInt64LE(BigInt((opts.receiveTimeoutMs % 1000) * 1000), 8);
-        if (c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) !== 0) throw new NetlinkError(c.errno(), 'netlink receive timeout');
-      }
     } catch (e) {
       c.close(fd);
       throw e;
@@ -130,12 +116,12 @@ export function realNetlinkSockets(): OpenNetlinkSocket {
         const n = c.send(fd, buf, buf.length, 0);
         if (n < 0) throw new NetlinkError(c.errno(), 'netlink send');
       },
-      receive(wait = false) {
+      receive() {
         if (!open) throw new KubeRouterError(ErrorCode.Invalid, 'netlink socket is closed');
-        const n = c.recv(fd, chunk, chunk.length, (wait ? 0 : MSG_DONTWAIT) | MSG_TRUNC);
+        const n = c.recv(fd, chunk, chunk.length, MSG_DONTWAIT | MSG_TRUNC);
         if (n < 0) {
           const errno = c.errno();
-          if (errno === EAGAIN || errno === EINTR) return undefined;
+          if (errno === EAGAIN) return undefined;
           throw new NetlinkError(errno, 'netlink receive');
         }
         if (n > chunk.length) throw new KubeRouterError(ErrorCode.ParseError, `netlink datagram of ${n} bytes exceeds our ${chunk.length}-byte buffer`);

@@ -1,7 +1,6 @@
 import { ErrorCode, isKubeRouterError, KubeRouterError } from '../../util/errors.js';
 import { ENODEV, NetlinkError, type OpenNetlinkSocket } from '../genl/socket.js';
 import { inNetns, loadLibc, type Libc } from '../libc.js';
-import { watchRouteDeletionsNetlink } from './route-watch.js';
 import { openRouteWriter, type RouteWriter, type RtnlWrite } from './rtnl.js';
 import { restoreFailure } from '../restore-error.js';
 import { parseCIDR, tryParseCIDR, tryParseIP, type CIDR, type Family } from '../../util/ip.js';
@@ -70,14 +69,18 @@ export class RealNetlink implements Netlink {
   }
 
   /**
-   * With our rtnetlink socket: a worker blocked on a filtered netlink socket (route-watch.ts), falling
-   * back to `ip monitor` if that cannot run. Without: `ip monitor`.
+   * With writes from the netlink worker: the worker watches a filtered netlink socket (route-watch.ts),
+   * falling back to `ip monitor` if that cannot run. Otherwise: `ip monitor`.
    */
   watchRouteDeletions(protocol: number, onDeleted: () => void): () => void {
-    if (!this.rtnl) return this.watchWithIpMonitor(protocol, onDeleted);
-    let stop = watchRouteDeletionsNetlink({ protocol, ...(this.rtnl.netns ? { netns: this.rtnl.netns } : {}) }, onDeleted, () => {
-      stop();
-      stop = this.watchWithIpMonitor(protocol, onDeleted);
+    const watch = this.rtnl ? this.routeWriter(this.rtnl).watchDeletions : undefined;
+    if (!watch) return this.watchWithIpMonitor(protocol, onDeleted);
+    let stop = watch({
+      protocol,
+      onDeleted,
+      onFailed: () => {
+        stop = this.watchWithIpMonitor(protocol, onDeleted);
+      },
     });
     return () => stop();
   }

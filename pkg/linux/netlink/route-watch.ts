@@ -1,12 +1,11 @@
 /**
  * Deletions of our routes, as the kernel announces them (RTM_DELROUTE on the IPv4 and IPv6 route
- * groups), watched from a worker thread that blocks on its netlink socket. A classic BPF filter on the
+ * groups), on a netlink socket the netlink worker polls (write-worker.ts). A classic BPF filter on the
  * socket keeps everything but deletions of routes of our protocol out, in the kernel: a table of
- * 100,000 routes being installed wakes nobody (the `ip monitor` this replaces printed every one of
+ * 100,000 routes being installed queues nothing (the `ip monitor` this replaces printed every one of
  * them, and cost the install a fifth of its time).
  */
 import { endianness } from 'node:os';
-import { Worker } from 'node:worker_threads';
 
 const RTM_DELROUTE = 25;
 /** rtmsg.rtm_protocol: after the 16-byte nlmsghdr, the sixth byte of the rtmsg. */
@@ -35,34 +34,4 @@ export function routeDeletionFilter(protocol: number, order: 'LE' | 'BE' = endia
     b.writeUInt32LE(k >>> 0, i * 8 + 4);
   });
   return b;
-}
-
-export interface RouteWatchData {
-  readonly netns?: string;
-  readonly protocol: number;
-}
-
-/** What the worker says: some of our routes were deleted (or notifications were lost), or it failed. */
-export type RouteWatchMessage = { readonly kind: 'deleted' } | { readonly kind: 'failed'; readonly error: string };
-
-/**
- * Calls `onDeleted` (at most once per burst) when a route of `protocol` is deleted; `onFailed` when
- * the watch cannot go on. The worker never keeps the process alive. Returns the stop function.
- */
-export function watchRouteDeletionsNetlink(data: RouteWatchData, onDeleted: () => void, onFailed: (error: string) => void): () => void {
-  const w = new Worker(new URL('./route-watch-worker.js', import.meta.url), { workerData: data });
-  w.unref();
-  let stopped = false;
-  w.on('message', (m: RouteWatchMessage) => {
-    if (stopped) return;
-    if (m.kind === 'deleted') onDeleted();
-    else onFailed(m.error);
-  });
-  w.on('error', (e) => {
-    if (!stopped) onFailed(e.message);
-  });
-  return () => {
-    stopped = true;
-    void w.terminate();
-  };
 }

@@ -9,7 +9,7 @@ import { ErrorCode, KubeRouterError } from '../../util/errors.js';
 import { cidrParts, familyOf, ipFromBytes, ipToBytes, tryParseCIDR, writeIP, ipv4NumberOf, prefixLengthOf, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { decodeAttrs, encodeAttrs, NLMSG_HDRLEN, read } from '../genl/message.js';
 import { NetlinkRequester, type Encode } from '../genl/requester.js';
-import { RTNL_WINDOW, threadWriteSender, workerWriteSender, type WriteSender } from './write-sender.js';
+import { NetlinkWorker, RTNL_WINDOW, threadWriteSender, type DeletionWatch, type WriteSender } from './write-sender.js';
 import type { NetlinkError, NetlinkSocket, OpenNetlinkSocket } from '../genl/socket.js';
 import type { Address, Link, Route, RouteRule } from './types.js';
 
@@ -137,6 +137,8 @@ export interface RouteWriter {
   links(): Promise<Link[]>;
   addresses(family: Family): Promise<Address[]>;
   rules(family: Family): Promise<RouteRule[]>;
+  /** With writes from the worker: it also watches for deletions of our routes (write-sender.ts). */
+  readonly watchDeletions: ((w: DeletionWatch) => () => void) | undefined;
   close(): void;
 }
 
@@ -151,7 +153,8 @@ export interface RouteWriterOptions {
 export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOptions): RouteWriter {
   const socket: NetlinkSocket = sockets(NETLINK_ROUTE, opts.netns ? { netns: opts.netns } : {});
   const requester = new NetlinkRequester(socket, { maxInFlight: RTNL_WINDOW, replyTimeoutMs: 5000, what: 'rtnetlink' });
-  const sender: WriteSender = opts.writesFrom === 'worker' ? workerWriteSender(opts.netns ? { netns: opts.netns } : {}) : threadWriteSender(socket);
+  const worker = opts.writesFrom === 'worker' ? new NetlinkWorker(opts.netns ? { netns: opts.netns } : {}) : undefined;
+  const sender: WriteSender = worker ?? threadWriteSender(socket);
   return {
     async write(writes) {
       const cache = new Map<string, number>();
@@ -202,6 +205,7 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
       return (await requester.dump(dumpRequest(RTM_GETADDR, family, IFADDRMSG_LEN))).flatMap((r) => (r.type === RTM_NEWADDR ? parseAddress(r.body, names) : []));
     },
     rules: async (family) => (await requester.dump(dumpRequest(RTM_GETRULE, family, FIB_RULE_HDR_LEN))).flatMap((r) => (r.type === RTM_NEWRULE ? parseRule(r.body, family) : [])),
+    watchDeletions: worker ? (w) => worker.watchDeletions(w) : undefined,
     close: () => {
       sender.close();
       socket.close();

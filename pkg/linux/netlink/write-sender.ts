@@ -53,14 +53,18 @@ export interface WireFailure {
   readonly kernelMessage?: string;
 }
 
-export interface WorkerRequest {
-  readonly id: number;
-  /** The messages back to back; `lengths` cuts them apart. */
-  readonly data: ArrayBuffer;
-  readonly lengths: Uint32Array;
-}
+/** What the main thread asks of the worker. */
+export type ToWorker =
+  | { readonly kind: 'write'; readonly id: number; /** The messages back to back; `lengths` cuts them apart. */ readonly data: ArrayBuffer; readonly lengths: Uint32Array }
+  | { readonly kind: 'watch'; readonly protocol: number }
+  | { readonly kind: 'unwatch' };
 
-export type WorkerReply = { readonly id: number; readonly failures: readonly WireFailure[] } | { readonly id: number; readonly fatal: string };
+/** What the worker tells: a write's outcome, or that some of our routes were deleted (or the watch failed). */
+export type WorkerReply =
+  | { readonly kind: 'written'; readonly id: number; readonly failures: readonly WireFailure[] }
+  | { readonly id: number; readonly fatal: string }
+  | { readonly kind: 'deleted' }
+  | { readonly kind: 'watch-failed'; readonly error: string };
 
 export function toWire(index: number, e: NetlinkError | KubeRouterError): WireFailure {
   return e instanceof NetlinkError ? { index, code: e.code, message: e.message, errno: e.errno, what: e.what, ...(e.kernelMessage !== undefined ? { kernelMessage: e.kernelMessage } : {}) } : { index, code: e.code, message: e.message };
@@ -75,69 +79,116 @@ export interface WriteWorkerData {
   readonly netns?: string;
 }
 
+export interface DeletionWatch {
+  readonly protocol: number;
+  readonly onDeleted: () => void;
+  readonly onFailed: (error: string) => void;
+}
+
 /**
- * Sends from a worker thread (write-worker.ts), started at once (a worker takes a few hundred
- * milliseconds to load: not on the first route's time) and again on the next write after it ended.
- * The worker holds the process open only while a write is outstanding.
+ * The netlink worker (write-worker.ts): sends writes from its own thread and, while asked to, watches
+ * for deletions of our routes. Started on the first write or watch (a worker costs about 12 MiB and a
+ * few hundred milliseconds to load), again after it ended. It holds the process open only while a
+ * write is outstanding.
  */
-export function workerWriteSender(data: WriteWorkerData): WriteSender {
-  let worker: Worker | undefined;
-  let nextId = 1;
-  const pending = new Map<number, { readonly count: number; readonly resolve: (o: WriteOutcome[]) => void; readonly reject: (e: Error) => void }>();
-  const fail = (why: string): void => {
-    worker = undefined;
-    for (const p of pending.values()) p.reject(new KubeRouterError(ErrorCode.ToolFailed, `rtnetlink write worker: ${why}`));
-    pending.clear();
-  };
-  const start = (): Worker => {
-    const w = new Worker(new URL('./write-worker.js', import.meta.url), { workerData: data });
-    w.unref();
-    w.on('message', (r: WorkerReply) => {
-      const p = pending.get(r.id);
-      if (!p) return;
-      pending.delete(r.id);
-      if (pending.size === 0) w.unref();
-      if ('fatal' in r) {
-        p.reject(new KubeRouterError(ErrorCode.ToolFailed, r.fatal));
-        return;
-      }
-      const out: WriteOutcome[] = new Array<undefined>(p.count).fill(undefined);
-      for (const f of r.failures) out[f.index] = fromWire(f);
-      p.resolve(out);
+export class NetlinkWorker implements WriteSender {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { readonly count: number; readonly resolve: (o: WriteOutcome[]) => void; readonly reject: (e: Error) => void }>();
+  private watch: DeletionWatch | undefined;
+
+  constructor(private readonly data: WriteWorkerData) {}
+
+  /** Starts it now, so that the first write does not wait for it to load. */
+  warm(): void {
+    this.ensure();
+  }
+
+  send(data: Buffer, lengths: Uint32Array): Promise<WriteOutcome[]> {
+    if (lengths.length === 0) return Promise.resolve([]);
+    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) return Promise.reject(new KubeRouterError(ErrorCode.Invalid, 'rtnetlink write worker: the messages must own their buffer'));
+    const w = this.ensure();
+    const id = this.nextId++;
+    return new Promise<WriteOutcome[]>((resolve, reject) => {
+      this.pending.set(id, { count: lengths.length, resolve, reject });
+      w.ref();
+      const req: ToWorker = { kind: 'write', id, data: data.buffer as ArrayBuffer, lengths };
+      w.postMessage(req, [data.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
     });
+  }
+
+  /** Deletions of routes of `watch.protocol`, at most one call per burst; returns the stop function. */
+  watchDeletions(watch: DeletionWatch): () => void {
+    this.watch = watch;
+    const msg: ToWorker = { kind: 'watch', protocol: watch.protocol };
+    this.ensure().postMessage(msg);
+    return () => {
+      if (this.watch !== watch) return;
+      this.watch = undefined;
+      const stop: ToWorker = { kind: 'unwatch' };
+      this.worker?.postMessage(stop);
+    };
+  }
+
+  close(): void {
+    const w = this.worker;
+    this.worker = undefined;
+    this.fail('closed');
+    void w?.terminate();
+  }
+
+  private ensure(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL('./write-worker.js', import.meta.url), { workerData: this.data });
+    w.unref();
+    w.on('message', (r: WorkerReply) => this.onReply(w, r));
     w.on('error', (e) => {
-      if (worker === w) fail(errorMessage(e));
+      if (this.worker === w) this.fail(errorMessage(e));
     });
     w.on('exit', (code) => {
-      if (worker === w) fail(`exited with code ${code}`);
+      if (this.worker === w) this.fail(`exited with code ${code}`);
     });
+    this.worker = w;
     return w;
-  };
-  worker = start();
-  return {
-    send(data, lengths) {
-      if (lengths.length === 0) return Promise.resolve([]);
-      if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) return Promise.reject(new KubeRouterError(ErrorCode.Invalid, 'rtnetlink write worker: the messages must own their buffer'));
-      const w = (worker ??= start());
-      const id = nextId++;
-      return new Promise<WriteOutcome[]>((resolve, reject) => {
-        pending.set(id, { count: lengths.length, resolve, reject });
-        w.ref();
-        const req: WorkerRequest = { id, data: data.buffer as ArrayBuffer, lengths };
-        w.postMessage(req, [data.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
-      });
-    },
-    close() {
-      const w = worker;
-      worker = undefined;
-      fail('closed');
-      void w?.terminate();
-    },
-  };
+  }
+
+  private onReply(w: Worker, r: WorkerReply): void {
+    if ('kind' in r && r.kind === 'deleted') {
+      this.watch?.onDeleted();
+      return;
+    }
+    if ('kind' in r && r.kind === 'watch-failed') {
+      const watch = this.watch;
+      this.watch = undefined;
+      watch?.onFailed(r.error);
+      return;
+    }
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    this.pending.delete(r.id);
+    if (this.pending.size === 0) w.unref();
+    if ('fatal' in r) {
+      p.reject(new KubeRouterError(ErrorCode.ToolFailed, r.fatal));
+      return;
+    }
+    const out: WriteOutcome[] = new Array<undefined>(p.count).fill(undefined);
+    for (const f of r.failures) out[f.index] = fromWire(f);
+    p.resolve(out);
+  }
+
+  /** The worker ended: outstanding writes fail, a watch is told (it was lost with the worker). */
+  private fail(why: string): void {
+    this.worker = undefined;
+    for (const p of this.pending.values()) p.reject(new KubeRouterError(ErrorCode.ToolFailed, `rtnetlink write worker: ${why}`));
+    this.pending.clear();
+    const watch = this.watch;
+    this.watch = undefined;
+    watch?.onFailed(`netlink worker: ${why}`);
+  }
 }
 
 /** The worker's side: one socket, one requester, requests answered in order. */
-export function serveWrites(socket: NetlinkSocket, post: (r: WorkerReply) => void): (req: WorkerRequest) => Promise<void> {
+export function serveWrites(socket: NetlinkSocket, post: (r: WorkerReply) => void): (req: Extract<ToWorker, { kind: 'write' }>) => Promise<void> {
   const requester = new NetlinkRequester(socket, { maxInFlight: RTNL_WINDOW, replyTimeoutMs: REPLY_TIMEOUT_MS, what: 'rtnetlink' });
   return async (req) => {
     try {
@@ -146,7 +197,7 @@ export function serveWrites(socket: NetlinkSocket, post: (r: WorkerReply) => voi
       outcomes.forEach((e, i) => {
         if (e) failures.push(toWire(i, e));
       });
-      post({ id: req.id, failures });
+      post({ kind: 'written', id: req.id, failures });
     } catch (e) {
       post({ id: req.id, fatal: `rtnetlink write worker: ${errorMessage(e)}` });
     }

@@ -96,8 +96,12 @@ export function sameDestination(a: IpvsDestination, b: IpvsDestination): boolean
   return a.forward === b.forward && a.weight === b.weight && a.upperThreshold === b.upperThreshold && a.lowerThreshold === b.lowerThreshold;
 }
 
-const ICMP4 = ['echo-request', 'destination-unreachable', 'time-exceeded'];
-const ICMP6 = ['echo-request', 'destination-unreachable', 'time-exceeded', 'packet-too-big', 'neighbour-solicitation', 'neighbour-advertisement'];
+/**
+ * The ICMP types that answer on a VIP, by number: `iptables-save` prints `-p icmp -m icmp --icmp-type 8`
+ * whatever was written, and a rule must be written as it is read back or every resync rewrites it.
+ */
+const ICMP4 = [8 /* echo-request */, 3 /* destination-unreachable */, 11 /* time-exceeded */];
+const ICMP6 = [128 /* echo-request */, 1 /* destination-unreachable */, 3 /* time-exceeded */, 2 /* packet-too-big */, 135 /* neighbour-solicitation */, 136 /* neighbour-advertisement */];
 
 /**
  * Our chains and the jumps into them (as data, `iptables-save` form). Filter: on VIPs only service
@@ -112,7 +116,7 @@ export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserv
   const host = f === 4 ? '/32' : '/128';
   const services: string[] = [];
   if (opts.rejectUnserved) {
-    for (const t of f === 4 ? ICMP4 : ICMP6) services.push(`-p ${f === 4 ? 'icmp' : 'ipv6-icmp'} --${f === 4 ? 'icmp' : 'icmpv6'}-type ${t} -j ACCEPT`);
+    for (const t of f === 4 ? ICMP4 : ICMP6) services.push(f === 4 ? `-p icmp -m icmp --icmp-type ${t} -j ACCEPT` : `-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j ACCEPT`);
     services.push(`-m set --match-set ${setName(SET_BASE.svipPort, f)} dst,dst -j ACCEPT`);
     services.push(`-m set ! --match-set ${setName(SET_BASE.localIPs, f)} dst -j REJECT --reject-with ${f === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable'}`);
   }

@@ -282,8 +282,11 @@ async function meshJoin(m: number, dir: string, tag: string, namespaces: string[
   const joining = start(m);
   procs.push(joining);
   const done = await waitFor('the new pod CIDR everywhere', () => Array.from({ length: m }, (_, i) => i).every((i) => has(i, podCidr(m))), 120_000, 10);
-  // From the new node's first BGP session: its process start and API sync are not BGP's.
-  const first = /^I (\S+) \S+ bgp session established/m.exec(joining.output());
+  // From the new node's first BGP session: its process start and API sync are not BGP's. Its log line
+  // may still be in the pipe (the polls above block the event loop): read until it is there.
+  const sessionLine = /^I (\S+) \S+ bgp session established/m;
+  await waitFor('the joining daemon\'s first session in its log', () => sessionLine.test(joining.output()), 10_000);
+  const first = sessionLine.exec(joining.output());
   const firstAt = first ? Date.parse(first[1] ?? '') : NaN;
   log(`node ${m + 1} joins: its pod CIDR in all ${m} FIBs ${done - firstAt} ms after its first BGP session (${done - tJoin} ms after its Node object and daemon started)`);
   return done - firstAt;

@@ -10,6 +10,7 @@ import { familyOf, ipToBytes, tryParseIP, type Family, type IP } from '../util/i
 import type { Logger } from '../util/logger.js';
 import { inNetns, loadLibc, type Libc } from '../linux/libc.js';
 import type { BfdPath, BfdReceiver, BfdTransport } from './transport.js';
+import { bpfProgram, type BpfInsn } from '../linux/bpf.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -29,20 +30,13 @@ const SOURCE_PORTS = 65536 - SOURCE_PORT_MIN;
 /** Classic BPF: accept a datagram only when the IP header's TTL / hop limit byte is 255. */
 export function ttl255Filter(family: Family): Buffer {
   const SKF_NET_OFF = 0x100000000 - 0x100000;
-  const insns: readonly (readonly [number, number, number, number])[] = [
+  const insns: readonly BpfInsn[] = [
     [0x30, 0, 0, SKF_NET_OFF + (family === 4 ? 8 : 7)], // ldb [net + ttl offset]
     [0x15, 0, 1, 255], // jeq #255, accept, drop
     [0x06, 0, 0, 0xffffffff], // ret all
     [0x06, 0, 0, 0], // ret 0
   ];
-  const b = Buffer.alloc(insns.length * 8);
-  insns.forEach(([code, jt, jf, k], i) => {
-    b.writeUInt16LE(code, i * 8);
-    b.writeUInt8(jt, i * 8 + 2);
-    b.writeUInt8(jf, i * 8 + 3);
-    b.writeUInt32LE(k >>> 0, i * 8 + 4);
-  });
-  return b;
+  return bpfProgram(insns);
 }
 
 function sockaddr(ip: IP | undefined, family: Family, port: number): Buffer {

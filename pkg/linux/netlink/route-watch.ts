@@ -6,6 +6,7 @@
  * them, and cost the install a fifth of its time).
  */
 import { endianness } from 'node:os';
+import { bpfProgram, type BpfInsn } from '../bpf.js';
 
 const RTM_DELROUTE = 25;
 /** rtmsg.rtm_protocol: after the 16-byte nlmsghdr, the sixth byte of the rtmsg. */
@@ -16,7 +17,7 @@ export const RTNLGRP_IPV6_ROUTE = 11;
 /** Accepts a notification only when it is an RTM_DELROUTE of `protocol` (nlmsg_type is in host byte order). */
 export function routeDeletionFilter(protocol: number, order: 'LE' | 'BE' = endianness()): Buffer {
   const [low, high] = order === 'LE' ? [4, 5] : [5, 4];
-  const insns: readonly (readonly [number, number, number, number])[] = [
+  const insns: readonly BpfInsn[] = [
     [0x30, 0, 0, low], // ldb [type, low byte]
     [0x15, 0, 5, RTM_DELROUTE], // jeq #RTM_DELROUTE, next, drop
     [0x30, 0, 0, high], // ldb [type, high byte]
@@ -26,12 +27,5 @@ export function routeDeletionFilter(protocol: number, order: 'LE' | 'BE' = endia
     [0x06, 0, 0, 0xffffffff], // accept: ret all
     [0x06, 0, 0, 0], // drop: ret 0
   ];
-  const b = Buffer.alloc(insns.length * 8);
-  insns.forEach(([code, jt, jf, k], i) => {
-    b.writeUInt16LE(code, i * 8);
-    b.writeUInt8(jt, i * 8 + 2);
-    b.writeUInt8(jf, i * 8 + 3);
-    b.writeUInt32LE(k >>> 0, i * 8 + 4);
-  });
-  return b;
+  return bpfProgram(insns);
 }

@@ -13,12 +13,16 @@ export function familyOf(ip: IP | CIDR): Family {
   return ip.includes(':') ? 6 : 4;
 }
 
-/** A dotted quad as an unsigned 32-bit number (the hot path: 100,000 learned routes go through here). */
-function ipv4ToNumber(s: string): number {
+/**
+ * A dotted quad, or the address of an IPv4 CIDR, as an unsigned 32-bit number, read without allocating
+ * (the hot path: 100,000 learned routes go through here).
+ */
+export function ipv4NumberOf(s: string): number {
   let n = 0;
   let part = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
+    if (c === 47) break; // '/'
     if (c === 46) {
       n = n * 256 + part;
       part = 0;
@@ -37,7 +41,7 @@ function mask4(prefix: number): number {
 }
 
 function ipv4ToBig(s: string): bigint {
-  return BigInt(ipv4ToNumber(s));
+  return BigInt(ipv4NumberOf(s));
 }
 
 function ipv6ToBig(s: string): bigint {
@@ -124,7 +128,7 @@ export function tryParseCIDR(text: string, strict = false): CIDR | undefined {
   const prefix = Number(m[2]);
   if (prefix > bitsOf(family)) return undefined;
   if (family === 4) {
-    const v = ipv4ToNumber(ip);
+    const v = ipv4NumberOf(ip);
     const masked4 = (v & mask4(prefix)) >>> 0;
     if (strict && masked4 !== v) return undefined;
     return `${ipv4FromNumber(masked4)}/${prefix}` as CIDR;
@@ -156,7 +160,7 @@ export function cidrParts(c: CIDR): CidrParts {
 export function cidrContains(c: CIDR, ip: IP): boolean {
   const p = cidrParts(c);
   if (familyOf(ip) !== p.family) return false;
-  if (p.family === 4) return ((ipv4ToNumber(ip) & mask4(p.prefix)) >>> 0) === ipv4ToNumber(p.ip);
+  if (p.family === 4) return ((ipv4NumberOf(ip) & mask4(p.prefix)) >>> 0) === ipv4NumberOf(p.ip);
   return (ipToBigInt(ip) & prefixMask(p.prefix, p.family)) === ipToBigInt(p.ip);
 }
 
@@ -177,7 +181,7 @@ export function ipFromBytes(bytes: Uint8Array): IP {
 /** An address's network-order bytes (4 or 16). */
 export function ipToBytes(ip: IP): Uint8Array {
   if (familyOf(ip) === 4) {
-    const v = ipv4ToNumber(ip);
+    const v = ipv4NumberOf(ip);
     return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
   }
   const n = bitsOf(familyOf(ip)) / 8;
@@ -194,25 +198,10 @@ export function prefixLengthOf(c: CIDR): number {
   return n;
 }
 
-/** The address of an IPv4 CIDR (or an IPv4 address) as an unsigned 32-bit number, read without allocating. */
-export function ipv4NumberOf(s: CIDR | IP): number {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 47) break; // '/'
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else part = part * 10 + (c - 48);
-  }
-  return n * 256 + part;
-}
-
 /** An address's network-order bytes written into `buf` at `at` (4 or 16 of them; IPv4 without allocating). */
 export function writeIP(ip: IP, buf: Buffer, at: number): number {
   if (familyOf(ip) === 4) {
-    buf.writeUInt32BE(ipv4ToNumber(ip), at);
+    buf.writeUInt32BE(ipv4NumberOf(ip), at);
     return 4;
   }
   const b = ipToBytes(ip);
@@ -235,7 +224,7 @@ export function compareIP(a: IP, b: IP): number {
   const fa = familyOf(a);
   const fb = familyOf(b);
   if (fa !== fb) return fa - fb;
-  if (fa === 4) return ipv4ToNumber(a) - ipv4ToNumber(b);
+  if (fa === 4) return ipv4NumberOf(a) - ipv4NumberOf(b);
   const x = ipToBigInt(a);
   const y = ipToBigInt(b);
   return x < y ? -1 : x > y ? 1 : 0;
@@ -252,7 +241,7 @@ export class CidrList {
   constructor(cidrs: readonly CIDR[]) {
     this.v4 = cidrs.filter((c) => familyOf(c) === 4).map((c) => {
       const p = cidrParts(c);
-      return { cidr: c, net: ipv4ToNumber(p.ip), prefix: p.prefix };
+      return { cidr: c, net: ipv4NumberOf(p.ip), prefix: p.prefix };
     });
     this.v6 = cidrs.filter((c) => familyOf(c) === 6);
   }

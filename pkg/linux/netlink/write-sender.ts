@@ -62,7 +62,7 @@ export type ToWorker =
 /** What the worker tells: a write's outcome, or that some of our routes were deleted (or the watch failed). */
 export type WorkerReply =
   | { readonly kind: 'written'; readonly id: number; readonly failures: readonly WireFailure[] }
-  | { readonly id: number; readonly fatal: string }
+  | { readonly kind: 'fatal'; readonly id: number; readonly error: string }
   | { readonly kind: 'deleted' }
   | { readonly kind: 'watch-failed'; readonly error: string };
 
@@ -153,27 +153,31 @@ export class NetlinkWorker implements WriteSender {
   }
 
   private onReply(w: Worker, r: WorkerReply): void {
-    if ('kind' in r && r.kind === 'deleted') {
-      this.watch?.onDeleted();
-      return;
+    switch (r.kind) {
+      case 'deleted':
+        this.watch?.onDeleted();
+        return;
+      case 'watch-failed': {
+        const watch = this.watch;
+        this.watch = undefined;
+        watch?.onFailed(r.error);
+        return;
+      }
+      case 'written':
+      case 'fatal': {
+        const p = this.pending.get(r.id);
+        if (!p) return;
+        this.pending.delete(r.id);
+        if (this.pending.size === 0) w.unref();
+        if (r.kind === 'fatal') {
+          p.reject(new KubeRouterError(ErrorCode.ToolFailed, r.error));
+          return;
+        }
+        const out: WriteOutcome[] = new Array<undefined>(p.count).fill(undefined);
+        for (const f of r.failures) out[f.index] = fromWire(f);
+        p.resolve(out);
+      }
     }
-    if ('kind' in r && r.kind === 'watch-failed') {
-      const watch = this.watch;
-      this.watch = undefined;
-      watch?.onFailed(r.error);
-      return;
-    }
-    const p = this.pending.get(r.id);
-    if (!p) return;
-    this.pending.delete(r.id);
-    if (this.pending.size === 0) w.unref();
-    if ('fatal' in r) {
-      p.reject(new KubeRouterError(ErrorCode.ToolFailed, r.fatal));
-      return;
-    }
-    const out: WriteOutcome[] = new Array<undefined>(p.count).fill(undefined);
-    for (const f of r.failures) out[f.index] = fromWire(f);
-    p.resolve(out);
   }
 
   /** The worker ended: outstanding writes fail, a watch is told (it was lost with the worker). */
@@ -199,7 +203,7 @@ export function serveWrites(socket: NetlinkSocket, post: (r: WorkerReply) => voi
       });
       post({ kind: 'written', id: req.id, failures });
     } catch (e) {
-      post({ id: req.id, fatal: `rtnetlink write worker: ${errorMessage(e)}` });
+      post({ kind: 'fatal', id: req.id, error: `rtnetlink write worker: ${errorMessage(e)}` });
     }
   };
 }

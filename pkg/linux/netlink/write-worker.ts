@@ -51,7 +51,7 @@ function main(): void {
         try {
           serve ??= serveWrites(open(NETLINK_ROUTE, where), post);
         } catch (e) {
-          post({ id: m.id, fatal: `rtnetlink write worker: ${errorMessage(e)}` });
+          post({ kind: 'fatal', id: m.id, error: `rtnetlink write worker: ${errorMessage(e)}` });
           return;
         }
         return serve(m);

@@ -7,7 +7,7 @@ const VIEWS: Readonly<Record<string, { readonly path: string; readonly columns: 
   'bgp routes': { path: '/bgp/routes', columns: ['prefix', 'nextHop', 'peer', 'asPath', 'communities', 'stale'] },
   'proxy services': { path: '/proxy/services', columns: ['service', 'frontend', 'kind', 'datapath', 'state', 'programmed'] },
   'netpol explain': { path: '/netpol/explain', columns: ['direction', 'pod', 'verdict', 'tier', 'decidedBy'] },
-  routes: { path: '/routes', columns: ['kind', 'table', 'what', 'via', 'dev', 'state', 'reason', 'peer'] },
+  routes: { path: '/routes', columns: ['kind', 'table', 'what', 'via', 'dev', 'nexthop', 'state', 'reason', 'peer'] },
 };
 
 export const INSPECT_USAGE = 'usage: kube-router bgp peers|routes | proxy services [NAMESPACE/NAME] | routes | netpol explain --from NS/POD|IP --to NS/POD|IP --port PORT[/PROTO]   [--socket PATH] [--json]\n';

@@ -3,6 +3,7 @@ import { startInNetns } from '../test/ns-process.js';
 import { KUBE_ROUTER_BIN } from '../test/paths.js';
 import { throwawayNetns, type ThrowawayNetns } from '../test/throwaway-netns.js';
 import type { IptablesVariant } from '../pkg/linux/iptables/types.js';
+import { OWNED_NEXTHOP_IDS } from '../pkg/linux/netlink/types.js';
 
 function stripCounters(save: string): string {
   return save
@@ -25,7 +26,12 @@ async function populate(ns: ThrowawayNetns, variant: IptablesVariant): Promise<v
   await run(['ip', 'link', 'set', 'foreign0', 'up']);
   await run(['ip', 'addr', 'add', '198.18.9.1/24', 'dev', 'foreign0']);
   await run(['ip', 'route', 'add', '198.19.9.0/24', 'via', '198.18.9.2', 'proto', 'static']);
+  // Nexthop objects: another tool's in our id range, and one of our protocol outside it, are not ours.
+  await run(['ip', 'nexthop', 'add', 'id', String(OWNED_NEXTHOP_IDS.base + 5), 'via', '198.18.9.5', 'dev', 'foreign0', 'proto', 'static']);
+  await run(['ip', 'nexthop', 'add', 'id', '17', 'via', '198.18.9.6', 'dev', 'foreign0', 'proto', '44']);
   // Ours.
+  await run(['ip', 'nexthop', 'add', 'id', String(OWNED_NEXTHOP_IDS.base), 'via', '198.18.9.4', 'dev', 'foreign0', 'proto', '44']);
+  await run(['ip', 'route', 'add', '198.19.11.0/24', 'nhid', String(OWNED_NEXTHOP_IDS.base), 'proto', '44']);
   await run([`iptables-${variant}-restore`, '--noflush'], ['*filter', ':KUBE-ROUTER-FORWARD - [0:0]', ':KUBE-ROUTER-INPUT - [0:0]', ':KUBE-POD-FW-ABC - [0:0]', '-A KUBE-ROUTER-FORWARD -j KUBE-POD-FW-ABC', '-I FORWARD 1 -m comment --comment "kube-router netpol" -j KUBE-ROUTER-FORWARD', '-I INPUT 1 -j KUBE-ROUTER-INPUT', 'COMMIT', '*nat', ':KUBE-ROUTER-POSTROUTING - [0:0]', '-A KUBE-ROUTER-POSTROUTING -s 198.18.64.0/24 -j MASQUERADE', '-A POSTROUTING -j KUBE-ROUTER-POSTROUTING', 'COMMIT', ''].join('\n'));
   await run(['ipset', 'restore'], 'create kube-router-pod-subnets hash:net family inet\nadd kube-router-pod-subnets 198.18.64.0/24\ncreate KUBE-SRC-ABCDEFGHIJKLMNOP hash:ip family inet\n');
   await run(['nft', '-f', '-'], 'add table ip kube-router-proxy\nadd chain ip kube-router-proxy svc\n');
@@ -44,6 +50,7 @@ async function snapshot(ns: ThrowawayNetns, variant: IptablesVariant): Promise<R
     links: (await out(['ip', '-br', 'link'])).split('\n').filter((l) => !l.startsWith('kube-bridge')).join('\n'),
     // link-local addresses appear asynchronously (after DAD): not what this test is about
     routes: (await out(['ip', 'route', 'show', 'table', 'all'])).split('\n').filter((l) => !l.includes('proto 44') && !l.includes('fe80')).join('\n'),
+    nexthops: (await out(['ip', 'nexthop', 'show'])).split('\n').filter((l) => !l.startsWith(`id ${OWNED_NEXTHOP_IDS.base} `)).join('\n'),
   };
 }
 
@@ -70,6 +77,10 @@ describe('--cleanup-config removes exactly what kube-router owns', function () {
         assert.match(all, /FOREIGN-FW/);
         assert.match(all, /KRT-OTHER-TOOL/, 'a set that only starts like ours stays');
         assert.match(all, /kr-foreign/, 'a link that only starts like ours stays');
+        const nexthops = (await ns.exec.run(['ip', 'nexthop', 'show'])).stdout;
+        assert.doesNotMatch(nexthops, new RegExp(`id ${OWNED_NEXTHOP_IDS.base} `), 'our nexthop object went');
+        assert.match(nexthops, new RegExp(`id ${OWNED_NEXTHOP_IDS.base + 5} via 198.18.9.5`), "another protocol's object in our id range stays");
+        assert.match(nexthops, /id 17 via 198.18.9.6/, 'an object of our protocol outside our range stays');
       } finally {
         await ns.remove();
       }

@@ -10,6 +10,7 @@ import { netns, nodeDataIP, nodeIP, podCidr } from '../../lab/plan.js';
 import { ipn, nsRun, run } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
+import { withoutNexthopIds } from '../../test/route-text.js';
 
 const LAB = testLabName('li');
 const quiet = (): void => undefined;
@@ -23,7 +24,7 @@ const pod = (name: string, node: string): JsonObject => ({ apiVersion: 'v1', kin
 describe('--iface in the lab: pod routes over a second interface', function () {
   this.timeout(180_000);
   let st: LabState;
-  const routes = async (i: number): Promise<string> => (await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout;
+  const routes = async (i: number): Promise<string> => withoutNexthopIds((await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout);
   const rxPackets = async (i: number, dev: string): Promise<number> => {
     const j = JSON.parse((await ipn(netns.node(LAB, i), '-s', '-j', 'link', 'show', dev)).stdout) as { stats64: { rx: { packets: number } } }[];
     return j[0]?.stats64.rx.packets ?? 0;

@@ -5,6 +5,7 @@ import { netns, podCidr } from '../../lab/plan.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
+import { withoutNexthopIds } from '../../test/route-text.js';
 
 const LAB = testLabName('lo');
 const quiet = (): void => undefined;
@@ -17,7 +18,7 @@ const pod = (name: string, node: string): JsonObject => ({ apiVersion: 'v1', kin
 describe('overlay in the lab: VXLAN across subnets, direct routes within one', function () {
   this.timeout(180_000);
   let st: LabState;
-  const routes = async (i: number): Promise<string> => (await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout;
+  const routes = async (i: number): Promise<string> => withoutNexthopIds((await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout);
   const tunnels = async (i: number): Promise<string> => (await ipn(netns.node(LAB, i), '-br', 'link', 'show', 'type', 'vxlan')).stdout;
   const until = async (what: string, cond: () => Promise<boolean>, ms = 20_000): Promise<void> => {
     const t0 = Date.now();

@@ -11,6 +11,8 @@ import { isAlive } from '../../lab/processes.js';
 import { ipn, nsRun } from '../../lab/sh.js';
 import type { LabState } from '../../lab/state.js';
 import { removeStaleTestLabs, testLabName } from '../../test/lab-names.js';
+import { withoutNexthopIds } from '../../test/route-text.js';
+import { OWNED_NEXTHOP_IDS } from '../../pkg/linux/netlink/types.js';
 
 const LAB = testLabName('lr');
 const quiet = (): void => undefined;
@@ -20,7 +22,7 @@ const pod = (name: string, node: string): JsonObject => ({ apiVersion: 'v1', kin
 describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and coming back', function () {
   this.timeout(180_000);
   let st: LabState;
-  const routes = async (i: number): Promise<string> => (await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout;
+  const routes = async (i: number): Promise<string> => withoutNexthopIds((await ipn(netns.node(LAB, i), 'route', 'show', 'proto', '44')).stdout);
   const until = async (what: string, cond: () => Promise<boolean>, ms = 20_000): Promise<number> => {
     const t0 = Date.now();
     while (!(await cond())) {
@@ -59,15 +61,23 @@ describe('routing in the lab: the iBGP mesh, learned routes, nodes leaving and c
   });
 
   it('kube-router routes: every route of ours in the kernel, installed and explained by the BGP path behind it', async () => {
-    const rows = JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'routes', '--json', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' })) as { kind: string; table: number; what: string; via?: string; state: string; reason: string; peer?: string }[];
+    const rows = JSON.parse(execFileSync('node', [KUBE_ROUTER_BIN, 'routes', '--json', '--socket', inspectSocket(st, 'node-1')], { encoding: 'utf8' })) as { kind: string; table: number; what: string; via?: string; nexthop?: number; state: string; reason: string; peer?: string }[];
     const kernel = (await ipn(netns.node(LAB, 0), 'route', 'show', 'table', 'all', 'proto', '44')).stdout.trim().split('\n').filter((l) => l !== '');
     const routes = rows.filter((r) => r.kind === 'route');
     assert.equal(routes.length, kernel.length, `${JSON.stringify(routes)} vs ${kernel.join(' | ')}`);
+    // Learned routes go through one nexthop object per gateway, ours by protocol and id range.
+    const objects = (await ipn(netns.node(LAB, 0), '-j', 'nexthop', 'show')).stdout;
+    const ids = new Map((JSON.parse(objects) as { id: number; gateway?: string; protocol: string }[]).filter((n) => n.protocol === '44' && n.id >= OWNED_NEXTHOP_IDS.base && n.id < OWNED_NEXTHOP_IDS.base + OWNED_NEXTHOP_IDS.span).map((n) => [n.id, n.gateway]));
+    assert.equal(ids.size, 2, objects);
     for (const line of kernel) {
-      const [prefix, , via] = line.split(' ');
+      const m = /^(\S+) nhid (\d+) via (\S+)/.exec(line);
+      assert.ok(m, `${line} goes through a nexthop object`);
+      const [, prefix, id, via] = m;
+      assert.equal(ids.get(Number(id)), via, `${line}: the object ${id} is ours and goes to ${via ?? ''}`);
       const row = routes.find((r) => r.what === prefix);
       assert.ok(row, `${line} is explained`);
       assert.equal(row.via, via);
+      assert.equal(row.nexthop, Number(id), 'kube-router routes names the object');
       assert.equal(row.state, 'installed');
       assert.equal(row.reason, 'bgp');
       assert.equal(row.peer, via, 'learned from the node that owns the pod CIDR');

@@ -7,8 +7,9 @@ import { parseSave } from './iptables/save.js';
 import type { Nftables } from './nftables/types.js';
 import type { Netlink, NetOp } from './netlink/types.js';
 import type { Ipvs } from './ipvs/types.js';
-import { KUBE_ROUTER_RT_PROTO } from './netlink/types.js';
+import { isOwnedNexthop, KUBE_ROUTER_RT_PROTO } from './netlink/types.js';
 import { assignFwmarks } from './ipvs/dsr-marks.js';
+import { ErrorCode, isKubeRouterError } from '../util/errors.js';
 
 const TABLES: readonly IptablesTable[] = ['filter', 'nat', 'mangle', 'raw'];
 
@@ -63,13 +64,21 @@ export async function cleanupNftables(nft: Nftables): Promise<number> {
  */
 const OWNED_RULE_TABLES: readonly number[] = [77, 78, 79];
 
-/** Our routes (by protocol number, every table), our policy rules (by table) and our links (by name). */
+/**
+ * Our routes (by protocol number, every table), our nexthop objects (protocol and id range, after
+ * the routes through them), our policy rules (by table) and our links (by name).
+ */
 export async function cleanupNetlink(nl: Netlink): Promise<number> {
   const ops: NetOp[] = [];
   for (const family of [4, 6] as const) {
     for (const route of await nl.routes(family, { table: 'all', protocol: KUBE_ROUTER_RT_PROTO })) ops.push({ op: 'route-delete', route });
     for (const rule of await nl.rules(family)) if (OWNED_RULE_TABLES.includes(rule.table)) ops.push({ op: 'rule-delete', rule });
   }
+  const nexthops = await nl.nexthops().catch((e: unknown) => {
+    if (isKubeRouterError(e, ErrorCode.Unsupported)) return [];
+    throw e;
+  });
+  for (const n of nexthops) if (isOwnedNexthop(n)) ops.push({ op: 'nexthop-delete', id: n.id });
   for (const l of await nl.links()) if (isOwnedLink(l) || isUpstreamTunnel(l)) ops.push({ op: 'link-delete', name: l.name });
   if (ops.length > 0) await nl.apply(ops);
   return ops.length;

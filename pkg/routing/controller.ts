@@ -22,6 +22,7 @@ import { peerMetrics, routingMetrics, type RoutingMetrics } from './metrics.js';
 import { RouteApplier } from './route-apply.js';
 import { computeRouteModel, MAIN_TABLE, overlayChoice, routeDecider, type RouteDecision, type RouteModelInput } from './route-model.js';
 import { learnedDelta } from './learned-delta.js';
+import { withNexthop } from './nexthops.js';
 import type { BestChange } from '../bgp/speaker/speaker.js';
 import type { LearnedPath } from '../bgp/speaker/rib.js';
 import type { Route } from '../linux/netlink/types.js';
@@ -73,7 +74,7 @@ export class RoutingController implements Controller {
    * A change of best paths then only writes its own prefixes' routes (learnedDelta) while UPDATEs are
    * still arriving; anything else, or a failure, clears it and the next run is a whole sync.
    */
-  private learned: { readonly decide: (p: LearnedPath) => RouteDecision | undefined; readonly installed: Map<string, Route> } | undefined;
+  private learned: { readonly decide: (p: LearnedPath) => RouteDecision | undefined; readonly installed: Map<string, Route>; readonly nexthopIds: ReadonlyMap<string, number> | undefined } | undefined;
   /** Prefixes whose best path changed since the last run looked at them. */
   private dirty = new Set<string>();
   /** Something other than best paths changed (or a table went whole): the next run is a whole sync. */
@@ -192,7 +193,7 @@ export class RoutingController implements Controller {
     const sp = this.host.speaker;
     if (!sp || this.deferring()) return false;
     const t0 = performance.now();
-    const delta = learnedDelta(this.dirty, sp.best(), st.decide, st.installed);
+    const delta = learnedDelta(this.dirty, sp.best(), st.decide, st.installed, st.nexthopIds);
     if (delta.kind === 'full') {
       this.logger.v(2, 'learned routes: a whole sync is needed', { reason: delta.reason });
       return false;
@@ -374,7 +375,12 @@ export class RoutingController implements Controller {
     try {
       const r = await this.applier.apply(model, { checkKernel, keepUnwanted });
       // What is installed now is the model's (kept routes of a deferral are not: no shortcut then).
-      if (model.learned && !keepUnwanted) this.learned = { decide: routeDecider(input.addresses, input.ownPrefixes, overlayChoice(input)), installed: new Map(model.routes.filter((x) => x.table === MAIN_TABLE).map((x) => [x.dst as string, x])) };
+      if (model.learned && !keepUnwanted) {
+        // Through nexthop objects when the kernel has them (the gateways' ids as the apply left them).
+        const ids = r.nexthopIds;
+        const installed = new Map(model.routes.filter((x) => x.table === MAIN_TABLE).map((x) => [x.dst as string, ids ? withNexthop(x, ids) : x]));
+        this.learned = { decide: routeDecider(input.addresses, input.ownPrefixes, overlayChoice(input)), installed, nexthopIds: ids };
+      }
       this.metrics.routesSynced.set(model.routes.length);
       if (r.added > 0) this.metrics.routesAdded.inc(r.added);
       if (r.removed > 0) this.metrics.routesRemoved.inc(r.removed);

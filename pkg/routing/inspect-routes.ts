@@ -11,6 +11,8 @@ export interface RouteExplained {
   readonly what: string;
   readonly via?: string;
   readonly dev?: string;
+  /** The nexthop object the route goes through (its `nhid`). */
+  readonly nexthop?: number;
   /** installed: in the kernel and wanted; missing: wanted, not (yet) in the kernel; unexpected: ours in the kernel, not wanted. */
   readonly state: 'installed' | 'missing' | 'unexpected';
   /** bgp (learned directly on a shared subnet), tunnel (overlay to the node that advertised it), policy (overlay policy routing). */
@@ -46,6 +48,7 @@ export function explainRoutes(model: RouteModel | undefined, best: readonly Lear
       what: k.dst,
       ...(k.gateway ? { via: k.gateway } : {}),
       ...(k.dev ? { dev: k.dev } : {}),
+      ...(k.nexthop !== undefined ? { nexthop: k.nexthop } : {}),
       state: w ? 'installed' : 'unexpected',
       reason: w?.reason ?? 'not wanted any more (removed at the next sync)',
       ...(w?.path ? { peer: w.path.peer, asPath: w.path.asPath } : {}),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { LearnedPath } from '../bgp/speaker/rib.js';
-import type { Address, Route } from '../linux/netlink/types.js';
+import type { Address, Nexthop, Route } from '../linux/netlink/types.js';
+import { planNexthops, withNexthop } from './nexthops.js';
 import type { CIDR, IP } from '../util/ip.js';
 import { learnedDelta } from './learned-delta.js';
 import { computeRouteModel, MAIN_TABLE, overlayChoice, routeDecider, type RouteModelInput } from './route-model.js';
@@ -16,17 +17,23 @@ function input(overlay: boolean): Omit<RouteModelInput, 'best'> {
   return { families: [4], addresses, ownPrefixes: ['198.18.4.0/24' as CIDR], nextHop: { 4: '198.18.0.11' as IP }, overlay: { enabled: overlay, type: 'subnet', encap: { kind: 'ipip' }, available: true } };
 }
 
-const key = (r: Route): string => `${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`;
+const key = (r: Route): string => `${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''} ${r.nexthop ?? ''}`;
 
 describe('learned routes one prefix at a time (learnedDelta)', function () {
   it('after any sequence of best-path changes, the routes in place equal a whole model of the same paths (or a whole sync was asked for)', function () {
     const change = fc.record({ prefix: fc.constantFrom(...PREFIXES), nextHop: fc.option(fc.constantFrom(...NEXT_HOPS), { nil: undefined }) });
     fc.assert(
-      fc.property(fc.boolean(), fc.array(fc.array(change, { maxLength: 4 }), { maxLength: 8 }), (overlay, bursts) => {
+      fc.property(fc.boolean(), fc.boolean(), fc.array(fc.array(change, { maxLength: 4 }), { maxLength: 8 }), (overlay, nexthops, bursts) => {
         const base = input(overlay);
         const decide = routeDecider(base.addresses, base.ownPrefixes, overlayChoice(base));
         const best = new Map<string, LearnedPath>();
         const installed = new Map<string, Route>();
+        // With nexthop objects: the gateways' ids as the last whole sync left them (none before the first).
+        let objects: { ids: ReadonlyMap<string, number>; have: Nexthop[] } | undefined = nexthops ? { ids: new Map(), have: [] } : undefined;
+        const wholeRoutes = (): Route[] => {
+          const model = computeRouteModel({ ...base, best: best.values() });
+          return model.routes.filter((r) => r.table === MAIN_TABLE).map((r) => (objects ? withNexthop(r, objects.ids) : r));
+        };
         for (const burst of bursts) {
           for (const c of burst) {
             if (c.nextHop) best.set(c.prefix, path(c.prefix, c.nextHop));
@@ -37,14 +44,26 @@ describe('learned routes one prefix at a time (learnedDelta)', function () {
             best,
             decide,
             installed,
+            objects?.ids,
           );
-          const whole = computeRouteModel({ ...base, best: best.values() }).routes.filter((r) => r.table === MAIN_TABLE);
+          const whole = wholeRoutes();
           if (d.kind === 'full') {
-            // Only a route of the burst through a tunnel (now or before) asks for it; the whole sync then installs the model.
-            assert.ok(overlay, 'no tunnels without the overlay');
-            assert.ok(burst.some((c) => whole.find((r) => r.dst === c.prefix)?.dev !== undefined || installed.get(c.prefix)?.dev !== undefined), 'a prefix of the burst goes or went through a tunnel');
+            // Only a route of the burst through a tunnel (now or before), or through a gateway with no
+            // nexthop object yet, asks for it; the whole sync then installs the model.
+            const tunnel = burst.some((c) => whole.find((r) => r.dst === c.prefix)?.dev !== undefined || installed.get(c.prefix)?.dev !== undefined);
+            const newGateway = burst.some((c) => {
+              const r = whole.find((x) => x.dst === c.prefix);
+              return objects !== undefined && r !== undefined && r.dev === undefined && r.nexthop === undefined;
+            });
+            assert.ok(tunnel || newGateway, 'a prefix of the burst goes or went through a tunnel, or through a gateway without an object');
+            assert.ok(overlay || !tunnel, 'no tunnels without the overlay');
+            if (objects) {
+              const plan = planNexthops(computeRouteModel({ ...base, best: best.values() }).nexthops, objects.have, { keep: false });
+              const have = [...objects.have.filter((n) => !plan.remove.includes(n.id)), ...plan.replace];
+              objects = { ids: plan.ids, have };
+            }
             installed.clear();
-            for (const r of whole) installed.set(r.dst, r);
+            for (const r of wholeRoutes()) installed.set(r.dst, r);
             continue;
           }
           for (const o of d.ops) {
@@ -67,7 +86,7 @@ describe('learned routes one prefix at a time (learnedDelta)', function () {
     const first = learnedDelta(['198.18.65.0/24'], best, decide, installed);
     assert.equal(first.kind, 'ops');
     if (first.kind !== 'ops') return;
-    assert.deepEqual(first.ops.map((o) => `${o.op} ${key(o.route)}`), ['route-replace 198.18.65.0/24 198.18.0.12 ']);
+    assert.deepEqual(first.ops.map((o) => `${o.op} ${key(o.route)}`), ['route-replace 198.18.65.0/24 198.18.0.12  ']);
     for (const o of first.ops) installed.set(o.route.dst, o.route);
     const again = learnedDelta(['198.18.65.0/24'], best, decide, installed);
     assert.deepEqual(again.kind === 'ops' ? again.ops : 'full', []);

@@ -11,7 +11,7 @@ describe('overlay tunnels (pure parts)', () => {
     const routes = tunnelNodeRoutes([
       { kind: 'tunnel', remote: ip('198.18.1.13'), route: { dst: '198.18.66.0/24' as never, gateway: ip('198.18.1.13'), dev: 'kr-AAAA', onlink: true, table: 254, protocol: 44 } },
       { kind: 'tunnel', remote: ip('2001:db8:1::13'), route: { dst: '2001:db8:66::/64' as never, gateway: ip('2001:db8:1::13'), dev: 'kr-BBBB', onlink: true, table: 254, protocol: 44 } },
-      { kind: 'direct', route: { dst: '198.18.65.0/24' as never, gateway: ip('198.18.0.12'), table: 254, protocol: 44 } },
+      { kind: 'direct', route: { dst: '198.18.65.0/24' as never, gateway: ip('198.18.0.12'), table: 254, protocol: 44 }, dev: 'eth0' },
     ]);
     assert.deepEqual(routes.map((r) => `${r.dst} dev ${r.dev ?? ''} table ${r.table}`), [`198.18.1.13/32 dev kr-AAAA table ${TUNNEL_TABLE}`, `2001:db8:1::13/128 dev kr-BBBB table ${TUNNEL_TABLE}`]);
   });

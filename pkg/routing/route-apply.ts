@@ -1,7 +1,7 @@
 import type { KernelAdapters } from '../linux/adapters.js';
 import { renderSetSync, tempSetName } from '../linux/ipset/render.js';
 import { ensureOwnedChains } from '../linux/iptables/owned-chain.js';
-import { KUBE_ROUTER_RT_PROTO, type Route, type RouteRule } from '../linux/netlink/types.js';
+import { KUBE_ROUTER_RT_PROTO, type Nexthop, type Route, type RouteRule } from '../linux/netlink/types.js';
 import { ErrorCode, errorMessage, isKubeRouterError, KubeRouterError } from '../util/errors.js';
 import type { Family } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
@@ -18,6 +18,8 @@ export interface ApplyOptions {
 export interface ApplyResult {
   readonly added: number;
   readonly removed: number;
+  /** Gateway → our nexthop object's id, as the direct routes now use them; undefined without nexthop objects. */
+  readonly nexthopIds: ReadonlyMap<string, number> | undefined;
 }
 
 /**
@@ -30,6 +32,7 @@ export class RouteApplier {
   private readonly chainsApplied = new Map<Family, string>();
   private readonly setsApplied = new Map<Family, string>();
   private fouReady = false;
+  private warnedNoNexthops = false;
 
   constructor(
     private readonly kernel: Pick<KernelAdapters, 'netlink' | 'iptables' | 'ipset' | 'sysctl'>,
@@ -56,7 +59,7 @@ export class RouteApplier {
     const r = model.learned ? await part('routes', () => this.applyNetlink(model, opts)) : undefined;
     const first = failures[0];
     if (first) throw new KubeRouterError(ErrorCode.ToolFailed, `routing: ${failures.map((x) => x.part).join(', ')} failed: ${errorMessage(first.error)}`, {}, { cause: first.error });
-    return r ?? { added: 0, removed: 0 };
+    return r ?? { added: 0, removed: 0, nexthopIds: undefined };
   }
 
   private async applySets(model: RouteModel, f: Family, force: boolean): Promise<void> {
@@ -88,7 +91,20 @@ export class RouteApplier {
     const per = await Promise.all(
       families.map(async (f): Promise<[Route[], Route[], RouteRule[]]> => [await nl.routes(f, { table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO }), await nl.routes(f, { table: TUNNEL_TABLE, protocol: KUBE_ROUTER_RT_PROTO }), await nl.rules(f)]),
     );
-    return { links: await nl.links(), main: per.flatMap((p) => p[0]), tunnelTable: per.flatMap((p) => p[1]), rules: per.flatMap((p) => p[2]) };
+    const nexthops = await this.readNexthops();
+    return { links: await nl.links(), main: per.flatMap((p) => p[0]), tunnelTable: per.flatMap((p) => p[1]), rules: per.flatMap((p) => p[2]), ...(nexthops ? { nexthops } : {}) };
+  }
+
+  /** The namespace's nexthop objects; undefined on a kernel without them (routes then carry their gateways). */
+  private async readNexthops(): Promise<Nexthop[] | undefined> {
+    try {
+      return await this.kernel.netlink.nexthops();
+    } catch (e) {
+      if (!isKubeRouterError(e, ErrorCode.Unsupported)) throw e;
+      if (!this.warnedNoNexthops) this.logger.info('this kernel has no nexthop objects: learned routes carry their gateways', { error: errorMessage(e) });
+      this.warnedNoNexthops = true;
+      return undefined;
+    }
   }
 
   private async applyNetlink(model: RouteModel, opts: ApplyOptions): Promise<ApplyResult> {
@@ -101,6 +117,6 @@ export class RouteApplier {
     }
     if (plan.ops.length > 0) await this.kernel.netlink.apply(plan.ops);
     if (plan.linkChanges > 0) this.logger.v(1, 'tunnels synced', { ops: plan.linkChanges });
-    return { added: plan.added, removed: plan.removed };
+    return { added: plan.added, removed: plan.removed, nexthopIds: plan.nexthopIds };
   }
 }

@@ -4,7 +4,7 @@ import { fakeKernel } from '../linux/fake-adapters.js';
 import { FakeIpset } from '../linux/ipset/fake.js';
 import type { IpsetSpec } from '../linux/ipset/types.js';
 import { FakeNetlink } from '../linux/netlink/fake.js';
-import { KUBE_ROUTER_RT_PROTO } from '../linux/netlink/types.js';
+import { KUBE_ROUTER_RT_PROTO, OWNED_NEXTHOP_IDS } from '../linux/netlink/types.js';
 import type { KernelAdapters } from '../linux/adapters.js';
 import { memoryLogger } from '../util/logger.js';
 import type { CIDR, IP } from '../util/ip.js';
@@ -49,11 +49,41 @@ describe('routing: RouteModel computed once, applied by the kernel adapters', ()
     await a.apply(computeRouteModel(input([path('198.18.65.0/24', '198.18.0.12')])), { checkKernel: false, keepUnwanted: true });
     assert.equal((await ours(nl)).length, 2, 'graceful-restart deferral keeps the previous routes');
     const r = await a.apply(computeRouteModel(input([path('198.18.65.0/24', '198.18.0.12')])), { checkKernel: false, keepUnwanted: false });
-    assert.deepEqual(r, { added: 0, removed: 1 });
+    assert.deepEqual([r.added, r.removed], [0, 1]);
+    assert.deepEqual(nl.batches.at(-1), [`nexthop delete id ${OWNED_NEXTHOP_IDS.base + 1}`], 'the route through a gateway no longer used went with its nexthop object');
     assert.deepEqual(await ours(nl), ['198.18.65.0/24 via 198.18.0.12 dev eth0']);
     assert.ok((await nl.routes(4)).some((x) => x.dst === '198.18.70.0/24' && x.protocol === 4), 'a route of another protocol stays');
     const again = await a.apply(computeRouteModel(input([path('198.18.65.0/24', '198.18.0.12')])), { checkKernel: false, keepUnwanted: false });
-    assert.deepEqual(again, { added: 0, removed: 0 }, 'nothing changed: nothing written');
+    assert.deepEqual([again.added, again.removed], [0, 0], 'nothing changed: nothing written');
+  });
+
+  it('nexthop objects: one per gateway shared by its routes; another tool\'s object in our id range keeps its id and is never touched; an old kernel gets plain routes', async () => {
+    const { kernel, nl } = await node();
+    const base = OWNED_NEXTHOP_IDS.base;
+    nl.addNexthopAsOther({ id: base, gateway: ip('198.18.0.50'), dev: 'eth0', protocol: 12 });
+    // A route of ours from before nexthop objects (plain `via`) is moved onto one.
+    await nl.apply([{ op: 'route-replace', route: { dst: cidr('198.18.65.0/24'), gateway: ip('198.18.0.12'), table: 254, protocol: KUBE_ROUTER_RT_PROTO } }]);
+    const a = new RouteApplier(kernel, log);
+    const paths = [path('198.18.65.0/24', '198.18.0.12'), path('198.18.66.0/24', '198.18.0.12'), path('198.18.67.0/24', '198.18.0.13')];
+    const r = await a.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
+    assert.deepEqual([...(r.nexthopIds ?? [])], [['198.18.0.12', base + 1], ['198.18.0.13', base + 2]]);
+    const routes = await nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO });
+    assert.deepEqual(routes.map((x) => `${x.dst} ${x.nexthop ?? '-'} ${x.gateway ?? '-'}`), [`198.18.65.0/24 ${base + 1} 198.18.0.12`, `198.18.66.0/24 ${base + 1} 198.18.0.12`, `198.18.67.0/24 ${base + 2} 198.18.0.13`]);
+    const again = await a.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
+    assert.deepEqual([again.added, again.removed], [0, 0], 'in place: nothing written');
+    // The peer behind .12 withdraws everything: one delete for its two routes.
+    const batches = nl.batches.length;
+    const gone = await a.apply(computeRouteModel(input([paths[2] as LearnedPath])), { checkKernel: false, keepUnwanted: false });
+    assert.deepEqual([gone.added, gone.removed], [0, 2]);
+    assert.deepEqual(nl.batches.slice(batches), [[`nexthop delete id ${base + 1}`]]);
+    assert.deepEqual((await nl.nexthops()).map((n) => `${n.id} ${n.protocol}`), [`${base} 12`, `${base + 2} 44`], "the other tool's object stays");
+    // A kernel without nexthop objects: routes carry their gateway.
+    const old = await node();
+    old.nl.nexthopsSupported = false;
+    const b = new RouteApplier(old.kernel, log);
+    const plain = await b.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
+    assert.equal(plain.nexthopIds, undefined);
+    assert.deepEqual((await old.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO })).map((x) => `${x.dst} ${x.nexthop ?? '-'} ${x.gateway ?? '-'}`), ['198.18.65.0/24 - 198.18.0.12', '198.18.66.0/24 - 198.18.0.12', '198.18.67.0/24 - 198.18.0.13']);
   });
 
   it('while BGP is not running, nothing learned is touched', async () => {

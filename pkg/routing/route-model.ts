@@ -7,6 +7,7 @@ import type { OwnedChainSpec } from '../linux/iptables/owned-chain.js';
 import { FORWARD_SPEC } from './forward-rules.js';
 import { egressChainSpec, egressSets } from './pod-egress.js';
 import { tunnelName, type TunnelEncap } from './overlay.js';
+import type { NexthopWant } from './nexthops.js';
 
 export const MAIN_TABLE = 254;
 /** Upstream's `kube-router` table: routes to remote node addresses through their tunnels. */
@@ -31,7 +32,8 @@ export function tunnelNodeRoutes(decisions: readonly RouteDecision[]): Route[] {
 }
 
 export type RouteDecision =
-  | { readonly kind: 'direct'; readonly route: Route }
+  /** On a subnet of ours: `dev` is the device of that subnet (where the gateway's nexthop object goes). */
+  | { readonly kind: 'direct'; readonly route: Route; readonly dev: string }
   /** Through our tunnel to the node that advertised it (overlay). */
   | { readonly kind: 'tunnel'; readonly route: Route; readonly remote: IP }
   /** The next hop is not on a subnet of ours and no overlay is configured: the underlay must route it. */
@@ -74,7 +76,7 @@ export function routeDecider(addresses: readonly Address[], ownPrefixes: readonl
       return { kind: 'tunnel', remote: p.nextHop, route: { dst: p.prefix, gateway: p.nextHop, dev, onlink: true, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } };
     }
     if (!onLink) return { kind: 'unreachable', prefix: p.prefix, nextHop: p.nextHop };
-    return { kind: 'direct', route: { dst: p.prefix, gateway: p.nextHop, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO } };
+    return { kind: 'direct', route: { dst: p.prefix, gateway: p.nextHop, table: MAIN_TABLE, protocol: KUBE_ROUTER_RT_PROTO }, dev: onLink.dev };
   };
 }
 
@@ -94,6 +96,13 @@ function routeKeyOf(d: RouteDecision): string {
 }
 
 
+/** Each direct route's gateway once, with its device, in first-seen order. */
+function directGateways(decisions: readonly RouteDecision[]): NexthopWant[] {
+  const out = new Map<string, NexthopWant>();
+  for (const d of decisions) if (d.kind === 'direct' && d.route.gateway && !out.has(d.route.gateway)) out.set(d.route.gateway, { gateway: d.route.gateway, dev: d.dev });
+  return [...out.values()];
+}
+
 /** Everything the router wants in the kernel, computed once per sync from the BGP best paths, the nodes and the config. */
 export interface RouteModel {
   readonly families: readonly Family[];
@@ -103,6 +112,8 @@ export interface RouteModel {
   readonly decisions: readonly RouteDecision[];
   /** Our routes (protocol 44) in the main table. */
   readonly routes: readonly Route[];
+  /** The gateways of the direct routes: each a nexthop object the routes through it share, where the kernel has them. */
+  readonly nexthops: readonly NexthopWant[];
   /** Our tunnel endpoint per family and the remote nodes we tunnel to. */
   readonly tunnels: { readonly locals: Partial<Record<Family, { readonly ip: IP; readonly dev?: string }>>; readonly remotes: readonly IP[]; readonly encap: TunnelEncap };
   /** Policy routing for the overlay: table 77 and the rules that send pod traffic to it. */
@@ -166,6 +177,7 @@ export function computeRouteModel(input: RouteModelInput): RouteModel {
     learned: input.best !== undefined,
     decisions,
     routes: decisions.flatMap((d) => (d.kind === 'unreachable' ? [] : [d.route])),
+    nexthops: directGateways(decisions),
     tunnels: { locals, remotes, encap: overlay.encap },
     tunnelRoutes: overlay.enabled ? tunnelNodeRoutes(decisions) : [],
     rules,

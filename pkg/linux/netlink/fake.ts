@@ -1,14 +1,15 @@
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
-import { cidrContains, cidrParts, familyOf, parseCIDR, type CIDR, type Family } from '../../util/ip.js';
+import { cidrContains, cidrParts, familyOf, parseCIDR, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { assertNever } from '../../util/assert-never.js';
 import { renderOp } from './render.js';
-import type { Address, Link, Netlink, NetOp, Route, RouteRule } from './types.js';
+import type { Address, Link, Netlink, NetOp, Nexthop, Route, RouteRule } from './types.js';
 
 interface State {
   links: Link[];
   addresses: Address[];
   routes: Route[];
   rules: RouteRule[];
+  nexthops: Nexthop[];
 }
 
 const DEFAULT_RULES: RouteRule[] = ([4, 6] as const).flatMap((family) => [
@@ -33,7 +34,9 @@ function connectedCidr(a: Address): CIDR {
  * In-memory rtnetlink: links (with `lo`), addresses with their connected routes, routes per table,
  * policy rules with the kernel's defaults. A batch is applied to a copy and committed all-or-nothing.
  * Checks what the kernel checks: devices exist, gateways are reachable on a connected subnet (or the
- * route is onlink), deleting what is not there fails, adding what exists fails.
+ * route is onlink), deleting what is not there fails, adding what exists fails. Nexthop objects as
+ * the kernel keeps them: a route names one by id and reads back with its gateway and device
+ * (`nexthop_compat_mode`); deleting one, or its device, takes the routes through it.
  */
 export class FakeNetlink implements Netlink {
   state: State = {
@@ -41,7 +44,10 @@ export class FakeNetlink implements Netlink {
     addresses: [],
     routes: [],
     rules: [...DEFAULT_RULES],
+    nexthops: [],
   };
+  /** Test hook: a kernel older than 5.3 (no nexthop objects). */
+  nexthopsSupported = true;
   readonly batches: string[][] = [];
   private nextIndex = 2;
 
@@ -52,12 +58,27 @@ export class FakeNetlink implements Netlink {
     );
   }
 
-  /** Static routes plus the kernel's connected routes of up links. */
+  /** Static routes plus the kernel's connected routes of up links; a route through a nexthop object reads back with its gateway and device. */
   private allRoutes(s: State): Route[] {
     const connected: Route[] = s.addresses
       .filter((a) => s.links.find((l) => l.name === a.dev)?.up && a.dev !== 'lo')
       .map((a) => ({ dst: connectedCidr(a), dev: a.dev, table: 254, protocol: 2, type: 'unicast' as const, src: a.ip, scope: 'link' as const }));
-    return [...connected, ...s.routes];
+    const resolved = s.routes.map((r) => {
+      const n = r.nexthop !== undefined ? s.nexthops.find((x) => x.id === r.nexthop) : undefined;
+      return n ? { ...r, ...(n.gateway ? { gateway: n.gateway } : {}), ...(n.dev !== undefined ? { dev: n.dev } : {}), ...(n.onlink ? { onlink: true } : {}) } : r;
+    });
+    return [...connected, ...resolved];
+  }
+
+  nexthops(): Promise<Nexthop[]> {
+    if (!this.nexthopsSupported) return Promise.reject(new KubeRouterError(ErrorCode.Unsupported, 'fake: this kernel has no nexthop objects'));
+    return Promise.resolve(this.state.nexthops.map((n) => ({ ...n })));
+  }
+
+  /** Test hook: another tool's nexthop object (FRR's, say). */
+  addNexthopAsOther(n: Nexthop): void {
+    // (a group or blackhole of another tool's has no gateway: it only takes its id)
+    this.state.nexthops.push(n);
   }
 
   links(): Promise<Link[]> {
@@ -95,7 +116,7 @@ export class FakeNetlink implements Netlink {
   apply(ops: readonly NetOp[]): Promise<void> {
     const lines = ops.map(renderOp);
     this.batches.push(lines);
-    const s: State = { links: this.state.links.map((l) => ({ ...l })), addresses: [...this.state.addresses], routes: [...this.state.routes], rules: [...this.state.rules] };
+    const s: State = { links: this.state.links.map((l) => ({ ...l })), addresses: [...this.state.addresses], routes: [...this.state.routes], rules: [...this.state.rules], nexthops: [...this.state.nexthops] };
     try {
       ops.forEach((o, i) => this.applyOne(s, o, i + 1, lines[i] as string));
       this.state = s;
@@ -110,16 +131,41 @@ export class FakeNetlink implements Netlink {
       throw new KubeRouterError(code, `fake ip -batch failed at line ${n} (${line}): ${why}`, { line: n, failingLine: line, stderr: why });
     };
     const link = (name: string): Link => s.links.find((l) => l.name === name) ?? fail(ErrorCode.NotFound, `Cannot find device "${name}"`);
+    // A gateway is reachable on a connected subnet (of `dev` when given), unless onlink.
+    const deviceTowards = (gw: IP, dev: string | undefined): string | undefined => this.allRoutes(s).find((x) => x.table === 254 && x.protocol === 2 && cidrContains(x.dst, gw) && (!dev || x.dev === dev))?.dev;
     switch (o.op) {
+      case 'nexthop-replace': {
+        const n = o.nexthop;
+        if (!this.nexthopsSupported) fail(ErrorCode.Unsupported, 'Error: Unknown command "nexthop"');
+        link(n.dev);
+        if (n.id <= 0 || n.id > 0xffffffff) fail(ErrorCode.Invalid, 'Error: Invalid nexthop id');
+        if (!n.onlink && !deviceTowards(n.gateway, n.dev)) fail(ErrorCode.ToolFailed, 'Error: Nexthop has invalid gateway.');
+        s.nexthops = [...s.nexthops.filter((x) => x.id !== n.id), { ...n }];
+        return;
+      }
+      case 'nexthop-delete': {
+        if (!s.nexthops.some((x) => x.id === o.id)) fail(ErrorCode.NotFound, 'Error: Nexthop id does not exist.');
+        s.nexthops = s.nexthops.filter((x) => x.id !== o.id);
+        s.routes = s.routes.filter((r) => r.nexthop !== o.id);
+        return;
+      }
       case 'route-replace': {
         const r = o.route;
+        if (r.nexthop !== undefined) {
+          const n = s.nexthops.find((x) => x.id === r.nexthop);
+          if (!n) fail(ErrorCode.Invalid, 'Error: Nexthop id does not exist.');
+          // An IPv4 route may go through an IPv6 gateway (RFC 5549); not the other way round.
+          else if (n.gateway && familyOf(n.gateway) === 4 && familyOf(r.dst) === 6) fail(ErrorCode.Invalid, 'Error: IPv6 routes can not use an IPv4 nexthop.');
+          s.routes = s.routes.filter((x) => !sameRoute(x, r));
+          s.routes.push({ dst: r.dst, table: r.table, protocol: r.protocol, type: r.type ?? 'unicast', nexthop: r.nexthop });
+          return;
+        }
         if (r.dev) link(r.dev);
         let dev = r.dev;
         if (r.gateway && !r.onlink) {
-          const gw = r.gateway;
-          const via = this.allRoutes(s).find((x) => x.table === 254 && x.protocol === 2 && cidrContains(x.dst, gw) && (!dev || x.dev === dev));
+          const via = deviceTowards(r.gateway, dev);
           if (!via) fail(ErrorCode.ToolFailed, 'Nexthop has invalid gateway');
-          dev ??= via?.dev;
+          dev ??= via;
         }
         if (!dev && r.type !== 'blackhole') fail(ErrorCode.ToolFailed, 'no device for route');
         s.routes = s.routes.filter((x) => !sameRoute(x, r));
@@ -170,7 +216,9 @@ export class FakeNetlink implements Netlink {
         const l = link(o.name);
         s.links = s.links.filter((x) => x !== l);
         s.addresses = s.addresses.filter((a) => a.dev !== o.name);
-        s.routes = s.routes.filter((r) => r.dev !== o.name);
+        const gone = new Set(s.nexthops.filter((n) => n.dev === o.name).map((n) => n.id));
+        s.nexthops = s.nexthops.filter((n) => !gone.has(n.id));
+        s.routes = s.routes.filter((r) => r.dev !== o.name && !(r.nexthop !== undefined && gone.has(r.nexthop)));
         return;
       }
       case 'rule-add':

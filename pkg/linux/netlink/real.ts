@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { stderrOf, type Exec } from '../exec.js';
 import { asNumber, asString, ownValue } from '../../util/json.js';
 import { renderOp } from './render.js';
-import type { Address, Link, Netlink, NetOp, Route, RouteRule } from './types.js';
+import type { Address, Link, Netlink, NetOp, Nexthop, Route, RouteRule } from './types.js';
 
 const TABLE_IDS: Readonly<Record<string, number>> = { main: 254, local: 255, default: 253 };
 
@@ -148,7 +148,25 @@ export class RealNetlink implements Netlink {
         ...(asString(r['dev']) !== undefined ? { dev: asString(r['dev']) as string } : {}),
         ...(src ? { src } : {}),
         ...(Array.isArray(r['flags']) && r['flags'].includes('onlink') ? { onlink: true } : {}),
+        ...(typeof r['nhid'] === 'number' ? { nexthop: r['nhid'] } : {}),
       };
+    });
+  }
+
+  async nexthops(): Promise<Nexthop[]> {
+    if (this.rtnl) return this.routeWriter(this.rtnl).nexthops();
+    const rows = await this.json(['nexthop', 'show']).catch((e: unknown) => {
+      // iproute2 or a kernel older than 5.3
+      if (/Unknown command|Object "nexthop" is unknown|Operation not supported/i.test(stderrOf(e))) throw new KubeRouterError(ErrorCode.Unsupported, 'nexthop objects are not supported here', {}, { cause: e });
+      throw e;
+    });
+    return rows.flatMap((n): Nexthop[] => {
+      const id = asNumber(n['id']);
+      if (id === undefined) return [];
+      const gwText = asString(n['gateway']);
+      const gateway = gwText !== undefined ? tryParseIP(gwText) : undefined;
+      const dev = asString(n['dev']);
+      return [{ id, protocol: protoId(n['protocol']), ...(gateway ? { gateway } : {}), ...(dev !== undefined ? { dev } : {}), ...(Array.isArray(n['flags']) && n['flags'].includes('onlink') ? { onlink: true } : {}) }];
     });
   }
 
@@ -198,7 +216,7 @@ export class RealNetlink implements Netlink {
     const rtnl = this.rtnl;
     if (!rtnl) return this.applyIp(ops);
     // In order, in runs: routes and addresses over our socket, the rest (links, rules, neighbours) through ip -batch.
-    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete' || o.op === 'addr-add' || o.op === 'addr-delete';
+    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete' || o.op === 'addr-add' || o.op === 'addr-delete' || o.op === 'nexthop-replace' || o.op === 'nexthop-delete';
     for (let i = 0; i < ops.length; ) {
       const first = ops[i] as NetOp;
       let j = i;
@@ -222,6 +240,10 @@ export class RealNetlink implements Netlink {
           return [{ op: 'add-address', dev: o.dev, ip: o.ip, prefix: o.prefix }];
         case 'addr-delete':
           return [{ op: 'delete-address', dev: o.dev, ip: o.ip, prefix: o.prefix }];
+        case 'nexthop-replace':
+          return [{ op: 'replace-nexthop', nexthop: o.nexthop }];
+        case 'nexthop-delete':
+          return [{ op: 'delete-nexthop', id: o.id }];
         case 'fou-add':
         case 'link-add-bridge':
         case 'link-add-dummy':
@@ -242,7 +264,7 @@ export class RealNetlink implements Netlink {
     const errno = first.e instanceof NetlinkError ? first.e.errno : undefined;
     // A route's device that is gone is a missing thing, as ip -batch reports it.
     const code = errno === ENODEV ? ErrorCode.NotFound : first.e.code;
-    const what = 'route' in first.w ? renderOp({ op: first.w.op === 'replace' ? 'route-replace' : 'route-delete', route: first.w.route }) : `address ${first.w.op === 'add-address' ? 'add' : 'delete'} ${first.w.ip}/${first.w.prefix} dev ${first.w.dev}`;
+    const what = renderOp(netOpOf(first.w));
     throw new KubeRouterError(code, `rtnetlink: ${failed.length} of ${writes.length} writes failed; first: ${what}: ${first.e.message}`, { failed: failed.length }, { cause: first.e });
   }
 
@@ -267,3 +289,20 @@ export class RealNetlink implements Netlink {
   }
 }
 
+/** The op a write came from, for error messages (as `ip -batch` would have it). */
+function netOpOf(w: RtnlWrite): NetOp {
+  switch (w.op) {
+    case 'replace':
+      return { op: 'route-replace', route: w.route };
+    case 'delete':
+      return { op: 'route-delete', route: w.route };
+    case 'add-address':
+      return { op: 'addr-add', dev: w.dev, ip: w.ip, prefix: w.prefix };
+    case 'delete-address':
+      return { op: 'addr-delete', dev: w.dev, ip: w.ip, prefix: w.prefix };
+    case 'replace-nexthop':
+      return { op: 'nexthop-replace', nexthop: w.nexthop };
+    case 'delete-nexthop':
+      return { op: 'nexthop-delete', id: w.id };
+  }
+}

@@ -4,9 +4,13 @@ import type { NetOp, Route, RouteRule } from './types.js';
 
 function routeArgs(r: Route): string {
   let s = `${r.type && r.type !== 'unicast' ? r.type + ' ' : ''}${r.dst}`;
-  if (r.gateway) s += ` via ${r.gateway}`;
-  if (r.dev) s += ` dev ${r.dev}`;
-  if (r.onlink) s += ' onlink';
+  // Through a nexthop object: the object says where (iproute2 refuses a gateway or device beside it).
+  if (r.nexthop !== undefined) s += ` nhid ${r.nexthop}`;
+  else {
+    if (r.gateway) s += ` via ${r.gateway}`;
+    if (r.dev) s += ` dev ${r.dev}`;
+    if (r.onlink) s += ' onlink';
+  }
   if (r.src) s += ` src ${r.src}`;
   if (r.scope) s += ` scope ${r.scope}`;
   return `${s} table ${r.table} proto ${r.protocol}`;
@@ -26,6 +30,12 @@ export function renderOp(o: NetOp): string {
       return `route replace ${routeArgs(o.route)}`;
     case 'route-delete':
       return `route delete ${routeArgs(o.route)}`;
+    case 'nexthop-replace': {
+      const n = o.nexthop;
+      return `nexthop replace id ${n.id} via ${n.gateway} dev ${n.dev}${n.onlink ? ' onlink' : ''} proto ${n.protocol}`;
+    }
+    case 'nexthop-delete':
+      return `nexthop delete id ${o.id}`;
     case 'addr-add':
       return `address add ${o.ip}/${o.prefix} dev ${o.dev}`;
     case 'addr-delete':

@@ -11,7 +11,7 @@ import { decodeAttrs, encodeAttrs, NLMSG_HDRLEN, read } from '../genl/message.js
 import { NetlinkRequester, type Encode } from '../genl/requester.js';
 import { NetlinkWorker, RTNL_WINDOW, threadWriteSender, type DeletionWatch, type WriteSender } from './write-sender.js';
 import type { NetlinkError, NetlinkSocket, OpenNetlinkSocket } from '../genl/socket.js';
-import type { Address, Link, Route, RouteRule } from './types.js';
+import type { Address, GatewayNexthop, Link, Nexthop, Route, RouteRule } from './types.js';
 
 export const NETLINK_ROUTE = 0;
 const RTM_NEWADDR = 20;
@@ -29,6 +29,14 @@ const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
 const RTA_PREFSRC = 7;
 const RTA_TABLE = 15;
+const RTA_NH_ID = 30;
+const RTM_NEWNEXTHOP = 104;
+const RTM_DELNEXTHOP = 105;
+const RTM_GETNEXTHOP = 106;
+const NHMSG_LEN = 8;
+const NHA_ID = 1;
+const NHA_OIF = 5;
+const NHA_GATEWAY = 6;
 const RTNH_F_ONLINK = 4;
 const RTN = { unicast: 1, local: 2, blackhole: 6 } as const;
 const SCOPE = { global: 0, link: 253, host: 254, nowhere: 255 } as const;
@@ -36,7 +44,24 @@ const RTMSG_LEN = 12;
 
 export type RouteWrite = { readonly op: 'replace' | 'delete'; readonly route: Route };
 export type AddressWrite = { readonly op: 'add-address' | 'delete-address'; readonly dev: string; readonly ip: IP; readonly prefix: number };
-export type RtnlWrite = RouteWrite | AddressWrite;
+export type NexthopWrite = { readonly op: 'replace-nexthop'; readonly nexthop: GatewayNexthop } | { readonly op: 'delete-nexthop'; readonly id: number };
+export type RtnlWrite = RouteWrite | AddressWrite | NexthopWrite;
+
+/** The device a write names, if any (resolved to an index before encoding). */
+function deviceOf(w: RtnlWrite): string | undefined {
+  switch (w.op) {
+    case 'replace':
+    case 'delete':
+      return w.route.dev;
+    case 'add-address':
+    case 'delete-address':
+      return w.dev;
+    case 'replace-nexthop':
+      return w.nexthop.dev;
+    case 'delete-nexthop':
+      return undefined;
+  }
+}
 
 /** One rtnetlink message: nlmsghdr, then the kind's fixed header (ifaddrmsg, rtmsg, ...), then attributes. */
 function rtnlMessage(type: number, flags: number, seq: number, header: Buffer, body: Buffer = Buffer.alloc(0)): Buffer {
@@ -64,6 +89,27 @@ export function encodeAddress(w: AddressWrite, ifindex: number, seq: number, fla
   return rtnlMessage(w.op === 'add-address' ? RTM_NEWADDR : RTM_DELADDR, flags | (w.op === 'add-address' ? NLM_F_CREATE | NLM_F_EXCL : 0), seq, h, body);
 }
 
+/**
+ * The nhmsg and attributes of one nexthop request (linux/nexthop.h): create or replace with its id,
+ * device and gateway; delete by id alone.
+ */
+export function encodeNexthop(w: NexthopWrite, ifindex: number, seq: number, flags: number): Buffer {
+  const h = Buffer.alloc(NHMSG_LEN);
+  const u32 = (v: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    return b;
+  };
+  if (w.op === 'delete-nexthop') return rtnlMessage(RTM_DELNEXTHOP, flags, seq, h, encodeAttrs([{ type: NHA_ID, value: u32(w.id) }]));
+  const n = w.nexthop;
+  h.writeUInt8(familyOf(n.gateway) === 4 ? 2 : 10, 0);
+  // scope 0 (universe), as `ip nexthop add`; the kernel makes it link for a gateway
+  h.writeUInt8(n.protocol, 2);
+  h.writeUInt32LE(n.onlink ? RTNH_F_ONLINK : 0, 4);
+  const body = encodeAttrs([{ type: NHA_ID, value: u32(n.id) }, { type: NHA_OIF, value: u32(ifindex) }, { type: NHA_GATEWAY, value: Buffer.from(ipToBytes(n.gateway)) }]);
+  return rtnlMessage(RTM_NEWNEXTHOP, flags | NLM_F_CREATE | NLM_F_REPLACE, seq, h, body);
+}
+
 const NLA_HDRLEN = 4;
 
 /**
@@ -76,12 +122,16 @@ export function writeRoute(buf: Buffer | undefined, at: number, w: RouteWrite, i
   const family: Family = familyOf(r.dst);
   const prefix = prefixLengthOf(r.dst);
   const addrLen = family === 4 ? 4 : 16;
-  const len = NLMSG_HDRLEN + RTMSG_LEN + (NLA_HDRLEN + addrLen) + (NLA_HDRLEN + 4) + (r.gateway ? NLA_HDRLEN + addrLen : 0) + (ifindex !== undefined ? NLA_HDRLEN + 4 : 0) + (r.src ? NLA_HDRLEN + addrLen : 0);
+  // Through a nexthop object: its id stands for the gateway and the device.
+  const nh = r.nexthop;
+  const gateway = nh === undefined ? r.gateway : undefined;
+  const oif = nh === undefined ? ifindex : undefined;
+  const len = NLMSG_HDRLEN + RTMSG_LEN + (NLA_HDRLEN + addrLen) + (NLA_HDRLEN + 4) + (gateway ? NLA_HDRLEN + addrLen : 0) + (oif !== undefined ? NLA_HDRLEN + 4 : 0) + (nh !== undefined ? NLA_HDRLEN + 4 : 0) + (r.src ? NLA_HDRLEN + addrLen : 0);
   if (!buf) return len;
   const type = r.type ?? 'unicast';
   // iproute2's defaults: local routes are host-scoped, a unicast route without a gateway is link-scoped;
   // a delete matches any scope.
-  const scope = w.op === 'delete' ? SCOPE.nowhere : r.scope !== undefined ? SCOPE[r.scope] : type === 'local' ? SCOPE.host : type === 'unicast' && !r.gateway ? SCOPE.link : SCOPE.global;
+  const scope = w.op === 'delete' ? SCOPE.nowhere : r.scope !== undefined ? SCOPE[r.scope] : type === 'local' ? SCOPE.host : type === 'unicast' && !r.gateway && nh === undefined ? SCOPE.link : SCOPE.global;
   buf.writeUInt32LE(len, at);
   buf.writeUInt16LE(w.op === 'replace' ? RTM_NEWROUTE : RTM_DELROUTE, at + 4);
   buf.writeUInt16LE(flags | (w.op === 'replace' ? NLM_F_CREATE | NLM_F_REPLACE : 0), at + 6);
@@ -95,7 +145,7 @@ export function writeRoute(buf: Buffer | undefined, at: number, w: RouteWrite, i
   buf.writeUInt8(r.protocol, o + 5);
   buf.writeUInt8(scope, o + 6);
   buf.writeUInt8(w.op === 'delete' && r.type === undefined ? 0 : RTN[type], o + 7);
-  buf.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, o + 8);
+  buf.writeUInt32LE(r.onlink && nh === undefined ? RTNH_F_ONLINK : 0, o + 8);
   o += RTMSG_LEN;
   const ipAttr = (t: number, ip: IP): void => {
     buf.writeUInt16LE(NLA_HDRLEN + addrLen, o);
@@ -116,8 +166,9 @@ export function writeRoute(buf: Buffer | undefined, at: number, w: RouteWrite, i
     o += NLA_HDRLEN + 4;
   } else ipAttr(RTA_DST, cidrParts(r.dst).ip);
   u32Attr(RTA_TABLE, r.table);
-  if (r.gateway) ipAttr(RTA_GATEWAY, r.gateway);
-  if (ifindex !== undefined) u32Attr(RTA_OIF, ifindex);
+  if (gateway) ipAttr(RTA_GATEWAY, gateway);
+  if (oif !== undefined) u32Attr(RTA_OIF, oif);
+  if (nh !== undefined) u32Attr(RTA_NH_ID, nh);
   if (r.src) ipAttr(RTA_PREFSRC, r.src);
   return len;
 }
@@ -137,6 +188,7 @@ export interface RouteWriter {
   links(): Promise<Link[]>;
   addresses(family: Family): Promise<Address[]>;
   rules(family: Family): Promise<RouteRule[]>;
+  nexthops(): Promise<Nexthop[]>;
   /** With writes from the worker: it also watches for deletions of our routes (write-sender.ts). */
   readonly watchDeletions: ((w: DeletionWatch) => () => void) | undefined;
   close(): void;
@@ -163,7 +215,7 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
       const sized: { readonly i: number; readonly len: number; readonly index: number | undefined; readonly address?: Buffer }[] = [];
       let total = 0;
       writes.forEach((w, i) => {
-        const dev = 'route' in w ? w.route.dev : w.dev;
+        const dev = deviceOf(w);
         let index: number | undefined;
         if (dev !== undefined) {
           index = cache.get(dev) ?? opts.ifindex(dev);
@@ -173,9 +225,10 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
             return;
           }
         }
-        const address = 'route' in w ? undefined : encodeAddress(w, index ?? 0, 0, 0);
-        const len = address ? address.length : writeRoute(undefined, 0, w as RouteWrite, index, 0, 0);
-        sized.push({ i, len, index, ...(address ? { address } : {}) });
+        // Addresses and nexthops are few: a buffer of their own, copied in.
+        const own = 'route' in w ? undefined : 'nexthop' in w || w.op === 'delete-nexthop' ? encodeNexthop(w, index ?? 0, 0, 0) : encodeAddress(w, index ?? 0, 0, 0);
+        const len = own ? own.length : writeRoute(undefined, 0, w as RouteWrite, index, 0, 0);
+        sized.push({ i, len, index, ...(own ? { address: own } : {}) });
         total += len;
       });
       if (sized.length === 0) return out;
@@ -197,8 +250,16 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
     },
     async routes(family) {
       const names = await linkNames();
-      return (await requester.dump(dumpRequest(RTM_GETROUTE, family, RTMSG_LEN))).flatMap((r) => (r.type === RTM_NEWROUTE ? parseRoute(r.body, names) : []));
+      const routes = (await requester.dump(dumpRequest(RTM_GETROUTE, family, RTMSG_LEN))).flatMap((r) => (r.type === RTM_NEWROUTE ? parseRoute(r.body, names) : []));
+      // With net.ipv4.nexthop_compat_mode=0 a route through a nexthop object carries only its id.
+      if (!routes.some((r) => r.nexthop !== undefined && r.gateway === undefined && r.dev === undefined)) return routes;
+      const byId = new Map((await nexthops(names)).map((n) => [n.id, n]));
+      return routes.map((r) => {
+        const n = r.nexthop !== undefined && r.gateway === undefined && r.dev === undefined ? byId.get(r.nexthop) : undefined;
+        return n ? { ...r, ...(n.gateway ? { gateway: n.gateway } : {}), ...(n.dev !== undefined ? { dev: n.dev } : {}), ...(n.onlink ? { onlink: true } : {}) } : r;
+      });
     },
+    nexthops: async () => nexthops(await linkNames()),
     links: async () => parseLinks((await requester.dump(dumpRequest(RTM_GETLINK, 0, IFINFOMSG_LEN))).filter((r) => r.type === RTM_NEWLINK).map((r) => r.body)),
     async addresses(family) {
       const names = await linkNames();
@@ -211,6 +272,9 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
       socket.close();
     },
   };
+  async function nexthops(names: ReadonlyMap<number, string>): Promise<Nexthop[]> {
+    return (await requester.dump(dumpRequest(RTM_GETNEXTHOP, 0, NHMSG_LEN))).flatMap((r) => (r.type === RTM_NEWNEXTHOP ? parseNexthop(r.body, names) : []));
+  }
   async function linkNames(): Promise<ReadonlyMap<number, string>> {
     const links = parseLinks((await requester.dump(dumpRequest(RTM_GETLINK, 0, IFINFOMSG_LEN))).filter((r) => r.type === RTM_NEWLINK).map((r) => r.body));
     return new Map(links.map((l) => [l.index, l.name]));
@@ -250,6 +314,7 @@ function parseRoute(body: Buffer, names: ReadonlyMap<number, string>): Route[] {
   const dev = oif !== undefined ? names.get(oif) : undefined;
   const gateway = addr(RTA_GATEWAY);
   const src = addr(RTA_PREFSRC);
+  const nexthop = read.u32(a, RTA_NH_ID);
   return [
     {
       dst: `${dstIP}/${dstLen}` as CIDR,
@@ -260,8 +325,20 @@ function parseRoute(body: Buffer, names: ReadonlyMap<number, string>): Route[] {
       ...(dev !== undefined ? { dev } : {}),
       ...(src ? { src } : {}),
       ...((body.readUInt32LE(8) & RTNH_F_ONLINK) !== 0 ? { onlink: true } : {}),
+      ...(nexthop !== undefined ? { nexthop } : {}),
     },
   ];
+}
+
+function parseNexthop(body: Buffer, names: ReadonlyMap<number, string>): Nexthop[] {
+  if (body.length < NHMSG_LEN) return [];
+  const a = decodeAttrs(body.subarray(NHMSG_LEN));
+  const id = read.u32(a, NHA_ID);
+  if (id === undefined) return [];
+  const gw = a.get(NHA_GATEWAY);
+  const oif = read.u32(a, NHA_OIF);
+  const dev = oif !== undefined ? names.get(oif) : undefined;
+  return [{ id, protocol: body.readUInt8(2), ...(gw && (gw.length === 4 || gw.length === 16) ? { gateway: ipFromBytes(gw) } : {}), ...(dev !== undefined ? { dev } : {}), ...((body.readUInt32LE(4) & RTNH_F_ONLINK) !== 0 ? { onlink: true } : {}) }];
 }
 
 const IFLA_IFNAME = 3;

@@ -14,6 +14,37 @@ export interface Route {
   readonly type?: 'unicast' | 'local' | 'blackhole';
   readonly onlink?: boolean;
   readonly scope?: 'link' | 'host' | 'global';
+  /**
+   * The nexthop object the route goes through (`nhid`); `gateway` and `dev` are then the object's, as
+   * read back.
+   */
+  readonly nexthop?: number;
+}
+
+/**
+ * A nexthop object (`ip nexthop`, Linux 5.3): one gateway that many routes share by id. Read back,
+ * another tool's may be a group or a blackhole (no gateway, no device): its id is taken all the same.
+ */
+export interface Nexthop {
+  readonly id: number;
+  readonly gateway?: IP;
+  readonly dev?: string;
+  readonly protocol: number;
+  readonly onlink?: boolean;
+}
+
+/** The nexthop objects we write: a gateway on a device. */
+export type GatewayNexthop = Nexthop & { readonly gateway: IP; readonly dev: string };
+
+/**
+ * Our nexthop objects: protocol 44 and an id in [base, base + span). Ids are per namespace and shared
+ * with every other tool (FRR numbers its own from 1), so ours are both: an object of another
+ * protocol in our range, or of ours outside it, is not ours.
+ */
+export const OWNED_NEXTHOP_IDS = { base: 0x4b520000, span: 0x10000 } as const;
+
+export function isOwnedNexthop(n: Pick<Nexthop, 'id' | 'protocol'>): boolean {
+  return n.protocol === KUBE_ROUTER_RT_PROTO && n.id >= OWNED_NEXTHOP_IDS.base && n.id < OWNED_NEXTHOP_IDS.base + OWNED_NEXTHOP_IDS.span;
 }
 
 export interface Link {
@@ -42,6 +73,10 @@ export interface RouteRule {
 export type NetOp =
   | { readonly op: 'route-replace'; readonly route: Route }
   | { readonly op: 'route-delete'; readonly route: Route }
+  /** Creates or replaces a nexthop object; routes through it follow. */
+  | { readonly op: 'nexthop-replace'; readonly nexthop: GatewayNexthop }
+  /** Deletes a nexthop object, and with it (as the kernel does) every route through it. */
+  | { readonly op: 'nexthop-delete'; readonly id: number }
   | { readonly op: 'addr-add'; readonly dev: string; readonly ip: IP; readonly prefix: number }
   | { readonly op: 'addr-delete'; readonly dev: string; readonly ip: IP; readonly prefix: number }
   | { readonly op: 'link-add-bridge'; readonly name: string }
@@ -64,6 +99,8 @@ export interface Netlink {
   links(): Promise<Link[]>;
   addresses(family: Family): Promise<Address[]>;
   rules(family: Family): Promise<RouteRule[]>;
+  /** Every nexthop object of the namespace (any protocol); a kernel without them fails with Unsupported. */
+  nexthops(): Promise<Nexthop[]>;
   apply(ops: readonly NetOp[]): Promise<void>;
   /**
    * Calls `onDeleted` (coalesced) whenever a route of `protocol` is deleted by anyone, so that a

@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { throwawayNetns } from '../../../test/throwaway-netns.js';
 import { netlinkContract } from './contract.test-support.js';
 import { realNetlinkSockets } from '../genl/socket.js';
 import { RealNetlink, type RtnlOptions } from './real.js';
+import { KUBE_ROUTER_RT_PROTO, OWNED_NEXTHOP_IDS } from './types.js';
+import type { CIDR, IP } from '../../util/ip.js';
 
 const cases: readonly { readonly name: string; readonly rtnl?: (netns: string) => RtnlOptions }[] = [
   { name: 'real iproute2 in a netns' },
@@ -28,3 +31,29 @@ for (const c of cases) {
     };
   });
 }
+
+describe('netlink: routes through nexthop objects with net.ipv4.nexthop_compat_mode=0', function () {
+  this.timeout(30_000);
+  // Without compat mode the kernel dumps such a route with its id alone: the reader fills in the gateway and device.
+  for (const c of cases) {
+    it(`${c.name}: a route reads back with its object's gateway and device`, async () => {
+      const ns = await throwawayNetns();
+      try {
+        await ns.exec.run(['ip', 'link', 'add', 'krt0', 'type', 'veth', 'peer', 'name', 'krt0p']);
+        await ns.exec.run(['ip', 'link', 'set', 'krt0', 'up']);
+        await ns.exec.run(['ip', 'link', 'set', 'krt0p', 'up']);
+        await ns.exec.run(['ip', 'address', 'add', '198.18.0.1/24', 'dev', 'krt0']);
+        await ns.exec.run(['sysctl', '-qw', 'net.ipv4.nexthop_compat_mode=0']);
+        const nl = new RealNetlink(ns.exec, c.rtnl?.(ns.name), ns.name);
+        const id = OWNED_NEXTHOP_IDS.base + 7;
+        await nl.apply([{ op: 'nexthop-replace', nexthop: { id, gateway: '198.18.0.2' as IP, dev: 'krt0', protocol: KUBE_ROUTER_RT_PROTO } }, { op: 'route-replace', route: { dst: '198.19.1.0/24' as CIDR, table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id } }]);
+        const raw = (await ns.exec.run(['ip', 'route', 'show', 'proto', '44'])).stdout;
+        assert.doesNotMatch(raw, /via/, `the kernel dumps the id alone: ${raw}`);
+        const routes = await nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO });
+        assert.deepEqual(routes.map((r) => [r.dst, r.nexthop, r.gateway, r.dev]), [['198.19.1.0/24', id, '198.18.0.2', 'krt0']]);
+      } finally {
+        await ns.remove();
+      }
+    });
+  }
+});

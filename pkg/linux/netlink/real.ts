@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { stderrOf, type Exec } from '../exec.js';
 import { asNumber, asString, ownValue } from '../../util/json.js';
 import { renderOp } from './render.js';
+import { lacksNexthopDetail, withNexthopDetail } from './through-nexthop.js';
 import type { Address, Link, Netlink, NetOp, Nexthop, Route, RouteRule } from './types.js';
 
 const TABLE_IDS: Readonly<Record<string, number>> = { main: 254, local: 255, default: 253 };
@@ -132,7 +133,7 @@ export class RealNetlink implements Netlink {
       if (/FIB table does not exist/.test(stderrOf(e))) return [];
       throw e;
     });
-    return rows.map((r) => {
+    const routes = rows.map((r): Route => {
       const gwText = asString(r['gateway']);
       const gw = gwText !== undefined ? tryParseIP(gwText) : undefined;
       const srcText = asString(r['prefsrc']);
@@ -151,6 +152,8 @@ export class RealNetlink implements Netlink {
         ...(typeof r['nhid'] === 'number' ? { nexthop: r['nhid'] } : {}),
       };
     });
+    // With net.ipv4.nexthop_compat_mode=0 a route through a nexthop object carries only its id.
+    return routes.some(lacksNexthopDetail) ? withNexthopDetail(routes, await this.nexthops()) : routes;
   }
 
   async nexthops(): Promise<Nexthop[]> {

@@ -11,6 +11,7 @@ import { decodeAttrs, encodeAttrs, NLMSG_HDRLEN, read } from '../genl/message.js
 import { NetlinkRequester, type Encode } from '../genl/requester.js';
 import { NetlinkWorker, RTNL_WINDOW, threadWriteSender, type DeletionWatch, type WriteSender } from './write-sender.js';
 import type { NetlinkError, NetlinkSocket, OpenNetlinkSocket } from '../genl/socket.js';
+import { lacksNexthopDetail, withNexthopDetail } from './through-nexthop.js';
 import type { Address, GatewayNexthop, Link, Nexthop, Route, RouteRule } from './types.js';
 
 export const NETLINK_ROUTE = 0;
@@ -252,12 +253,7 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
       const names = await linkNames();
       const routes = (await requester.dump(dumpRequest(RTM_GETROUTE, family, RTMSG_LEN))).flatMap((r) => (r.type === RTM_NEWROUTE ? parseRoute(r.body, names) : []));
       // With net.ipv4.nexthop_compat_mode=0 a route through a nexthop object carries only its id.
-      if (!routes.some((r) => r.nexthop !== undefined && r.gateway === undefined && r.dev === undefined)) return routes;
-      const byId = new Map((await nexthops(names)).map((n) => [n.id, n]));
-      return routes.map((r) => {
-        const n = r.nexthop !== undefined && r.gateway === undefined && r.dev === undefined ? byId.get(r.nexthop) : undefined;
-        return n ? { ...r, ...(n.gateway ? { gateway: n.gateway } : {}), ...(n.dev !== undefined ? { dev: n.dev } : {}), ...(n.onlink ? { onlink: true } : {}) } : r;
-      });
+      return routes.some(lacksNexthopDetail) ? withNexthopDetail(routes, await nexthops(names)) : routes;
     },
     nexthops: async () => nexthops(await linkNames()),
     links: async () => parseLinks((await requester.dump(dumpRequest(RTM_GETLINK, 0, IFINFOMSG_LEN))).filter((r) => r.type === RTM_NEWLINK).map((r) => r.body)),

@@ -126,7 +126,7 @@ export class IpvsProxyBackend implements ProxyBackend {
       const t1 = this.deps.clock.monotonicMs();
       const want = desiredIpvs(model, ctx.opts);
       const plan = diffIpvs(want, snap, { gracefulTermination: this.opts.gracefulTermination, excluded: (ip) => this.excluded(ip), draining: new Set(this.draining.keys()) });
-      await this.apply(plan);
+      const steps = await this.apply(plan);
       this.applied = appliedAfter(this.applied, want, plan, snap);
       // After the commit: the pods behind DSR frontends get (or lose) their tunnel.
       const dsr = this.family === 4 && this.deps.dsrPods ? await this.deps.dsrPods.sync(model.frontends.values(), full) : undefined;
@@ -136,7 +136,7 @@ export class IpvsProxyBackend implements ProxyBackend {
         this.deps.logger.warn('an IPVS service we did not create holds a service address: skipped, not adopted', { service: id });
       }
       const writes = plan.ipvsOps.length + plan.netOps.length + plan.setWrites + (plan.iptables === '' ? 0 : 1) + (dsr?.changed ?? 0);
-      if (full) this.deps.logger.v(2, 'ipvs full sync', { family: this.family, ipvsOps: plan.ipvsOps.length, netOps: plan.netOps.length, setWrites: plan.setWrites, iptables: plan.iptables === '' ? 0 : 1, dsr: dsr?.changed ?? 0, readMs: Math.round(t1 - t0), applyMs: Math.round(this.deps.clock.monotonicMs() - t1), ...(writes > 0 && writes < 5 ? { what: [...plan.ipvsOps.map((o) => o.op), ...plan.netOps.map((o) => o.op)].join(',') } : {}) });
+      if (full) this.deps.logger.v(2, 'ipvs full sync', { family: this.family, ipvsOps: plan.ipvsOps.length, netOps: plan.netOps.length, setWrites: plan.setWrites, iptables: plan.iptables === '' ? 0 : 1, dsr: dsr?.changed ?? 0, readMs: Math.round(t1 - t0), applyMs: Math.round(this.deps.clock.monotonicMs() - t1), ...steps, ...(writes > 0 && writes < 5 ? { what: [...plan.ipvsOps.map((o) => o.op), ...plan.netOps.map((o) => o.op)].join(',') } : {}) });
       return { mode: writes === 0 ? 'noop' : full ? 'full' : 'partial', writes, removedBackends: plan.removed };
     } catch (e) {
       this.applied = undefined;
@@ -144,16 +144,29 @@ export class IpvsProxyBackend implements ProxyBackend {
     }
   }
 
-  /** Ownership and new members, IPVS, VIPs, members that went, then the chains. */
-  private async apply(plan: IpvsPlan): Promise<void> {
+  /** Ownership and new members, IPVS, VIPs, members that went, then the chains; how long each took (ms). */
+  private async apply(plan: IpvsPlan): Promise<{ setsMs: number; ipvsMs: number; netMs: number; iptablesMs: number }> {
+    const clock = this.deps.clock;
+    let t = clock.monotonicMs();
+    const lap = (): number => {
+      const now = clock.monotonicMs();
+      const d = Math.round(now - t);
+      t = now;
+      return d;
+    };
     if (plan.setsBefore !== '') await this.deps.ipset.restore(plan.setsBefore);
+    let setsMs = lap();
     await this.runOps(plan.ipvsOps);
-    const now = this.deps.clock.monotonicMs();
+    const ipvsMs = lap();
+    const now = clock.monotonicMs();
     for (const k of plan.drainStop) this.draining.delete(k);
     for (const d of plan.drainStart) this.draining.set(drainKey(serviceIdKey(d.service), d.dest), { service: d.service, dest: d.dest, deadline: now + this.opts.gracefulPeriodMs });
     if (plan.netOps.length > 0) await this.deps.netlink.apply(plan.netOps);
+    const netMs = lap();
     if (plan.setsAfter !== '') await this.deps.ipset.restore(plan.setsAfter);
+    setsMs += lap();
     if (plan.iptables !== '') await this.deps.iptables.restore(plan.iptables);
+    return { setsMs, ipvsMs, netMs, iptablesMs: lap() };
   }
 
   /** Deletes drained destinations: no connections left, or the grace period is over. */

@@ -81,11 +81,14 @@ async function main(): Promise<number> {
         await apply(st, POLICY, say);
         policyApplied = true;
       }
+      // What a probe that did not get the expected answer printed, for the row's failure report.
+      let why = '';
       const measure = async (): Promise<string[]> => {
         const answers: string[] = [];
         for (let i = 0; i < (r.expect === 'answers' ? 4 : 1); i++) {
           const p = await probe(st, r.from, r.to, r.proto, 1500);
           answers.push(p.ok ? `${p.answer ?? ''}` : 'refused');
+          if (p.ok !== (r.expect === 'answers') && why === '') why = `probe ${i + 1} of ${r.from} → ${r.to}: ${p.output.trim().split('\n').slice(-3).join(' | ')}`;
         }
         return answers;
       };
@@ -96,6 +99,7 @@ async function main(): Promise<number> {
       const ok = good(answers);
       if (!ok) failures++;
       out.push(`${pad(r.what, 40)} ${pad(r.expect, 9)} ${pad(got, 22)} ${ok ? 'yes ' : 'NO  '} ${r.note}`);
+      if (!ok) out.push(`    ${why}`);
     }
     let establishedTotal = 0;
     const nodes = (await status(st))['nodes'] as { name: string; daemon: { proxyBackend?: string; serviceFrontends: number; healthz: number; policyChains: number; bgpPeers: string[] } }[];

@@ -178,6 +178,8 @@ export async function benchBgp(args: readonly string[]): Promise<void> {
       log(`(a) ours: ${prefixes} routes in the FIB ${done - up} ms after the session came up; daemon RSS ${oursMem.rss.toFixed(0)} MiB (peak ${oursMem.peak.toFixed(0)})`);
       await daemon.stop(10_000);
       // A daemon leaves its routes in place when it stops: the next round starts from an empty table.
+      // Our routes go through nexthop objects: flushing those takes the routes (`ip route flush` cannot delete a route by its nhid).
+      nsh(NS.ours, 'ip', 'nexthop', 'flush', 'proto', String(KUBE_ROUTER_RT_PROTO));
       nsh(NS.ours, 'ip', 'route', 'flush', 'proto', String(KUBE_ROUTER_RT_PROTO));
       return done - up;
     };

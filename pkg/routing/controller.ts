@@ -22,7 +22,7 @@ import { peerMetrics, routingMetrics, type RoutingMetrics } from './metrics.js';
 import { RouteApplier } from './route-apply.js';
 import { computeRouteModel, MAIN_TABLE, overlayChoice, routeDecider, type RouteDecision, type RouteModelInput } from './route-model.js';
 import { learnedDelta } from './learned-delta.js';
-import { withNexthop } from './nexthops.js';
+import { withNexthop, type NexthopState } from './nexthops.js';
 import type { BestChange } from '../bgp/speaker/speaker.js';
 import type { LearnedPath } from '../bgp/speaker/rib.js';
 import type { Route } from '../linux/netlink/types.js';
@@ -74,7 +74,7 @@ export class RoutingController implements Controller {
    * A change of best paths then only writes its own prefixes' routes (learnedDelta) while UPDATEs are
    * still arriving; anything else, or a failure, clears it and the next run is a whole sync.
    */
-  private learned: { readonly decide: (p: LearnedPath) => RouteDecision | undefined; readonly installed: Map<string, Route>; readonly nexthopIds: ReadonlyMap<string, number> | undefined } | undefined;
+  private learned: { readonly decide: (p: LearnedPath) => RouteDecision | undefined; readonly installed: Map<string, Route>; nexthops: NexthopState | undefined } | undefined;
   /** Prefixes whose best path changed since the last run looked at them. */
   private dirty = new Set<string>();
   /** Something other than best paths changed (or a table went whole): the next run is a whole sync. */
@@ -193,7 +193,7 @@ export class RoutingController implements Controller {
     const sp = this.host.speaker;
     if (!sp || this.deferring()) return false;
     const t0 = performance.now();
-    const delta = learnedDelta(this.dirty, sp.best(), st.decide, st.installed, st.nexthopIds);
+    const delta = learnedDelta(this.dirty, sp.best(), st.decide, st.installed, st.nexthops);
     if (delta.kind === 'full') {
       this.logger.v(2, 'learned routes: a whole sync is needed', { reason: delta.reason });
       return false;
@@ -209,8 +209,9 @@ export class RoutingController implements Controller {
       }
       for (const o of delta.ops) {
         if (o.op === 'route-replace') st.installed.set(o.route.dst, o.route);
-        else st.installed.delete(o.route.dst);
+        else if (o.op === 'route-delete') st.installed.delete(o.route.dst);
       }
+      st.nexthops = delta.nexthops;
       this.learned = st;
       this.metrics.routesSynced.set(st.installed.size);
       if (delta.added > 0) this.metrics.routesAdded.inc(delta.added);
@@ -377,9 +378,9 @@ export class RoutingController implements Controller {
       // What is installed now is the model's (kept routes of a deferral are not: no shortcut then).
       if (model.learned && !keepUnwanted) {
         // Through nexthop objects when the kernel has them (the gateways' ids as the apply left them).
-        const ids = r.nexthopIds;
+        const ids = r.nexthops?.ids;
         const installed = new Map(model.routes.filter((x) => x.table === MAIN_TABLE).map((x) => [x.dst as string, ids ? withNexthop(x, ids) : x]));
-        this.learned = { decide: routeDecider(input.addresses, input.ownPrefixes, overlayChoice(input)), installed, nexthopIds: ids };
+        this.learned = { decide: routeDecider(input.addresses, input.ownPrefixes, overlayChoice(input)), installed, nexthops: r.nexthops };
       }
       this.metrics.routesSynced.set(model.routes.length);
       if (r.added > 0) this.metrics.routesAdded.inc(r.added);

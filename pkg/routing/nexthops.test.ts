@@ -12,7 +12,7 @@ describe('routing: nexthop objects for learned routes (planNexthops)', () => {
     const have = [ours(base + 3, '198.18.0.12'), ours(base, '198.18.0.99'), { id: base + 1, gateway: ip('198.18.0.13'), dev: 'eth0', protocol: 12 }];
     const p = planNexthops([{ gateway: ip('198.18.0.12'), dev: 'eth0' }, { gateway: ip('198.18.0.13'), dev: 'eth0' }, { gateway: ip('198.18.0.12'), dev: 'eth0' }], have, { keep: false });
     assert.deepEqual([...p.ids], [['198.18.0.12', base + 3], ['198.18.0.13', base + 2]], "another tool's object at base+1 keeps its id, even for the same gateway");
-    assert.deepEqual(p.replace, [ours(base + 2, '198.18.0.13')]);
+    assert.deepEqual(p.add, [ours(base + 2, '198.18.0.13')]);
     assert.deepEqual(p.remove, [base], "ours that nothing wants; never another tool's");
   });
 
@@ -20,7 +20,7 @@ describe('routing: nexthop objects for learned routes (planNexthops)', () => {
     const have = [ours(base, '198.18.0.12', 'eth1'), { ...ours(base + 1, '198.18.0.12'), onlink: true }, ours(base + 2, '198.18.0.12'), ours(base + 3, '198.18.0.12')];
     const p = planNexthops([{ gateway: ip('198.18.0.12'), dev: 'eth0' }], have, { keep: false });
     assert.deepEqual([...p.ids], [['198.18.0.12', base + 2]]);
-    assert.deepEqual(p.replace, []);
+    assert.deepEqual(p.add, []);
     assert.deepEqual(p.remove, [base, base + 1, base + 3]);
     assert.deepEqual(planNexthops([], have, { keep: true }).remove, [], 'graceful restart: the previous run\'s routes may still go through them');
   });
@@ -30,7 +30,7 @@ describe('routing: nexthop objects for learned routes (planNexthops)', () => {
     assert.deepEqual(planNexthops([], foreign, { keep: false }).remove, []);
     const full: Nexthop[] = Array.from({ length: OWNED_NEXTHOP_IDS.span }, (_, i) => ({ id: base + i, protocol: 186 }));
     const p = planNexthops([{ gateway: ip('198.18.0.12'), dev: 'eth0' }], full, { keep: false });
-    assert.deepEqual([p.ids.size, p.replace.length, p.remove.length], [0, 0, 0]);
+    assert.deepEqual([p.ids.size, p.add.length, p.remove.length], [0, 0, 0]);
     const r = { dst: '198.18.65.0/24' as CIDR, gateway: ip('198.18.0.12'), table: 254, protocol: KUBE_ROUTER_RT_PROTO };
     assert.deepEqual(withNexthop(r, p.ids), r, 'no object: the route carries its gateway');
   });

@@ -7,16 +7,30 @@ export interface NexthopWant {
   readonly dev: string;
 }
 
-/** Our nexthop objects after a sync: which id each gateway has, what to write, what to delete. */
-export interface NexthopPlan {
+/** Which id each gateway's object has, and every id of the namespace we know to be taken (anyone's). */
+export interface NexthopState {
   /** Gateway → the id of our object for it. A gateway without one (our id range full) keeps plain `via` routes. */
   readonly ids: ReadonlyMap<string, number>;
-  readonly replace: readonly GatewayNexthop[];
+  readonly taken: ReadonlySet<number>;
+}
+
+/** Our nexthop objects after a sync: the state it leaves, what to create, what to delete. */
+export interface NexthopPlan extends NexthopState {
+  /** Created exclusively: an id someone took since the read fails the write, it never replaces theirs. */
+  readonly add: readonly GatewayNexthop[];
   /** Ours that no route wants any more; the kernel takes any route still through them along. */
   readonly remove: readonly number[];
 }
 
 const keyOf = (gateway: string, dev: string): string => `${gateway}%${dev}`;
+const END = OWNED_NEXTHOP_IDS.base + OWNED_NEXTHOP_IDS.span;
+
+/** The lowest id of our range from `from` on that is not taken; undefined when the range is full. */
+export function freeNexthopId(taken: ReadonlySet<number>, from: number = OWNED_NEXTHOP_IDS.base): number | undefined {
+  let id = Math.max(from, OWNED_NEXTHOP_IDS.base);
+  while (id < END && taken.has(id)) id++;
+  return id < END ? id : undefined;
+}
 
 /**
  * Pure: one nexthop object per gateway of `want`. An object of ours (protocol 44, id in our range:
@@ -31,9 +45,8 @@ export function planNexthops(want: readonly NexthopWant[], have: readonly Nextho
   for (const n of have) if (isOwnedNexthop(n) && n.gateway && n.dev !== undefined && !n.onlink && !existing.has(keyOf(n.gateway, n.dev))) existing.set(keyOf(n.gateway, n.dev), n.id);
   const ids = new Map<string, number>();
   const used = new Set<number>();
-  const replace: GatewayNexthop[] = [];
-  let cursor = OWNED_NEXTHOP_IDS.base;
-  const end = OWNED_NEXTHOP_IDS.base + OWNED_NEXTHOP_IDS.span;
+  const add: GatewayNexthop[] = [];
+  let cursor: number | undefined = OWNED_NEXTHOP_IDS.base;
   for (const w of want) {
     if (ids.has(w.gateway)) continue;
     const id = existing.get(keyOf(w.gateway, w.dev));
@@ -42,15 +55,16 @@ export function planNexthops(want: readonly NexthopWant[], have: readonly Nextho
       used.add(id);
       continue;
     }
-    while (cursor < end && taken.has(cursor)) cursor++;
-    if (cursor >= end) continue;
+    cursor = cursor === undefined ? undefined : freeNexthopId(taken, cursor);
+    if (cursor === undefined) continue;
     taken.add(cursor);
     used.add(cursor);
     ids.set(w.gateway, cursor);
-    replace.push({ id: cursor, gateway: w.gateway, dev: w.dev, protocol: KUBE_ROUTER_RT_PROTO });
+    add.push({ id: cursor, gateway: w.gateway, dev: w.dev, protocol: KUBE_ROUTER_RT_PROTO });
   }
   const remove = opts.keep ? [] : have.filter((n) => isOwnedNexthop(n) && !used.has(n.id)).map((n) => n.id);
-  return { ids, replace, remove };
+  for (const id of remove) taken.delete(id);
+  return { ids, taken, add, remove };
 }
 
 /**

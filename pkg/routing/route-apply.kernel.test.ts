@@ -50,7 +50,7 @@ describe('routing: learned routes through nexthop objects in the real kernel', f
       const a = new RouteApplier(fakeKernel({ netlink: counting }), memoryLogger(0).logger);
       const paths = [path('198.19.1.0/24', '198.18.0.12'), path('198.19.2.0/24', '198.18.0.12'), path('198.19.3.0/24', '198.18.0.13')];
       const first = await a.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
-      assert.deepEqual([...(first.nexthopIds ?? [])], [['198.18.0.12', base + 1], ['198.18.0.13', base + 2]]);
+      assert.deepEqual([...(first.nexthops?.ids ?? [])], [['198.18.0.12', base + 1], ['198.18.0.13', base + 2]]);
       const shown = (await ns.exec.run(['ip', 'route', 'show', 'proto', '44'])).stdout;
       assert.match(shown, new RegExp(`198\\.19\\.1\\.0/24 nhid ${base + 1} via 198\\.18\\.0\\.12 dev krt0`));
       assert.match(shown, new RegExp(`198\\.19\\.3\\.0/24 nhid ${base + 2} via 198\\.18\\.0\\.13 dev krt0`));

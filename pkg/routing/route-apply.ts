@@ -6,6 +6,7 @@ import { ErrorCode, errorMessage, isKubeRouterError, KubeRouterError } from '../
 import type { Family } from '../util/ip.js';
 import type { Logger } from '../util/logger.js';
 import { diffRoutes, type RouteSnapshot } from './route-diff.js';
+import type { NexthopState } from './nexthops.js';
 import { MAIN_TABLE, TUNNEL_TABLE, type RouteModel } from './route-model.js';
 
 export interface ApplyOptions {
@@ -18,8 +19,8 @@ export interface ApplyOptions {
 export interface ApplyResult {
   readonly added: number;
   readonly removed: number;
-  /** Gateway → our nexthop object's id, as the direct routes now use them; undefined without nexthop objects. */
-  readonly nexthopIds: ReadonlyMap<string, number> | undefined;
+  /** Our nexthop objects as the direct routes now use them; undefined without nexthop objects. */
+  readonly nexthops: NexthopState | undefined;
 }
 
 /**
@@ -59,7 +60,7 @@ export class RouteApplier {
     const r = model.learned ? await part('routes', () => this.applyNetlink(model, opts)) : undefined;
     const first = failures[0];
     if (first) throw new KubeRouterError(ErrorCode.ToolFailed, `routing: ${failures.map((x) => x.part).join(', ')} failed: ${errorMessage(first.error)}`, {}, { cause: first.error });
-    return r ?? { added: 0, removed: 0, nexthopIds: undefined };
+    return r ?? { added: 0, removed: 0, nexthops: undefined };
   }
 
   private async applySets(model: RouteModel, f: Family, force: boolean): Promise<void> {
@@ -117,6 +118,6 @@ export class RouteApplier {
     }
     if (plan.ops.length > 0) await this.kernel.netlink.apply(plan.ops);
     if (plan.linkChanges > 0) this.logger.v(1, 'tunnels synced', { ops: plan.linkChanges });
-    return { added: plan.added, removed: plan.removed, nexthopIds: plan.nexthopIds };
+    return { added: plan.added, removed: plan.removed, nexthops: plan.nexthops };
   }
 }

@@ -1,5 +1,5 @@
 import type { Link, NetOp, Nexthop, Route, RouteRule } from '../linux/netlink/types.js';
-import { planNexthops, withNexthop } from './nexthops.js';
+import { planNexthops, withNexthop, type NexthopState } from './nexthops.js';
 import { familyOf } from '../util/ip.js';
 import { OWNED_TUNNEL_NAME } from '../linux/owned.js';
 import { tunnelOps } from './overlay.js';
@@ -25,8 +25,8 @@ export interface RoutePlan {
   readonly added: number;
   readonly removed: number;
   readonly linkChanges: number;
-  /** Gateway → our nexthop object's id, for the direct routes through it; undefined without nexthop objects. */
-  readonly nexthopIds: ReadonlyMap<string, number> | undefined;
+  /** Our nexthop objects as this plan leaves them; undefined without nexthop objects. */
+  readonly nexthops: NexthopState | undefined;
 }
 
 /** A policy-routing rule of ours: our priority, our table, a source prefix and nothing else. */
@@ -93,7 +93,7 @@ export function diffRoutes(model: RouteModel, snap: RouteSnapshot, opts: { reado
   const have = snap.rules.filter(isOurRule);
   for (const r of model.rules) if (!have.some((h) => h.family === r.family && h.from === r.from)) rules.push({ op: 'rule-add', rule: r });
   for (const h of have) if (model.families.includes(h.family) && !model.rules.some((r) => r.family === h.family && r.from === h.from)) rules.push({ op: 'rule-delete', rule: h });
-  const nexthopsIn: NetOp[] = (nh?.replace ?? []).map((n) => ({ op: 'nexthop-replace', nexthop: n }));
+  const nexthopsIn: NetOp[] = (nh?.add ?? []).map((n) => ({ op: 'nexthop-add', nexthop: n }));
   const nexthopsOut: NetOp[] = [...goneNexthops].map((id) => ({ op: 'nexthop-delete', id }));
-  return { fou, ops: [...links, ...nexthopsIn, ...routes, ...rules, ...nexthopsOut], added, removed, linkChanges: linkOps.length, nexthopIds: nh?.ids };
+  return { fou, ops: [...links, ...nexthopsIn, ...routes, ...rules, ...nexthopsOut], added, removed, linkChanges: linkOps.length, nexthops: nh ? { ids: nh.ids, taken: nh.taken } : undefined };
 }

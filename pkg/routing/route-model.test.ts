@@ -66,7 +66,7 @@ describe('routing: RouteModel computed once, applied by the kernel adapters', ()
     const a = new RouteApplier(kernel, log);
     const paths = [path('198.18.65.0/24', '198.18.0.12'), path('198.18.66.0/24', '198.18.0.12'), path('198.18.67.0/24', '198.18.0.13')];
     const r = await a.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
-    assert.deepEqual([...(r.nexthopIds ?? [])], [['198.18.0.12', base + 1], ['198.18.0.13', base + 2]]);
+    assert.deepEqual([...(r.nexthops?.ids ?? [])], [['198.18.0.12', base + 1], ['198.18.0.13', base + 2]]);
     const routes = await nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO });
     assert.deepEqual(routes.map((x) => `${x.dst} ${x.nexthop ?? '-'} ${x.gateway ?? '-'}`), [`198.18.65.0/24 ${base + 1} 198.18.0.12`, `198.18.66.0/24 ${base + 1} 198.18.0.12`, `198.18.67.0/24 ${base + 2} 198.18.0.13`]);
     const again = await a.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
@@ -82,7 +82,7 @@ describe('routing: RouteModel computed once, applied by the kernel adapters', ()
     old.nl.nexthopsSupported = false;
     const b = new RouteApplier(old.kernel, log);
     const plain = await b.apply(computeRouteModel(input(paths)), { checkKernel: true, keepUnwanted: false });
-    assert.equal(plain.nexthopIds, undefined);
+    assert.equal(plain.nexthops, undefined);
     assert.deepEqual((await old.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO })).map((x) => `${x.dst} ${x.nexthop ?? '-'} ${x.gateway ?? '-'}`), ['198.18.65.0/24 - 198.18.0.12', '198.18.66.0/24 - 198.18.0.12', '198.18.67.0/24 - 198.18.0.13']);
   });
 

@@ -65,12 +65,14 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       }
     });
 
-    it('nexthop objects: replaced idempotently, listed with their protocol; routes through them read back with the gateway; deleting one takes its routes', async () => {
+    it('nexthop objects: created exclusively (an id taken is AlreadyExists), listed with their protocol; routes through them read back with the gateway; deleting one takes its routes', async () => {
       const id = OWNED_NEXTHOP_IDS.base + 1;
       const nh4 = { id, gateway: ip('198.18.0.2'), dev: 'krt0', protocol: KUBE_ROUTER_RT_PROTO };
       const nh6 = { id: id + 1, gateway: ip('2001:db8::2'), dev: 'krt0', protocol: KUBE_ROUTER_RT_PROTO };
       const other = { id: 7, gateway: ip('198.18.0.3'), dev: 'krt0', protocol: 12 };
-      await s.nl.apply([{ op: 'nexthop-replace', nexthop: nh4 }, { op: 'nexthop-replace', nexthop: nh4 }, { op: 'nexthop-replace', nexthop: nh6 }, { op: 'nexthop-replace', nexthop: other }]);
+      await s.nl.apply([{ op: 'nexthop-add', nexthop: nh4 }, { op: 'nexthop-add', nexthop: nh6 }, { op: 'nexthop-add', nexthop: other }]);
+      // Another tool's object is never replaced: the id is refused.
+      await assert.rejects(s.nl.apply([{ op: 'nexthop-add', nexthop: { ...other, protocol: KUBE_ROUTER_RT_PROTO, gateway: ip('198.18.0.9') } }]), (e: unknown) => isKubeRouterError(e, ErrorCode.AlreadyExists));
       const listed = (await s.nl.nexthops()).map((n) => `${n.id} ${n.gateway} ${n.dev} ${n.protocol}`).sort();
       assert.deepEqual(listed, [`${id + 1} 2001:db8::2 krt0 44`, `${id} 198.18.0.2 krt0 44`, '7 198.18.0.3 krt0 12'].sort());
       assert.deepEqual((await s.nl.nexthops()).filter(isOwnedNexthop).map((n) => n.id).sort(), [id, id + 1]);
@@ -82,9 +84,7 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       assert.deepEqual([one?.nexthop, one?.gateway, one?.dev], [id, '198.18.0.2', 'krt0']);
       assert.equal(v4.find((r) => r.dst === '198.19.9.0/24')?.nexthop, undefined, 'a route with its own gateway has no nexthop object');
       assert.deepEqual((await s.nl.routes(6, { protocol: KUBE_ROUTER_RT_PROTO })).map((r) => [r.dst, r.nexthop, r.gateway]), [['2001:db8:5::/64', id + 1, '2001:db8::2']]);
-      // A nexthop moved to another gateway carries its routes along.
-      await s.nl.apply([{ op: 'nexthop-replace', nexthop: { ...nh4, gateway: ip('198.18.0.4') } }]);
-      assert.equal((await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO })).find((r) => r.dst === '198.19.2.99/32')?.gateway, '198.18.0.4');
+      assert.equal((await s.nl.nexthops()).find((n) => n.id === 7)?.gateway, '198.18.0.3', 'unchanged');
       // A route through a nexthop object that is not there, or an IPv6 route through an IPv4 gateway, is refused.
       await assert.rejects(s.nl.apply([{ op: 'route-replace', route: { dst: cidr('198.19.8.0/24'), table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id + 9 } }]));
       await assert.rejects(s.nl.apply([{ op: 'route-replace', route: { dst: cidr('2001:db8:8::/64'), table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id } }]));
@@ -95,7 +95,7 @@ export function netlinkContract(label: string, make: () => Promise<NetlinkSubjec
       assert.deepEqual((await s.nl.nexthops()).map((n) => n.id).sort(), [7, id + 1].sort());
       // Its device deleted, a nexthop object goes with its routes.
       await s.nl.apply([{ op: 'link-add-bridge', name: 'krt-nh' }, { op: 'link-set', name: 'krt-nh', up: true }, { op: 'addr-add', dev: 'krt-nh', ip: ip('198.18.9.1'), prefix: 24 }]);
-      await s.nl.apply([{ op: 'nexthop-replace', nexthop: { id: id + 2, gateway: ip('198.18.9.2'), dev: 'krt-nh', protocol: KUBE_ROUTER_RT_PROTO } }, { op: 'route-replace', route: { dst: cidr('198.19.6.0/24'), table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id + 2 } }]);
+      await s.nl.apply([{ op: 'nexthop-add', nexthop: { id: id + 2, gateway: ip('198.18.9.2'), dev: 'krt-nh', protocol: KUBE_ROUTER_RT_PROTO } }, { op: 'route-replace', route: { dst: cidr('198.19.6.0/24'), table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id + 2 } }]);
       await s.nl.apply([{ op: 'link-delete', name: 'krt-nh' }]);
       assert.equal((await s.nl.nexthops()).some((n) => n.id === id + 2), false);
       assert.equal((await s.nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO })).some((r) => r.dst === '198.19.6.0/24'), false);

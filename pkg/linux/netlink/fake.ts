@@ -134,11 +134,12 @@ export class FakeNetlink implements Netlink {
     // A gateway is reachable on a connected subnet (of `dev` when given), unless onlink.
     const deviceTowards = (gw: IP, dev: string | undefined): string | undefined => this.allRoutes(s).find((x) => x.table === 254 && x.protocol === 2 && cidrContains(x.dst, gw) && (!dev || x.dev === dev))?.dev;
     switch (o.op) {
-      case 'nexthop-replace': {
+      case 'nexthop-add': {
         const n = o.nexthop;
         if (!this.nexthopsSupported) fail(ErrorCode.Unsupported, 'Error: Unknown command "nexthop"');
         link(n.dev);
         if (n.id <= 0 || n.id > 0xffffffff) fail(ErrorCode.Invalid, 'Error: Invalid nexthop id');
+        if (s.nexthops.some((x) => x.id === n.id)) fail(ErrorCode.AlreadyExists, 'RTNETLINK answers: File exists');
         if (!n.onlink && !deviceTowards(n.gateway, n.dev)) fail(ErrorCode.ToolFailed, 'Error: Nexthop has invalid gateway.');
         s.nexthops = [...s.nexthops.filter((x) => x.id !== n.id), { ...n }];
         return;

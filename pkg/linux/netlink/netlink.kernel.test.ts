@@ -46,7 +46,7 @@ describe('netlink: routes through nexthop objects with net.ipv4.nexthop_compat_m
         await ns.exec.run(['sysctl', '-qw', 'net.ipv4.nexthop_compat_mode=0']);
         const nl = new RealNetlink(ns.exec, c.rtnl?.(ns.name), ns.name);
         const id = OWNED_NEXTHOP_IDS.base + 7;
-        await nl.apply([{ op: 'nexthop-replace', nexthop: { id, gateway: '198.18.0.2' as IP, dev: 'krt0', protocol: KUBE_ROUTER_RT_PROTO } }, { op: 'route-replace', route: { dst: '198.19.1.0/24' as CIDR, table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id } }]);
+        await nl.apply([{ op: 'nexthop-add', nexthop: { id, gateway: '198.18.0.2' as IP, dev: 'krt0', protocol: KUBE_ROUTER_RT_PROTO } }, { op: 'route-replace', route: { dst: '198.19.1.0/24' as CIDR, table: 254, protocol: KUBE_ROUTER_RT_PROTO, nexthop: id } }]);
         const raw = (await ns.exec.run(['ip', 'route', 'show', 'proto', '44'])).stdout;
         assert.doesNotMatch(raw, /via/, `the kernel dumps the id alone: ${raw}`);
         const routes = await nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO });

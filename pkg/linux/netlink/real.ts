@@ -219,7 +219,7 @@ export class RealNetlink implements Netlink {
     const rtnl = this.rtnl;
     if (!rtnl) return this.applyIp(ops);
     // In order, in runs: routes and addresses over our socket, the rest (links, rules, neighbours) through ip -batch.
-    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete' || o.op === 'addr-add' || o.op === 'addr-delete' || o.op === 'nexthop-replace' || o.op === 'nexthop-delete';
+    const isRoute = (o: NetOp): boolean => o.op === 'route-replace' || o.op === 'route-delete' || o.op === 'addr-add' || o.op === 'addr-delete' || o.op === 'nexthop-add' || o.op === 'nexthop-delete';
     for (let i = 0; i < ops.length; ) {
       const first = ops[i] as NetOp;
       let j = i;
@@ -243,8 +243,8 @@ export class RealNetlink implements Netlink {
           return [{ op: 'add-address', dev: o.dev, ip: o.ip, prefix: o.prefix }];
         case 'addr-delete':
           return [{ op: 'delete-address', dev: o.dev, ip: o.ip, prefix: o.prefix }];
-        case 'nexthop-replace':
-          return [{ op: 'replace-nexthop', nexthop: o.nexthop }];
+        case 'nexthop-add':
+          return [{ op: 'add-nexthop', nexthop: o.nexthop }];
         case 'nexthop-delete':
           return [{ op: 'delete-nexthop', id: o.id }];
         case 'fou-add':
@@ -303,8 +303,8 @@ function netOpOf(w: RtnlWrite): NetOp {
       return { op: 'addr-add', dev: w.dev, ip: w.ip, prefix: w.prefix };
     case 'delete-address':
       return { op: 'addr-delete', dev: w.dev, ip: w.ip, prefix: w.prefix };
-    case 'replace-nexthop':
-      return { op: 'nexthop-replace', nexthop: w.nexthop };
+    case 'add-nexthop':
+      return { op: 'nexthop-add', nexthop: w.nexthop };
     case 'delete-nexthop':
       return { op: 'nexthop-delete', id: w.id };
   }

@@ -30,9 +30,9 @@ export function renderOp(o: NetOp): string {
       return `route replace ${routeArgs(o.route)}`;
     case 'route-delete':
       return `route delete ${routeArgs(o.route)}`;
-    case 'nexthop-replace': {
+    case 'nexthop-add': {
       const n = o.nexthop;
-      return `nexthop replace id ${n.id} via ${n.gateway} dev ${n.dev}${n.onlink ? ' onlink' : ''} proto ${n.protocol}`;
+      return `nexthop add id ${n.id} via ${n.gateway} dev ${n.dev}${n.onlink ? ' onlink' : ''} proto ${n.protocol}`;
     }
     case 'nexthop-delete':
       return `nexthop delete id ${o.id}`;

@@ -45,7 +45,7 @@ const RTMSG_LEN = 12;
 
 export type RouteWrite = { readonly op: 'replace' | 'delete'; readonly route: Route };
 export type AddressWrite = { readonly op: 'add-address' | 'delete-address'; readonly dev: string; readonly ip: IP; readonly prefix: number };
-export type NexthopWrite = { readonly op: 'replace-nexthop'; readonly nexthop: GatewayNexthop } | { readonly op: 'delete-nexthop'; readonly id: number };
+export type NexthopWrite = { readonly op: 'add-nexthop'; readonly nexthop: GatewayNexthop } | { readonly op: 'delete-nexthop'; readonly id: number };
 export type RtnlWrite = RouteWrite | AddressWrite | NexthopWrite;
 
 /** The device a write names, if any (resolved to an index before encoding). */
@@ -57,7 +57,7 @@ function deviceOf(w: RtnlWrite): string | undefined {
     case 'add-address':
     case 'delete-address':
       return w.dev;
-    case 'replace-nexthop':
+    case 'add-nexthop':
       return w.nexthop.dev;
     case 'delete-nexthop':
       return undefined;
@@ -91,8 +91,8 @@ export function encodeAddress(w: AddressWrite, ifindex: number, seq: number, fla
 }
 
 /**
- * The nhmsg and attributes of one nexthop request (linux/nexthop.h): create or replace with its id,
- * device and gateway; delete by id alone.
+ * The nhmsg and attributes of one nexthop request (linux/nexthop.h): create (exclusive: an id taken
+ * is EEXIST, never someone else's object replaced) with its id, device and gateway; delete by id alone.
  */
 export function encodeNexthop(w: NexthopWrite, ifindex: number, seq: number, flags: number): Buffer {
   const h = Buffer.alloc(NHMSG_LEN);
@@ -108,7 +108,7 @@ export function encodeNexthop(w: NexthopWrite, ifindex: number, seq: number, fla
   h.writeUInt8(n.protocol, 2);
   h.writeUInt32LE(n.onlink ? RTNH_F_ONLINK : 0, 4);
   const body = encodeAttrs([{ type: NHA_ID, value: u32(n.id) }, { type: NHA_OIF, value: u32(ifindex) }, { type: NHA_GATEWAY, value: Buffer.from(ipToBytes(n.gateway)) }]);
-  return rtnlMessage(RTM_NEWNEXTHOP, flags | NLM_F_CREATE | NLM_F_REPLACE, seq, h, body);
+  return rtnlMessage(RTM_NEWNEXTHOP, flags | NLM_F_CREATE | NLM_F_EXCL, seq, h, body);
 }
 
 const NLA_HDRLEN = 4;

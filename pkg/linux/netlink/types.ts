@@ -73,8 +73,11 @@ export interface RouteRule {
 export type NetOp =
   | { readonly op: 'route-replace'; readonly route: Route }
   | { readonly op: 'route-delete'; readonly route: Route }
-  /** Creates or replaces a nexthop object; routes through it follow. */
-  | { readonly op: 'nexthop-replace'; readonly nexthop: GatewayNexthop }
+  /**
+   * Creates a nexthop object, exclusively: an id already taken (by anyone, since we read the table) is
+   * AlreadyExists, never replaced.
+   */
+  | { readonly op: 'nexthop-add'; readonly nexthop: GatewayNexthop }
   /** Deletes a nexthop object, and with it (as the kernel does) every route through it. */
   | { readonly op: 'nexthop-delete'; readonly id: number }
   | { readonly op: 'addr-add'; readonly dev: string; readonly ip: IP; readonly prefix: number }

@@ -47,7 +47,6 @@ describe('learned routes one prefix at a time (learnedDelta)', function () {
             installed,
             objects?.state,
           );
-          const whole = wholeRoutes();
           if (d.kind === 'full') {
             // Only a route of the burst through a tunnel (now or before) asks for it; the whole sync then installs the model.
             assert.ok(overlay, 'no tunnels without the overlay');

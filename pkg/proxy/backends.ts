@@ -70,6 +70,8 @@ export async function createProxyBackends(cfg: ProxyConfig, families: readonly F
     return { kind: 'nftables', backends, close: () => undefined };
   }
   const open = ipvs;
+  // The VIPs go on kube-dummy-if over rtnetlink: its writer thread loads while the first sync reads and computes.
+  deps.netlink.warm?.();
   const backends = families.map((f) => new IpvsProxyBackend(f, { ipvs: open, netlink: deps.netlink, iptables: deps.iptables[f], ipset: deps.ipset, sysctl: deps.sysctl, clock: deps.clock, logger: deps.logger, ...(deps.dsrPods ? { dsrPods: deps.dsrPods } : {}) }, { gracefulTermination: cfg.gracefulTermination, gracefulPeriodMs: cfg.gracefulPeriodMs, excludedCidrs: cfg.excludedCidrs }));
   const t = { tcp: Math.round(cfg.tcpTimeoutMs / 1000), tcpFin: Math.round(cfg.tcpFinTimeoutMs / 1000), udp: Math.round(cfg.udpTimeoutMs / 1000) };
   if (t.tcp + t.tcpFin + t.udp > 0) await open.setTimeouts(t).catch((e: unknown) => deps.logger.warn('IPVS timeouts not set', { error: errorMessage(e) }));

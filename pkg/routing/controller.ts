@@ -109,6 +109,8 @@ export class RoutingController implements Controller {
     this.host = new SpeakerHost({ clock: ctx.clock, logger: this.logger, metrics: this.metrics, md5, sockets, bfdTransport, onBestChange: (c) => this.onBestChange(c) });
     peerMetrics(ctx.metrics, () => this.host.speaker?.status() ?? []);
     this.applier = new RouteApplier(ctx.kernel, this.logger);
+    // Routes are always written: the writer thread loads while the informers sync.
+    ctx.kernel.netlink.warm?.();
   }
 
   /** Problems found on every sync are reported when they change, not once per sync. */

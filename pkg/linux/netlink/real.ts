@@ -69,6 +69,10 @@ export class RealNetlink implements Netlink {
     return this.writer;
   }
 
+  warm(): void {
+    if (this.rtnl) this.routeWriter(this.rtnl).warm();
+  }
+
   /**
    * With writes from the netlink worker: the worker watches a filtered netlink socket (route-watch.ts),
    * falling back to `ip monitor` if that cannot run. Otherwise: `ip monitor`.

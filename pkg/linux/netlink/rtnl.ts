@@ -192,6 +192,8 @@ export interface RouteWriter {
   nexthops(): Promise<Nexthop[]>;
   /** With writes from the worker: it also watches for deletions of our routes (write-sender.ts). */
   readonly watchDeletions: ((w: DeletionWatch) => () => void) | undefined;
+  /** Starts the writer thread now (with writes from a worker). */
+  warm(): void;
   close(): void;
 }
 
@@ -263,6 +265,7 @@ export function openRouteWriter(sockets: OpenNetlinkSocket, opts: RouteWriterOpt
     },
     rules: async (family) => (await requester.dump(dumpRequest(RTM_GETRULE, family, FIB_RULE_HDR_LEN))).flatMap((r) => (r.type === RTM_NEWRULE ? parseRule(r.body, family) : [])),
     watchDeletions: worker ? (w) => worker.watchDeletions(w) : undefined,
+    warm: () => worker?.warm(),
     close: () => {
       sender.close();
       socket.close();

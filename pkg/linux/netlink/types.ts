@@ -110,4 +110,6 @@ export interface Netlink {
    * controller can put its routes back at once instead of at its next period. Returns a stop function.
    */
   watchRouteDeletions(protocol: number, onDeleted: () => void): () => void;
+  /** Gets ready to write now (a writer thread loads), so that the first sync does not wait for it. */
+  warm?(): void;
 }

@@ -144,29 +144,30 @@ export class IpvsProxyBackend implements ProxyBackend {
     }
   }
 
-  /** Ownership and new members, IPVS, VIPs, members that went, then the chains; how long each took (ms). */
+  /**
+   * Ownership and new members, IPVS, then the VIPs and the chains side by side (different kernel
+   * subsystems; both in place when this returns), then members that went; how long each took (ms).
+   */
   private async apply(plan: IpvsPlan): Promise<{ setsMs: number; ipvsMs: number; netMs: number; iptablesMs: number }> {
     const clock = this.deps.clock;
-    let t = clock.monotonicMs();
-    const lap = (): number => {
-      const now = clock.monotonicMs();
-      const d = Math.round(now - t);
-      t = now;
-      return d;
+    const timed = async (fn: () => Promise<unknown>): Promise<number> => {
+      const t = clock.monotonicMs();
+      await fn();
+      return Math.round(clock.monotonicMs() - t);
     };
-    if (plan.setsBefore !== '') await this.deps.ipset.restore(plan.setsBefore);
-    let setsMs = lap();
-    await this.runOps(plan.ipvsOps);
-    const ipvsMs = lap();
+    let setsMs = plan.setsBefore !== '' ? await timed(() => this.deps.ipset.restore(plan.setsBefore)) : 0;
+    const ipvsMs = await timed(() => this.runOps(plan.ipvsOps));
     const now = clock.monotonicMs();
     for (const k of plan.drainStop) this.draining.delete(k);
     for (const d of plan.drainStart) this.draining.set(drainKey(serviceIdKey(d.service), d.dest), { service: d.service, dest: d.dest, deadline: now + this.opts.gracefulPeriodMs });
-    if (plan.netOps.length > 0) await this.deps.netlink.apply(plan.netOps);
-    const netMs = lap();
-    if (plan.setsAfter !== '') await this.deps.ipset.restore(plan.setsAfter);
-    setsMs += lap();
-    if (plan.iptables !== '') await this.deps.iptables.restore(plan.iptables);
-    return { setsMs, ipvsMs, netMs, iptablesMs: lap() };
+    const net = plan.netOps.length > 0 ? timed(() => this.deps.netlink.apply(plan.netOps)) : Promise.resolve(0);
+    const chains = plan.iptables !== '' ? timed(() => this.deps.iptables.restore(plan.iptables)) : Promise.resolve(0);
+    // Both settle before either failure is thrown: nothing is left running behind a failed sync.
+    const [n, c] = await Promise.allSettled([net, chains]);
+    if (n.status === 'rejected') throw n.reason;
+    if (c.status === 'rejected') throw c.reason;
+    if (plan.setsAfter !== '') setsMs += await timed(() => this.deps.ipset.restore(plan.setsAfter));
+    return { setsMs, ipvsMs, netMs: n.value, iptablesMs: c.value };
   }
 
   /** Deletes drained destinations: no connections left, or the grace period is over. */

@@ -21,6 +21,11 @@ export interface FirewallBackend {
    * after a failure) reads the kernel back, repairs what differs and writes nothing when nothing does.
    */
   sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult>;
+  /**
+   * The sync about to run is full when `forceFull` or nothing is applied yet: its read of the kernel
+   * starts now, while the model is computed (the tools run beside our thread); the next `sync` uses it.
+   */
+  prefetch(forceFull: boolean): void;
   invalidate(): void;
   /**
    * What our objects in the kernel do with one packet, read back from the kernel now (explain): the

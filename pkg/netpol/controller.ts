@@ -244,6 +244,8 @@ export class FirewallController implements Controller {
       this.retire = chosen.retire;
     }
     const t0 = performance.now();
+    // A full sync's read of the kernel runs while the model is computed.
+    for (const b of this.backends) b.prefetch(trigger === 'periodic');
     const { changed, models } = this.tracker.chains();
     if (changed) {
       // A policy the compiler could not handle isolates its pods and allows nothing (fail closed).

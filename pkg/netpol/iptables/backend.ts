@@ -78,14 +78,29 @@ export class IptablesFirewallBackend implements FirewallBackend {
    * `touched`: set entries that may have changed since the last sync (ignored on a full sync).
    * `chainsChanged`: whether the chain model was re-rendered.
    */
+  private prefetched: ReturnType<IptablesFirewallBackend['read']> | undefined;
+
+  private read(): Promise<[string, Awaited<ReturnType<Ipset['save']>>]> {
+    return Promise.all([this.iptables.save('filter'), this.ipset.save()]);
+  }
+
+  prefetch(forceFull: boolean): void {
+    if (!forceFull && this.applied !== undefined) return;
+    const p = this.read();
+    p.catch(() => undefined); // a sync that never comes must not leave an unhandled rejection; the one that does sees it
+    this.prefetched = p;
+  }
+
   async sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult> {
     const full = forceFull || this.applied === undefined;
     let saveMs = 0;
     let known: KnownState;
     let builtins: ReadonlyMap<string, readonly string[]> | undefined;
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
     if (full) {
       const t0 = performance.now();
-      const [text, sets] = await Promise.all([this.iptables.save('filter'), this.ipset.save()]);
+      const [text, sets] = await (prefetched ?? this.read());
       saveMs = performance.now() - t0;
       const saved = parseSave(text);
       builtins = saved.chains;

@@ -165,17 +165,32 @@ export class NftFirewallBackend implements FirewallBackend {
     return (p) => evaluateNftFilter(fake, p);
   }
 
+  private prefetched: ReturnType<NftFirewallBackend['read']> | undefined;
+
+  private read(): ReturnType<Nftables['dump']> {
+    return this.nft.dump(nftFamily(this.family), NETPOL_TABLE);
+  }
+
+  prefetch(forceFull: boolean): void {
+    if (!forceFull && this.applied) return;
+    const p = this.read();
+    p.catch(() => undefined); // a sync that never comes must not leave an unhandled rejection; the one that does sees it
+    this.prefetched = p;
+  }
+
   async sync(model: DesiredFamily, touched: ReadonlyMap<string, ReadonlySet<string>>, chainsChanged: boolean, forceFull: boolean): Promise<FirewallSyncResult> {
     const t = `${nftFamily(this.family)} ${NETPOL_TABLE}`;
     let readMs = 0;
     let script: string[];
     let next: TableState;
     let mode: FirewallSyncResult['mode'] = 'partial';
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
     if (forceFull || !this.applied) {
       mode = 'full';
       next = desiredTable(model);
       const t0 = performance.now();
-      const have = await this.nft.dump(nftFamily(this.family), NETPOL_TABLE);
+      const have = await (prefetched ?? this.read());
       readMs = performance.now() - t0;
       if (have && sameShape(have, next, this.family)) {
         script = [];

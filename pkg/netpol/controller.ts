@@ -278,11 +278,6 @@ export class FirewallController implements Controller {
       if (r.timings.rulesMs > 0) this.metrics.restoreTime[b.family].observe(r.timings.rulesMs / 1000);
       if (r.timings.setsMs > 0) this.metrics.ipsetRestoreTime[b.family].observe(r.timings.setsMs / 1000);
     }
-    // Once the chosen backend has programmed everything (a failed sync retries it next time).
-    if (this.retire) {
-      await this.retire();
-      this.retire = undefined;
-    }
     // After commit.
     const seconds = (performance.now() - t0) / 1000;
     this.metrics.syncTime.observe(seconds);
@@ -295,5 +290,11 @@ export class FirewallController implements Controller {
     this.ctx.health.beat(this.name);
     if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, writes });
     this.logger.v(1, 'netpol sync', { trigger, mode, writes, chains, sets, ms: Math.round(seconds * 1000), ...Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])) });
+    // Once the chosen backend has programmed everything, the other backend's objects go (a failed
+    // sync, or a failure here, retries it next time). Not part of the sync's time: ours is in place.
+    if (this.retire) {
+      await this.retire();
+      this.retire = undefined;
+    }
   }
 }

@@ -183,6 +183,13 @@ export class IptablesFirewallBackend implements FirewallBackend {
     const lines = (xs: readonly string[]): string => (xs.length > 0 ? xs.join('\n') + '\n' : '');
     const createText = lines(creates);
     const fillText = lines(fresh) + (whole.length > 0 ? renderSetSync(whole) : '') + lines(setLines);
+    // Sets first (a rule may only refer to a set that exists and is filled): `ipset restore` runs while
+    // the chains' text is built, and the chains go in once it is done.
+    const ipsetText = createText + fillText;
+    const t0 = performance.now();
+    let ipsetRestoreMs = 0;
+    const setsWritten = ipsetText === '' ? Promise.resolve() : this.ipset.restore(ipsetText).then(() => void (ipsetRestoreMs = performance.now() - t0));
+    setsWritten.catch(() => undefined); // awaited below; this only keeps a failure from being reported unhandled meanwhile
 
     // 2. Chains: only ours, only changed ones, plus the jumps from the built-in chains.
     const ipt: string[] = [];
@@ -209,15 +216,8 @@ export class IptablesFirewallBackend implements FirewallBackend {
     const staleSets = [...known.sets.keys()].filter((s) => !model.sets.has(s)).sort((a, b) => Number(known.sets.get(a)?.type !== 'list:set') - Number(known.sets.get(b)?.type !== 'list:set') || (a < b ? -1 : a > b ? 1 : 0));
     for (const s of staleSets) nextSets.delete(s);
 
-    let ipsetRestoreMs = 0;
     let iptablesRestoreMs = 0;
-    // Sets first (a rule may only refer to a set that exists and is filled), then the chains.
-    const ipsetText = createText + fillText;
-    if (ipsetText !== '') {
-      const t0 = performance.now();
-      await this.ipset.restore(ipsetText);
-      ipsetRestoreMs += performance.now() - t0;
-    }
+    await setsWritten;
     if (decl.length + ipt.length > 0) {
       const t0 = performance.now();
       await this.iptables.restore(['*filter', ...decl, ...ipt, 'COMMIT', ''].join('\n'));

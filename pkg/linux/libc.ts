@@ -9,6 +9,8 @@ import { ErrorCode, KubeRouterError } from '../util/errors.js';
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, len: number): number;
+  /** The address a socket is bound to, written into `addr`; `len` holds its size (a uint32, in and out). */
+  getsockname(fd: number, addr: Buffer, len: Buffer): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
@@ -45,6 +47,7 @@ export function loadLibc(): Libc {
   const f = (sig: string): KoffiFn => lib.func(sig);
   const socket = f('int socket(int, int, int)');
   const bind = f('int bind(int, void *, uint32)');
+  const getsockname = f('int getsockname(int, _Inout_ void *, _Inout_ void *)');
   const setsockopt = f('int setsockopt(int, int, int, void *, uint32)');
   const send = f('long send(int, void *, size_t, int)');
   const recv = f('long recv(int, _Out_ void *, size_t, int)');
@@ -58,6 +61,7 @@ export function loadLibc(): Libc {
   return {
     socket: (d, t, p) => socket(d, t, p) as number,
     bind: (fd, a, l) => bind(fd, a, l) as number,
+    getsockname: (fd, a, l) => getsockname(fd, a, l) as number,
     setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l) as number,
     send: (fd, b, l, fl) => Number(send(fd, b, l, fl)),
     recv: (fd, b, l, fl) => Number(recv(fd, b, l, fl)),

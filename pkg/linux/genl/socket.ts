@@ -13,6 +13,11 @@ export interface NetlinkSocket {
   /** One queued datagram, or undefined when none is queued. */
   receive(): Buffer | undefined;
   close(): void;
+  /**
+   * The port id the kernel gave this socket (its `nl_pid`): notifications caused by our own requests
+   * carry it. Undefined where it cannot be read.
+   */
+  portId?(): number | undefined;
 }
 
 export interface NetlinkSocketOptions {
@@ -130,6 +135,13 @@ export function realNetlinkSockets(): OpenNetlinkSocket {
       close() {
         if (open) c.close(fd);
         open = false;
+      },
+      portId() {
+        // struct sockaddr_nl { sa_family_t nl_family; unsigned short nl_pad; __u32 nl_pid; __u32 nl_groups; }
+        const sa = Buffer.alloc(12);
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(sa.length, 0);
+        return open && c.getsockname(fd, sa, len) === 0 ? sa.readUInt32LE(4) : undefined;
       },
     };
   };

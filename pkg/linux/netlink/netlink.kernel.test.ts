@@ -3,7 +3,7 @@ import { throwawayNetns } from '../../../test/throwaway-netns.js';
 import { netlinkContract } from './contract.test-support.js';
 import { realNetlinkSockets } from '../genl/socket.js';
 import { RealNetlink, type RtnlOptions } from './real.js';
-import { KUBE_ROUTER_RT_PROTO, OWNED_NEXTHOP_IDS } from './types.js';
+import { KUBE_ROUTER_RT_PROTO, OWNED_NEXTHOP_IDS, type Route } from './types.js';
 import type { CIDR, IP } from '../../util/ip.js';
 
 const cases: readonly { readonly name: string; readonly rtnl?: (netns: string) => RtnlOptions }[] = [
@@ -56,4 +56,35 @@ describe('netlink: routes through nexthop objects with net.ipv4.nexthop_compat_m
       }
     });
   }
+});
+
+describe('netlink: the deletion watch of the worker does not report our own deletions', function () {
+  this.timeout(30_000);
+  it('our withdrawn routes and a removed nexthop object wake nobody; another tool deleting one of ours does', async () => {
+    const ns = await throwawayNetns();
+    const nl = new RealNetlink(ns.exec, { sockets: realNetlinkSockets(), netns: ns.name, writesFrom: 'worker' }, ns.name);
+    let heard = 0;
+    const stop = nl.watchRouteDeletions(KUBE_ROUTER_RT_PROTO, () => heard++);
+    try {
+      await ns.exec.run(['ip', 'link', 'add', 'krt0', 'type', 'veth', 'peer', 'name', 'krt0p']);
+      await ns.exec.run(['ip', 'link', 'set', 'krt0', 'up']);
+      await ns.exec.run(['ip', 'link', 'set', 'krt0p', 'up']);
+      await ns.exec.run(['ip', 'address', 'add', '198.18.0.1/24', 'dev', 'krt0']);
+      await new Promise((r) => setTimeout(r, 300));
+      const id = OWNED_NEXTHOP_IDS.base;
+      const routes = Array.from({ length: 200 }, (_, i): Route => ({ dst: `198.19.${Math.floor(i / 100)}.${i % 100}/32` as CIDR, table: 254, protocol: KUBE_ROUTER_RT_PROTO, ...(i % 2 === 0 ? { gateway: '198.18.0.2' as IP } : { nexthop: id }) }));
+      await nl.apply([{ op: 'nexthop-add', nexthop: { id, gateway: '198.18.0.3' as IP, dev: 'krt0', protocol: KUBE_ROUTER_RT_PROTO } }, ...routes.map((route) => ({ op: 'route-replace' as const, route }))]);
+      await nl.apply([...routes.filter((r) => r.nexthop === undefined).map((route) => ({ op: 'route-delete' as const, route })), { op: 'nexthop-delete', id }]);
+      assert.deepEqual(await nl.routes(4, { protocol: KUBE_ROUTER_RT_PROTO }), [], 'all gone, by our own hand');
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(heard, 0, 'our own deletions are not reported');
+      await nl.apply([{ op: 'route-replace', route: { dst: '198.19.9.0/24' as CIDR, gateway: '198.18.0.2' as IP, table: 254, protocol: KUBE_ROUTER_RT_PROTO } }]);
+      await ns.exec.run(['ip', 'route', 'del', '198.19.9.0/24']);
+      for (let i = 0; i < 100 && heard === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(heard >= 1, "another tool's deletion of our route is reported");
+    } finally {
+      stop();
+      await ns.remove();
+    }
+  });
 });

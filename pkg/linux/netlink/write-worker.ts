@@ -21,6 +21,8 @@ function main(): void {
   const open = realNetlinkSockets();
   const where = data.netns ? { netns: data.netns } : {};
   let serve: ((req: Extract<ToWorker, { kind: 'write' }>) => Promise<void>) | undefined;
+  let writes: NetlinkSocket | undefined;
+  const writeSocket = (): NetlinkSocket => (writes ??= open(NETLINK_ROUTE, where));
   let watch: { readonly socket: NetlinkSocket; readonly timer: ReturnType<typeof setInterval> } | undefined;
   const stopWatch = (): void => {
     if (!watch) return;
@@ -49,7 +51,7 @@ function main(): void {
     if (m.kind === 'write') {
       queue = queue.then(() => {
         try {
-          serve ??= serveWrites(open(NETLINK_ROUTE, where), post);
+          serve ??= serveWrites(writeSocket(), post);
         } catch (e) {
           post({ kind: 'fatal', id: m.id, error: `rtnetlink write worker: ${errorMessage(e)}` });
           return;
@@ -59,7 +61,14 @@ function main(): void {
     } else if (m.kind === 'watch') {
       stopWatch();
       try {
-        const socket = open(NETLINK_ROUTE, { ...where, groups: [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE], filter: routeDeletionFilter(m.protocol), receiveBuffer: 1 << 20 });
+        // Deletions our own writes cause (a withdrawn route, a nexthop object removed) are not reported.
+        let ownPort: number | undefined;
+        try {
+          ownPort = writeSocket().portId?.();
+        } catch {
+          ownPort = undefined; // the writes will report their own failure
+        }
+        const socket = open(NETLINK_ROUTE, { ...where, groups: [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE], filter: routeDeletionFilter(m.protocol, undefined, ownPort), receiveBuffer: 1 << 20 });
         watch = { socket, timer: setInterval(() => poll(socket), WATCH_POLL_MS) };
       } catch (e) {
         post({ kind: 'watch-failed', error: errorMessage(e) });

@@ -74,6 +74,14 @@ describe('firewall: a full sync reads the kernel while the model is computed (pr
       b.prefetch(true);
       assert.equal(await sync(true), 'noop');
       assert.equal(reads(), 5);
+      // Nor by a full sync after a write: that read is stale.
+      b.prefetch(true);
+      t.setPolicy('x/deny', undefined);
+      const { changed } = t.chains();
+      assert.equal((await b.sync(t.desired(4) as NonNullable<ReturnType<FirewallTracker['desired']>>, t.sets.takeTouched(), changed, false)).mode, 'partial');
+      const { changed: again } = t.chains();
+      assert.equal((await b.sync(t.desired(4) as NonNullable<ReturnType<FirewallTracker['desired']>>, t.sets.takeTouched(), again, true)).mode, 'noop', 'the full sync read the kernel as the write left it');
+      assert.equal(reads(), 7, 'a read of its own: the partial sync dropped the prefetch it did not use');
     });
   }
 });

@@ -93,8 +93,8 @@ async function settleKernel(): Promise<number> {
 
 /**
  * A 10-service cold sync of the IPVS backend in a scratch namespace: the modules it needs are loaded.
- * The namespace is returned, not deleted: the kernel tears a namespace down in the background, seconds
- * of CPU in the VM that would land in the measurement. The caller deletes it at the end.
+ * The namespace is returned for the caller to delete and wait out (the kernel tears a namespace down
+ * in the background, seconds of CPU in the VM).
  */
 async function warmKernel(ns: string, dir: string, perService: number, prepare: (ns: string) => void, log: (s: string) => void): Promise<string> {
   const warm = `${ns}-warm`;
@@ -174,7 +174,6 @@ async function daemonPhase(services: number, perService: number, changes: number
   };
   if (backend === 'ipvs') addRoutes(ns);
   const procs: ReturnType<typeof startInNetns>[] = [];
-  let warmNs: string | undefined;
   /** Namespaces deleted at the end, not while something is measured. */
   const later: string[] = [];
   try {
@@ -182,9 +181,7 @@ async function daemonPhase(services: number, perService: number, changes: number
     // the first iptables-restore in the VM, against 0.2 s after. The floors run after the daemon and
     // would find them loaded, so a small daemon run loads them first and both are measured warm.
     if (backend === 'ipvs') {
-      warmNs = await warmKernel(ns, dir, perService, addRoutes, log);
-      spawnSync('ip', ['netns', 'delete', warmNs]);
-      warmNs = undefined;
+      spawnSync('ip', ['netns', 'delete', await warmKernel(ns, dir, perService, addRoutes, log)]);
       log(`warm-up namespace deleted; the kernel settled in ${(await settleKernel()).toFixed(0)} ms`);
     }
     log(`generating ${services} services x ${perService} endpoints`);
@@ -287,7 +284,7 @@ async function daemonPhase(services: number, perService: number, changes: number
   } finally {
     for (const p of procs) await p.stop();
     spawnSync('ip', ['netns', 'delete', ns]);
-    for (const n of [...later, ...(warmNs ? [warmNs] : [])]) spawnSync('ip', ['netns', 'delete', n]);
+    for (const n of later) spawnSync('ip', ['netns', 'delete', n]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -2,6 +2,7 @@ import { ErrorCode, KubeRouterError } from '../../util/errors.js';
 import { cidrContains, cidrParts, familyOf, parseCIDR, type CIDR, type Family, type IP } from '../../util/ip.js';
 import { assertNever } from '../../util/assert-never.js';
 import { renderOp } from './render.js';
+import { withNexthopDetail } from './through-nexthop.js';
 import type { Address, Link, Netlink, NetOp, Nexthop, Route, RouteRule } from './types.js';
 
 interface State {
@@ -63,11 +64,8 @@ export class FakeNetlink implements Netlink {
     const connected: Route[] = s.addresses
       .filter((a) => s.links.find((l) => l.name === a.dev)?.up && a.dev !== 'lo')
       .map((a) => ({ dst: connectedCidr(a), dev: a.dev, table: 254, protocol: 2, type: 'unicast' as const, src: a.ip, scope: 'link' as const }));
-    const resolved = s.routes.map((r) => {
-      const n = r.nexthop !== undefined ? s.nexthops.find((x) => x.id === r.nexthop) : undefined;
-      return n ? { ...r, ...(n.gateway ? { gateway: n.gateway } : {}), ...(n.dev !== undefined ? { dev: n.dev } : {}), ...(n.onlink ? { onlink: true } : {}) } : r;
-    });
-    return [...connected, ...resolved];
+    // Stored with the id alone, as the kernel dumps them without compat mode.
+    return [...connected, ...withNexthopDetail(s.routes, s.nexthops)];
   }
 
   nexthops(): Promise<Nexthop[]> {
@@ -141,7 +139,7 @@ export class FakeNetlink implements Netlink {
         if (n.id <= 0 || n.id > 0xffffffff) fail(ErrorCode.Invalid, 'Error: Invalid nexthop id');
         if (s.nexthops.some((x) => x.id === n.id)) fail(ErrorCode.AlreadyExists, 'RTNETLINK answers: File exists');
         if (!n.onlink && !deviceTowards(n.gateway, n.dev)) fail(ErrorCode.ToolFailed, 'Error: Nexthop has invalid gateway.');
-        s.nexthops = [...s.nexthops.filter((x) => x.id !== n.id), { ...n }];
+        s.nexthops = [...s.nexthops, { ...n }];
         return;
       }
       case 'nexthop-delete': {

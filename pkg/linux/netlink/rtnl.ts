@@ -7,7 +7,7 @@
  */
 import { ErrorCode, KubeRouterError } from '../../util/errors.js';
 import { cidrParts, familyOf, ipFromBytes, ipToBytes, tryParseCIDR, writeIP, ipv4NumberOf, prefixLengthOf, type CIDR, type Family, type IP } from '../../util/ip.js';
-import { decodeAttrs, encodeAttrs, NLMSG_HDRLEN, read } from '../genl/message.js';
+import { attr, decodeAttrs, encodeAttrs, NLMSG_HDRLEN, read } from '../genl/message.js';
 import { NetlinkRequester, type Encode } from '../genl/requester.js';
 import { NetlinkWorker, RTNL_WINDOW, threadWriteSender, type DeletionWatch, type WriteSender } from './write-sender.js';
 import type { NetlinkError, NetlinkSocket, OpenNetlinkSocket } from '../genl/socket.js';
@@ -96,18 +96,13 @@ export function encodeAddress(w: AddressWrite, ifindex: number, seq: number, fla
  */
 export function encodeNexthop(w: NexthopWrite, ifindex: number, seq: number, flags: number): Buffer {
   const h = Buffer.alloc(NHMSG_LEN);
-  const u32 = (v: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v >>> 0);
-    return b;
-  };
-  if (w.op === 'delete-nexthop') return rtnlMessage(RTM_DELNEXTHOP, flags, seq, h, encodeAttrs([{ type: NHA_ID, value: u32(w.id) }]));
+  if (w.op === 'delete-nexthop') return rtnlMessage(RTM_DELNEXTHOP, flags, seq, h, encodeAttrs([attr.u32(NHA_ID, w.id)]));
   const n = w.nexthop;
   h.writeUInt8(familyOf(n.gateway) === 4 ? 2 : 10, 0);
   // scope 0 (universe), as `ip nexthop add`; the kernel makes it link for a gateway
   h.writeUInt8(n.protocol, 2);
   h.writeUInt32LE(n.onlink ? RTNH_F_ONLINK : 0, 4);
-  const body = encodeAttrs([{ type: NHA_ID, value: u32(n.id) }, { type: NHA_OIF, value: u32(ifindex) }, { type: NHA_GATEWAY, value: Buffer.from(ipToBytes(n.gateway)) }]);
+  const body = encodeAttrs([attr.u32(NHA_ID, n.id), attr.u32(NHA_OIF, ifindex), attr.bytes(NHA_GATEWAY, ipToBytes(n.gateway))]);
   return rtnlMessage(RTM_NEWNEXTHOP, flags | NLM_F_CREATE | NLM_F_EXCL, seq, h, body);
 }
 

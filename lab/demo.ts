@@ -5,12 +5,14 @@
  * is not what it should be (service proxy and NetworkPolicy rows). What this build does not do yet is
  * said, not faked.
  */
+import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './dist.js';
 import { apply, defaultControlPlane, destroyLab, probe, readDocs, status, up } from './lab.js';
 import { kubectlArgv } from './kubectl.js';
 import { promQuery } from './prometheus.js';
 import { netns } from './plan.js';
+import { labDir } from './state.js';
 import { ipn, run } from './sh.js';
 
 const LAB = 'demo';
@@ -88,7 +90,11 @@ async function main(): Promise<number> {
         for (let i = 0; i < (r.expect === 'answers' ? 4 : 1); i++) {
           const p = await probe(st, r.from, r.to, r.proto, 1500);
           answers.push(p.ok ? `${p.answer ?? ''}` : 'refused');
-          if (p.ok !== (r.expect === 'answers') && why === '') why = `probe ${i + 1} of ${r.from} → ${r.to}: ${p.output.trim().split('\n').slice(-3).join(' | ')}`;
+          if (p.ok !== (r.expect === 'answers') && why === '') {
+            why = `probe ${i + 1} of ${r.from} → ${r.to} at ${new Date().toISOString()}: ${p.output.trim().split('\n').slice(-3).join(' | ')}`;
+            // The nodes' learned routes right after the wrong answer (a route that comes and goes shows here).
+            for (let n = 0; n < 3; n++) why += `\n      node-${n + 1}: ${(await ipn(netns.node(LAB, n), 'route', 'show', 'proto', '44')).stdout.trim().split('\n').join(' ; ')}`;
+          }
         }
         return answers;
       };
@@ -143,6 +149,12 @@ async function main(): Promise<number> {
     process.stderr.write(`demo: ${e instanceof Error ? e.message : String(e)}\n`);
     failures++;
   } finally {
+    if (failures > 0 && existsSync(labDir(LAB))) {
+      // The daemons' logs are what explains a wrong row: keep them past the teardown.
+      const kept = `/tmp/kube-router-demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      cpSync(labDir(LAB), kept, { recursive: true });
+      say(`logs of every process kept in ${kept}`);
+    }
     say('tearing down');
     await destroyLab(LAB);
   }

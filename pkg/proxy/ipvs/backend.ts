@@ -20,7 +20,7 @@ import type { Logger } from '../../util/logger.js';
 import type { BackendSyncResult, ProgrammedFrontend, ProxyBackend, RenderContext } from '../backend.js';
 import type { FamilyModel } from '../model/types.js';
 import { SET_BASE, setName, svipPortEntryOfId } from './desired.js';
-import { desiredIpvs, diffIpvs, drainKey, serviceIdOfFrontendKey, type IpvsDesired, type IpvsPlan } from './diff.js';
+import { desiredIpvs, diffIpvs, drainKey, serviceIdOfFrontendKey, type DesiredMemo, type IpvsDesired, type IpvsPlan } from './diff.js';
 import type { DsrPods } from './dsr-pods.js';
 import { readIpvsSnapshot, type CurrentService, type CurrentSet, type IpvsSnapshot } from './snapshot.js';
 
@@ -76,6 +76,7 @@ export class IpvsProxyBackend implements ProxyBackend {
   private applied: Applied | undefined;
   private readonly draining = new Map<string, Draining>();
   private readonly warnedForeign = new Set<string>();
+  private readonly memo: DesiredMemo = new WeakMap();
 
   constructor(
     readonly family: Family,
@@ -124,7 +125,7 @@ export class IpvsProxyBackend implements ProxyBackend {
       if (full && this.family === 4) await this.deps.sysctl.set(SYSCTLS).catch(() => undefined);
       const snap = full ? await readIpvsSnapshot(this.deps, this.family) : memorySnapshot(this.applied as Applied, this.draining, changed);
       const t1 = this.deps.clock.monotonicMs();
-      const want = desiredIpvs(model, ctx.opts);
+      const want = desiredIpvs(model, ctx.opts, this.memo);
       const plan = diffIpvs(want, snap, { gracefulTermination: this.opts.gracefulTermination, excluded: (ip) => this.excluded(ip), draining: new Set(this.draining.keys()) });
       const steps = await this.apply(plan);
       this.applied = appliedAfter(this.applied, want, plan, snap);
@@ -239,7 +240,7 @@ function appliedAfter(prev: Applied | undefined, want: IpvsDesired, plan: IpvsPl
   const scope = snap.scope === 'all' ? undefined : snap.scope;
   if (scope) for (const id of scope) services.delete(id);
   for (const [id, w] of want.services) {
-    if (foreign.has(id) || (scope && !scope.has(id) && !scope.has(serviceIdOfFrontendKey(w.key)))) continue;
+    if (foreign.has(id) || (scope && !scope.has(id) && !('fwmark' in w.service.id && scope.has(serviceIdOfFrontendKey(w.key))))) continue;
     services.set(id, { service: w.service, dests: w.dests });
   }
   const f = want.family;

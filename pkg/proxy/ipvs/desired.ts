@@ -122,13 +122,21 @@ export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserv
   }
   const hairpin: string[] = [];
   const masquerade: string[] = [];
-  const frontends = [...model.frontends.values()].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.port - b.port || a.protocol.localeCompare(b.protocol)));
-  for (const fe of frontends) {
-    if (!fe.hairpin) continue;
+  // Only the frontends that have rules are sorted (few of 10,000, and this runs on every partial sync).
+  const byAddress = (a: Frontend, b: Frontend): number => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.port - b.port || a.protocol.localeCompare(b.protocol));
+  const withHairpin: Frontend[] = [];
+  const keepingClient: Frontend[] = [];
+  const dsr: Frontend[] = [];
+  for (const fe of model.frontends.values()) {
+    if (fe.hairpin) withHairpin.push(fe);
+    if (!fe.masquerade) keepingClient.push(fe);
+    if (isDsrCapable(fe)) dsr.push(fe);
+  }
+  for (const fe of withHairpin.sort(byAddress)) {
     for (const b of fe.backends) hairpin.push(`-s ${b.ip}${host} -d ${b.ip}${host} -m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j SNAT --to-source ${fe.ip}`);
   }
   if (!opts.masqueradeAll) {
-    for (const fe of frontends) if (!fe.masquerade) masquerade.push(`-m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j RETURN`);
+    for (const fe of keepingClient.sort(byAddress)) masquerade.push(`-m ipvs --vaddr ${fe.ip}${host} --vport ${fe.port} -j RETURN`);
     for (const c of model.podCIDRs) masquerade.push(`-s ${c} -j RETURN`);
   }
   masquerade.push('-m ipvs --vdir ORIGINAL --vmethod MASQ -j MASQUERADE');
@@ -138,7 +146,7 @@ export function ipvsChainSpecs(model: FamilyModel, opts: { readonly rejectUnserv
     { table: 'nat', chains: [{ name: CHAIN.hairpin, rules: hairpin }, { name: CHAIN.masquerade, rules: masquerade }], jumps: [{ from: 'POSTROUTING', rules: [j.natHairpin, j.natMasquerade], placement: 'top' }] },
     // DSR exists in IPv4 only; its chain is there (empty without DSR frontends) so it never goes stale.
     ...(f === 4
-      ? [{ table: 'mangle' as const, chains: [{ name: CHAIN.dsr, rules: dsrChainRules(frontends.filter(isDsrCapable), dsrMarks) }], jumps: [{ from: 'PREROUTING', rules: [j.mangleDsr], placement: 'top' as const }, { from: 'OUTPUT', rules: [j.mangleDsr], placement: 'top' as const }] }]
+      ? [{ table: 'mangle' as const, chains: [{ name: CHAIN.dsr, rules: dsrChainRules(dsr, dsrMarks) }], jumps: [{ from: 'PREROUTING', rules: [j.mangleDsr], placement: 'top' as const }, { from: 'OUTPUT', rules: [j.mangleDsr], placement: 'top' as const }] }]
       : []),
   ];
 }

@@ -34,16 +34,33 @@ export interface IpvsDesired {
   readonly chains: readonly OwnedChainSpec[];
 }
 
-/** The desired state of one family, from the proxy model. Pure. */
-export function desiredIpvs(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }): IpvsDesired {
+/**
+ * What `desiredIpvs` derived from each frontend, by the frontend object: the model keeps an unchanged
+ * frontend's object from one sync to the next, so a partial sync derives only what changed. DSR
+ * frontends are not kept (their service id is a mark assigned over all of them).
+ */
+export type DesiredMemo = WeakMap<Frontend, { readonly id: string; readonly desired: DesiredService }>;
+
+/**
+ * The desired state of one family, from the proxy model. Pure; `memo` (the caller's, for one family)
+ * only saves deriving an unchanged frontend's service again.
+ */
+export function desiredIpvs(model: FamilyModel, opts: { readonly rejectUnserved: boolean; readonly masqueradeAll: boolean }, memo: DesiredMemo = new WeakMap()): IpvsDesired {
   const f = model.family;
   const localIPs = new Set(model.localIPs.filter((ip) => familyOf(ip) === f));
   const services = new Map<string, DesiredService>();
   const vips = new Set<IP>();
-  const dsrMarks = assignFwmarks([...model.frontends.values()].filter(isDsrCapable).map(svipPortEntry));
+  const dsr: Frontend[] = [];
+  for (const fe of model.frontends.values()) if (isDsrCapable(fe)) dsr.push(fe);
+  const dsrMarks = assignFwmarks(dsr.map(svipPortEntry));
   for (const [key, fe] of model.frontends) {
-    const service = ipvsServiceOf(fe, f, isDsrCapable(fe) ? dsrMarks.get(svipPortEntry(fe)) : undefined);
-    services.set(serviceIdKey(service.id), { key, frontend: fe, service, dests: new Map(destinationsOf(fe).map((d) => [destKey(d.address, d.port), d])) });
+    let m = memo.get(fe);
+    if (m === undefined || m.desired.key !== key) {
+      const service = ipvsServiceOf(fe, f, isDsrCapable(fe) ? dsrMarks.get(svipPortEntry(fe)) : undefined);
+      m = { id: serviceIdKey(service.id), desired: { key, frontend: fe, service, dests: new Map(destinationsOf(fe).map((d) => [destKey(d.address, d.port), d])) } };
+      if (!isDsrCapable(fe)) memo.set(fe, m);
+    }
+    services.set(m.id, m.desired);
     if (isVip(fe, localIPs)) vips.add(fe.ip);
   }
   return { family: f, dsrMarks, services, vips, localIPs, ...(model.nodeIP ? { nodeIP: model.nodeIP } : {}), chains: ipvsChainSpecs(model, opts, dsrMarks) };
@@ -91,6 +108,11 @@ function inScope(snap: IpvsSnapshot, id: string): boolean {
   return snap.scope === 'all' || snap.scope.has(id);
 }
 
+/** Whether a wanted service is in scope: by its id, or, for a DSR service (whose id is its mark), by its frontend's key. */
+function wantedInScope(snap: IpvsSnapshot, id: string, w: DesiredService): boolean {
+  return inScope(snap, id) || ('fwmark' in w.service.id && inScope(snap, serviceIdOfFrontendKey(w.key)));
+}
+
 export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOptions): IpvsPlan {
   const f = want.family;
   const names = { svip: setName(SET_BASE.svip, f), svipPort: setName(SET_BASE.svipPort, f), localIPs: setName(SET_BASE.localIPs, f), dsr: setName(SET_BASE.dsr, f) };
@@ -107,7 +129,7 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
   // 1. Services we want, in scope.
   for (const [id, w] of want.services) {
     // (a DSR service's id is its mark: the frontend's key says whether a partial sync looks at it)
-    if (!inScope(snap, id) && !inScope(snap, serviceIdOfFrontendKey(w.key))) continue;
+    if (!wantedInScope(snap, id, w)) continue;
     const have: CurrentService | undefined = snap.services.get(id);
     const entry = svipPortEntry(w.frontend);
     if (have && !isOurs(have, entry)) {
@@ -161,24 +183,27 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
   let before = '';
   let after = '';
   let setWrites = 0;
-  const specs: IpsetSpec[] = [
-    { name: names.svipPort, type: 'hash:ip,port', family: f, entries: [...sets.svipPort].sort() },
-    { name: names.svip, type: 'hash:ip', family: f, entries: [...sets.svip].sort() },
-    { name: names.localIPs, type: 'hash:ip', family: f, entries: [...sets.localIPs].sort() },
-    { name: names.dsr, type: 'hash:ip,port', family: f, entries: [...sets.dsr].sort() },
+  // Only what is written is sorted: a partial sync at 10,000 services changes a few members of each.
+  const specs: { readonly name: string; readonly type: IpsetSpec['type']; readonly entries: ReadonlySet<string> }[] = [
+    { name: names.svipPort, type: 'hash:ip,port', entries: sets.svipPort },
+    { name: names.svip, type: 'hash:ip', entries: sets.svip },
+    { name: names.localIPs, type: 'hash:ip', entries: sets.localIPs },
+    { name: names.dsr, type: 'hash:ip,port', entries: sets.dsr },
   ];
   for (const spec of specs) {
     const have = snap.sets.get(spec.name);
     if (have && have.type !== spec.type) {
-      after += renderSetSync([spec]); // another type: swapped whole
-      setWrites += spec.entries.length;
+      after += renderSetSync([{ name: spec.name, type: spec.type, family: f, entries: [...spec.entries].sort() }]); // another type: swapped whole
+      setWrites += spec.entries.size;
       continue;
     }
-    const add = spec.entries.filter((e) => !have?.entries.has(e));
-    const del = [...(have?.entries ?? [])].filter((e) => !spec.entries.includes(e));
-    if (!have) before += renderCreate(spec) + '\n';
-    if (add.length > 0) before += renderSetDelta(spec.name, add, []);
-    if (del.length > 0) after += renderSetDelta(spec.name, [], del);
+    const add: string[] = [];
+    for (const e of spec.entries) if (!have?.entries.has(e)) add.push(e);
+    const del: string[] = [];
+    for (const e of have?.entries ?? []) if (!spec.entries.has(e)) del.push(e);
+    if (!have) before += renderCreate({ name: spec.name, type: spec.type, family: f, entries: [] }) + '\n';
+    if (add.length > 0) before += renderSetDelta(spec.name, add.sort(), []);
+    if (del.length > 0) after += renderSetDelta(spec.name, [], del.sort());
     setWrites += add.length + del.length;
   }
 
@@ -188,12 +213,15 @@ export function diffIpvs(want: IpvsDesired, snap: IpvsSnapshot, opts: DiffOption
   if (!snap.dummy.up) netOps.push({ op: 'link-set', name: DUMMY_IF, up: true });
   const prefix = bitsOf(f);
   const host = (ip: IP): CIDR => `${ip}/${prefix}` as CIDR;
-  for (const ip of [...want.vips].sort()) {
+  const addVip: IP[] = [];
+  for (const ip of want.vips) if (!snap.vips.has(ip) || (want.nodeIP && snap.localRoutes.get(ip) !== want.nodeIP)) addVip.push(ip);
+  for (const ip of addVip.sort()) {
     if (!snap.vips.has(ip)) netOps.push({ op: 'addr-add', dev: DUMMY_IF, ip, prefix });
     if (want.nodeIP && snap.localRoutes.get(ip) !== want.nodeIP) netOps.push({ op: 'route-replace', route: { dst: host(ip), type: 'local', table: 255, dev: DUMMY_IF, src: want.nodeIP, protocol: KUBE_ROUTER_RT_PROTO, scope: 'host' } });
   }
-  for (const ip of [...snap.vips].sort()) {
-    if (want.vips.has(ip)) continue;
+  const goneVip: IP[] = [];
+  for (const ip of snap.vips) if (!want.vips.has(ip)) goneVip.push(ip);
+  for (const ip of goneVip.sort()) {
     if (snap.localRoutes.has(ip)) netOps.push({ op: 'route-delete', route: { dst: host(ip), type: 'local', table: 255, dev: DUMMY_IF, protocol: KUBE_ROUTER_RT_PROTO } });
     netOps.push({ op: 'addr-delete', dev: DUMMY_IF, ip, prefix });
   }

@@ -24,10 +24,12 @@ const frontendArb = fc.record({
 });
 type Drawn = { vip: string; port: number; protocol: 'TCP' | 'UDP'; backends: string[]; affinity: number | undefined; scheduler: 'rr' | 'mh'; hairpin: boolean };
 
-function model(drawn: readonly Drawn[]): FamilyModel {
+/** `seen` keeps one object per drawn frontend across steps, as the tracker keeps an unchanged frontend's object (the backend's memo is keyed by it). */
+function model(drawn: readonly Drawn[], seen = new Map<string, Frontend>()): FamilyModel {
   const frontends = new Map<string, Frontend>();
   for (const d of drawn) {
-    const f: Frontend = { ip: d.vip as IP, port: d.port as Port, protocol: d.protocol, kind: d.vip === '198.18.0.10' ? 'nodeport' : 'cluster', service: 'x/s:p', backends: d.backends.map((ip) => ({ ip: ip as IP, port: 8080 as Port })), masquerade: true, hairpin: d.hairpin, scheduler: d.scheduler, schedFlags: [], ...(d.affinity !== undefined ? { affinitySeconds: d.affinity } : {}) };
+    const f: Frontend = seen.get(JSON.stringify(d)) ?? { ip: d.vip as IP, port: d.port as Port, protocol: d.protocol, kind: d.vip === '198.18.0.10' ? 'nodeport' : 'cluster', service: 'x/s:p', backends: d.backends.map((ip) => ({ ip: ip as IP, port: 8080 as Port })), masquerade: true, hairpin: d.hairpin, scheduler: d.scheduler, schedFlags: [], ...(d.affinity !== undefined ? { affinitySeconds: d.affinity } : {}) };
+    seen.set(JSON.stringify(d), f);
     frontends.set(`${f.ip} . ${f.protocol.toLowerCase()} . ${f.port}`, f);
   }
   return { family: 4, frontends, podCIDRs: ['198.18.64.0/24' as CIDR], localIPs: ['198.18.0.10' as IP], nodeIP: '198.18.0.10' as IP };
@@ -58,10 +60,11 @@ describe('IPVS backend: incremental equals from scratch (property, kernel fakes)
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(frontendArb, { maxLength: 5 }), { minLength: 1, maxLength: 8 }), async (steps) => {
         const live = node();
+        const seen = new Map<string, Frontend>();
         let prev = new Set<string>();
         let first = true;
         for (const drawn of steps) {
-          const m = model(drawn);
+          const m = model(drawn, seen);
           await live.backend.sync(m, first ? 'all' : new Set([...prev, ...m.frontends.keys()]), ctx);
           first = false;
           prev = new Set(m.frontends.keys());

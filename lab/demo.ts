@@ -5,7 +5,7 @@
  * is not what it should be (service proxy and NetworkPolicy rows). What this build does not do yet is
  * said, not faked.
  */
-import { cpSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './dist.js';
 import { apply, defaultControlPlane, destroyLab, probe, readDocs, status, up } from './lab.js';
@@ -149,11 +149,16 @@ async function main(): Promise<number> {
     process.stderr.write(`demo: ${e instanceof Error ? e.message : String(e)}\n`);
     failures++;
   } finally {
-    if (failures > 0 && existsSync(labDir(LAB))) {
-      // The daemons' logs are what explains a wrong row: keep them past the teardown.
+    if ((failures > 0 || process.env['KR_DEMO_KEEP_LOGS'] === '1') && existsSync(labDir(LAB))) {
+      // The daemons' logs are what explains a wrong row: keep them past the teardown (always with KR_DEMO_KEEP_LOGS=1).
       const kept = `/tmp/kube-router-demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      cpSync(labDir(LAB), kept, { recursive: true });
-      say(`logs of every process kept in ${kept}`);
+      try {
+        // The logs only: the lab's directory also holds etcd's data and unix sockets.
+        cpSync(labDir(LAB), kept, { recursive: true, filter: (src) => src.endsWith('.log') || statSync(src).isDirectory() });
+        say(`logs of every process kept in ${kept}`);
+      } catch (e) {
+        say(`the logs could not be kept: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
     say('tearing down');
     await destroyLab(LAB);

@@ -283,6 +283,14 @@ export class BgpSession {
       this.dropPending(0);
       return;
     }
+    // Ours reached Established while theirs waited for its OPEN: an Established session wins over the
+    // newer connection (RFC 4271 6.8). Taking theirs here would drop a working session, and the peer,
+    // which resolved the same collision the other way, would then close the one we took.
+    if (this.fsm.name === 'Established') {
+      this.deps.logger.v(2, 'bgp connection collision resolved', { peer: this.cfg.peerAddress, keep: 'ours (Established)' });
+      this.dropPending(CeaseSub.CollisionResolution);
+      return;
+    }
     // Ours never got as far as an OPEN exchange (still connecting, or failed meanwhile): theirs wins.
     const oursInPlay = this.fsm.name === 'OpenSent' || this.fsm.name === 'OpenConfirm';
     const keepOurs = oursInPlay && compareIP(this.cfg.routerId, m.bgpId) > 0;

@@ -92,6 +92,56 @@ describe('BGP speaker on loopback', function () {
     }
   });
 
+  it('a collision connection whose OPEN comes after our session is Established is closed (Cease 6/7); the session stays up on ours (RFC 4271 6.8)', async () => {
+    const raw = new RawPeer('127.0.0.13', BASE + 2);
+    await raw.listen();
+    const { logger, lines } = memoryLogger(2);
+    const a = new BgpSpeaker(cfg('127.0.0.1', BASE + 3), { clock, logger });
+    await a.start();
+    const { connect } = await import('node:net');
+    // The peer's own connection to us: opened while ours is in OpenSent, so it is held aside.
+    const second = connect({ host: '127.0.0.1', port: BASE + 3, localAddress: '127.0.0.13' });
+    const onSecond: BgpMessage[] = [];
+    let secondBuf = Buffer.alloc(0);
+    let secondClosed = false;
+    second.on('data', (d: Buffer) => {
+      secondBuf = Buffer.concat([secondBuf, d]);
+      for (;;) {
+        const n = frameLength(secondBuf);
+        if (typeof n !== 'number' || n === 0) break;
+        const r = decode(secondBuf.subarray(0, n), { fourOctetAs: true });
+        secondBuf = secondBuf.subarray(n);
+        if (r.ok) onSecond.push(r.message);
+      }
+    });
+    second.on('close', () => (secondClosed = true));
+    second.on('error', () => undefined);
+    // A higher BGP identifier than ours: were the collision decided by identifiers, theirs would win.
+    const open: BgpMessage = { type: 'open', version: 4, myAs: 64512, holdTime: 9, bgpId: '127.0.0.13' as IP, capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 64512 }] };
+    try {
+      a.setPeers([{ address: '127.0.0.13' as IP, asn: 64512, port: BASE + 2, kind: 'node' }]);
+      await until('our OPEN on our connection', () => raw.got.some((m) => m.type === 'open'));
+      await until('their connection held aside (our OPEN sent on it too)', () => onSecond.some((m) => m.type === 'open'));
+      raw.send(open);
+      raw.send({ type: 'keepalive' });
+      await until('Established on our connection', () => a.status()[0]?.state === 'Established');
+      second.write(encode(open, { fourOctetAs: true }));
+      await until('the late connection is closed', () => secondClosed);
+      assert.ok(
+        onSecond.some((m) => m.type === 'notification' && m.code === Notif.Cease && m.subcode === 7),
+        'closed with Cease 6/7',
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(a.status()[0]?.state, 'Established', 'the session stays up');
+      assert.equal(raw.closed, false, 'on our connection');
+      assert.ok(!lines.some((l) => l.includes('bgp session down')), lines.filter((l) => l.includes('bgp session')).join('\n'));
+    } finally {
+      second.destroy();
+      await a.stop();
+      await raw.close();
+    }
+  });
+
   it('RFC 7606: a malformed ORIGIN withdraws the UPDATE routes and keeps the session; a bad NLRI resets it with NOTIFICATION 3/10', async () => {
     const raw = new RawPeer('127.0.0.3', BASE + 2);
     await raw.listen();

@@ -11,7 +11,7 @@
  * node joins and we time how long until its pod CIDR is in every other node's FIB.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixtureClient } from '../fixture/apiserver/client.js';
@@ -166,6 +166,8 @@ export async function benchBgp(args: readonly string[]): Promise<void> {
     procs.push(await startBenchApi(NS.ours, dir, [node('bgp-bench', '198.18.2.2', '198.18.4.0/24')]));
     const routerFlags = ['--run-router=true', '--run-firewall=false', '--run-service-proxy=false', '--enable-cni=false', '--enable-pod-egress=false', '--bgp-graceful-restart=false', '--health-port=0', '--cache-sync-timeout=5m', '--bgp-max-prefixes=0'];
     const profileDir = args.includes('--profile') ? (args[args.indexOf('--profile') + 1] ?? '.') : undefined;
+    // Made here: a missing directory made the daemon's log file fail to open after GoBGP and BIRD were up.
+    if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
     let oursMem = { rss: 0, peak: 0 };
     let birdMem = { rss: 0, peak: 0 };
     const runOurs = async (): Promise<number> => {

@@ -1,5 +1,5 @@
 /**
- * npm run bench -- netpol [--json] [--smoke] [--backend iptables|nftables] [--namespaces N] [--pods-per-ns P] [--local L] [--changes C]
+ * npm run bench -- netpol [--json] [--smoke] [--backend iptables|nftables] [--namespaces N] [--pods-per-ns P] [--local L] [--changes C] [--rounds R] [--profile DIR]
  * For each firewall backend (both unless --backend names one), one after the other in one run:
  * the real daemon (firewall only) in a throwaway netns against the API fixture preloaded with N
  * namespaces × P pods and ten policies per namespace, L pods on this node. Measures the full sync, pod
@@ -9,7 +9,7 @@
  * kube-router is not run: see the note it prints. JSON: one object per backend, keyed by its name.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixtureClient } from '../fixture/apiserver/client.js';
@@ -60,6 +60,9 @@ async function benchBackend(args: readonly string[], backend: Backend): Promise<
   };
 
   const rounds = num('--rounds', 5, 1);
+  // --profile DIR: each round's daemon writes a V8 CPU profile there when it stops.
+  const profileDir = args.includes('--profile') ? (args[args.indexOf('--profile') + 1] ?? '.') : undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const objs = netpolObjects(namespaces, podsPerNs, localPods);
   const policies = objs.filter((o) => o['kind'] === 'NetworkPolicy').length;
   const pods = objs.filter((o) => o['kind'] === 'Pod').length;
@@ -81,7 +84,7 @@ async function benchBackend(args: readonly string[], backend: Backend): Promise<
     try {
       procs.push(await startBenchApi(ns, dir, objs));
       const daemon = startInNetns(ns, [
-        'node', ...DAEMON_NODE_FLAGS, KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, `--hostname-override=${BENCH_NODE}`,
+        'node', ...DAEMON_NODE_FLAGS, ...(profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), KUBE_ROUTER_BIN, `--kubeconfig=${join(dir, 'kubeconfig')}`, `--hostname-override=${BENCH_NODE}`,
         '--run-router=false', '--run-service-proxy=false', '--run-firewall=true', '--service-cluster-ip-range=198.18.128.0/17',
         `--iptables-sync-period=${resyncS}s`, '--health-port=0', `--metrics-port=${keep ? 20245 : 0}`, '--cache-sync-timeout=5m', '-v=2',
         ...(backend === 'nftables' ? ['--use-nftables-for-netpol'] : []),

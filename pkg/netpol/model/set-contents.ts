@@ -28,6 +28,8 @@ interface SetEntry {
 export class SetContents {
   private readonly pods = new Map<string, PodInfo>();
   private readonly podsByNs = new Map<string, Set<string>>();
+  /** This node's pods by namespace: the only ones a 'local' set (a policy's targets) can hold. */
+  private readonly localPodsByNs = new Map<string, Set<string>>();
   private readonly namespaces = new Map<string, NamespaceInfo>();
   private readonly sets = new Map<string, SetEntry>();
   private readonly selections = new Map<string, SelectionEntry>();
@@ -88,7 +90,7 @@ export class SetContents {
     }
     for (const [key, names] of bySel) {
       const sel = (this.selections.get(key) as SelectionEntry).selection;
-      for (const pk of this.podsInScope(sel)) {
+      for (const pk of this.podsInScope(sel, names.every((n) => this.isLocalScope(n)))) {
         const pod = this.pods.get(pk) as PodInfo;
         if (!this.podMatches(sel, pod)) continue;
         for (const n of names) this.addContribution(pk, n, this.entriesFor(n, pod));
@@ -102,12 +104,19 @@ export class SetContents {
 
   setPod(key: string, pod: PodInfo | undefined): void {
     const old = this.pods.get(key);
-    if (old) this.podsByNs.get(old.namespace)?.delete(key);
+    if (old) {
+      this.podsByNs.get(old.namespace)?.delete(key);
+      this.localPodsByNs.get(old.namespace)?.delete(key);
+    }
     if (pod) {
       this.pods.set(key, pod);
-      const s = this.podsByNs.get(pod.namespace) ?? new Set<string>();
-      s.add(key);
-      this.podsByNs.set(pod.namespace, s);
+      const index = (m: Map<string, Set<string>>): void => {
+        const s = m.get(pod.namespace) ?? new Set<string>();
+        s.add(key);
+        m.set(pod.namespace, s);
+      };
+      index(this.podsByNs);
+      if (pod.nodeName === this.nodeName) index(this.localPodsByNs);
     } else this.pods.delete(key);
     this.reevaluate(key);
   }
@@ -193,11 +202,19 @@ export class SetContents {
     for (const c of this.contrib.values()) c.delete(name);
   }
 
-  private podsInScope(sel: PodSelection): Iterable<string> {
+  /** A set that holds only this node's pods (a policy's targets). */
+  private isLocalScope(setName: string): boolean {
+    const src = this.sets.get(setName)?.source;
+    return (src?.kind === 'selection' || src?.kind === 'named') && src.scope === 'local';
+  }
+
+  /** The pods a selection can hold, by namespace; with `localOnly`, this node's alone. */
+  private podsInScope(sel: PodSelection, localOnly: boolean): Iterable<string> {
+    const byNs = localOnly ? this.localPodsByNs : this.podsByNs;
     const ns = sel.namespaces;
-    if (ns.kind === 'name') return this.podsByNs.get(ns.name) ?? [];
+    if (ns.kind === 'name') return byNs.get(ns.name) ?? [];
     const out: string[] = [];
-    for (const [name, info] of this.namespaces) if (matches(ns.selector, info.labels)) out.push(...(this.podsByNs.get(name) ?? []));
+    for (const [name, info] of this.namespaces) if (matches(ns.selector, info.labels)) out.push(...(byNs.get(name) ?? []));
     return out;
   }
 
@@ -240,8 +257,11 @@ export class SetContents {
     const next = new Map<string, readonly string[]>();
     if (pod) {
       const selKeys = [...(this.selectionsByNs.get(pod.namespace) ?? []), ...this.nsSelectorSelections];
+      const local = pod.nodeName === this.nodeName;
       for (const sk of selKeys) {
         const sel = this.selections.get(sk) as SelectionEntry;
+        // Another node's pod is never in a local set: a selection that fills only those is not matched.
+        if (!local && [...sel.sets].every((n) => this.isLocalScope(n))) continue;
         if (!this.podMatches(sel.selection, pod)) continue;
         for (const n of sel.sets) {
           const es = this.entriesFor(n, pod);

@@ -74,6 +74,8 @@ export class Daemon {
     const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger, rejections: new Rejections(logger, this.metrics, events), api: this.deps.transport };
     const controllers: Controller[] = [];
     for (const make of this.deps.controllers) controllers.push(await make(ctx));
+    // What needs no API object (the firewall reads the kernel) runs while the informers list.
+    for (const c of controllers) c.prepare?.();
     this.watch.start();
     const t0 = clock.monotonicMs();
     await this.watch.waitForSync(config.cacheSyncTimeoutMs);

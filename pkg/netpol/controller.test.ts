@@ -143,3 +143,54 @@ describe(`firewall controller against the API fixture (kernel fakes), ${mode.nam
     }
   });
 });
+
+describe('firewall controller: prepare reads the kernel while the informers list', function () {
+  this.timeout(20_000);
+  for (const late of [false, true])
+    it(late ? 'a read older than 10 s when the first sync comes is read again' : 'the first full sync uses the read prepare started: one read in all', async () => {
+      const api = new ApiServerFixture({ bookmarkIntervalMs: 1000 });
+      await api.start();
+      const client = new FixtureClient({ host: '127.0.0.1', port: api.port });
+      const r = loadConfig(['--hostname-override', 'node-a', '--service-cluster-ip-range=198.18.128.0/20', '--use-nftables-for-netpol'], { env: {}, hostname: () => 'node-a', readFile: () => '' });
+      if (r.kind !== 'run') throw new Error(JSON.stringify(r));
+      const kc = new KubeConfig();
+      kc.loadFromString(api.kubeconfig());
+      const clock = new VirtualClock();
+      const { logger, lines } = memoryLogger(2);
+      const watch = new WatchLayer({ transport: new KubeTransport(kc), clock: systemClock(), logger });
+      const nft = new FakeNftables();
+      let reads = 0;
+      const dump = nft.dump.bind(nft);
+      nft.dump = (...a: Parameters<FakeNftables['dump']>): ReturnType<FakeNftables['dump']> => {
+        reads++;
+        return dump(...a);
+      };
+      const metrics = new DaemonMetrics('test', { processMetrics: false });
+      const controller = new FirewallController({ config: r.config, watch, kernel: fakeKernel({ exec: realExec(), iptables: { 4: new FakeIptables(4), 6: new FakeIptables(6) }, ipset: new FakeIpset(), nft }), health: new HealthChecker(clock), metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) });
+      const until = async (what: string, cond: () => boolean): Promise<void> => {
+        const end = Date.now() + 5000;
+        while (!cond()) {
+          if (Date.now() > end) assert.fail(`${what}\n${lines.slice(-10).join('\n')}`);
+          await new Promise((res) => setTimeout(res, 10));
+        }
+      };
+      try {
+        await client.create({ kind: 'Node', metadata: { name: 'node-a' }, spec: { podCIDRs: ['198.18.64.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.10' }] } });
+        await client.create({ kind: 'Namespace', metadata: { name: 'x' } });
+        await client.create(pod('a', '198.18.64.2', { pod: 'a' }));
+        controller.prepare();
+        await until('prepare started the read', () => reads === 1);
+        watch.start();
+        await watch.waitForSync(5000);
+        if (late) clock.advance(10_001);
+        await controller.start();
+        await until('programmed', () => nft.tables.has('ip kube-router-netpol'));
+        assert.equal(reads, late ? 2 : 1, late ? 'read again' : 'the sync read nothing more');
+        assert.ok(lines.some((l) => l.includes('netpol sync') && l.includes('mode=full')));
+      } finally {
+        await controller.stop();
+        await watch.stop();
+        await api.stop();
+      }
+    });
+});

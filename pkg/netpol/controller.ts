@@ -28,6 +28,13 @@ import { parseClusterNetworkPolicy } from '../k8s/kinds/cluster-network-policy.j
 import { eventTargetOf } from '../k8s/events.js';
 
 /**
+ * How old `prepare`'s read of the kernel may be when the first sync uses it. The informers list in
+ * well under this on a healthy cluster; after a slow list the sync reads the kernel again rather than
+ * trust what it held that long ago.
+ */
+const PREPARED_READ_MAX_AGE_MS = 10_000;
+
+/**
  * The firewall (NetworkPolicyController): NetworkPolicies, Pods and Namespaces → iptables chains and
  * ipsets of ours. Handlers only record changes; one sync at a time writes what changed (set members for
  * a pod event, changed chains for a policy event) and the periodic sync re-reads the kernel and repairs
@@ -38,8 +45,12 @@ export class FirewallController implements Controller {
   readonly syncPeriodMs: number;
   private readonly views: Views<'pods' | 'namespaces' | 'networkPolicies' | 'nodes' | 'services' | 'clusterNetworkPolicies'>;
   private readonly tracker: FirewallTracker;
-  /** Chosen at the first sync (auto looks for iptables and ipset). */
+  /** Chosen in `prepare` or at the first sync (auto looks for iptables and ipset). */
   private backends: FirewallBackend[] | undefined;
+  /** `prepare`'s backend choice and kernel read, in flight; the first sync waits for it. */
+  private preparing: Promise<void> | undefined;
+  /** When `prepare` asked the backends to read the kernel (monotonic ms): a read that old is used by the first full sync. */
+  private preparedReadAt: number | undefined;
   /** Removes the other backend's objects; pending until a sync of the chosen one has succeeded. */
   private retire: (() => Promise<void>) | undefined;
   private readonly runner: BoundedFrequencyRunner;
@@ -194,6 +205,23 @@ export class FirewallController implements Controller {
     });
   }
 
+  /**
+   * Chooses the backends and starts their read of the kernel while the informers list: the first full
+   * sync then finds the read done (or nearly). A failure here is left to the first sync, which
+   * chooses and reads again.
+   */
+  prepare(): void {
+    this.preparing = this.chooseBackends().then(
+      (chosen) => {
+        this.backends ??= chosen.backends;
+        this.retire ??= chosen.retire;
+        for (const b of this.backends) b.prefetch(true);
+        this.preparedReadAt = this.ctx.clock.monotonicMs();
+      },
+      (e: unknown) => this.logger.v(1, 'firewall backend not chosen before the first sync; it retries', { error: errorMessage(e) }),
+    );
+  }
+
   start(): Promise<void> {
     this.runner.start();
     return Promise.resolve();
@@ -238,14 +266,22 @@ export class FirewallController implements Controller {
   }
 
   private async sync(trigger: SyncTrigger): Promise<void> {
+    if (this.preparing) {
+      await this.preparing;
+      this.preparing = undefined;
+    }
     if (!this.backends) {
       const chosen = await this.chooseBackends();
       this.backends = chosen.backends;
       this.retire = chosen.retire;
     }
     const t0 = performance.now();
-    // A full sync's read of the kernel runs while the model is computed.
-    for (const b of this.backends) b.prefetch(trigger === 'periodic');
+    // A full sync's read of the kernel runs while the model is computed; the first one's started in
+    // `prepare`, and is used when it is recent (an older one is read again).
+    const preparedAt = this.preparedReadAt;
+    this.preparedReadAt = undefined;
+    const prepared = preparedAt !== undefined && this.ctx.clock.monotonicMs() - preparedAt <= PREPARED_READ_MAX_AGE_MS;
+    if (!prepared) for (const b of this.backends) b.prefetch(trigger === 'periodic');
     const { changed, models } = this.tracker.chains();
     if (changed) {
       // A policy the compiler could not handle isolates its pods and allows nothing (fail closed).

@@ -8,6 +8,11 @@ export interface Controller {
   /** Upstream's health component name, e.g. `NetworkServicesController`. */
   readonly name: string;
   readonly syncPeriodMs: number;
+  /**
+   * Work that needs no API object, started while the informers list (reading the kernel, probing tools);
+   * not awaited by the daemon, and never failing: `start` and the first sync pick up what it got.
+   */
+  prepare?(): void;
   start(): Promise<void>;
   /** Stops reconciling; kernel state is left in place so traffic keeps flowing across a restart. */
   stop(): Promise<void>;

@@ -230,11 +230,12 @@ export class SetContents {
     return matches(sel.pods, pod.labels);
   }
 
-  private entriesFor(setName: string, pod: PodInfo): string[] {
+  private entriesFor(setName: string, pod: PodInfo): readonly string[] {
     const e = this.sets.get(setName);
     if (!e) return [];
     if ((e.source.kind === 'selection' || e.source.kind === 'named') && e.source.scope === 'local' && pod.nodeName !== this.nodeName) return [];
-    const ips = pod.ips.filter((ip) => familyOf(ip) === e.family);
+    // (a pod's addresses are all of one family but in dual-stack: then its own array, not a copy)
+    const ips = pod.ips.every((ip) => familyOf(ip) === e.family) ? pod.ips : pod.ips.filter((ip) => familyOf(ip) === e.family);
     switch (e.source.kind) {
       case 'selection':
         return ips;

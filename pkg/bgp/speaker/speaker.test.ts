@@ -31,26 +31,31 @@ export async function until(what: string, cond: () => boolean, ms = 10_000): Pro
   }
 }
 
+/** Decodes every whole BGP message that arrives on a socket into `got`. */
+export function collectMessages(s: Socket, got: BgpMessage[]): void {
+  let buf = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const n = frameLength(buf);
+      if (typeof n !== 'number' || n === 0) break;
+      const r = decode(buf.subarray(0, n), { fourOctetAs: true });
+      buf = buf.subarray(n);
+      if (r.ok) got.push(r.message);
+    }
+  });
+}
+
 /** A scripted peer that speaks our codec on a raw socket, to send what no real router would. */
 export class RawPeer {
   readonly server: Server;
   socket: Socket | undefined;
   readonly got: BgpMessage[] = [];
   closed = false;
-  private buf = Buffer.alloc(0);
   constructor(readonly address: string, readonly port: number) {
     this.server = createServer((s) => {
       this.socket = s;
-      s.on('data', (d: Buffer) => {
-        this.buf = Buffer.concat([this.buf, d]);
-        for (;;) {
-          const n = frameLength(this.buf);
-          if (typeof n !== 'number' || n === 0) break;
-          const r = decode(this.buf.subarray(0, n), { fourOctetAs: true });
-          this.buf = this.buf.subarray(n);
-          if (r.ok) this.got.push(r.message);
-        }
-      });
+      collectMessages(s, this.got);
       s.on('close', () => (this.closed = true));
       s.on('error', () => undefined);
     });
@@ -102,18 +107,8 @@ describe('BGP speaker on loopback', function () {
     // The peer's own connection to us: opened while ours is in OpenSent, so it is held aside.
     const second = connect({ host: '127.0.0.1', port: BASE + 3, localAddress: '127.0.0.13' });
     const onSecond: BgpMessage[] = [];
-    let secondBuf = Buffer.alloc(0);
     let secondClosed = false;
-    second.on('data', (d: Buffer) => {
-      secondBuf = Buffer.concat([secondBuf, d]);
-      for (;;) {
-        const n = frameLength(secondBuf);
-        if (typeof n !== 'number' || n === 0) break;
-        const r = decode(secondBuf.subarray(0, n), { fourOctetAs: true });
-        secondBuf = secondBuf.subarray(n);
-        if (r.ok) onSecond.push(r.message);
-      }
-    });
+    collectMessages(second, onSecond);
     second.on('close', () => (secondClosed = true));
     second.on('error', () => undefined);
     // A higher BGP identifier than ours: were the collision decided by identifiers, theirs would win.

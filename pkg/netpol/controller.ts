@@ -49,7 +49,7 @@ export class FirewallController implements Controller {
   private backends: FirewallBackend[] | undefined;
   /** `prepare`'s backend choice and kernel read, in flight; the first sync waits for it. */
   private preparing: Promise<void> | undefined;
-  /** When `prepare` asked the backends to read the kernel (monotonic ms): a read that old is used by the first full sync. */
+  /** When `prepare` asked the backends to read the kernel (monotonic ms); the first sync uses that read while it is recent. */
   private preparedReadAt: number | undefined;
   /** Removes the other backend's objects; pending until a sync of the chosen one has succeeded. */
   private retire: (() => Promise<void>) | undefined;

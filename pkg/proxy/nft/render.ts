@@ -26,7 +26,7 @@ function elementLines(verb: 'add' | 'delete', fam: string, set: string, elems: r
 /** The key's last field is typed by a `numgen` of the same range whatever the pick (both are 32-bit integers). */
 function mapDecl(family: Family, h: Handler): string {
   const w = words(family);
-  return `add map ${w.nftFamily} ${TABLE} ${handlerMap(h)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} : ${w.addr} daddr . th dport ; size 1048576 ; }`;
+  return `add map ${w.nftFamily} ${TABLE} ${handlerMap(h)} { typeof ${w.addr} daddr . meta l4proto . th dport . numgen random mod ${h.n} : ${w.addr} daddr . th dport ; }`;
 }
 
 function handlerDecl(family: Family, h: Handler, opts: RenderOptions): string[] {
@@ -90,6 +90,13 @@ function countUses(frontends: Iterable<Frontend>, masqueradeAll: boolean): { han
 
 const byNumber = (a: number, b: number): number => a - b;
 
+/**
+ * The table's fixed part. Sets and maps that the daemon fills carry no `size`: with one, the kernel
+ * picks its fixed-size hash and allocates every bucket for that size up front (about 16 MiB a set at
+ * a million), which cost a cold sync of 10,000 services more time in the kernel than its 100,000
+ * elements did. Without one it picks the resizable hash, which grows with its elements and has no
+ * limit. Only the affinity map, which packets fill, keeps a size as its bound.
+ */
 function skeleton(family: Family, opts: RenderOptions): string[] {
   const w = words(family);
   const t = `${w.nftFamily} ${TABLE}`;
@@ -106,10 +113,10 @@ function skeleton(family: Family, opts: RenderOptions): string[] {
     `add set ${t} ${CANARY} { type inet_service ; }`,
     `add element ${t} ${CANARY} { 1 }`,
     `add set ${t} ${SETS.podCidrs} { type ${w.addrType} ; flags interval ; }`,
-    `add map ${t} ${SETS.dispatch} { type ${w.addrType} . inet_proto . inet_service : verdict ; size 1048576 ; }`,
-    `add set ${t} ${SETS.noEndpoints} { type ${w.addrType} . inet_proto . inet_service ; size 1048576 ; }`,
-    `add set ${t} ${SETS.serviceIPs} { type ${w.addrType} ; size 1048576 ; }`,
-    `add set ${t} ${SETS.hairpin} { type ${w.addrType} . ${w.addrType} ; size 1048576 ; }`,
+    `add map ${t} ${SETS.dispatch} { type ${w.addrType} . inet_proto . inet_service : verdict ; }`,
+    `add set ${t} ${SETS.noEndpoints} { type ${w.addrType} . inet_proto . inet_service ; }`,
+    `add set ${t} ${SETS.serviceIPs} { type ${w.addrType} ; }`,
+    `add set ${t} ${SETS.hairpin} { type ${w.addrType} . ${w.addrType} ; }`,
     `add map ${t} ${SETS.affinity} { type ${w.addrType} . ${w.addrType} . inet_proto . inet_service : ${w.addrType} . inet_service ; flags dynamic,timeout ; timeout 3h ; size 1048576 ; }`,
     `add rule ${t} nat-prerouting jump services`,
     `add rule ${t} nat-output jump services`,
@@ -135,7 +142,7 @@ function counterSkeleton(family: Family): string[] {
   const fe = `${w.addr} daddr . meta l4proto . th dport`;
   const reply = `${w.addr} saddr . meta l4proto . th sport`;
   return [
-    ...Object.values(COUNTER_SETS).map((m) => `add set ${t} ${m} { type ${w.addrType} . inet_proto . inet_service ; counter ; size 1048576 ; }`),
+    ...Object.values(COUNTER_SETS).map((m) => `add set ${t} ${m} { type ${w.addrType} . inet_proto . inet_service ; counter ; }`),
     `add chain ${t} count-prerouting { type filter hook prerouting priority -110 ; policy accept ; }`,
     `add chain ${t} count-output { type filter hook output priority -110 ; policy accept ; }`,
     `add chain ${t} count-postrouting { type filter hook postrouting priority 110 ; policy accept ; }`,

@@ -300,7 +300,7 @@ export class FirewallController implements Controller {
       const r = await b.sync(desired, touched, changed, trigger === 'periodic');
       if (r.mode === 'full' || (r.mode === 'partial' && mode === 'noop')) mode = r.mode;
       writes += r.writes;
-      chains += desired.chains.size;
+      chains += desired.rules.size;
       sets += desired.sets.size;
       timings.readMs += r.timings.readMs;
       timings.setsMs += r.timings.setsMs;

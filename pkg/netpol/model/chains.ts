@@ -325,8 +325,19 @@ export function renderChains(policiesIn: Iterable<PolicyInfo>, node: FirewallNod
     const baseline = tierChain('Baseline', dir);
     if (baseline) top.push(rule(jump(baseline)), rule({ kind: 'goto', chain: CHAINS.pass }));
   }
-  const chains = new Map([...b.chains].map(([name, rs]) => [name, rs.map((r) => iptablesRule(r, family))]));
-  return { family, policyChains, rules: b.chains, chains, sets: b.sets, failures: b.failures };
+  // The iptables text is made on first use: the nftables backend renders from the rules and never reads it.
+  let chains: ReadonlyMap<string, readonly string[]> | undefined;
+  return {
+    family,
+    policyChains,
+    rules: b.chains,
+    get chains() {
+      chains ??= new Map([...b.chains].map(([name, rs]) => [name, rs.map((r) => iptablesRule(r, family))]));
+      return chains;
+    },
+    sets: b.sets,
+    failures: b.failures,
+  };
 }
 
 /** Most allow lines one policy may compile to, per family (documented in the README). */

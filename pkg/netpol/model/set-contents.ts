@@ -164,6 +164,11 @@ export class SetContents {
     return [...(this.sets.get(name)?.counts.keys() ?? [])].sort();
   }
 
+  /** Members of one set in no particular order, not copied. */
+  unsortedEntries(name: string): Iterable<string> {
+    return this.sets.get(name)?.counts.keys() ?? [];
+  }
+
   has(name: string, entry: string): boolean {
     return (this.sets.get(name)?.counts.get(entry) ?? 0) > 0;
   }

@@ -39,6 +39,8 @@ export interface DesiredFamily {
   /** Policy chain → the policy and direction it judges. */
   readonly policyChains: ChainModel['policyChains'];
   entries(set: string): string[];
+  /** The same members in no particular order, not copied (a whole-table render that need not sort). */
+  unsortedEntries(set: string): Iterable<string>;
   has(set: string, entry: string): boolean;
 }
 
@@ -143,7 +145,19 @@ export class FirewallTracker {
     const m = this.chainModels.get(family);
     if (!m) return undefined;
     const sets = new Map<string, IpsetType>([...m.sets].map(([n, src]) => [n, setType(src)]));
-    return { family, chains: m.chains, rules: m.rules, sets, sources: m.sets, policyChains: m.policyChains, entries: (n) => this.sets.entries(n), has: (n, e) => this.sets.has(n, e) };
+    return {
+      family,
+      get chains() {
+        return m.chains;
+      },
+      rules: m.rules,
+      sets,
+      sources: m.sets,
+      policyChains: m.policyChains,
+      entries: (n) => this.sets.entries(n),
+      unsortedEntries: (n) => this.sets.unsortedEntries(n),
+      has: (n, e) => this.sets.has(n, e),
+    };
   }
 
   /** The complete desired state, for tests. */

@@ -33,7 +33,7 @@ const mapElement = (key: string, chain: string): string => `${key} : jump ${chai
 /** Where each pod of a dispatch map's member sets goes: the first member that holds it. */
 function mapElements(model: DesiredFamily, def: DispatchMap): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of def.members) for (const e of model.entries(m.set)) if (!out.has(e)) out.set(e, m.chain);
+  for (const m of def.members) for (const e of model.unsortedEntries(m.set)) if (!out.has(e)) out.set(e, m.chain);
   return out;
 }
 
@@ -44,9 +44,11 @@ function ownerOf(model: DesiredFamily, def: DispatchMap, key: string): string | 
 /** Elements per `add element` line: keeps each line short for the interactive session. */
 const ELEMENTS_PER_LINE = 512;
 
-function elementsOf(model: DesiredFamily, name: string, source: SetSource): string[] {
+/** A set's nft elements; sorted only when `sorted` (a whole-table render puts them in a Set and need not). */
+function elementsOf(model: DesiredFamily, name: string, source: SetSource, sorted: boolean): string[] {
   if (source.kind === 'ipBlock') return ipBlockElements(source.entries, model.family);
-  return model.entries(name).map((e) => nftElement(source, e));
+  const entries = sorted ? model.entries(name) : model.unsortedEntries(name);
+  return source.kind === 'named' ? Array.from(entries, (e) => nftElement(source, e)) : Array.from(entries);
 }
 
 /** The whole desired table (full syncs: the first, the periodic one, any after a failure). */
@@ -62,7 +64,7 @@ export function desiredTable(model: DesiredFamily): TableState {
   for (const [name, source] of model.sources) {
     const decl = setDeclaration(source, model.family);
     if (decl === undefined) continue;
-    sets.set(nftSetName(name), { decl, source, elements: new Set(elementsOf(model, name, source)) });
+    sets.set(nftSetName(name), { decl, source, elements: new Set(elementsOf(model, name, source, false)) });
   }
   return { chains, sets, maps };
 }
@@ -241,7 +243,7 @@ export class NftFirewallBackend implements FirewallBackend {
       // A set's name is a hash of what it holds, so a set we have keeps its declaration.
       const have = prev.sets.get(nname);
       if (!have) {
-        const elements = elementsOf(model, name, source);
+        const elements = elementsOf(model, name, source, true);
         script.push(`add set ${t} ${nname} { ${decl} }`, ...elementLines('add', t, nname, elements));
         sets.set(nname, { decl, source, elements: new Set(elements) });
         continue;

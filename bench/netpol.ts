@@ -154,6 +154,10 @@ async function benchBackend(args: readonly string[], backend: Backend): Promise<
       lat.push(logTime(`x ${m[1] as string}`) - t0);
     }
     log(`${changes} pods added → enforced: p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, max ${Math.max(...lat)} ms`);
+    // Of that, the daemon's own syncs (from the sync's start to the commit; the rest is the API write and the watch).
+    const own = [...daemon.output().matchAll(/netpol sync trigger=\S+ mode=partial .*? ms=(\d+) computeMs=(\d+) readMs=\d+ setsMs=(\d+) rulesMs=(\d+)/g)].slice(-changes);
+    const col = (i: number): number[] => own.map((m) => Number(m[i]));
+    if (own.length > 0) log(`  the daemon's ${own.length} partial syncs: p50 ${percentile(col(1), 50)} / p99 ${percentile(col(1), 99)} ms (compute p50 ${percentile(col(2), 50)}, sets p50 ${percentile(col(3), 50)}, rules p50 ${percentile(col(4), 50)} ms)`);
 
     // A periodic resync with nothing changed: it reads the kernel back and must write nothing.
     const before = daemon.output().length;

@@ -1,3 +1,4 @@
+import { ServedFrontends } from '../runtime/served-frontends.js';
 import type { KubeRouterConfig } from '../options/config.js';
 import { WatchLayer } from '../k8s/watch-layer.js';
 import type { ApiTransport } from '../k8s/transport.js';
@@ -71,7 +72,7 @@ export class Daemon {
     // Every controller needs the Node objects (this node's IPs and pod CIDRs, the peers).
     this.watch.views('nodes');
     const events = new EventRecorder(this.deps.transport, clock, logger.child('events'), { node: config.nodeName });
-    const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger, rejections: new Rejections(logger, this.metrics, events), api: this.deps.transport };
+    const ctx: ControllerContext = { config, watch: this.watch, kernel: this.deps.kernel, health: this.health, metrics: this.metrics, clock, logger, rejections: new Rejections(logger, this.metrics, events), api: this.deps.transport, servedFrontends: new ServedFrontends() };
     const controllers: Controller[] = [];
     for (const make of this.deps.controllers) controllers.push(await make(ctx));
     // What needs no API object (the firewall reads the kernel) runs while the informers list.

@@ -28,6 +28,33 @@ describe('service proxy controller (nftables on fakes, real watch layer against 
     assert.ok(h.health.healthy());
   });
 
+  it("tells the router what it committed, after the commit: a Local LoadBalancer IP is served only with a local endpoint in the kernel", async () => {
+    h = await harness();
+    const key = '198.19.1.7 . tcp . 80';
+    assert.equal(h.served.state(4, key), 'absent');
+    // Each notification comes after the commit: the kernel already answers as the state says.
+    const seen: string[] = [];
+    const early: string[] = [];
+    h.served.subscribe(() => {
+      const st = h.served.state(4, key);
+      seen.push(st);
+      const kernel = h.eval({ dst: '198.19.1.7', dport: 80 });
+      if (st === 'served' && kernel.backends.length === 0) early.push(`said served while the kernel had ${kernel.action}`);
+    });
+    await h.client.create(service('lb', { type: 'LoadBalancer', clusterIP: CIP, externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, nodePort: 30081 }] }, { status: { loadBalancer: { ingress: [{ ip: '198.19.1.7' }] } } }));
+    await h.until('the LB frontend committed without endpoints', () => h.served.state(4, key) === 'no-endpoints');
+    assert.equal(h.served.state(4, `${CIP} . tcp . 80`), 'no-endpoints');
+    await h.client.create(slice('lb', [{ ip: '198.18.65.2', node: 'node-b' }], [{ name: 'http', port: 8080 }]));
+    await h.until('the ClusterIP served by the remote endpoint', () => h.served.state(4, `${CIP} . tcp . 80`) === 'served');
+    assert.equal(h.served.state(4, key), 'no-endpoints', 'no local endpoint: the Local LB IP is not served here');
+    await h.client.patch('EndpointSlice', 'default', 'lb-abc', { endpoints: [{ addresses: ['198.18.65.2'], conditions: { ready: true }, nodeName: 'node-b' }, { addresses: ['198.18.64.2'], conditions: { ready: true }, nodeName: NODE }] });
+    await h.until('the local endpoint committed', () => h.served.state(4, key) === 'served');
+    assert.ok(seen.includes('served'));
+    assert.deepEqual(early, []);
+    await h.client.delete('Service', 'default', 'lb');
+    await h.until('gone', () => h.served.state(4, key) === 'absent');
+  });
+
   it('NodePort on the node IP; externalTrafficPolicy Local keeps the client address and only local endpoints', async () => {
     h = await harness();
     await h.client.create(web({ type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 30080, protocol: 'TCP' }] }));

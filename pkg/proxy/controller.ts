@@ -20,7 +20,7 @@ import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
 import { parseService, serviceParseConfig } from '../k8s/kinds/service.js';
 import { eventTargetOf, type EventTarget } from '../k8s/events.js';
 import { NFT_SCHEDULERS } from './nft/layout.js';
-import type { NodeContext } from './model/types.js';
+import type { FamilyModel, Frontend, NodeContext } from './model/types.js';
 import { explainServices } from './inspect-services.js';
 import type { InspectHandler } from '../runtime/inspect.js';
 import type { ProxyBackend, RemovedBackend, SyncMode } from './backend.js';
@@ -67,6 +67,8 @@ export class ProxyController implements Controller {
   private readonly families: Family[];
   private readonly unsubscribe: (() => void)[] = [];
   private node: NodeContext | undefined;
+  /** The frontends in the kernel, per family, as last committed (what the router may advertise). */
+  private readonly committed = new Map<Family, Map<string, Frontend>>();
   private nodeDirty = true;
   private localIPs: IP[] = [];
   private readonly ipvsOnly = new Map<string, { readonly limits: string; readonly object: EventTarget }>();
@@ -106,6 +108,29 @@ export class ProxyController implements Controller {
     // Handlers only record changes, so they run from the first listed object on (parsing overlaps the
     // initial list); nothing is applied before start(), which the daemon calls once caches synced.
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice), this.views.nodes.subscribe(this.onNode));
+    ctx.servedFrontends?.attach((family, key) => {
+      const fe = this.committed.get(family)?.get(key);
+      return fe === undefined ? 'absent' : fe.backends.length > 0 ? 'served' : 'no-endpoints';
+    });
+  }
+
+  /** Records what one family's sync committed (every frontend after a full one); whether a frontend changed. */
+  private noteCommitted(family: Family, model: FamilyModel, keys: Iterable<string> | 'all'): boolean {
+    if (keys === 'all') {
+      this.committed.set(family, new Map(model.frontends));
+      return true;
+    }
+    let m = this.committed.get(family);
+    if (!m) this.committed.set(family, (m = new Map<string, Frontend>()));
+    let any = false;
+    for (const k of keys) {
+      const fe = model.frontends.get(k);
+      if (m.get(k) === fe) continue;
+      any = true;
+      if (fe) m.set(k, fe);
+      else m.delete(k);
+    }
+    return any;
   }
 
   private async chooseBackend(): Promise<void> {
@@ -274,13 +299,18 @@ export class ProxyController implements Controller {
     let mode: SyncMode = 'noop';
     let writes = 0;
     const removed: { family: Family; r: RemovedBackend }[] = [];
+    let frontendsChanged = false;
     for (const b of this.backends) {
-      const res = await b.sync(this.tracker.model(b.family, node), changed.get(b.family) ?? new Set(), renderCtx);
+      const model = this.tracker.model(b.family, node);
+      const keys = changed.get(b.family) ?? new Set<string>();
+      const res = await b.sync(model, keys, renderCtx);
       if (res.mode === 'full' || (res.mode === 'partial' && mode === 'noop')) mode = res.mode;
       writes += res.writes;
       for (const r of res.removedBackends) removed.push({ family: b.family, r });
+      if (this.noteCommitted(b.family, model, res.mode === 'full' ? 'all' : keys)) frontendsChanged = true;
     }
     // After commit.
+    if (frontendsChanged) this.ctx.servedFrontends?.committed();
     if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, services: services.length <= 5 ? services.join(',') : `${services.length} services` });
     const seconds = (this.ctx.clock.monotonicMs() - t0) / 1000;
     this.metrics.syncTime.observe(seconds);

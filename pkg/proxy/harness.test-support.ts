@@ -11,6 +11,7 @@ import { FakeIptables } from '../linux/iptables/fake.js';
 import { FakeIpset } from '../linux/ipset/fake.js';
 import { HealthChecker } from '../runtime/health.js';
 import { Rejections } from '../runtime/rejections.js';
+import { ServedFrontends } from '../runtime/served-frontends.js';
 import { EventRecorder } from '../k8s/events.js';
 import { DaemonMetrics } from '../runtime/metrics.js';
 import { loadConfig } from '../options/load-config.js';
@@ -41,6 +42,8 @@ export interface Harness {
   readonly health: HealthChecker;
   readonly lines: string[];
   readonly controller: ProxyController;
+  /** What the controller tells the router of its committed frontends. */
+  readonly served: ServedFrontends;
   eval(p: Partial<Packet> & Pick<Packet, 'dst' | 'dport'>): Verdict;
   until(what: string, cond: () => boolean | Promise<boolean>, ms?: number): Promise<void>;
   /**
@@ -109,7 +112,8 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
     kernel = realKernelWith(exec, variant);
     deps = { nft: kernel.nft, netlink: kernel.netlink, conntrack: realConntrack(exec), openIpvs: () => Promise.resolve(ipvs), ...opts.dsr };
   }
-  const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc) }, deps);
+  const served = new ServedFrontends();
+  const controller = new ProxyController({ config: r.config, watch, kernel, health, metrics, clock, logger, rejections: new Rejections(logger, metrics, new EventRecorder(new KubeTransport(kc), clock, logger, { node: 'node-a' })), api: new KubeTransport(kc), servedFrontends: served }, deps);
   await client.create(node(NODE, NODE_IP, '198.18.64.0/24', 'zone-a', r.config.enableIPv6 ? '2001:db8::10' : undefined));
   await client.create(node('node-b', '198.18.0.11', '198.18.65.0/24', 'zone-b'));
   watch.start();
@@ -142,6 +146,7 @@ export async function harness(args: string[] = [], opts: { readonly ipvs?: FakeI
     health,
     lines,
     controller,
+    served,
     eval: (p) => evaluate(nft, { family: p.dst.includes(':') ? 6 : 4, src: '198.18.64.5', protocol: 'tcp', hook: 'prerouting', ...p }),
     until,
     advance: async (ms: number, o: { readonly waitForSync?: boolean } = {}) => {

@@ -26,7 +26,7 @@ import { withNexthop, type NexthopState } from './nexthops.js';
 import type { BestChange } from '../bgp/speaker/speaker.js';
 import type { LearnedPath } from '../bgp/speaker/rib.js';
 import type { Route } from '../linux/netlink/types.js';
-import { advertisesByAnnotation, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
+import { advertisesByAnnotation, servedBy, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
 import { SpeakerHost } from './speaker-host.js';
 import type { BfdTransport } from '../bfd/transport.js';
 import { udpBfdTransport } from '../bfd/udp-transport.js';
@@ -52,6 +52,8 @@ export class RoutingController implements Controller {
   /** Services and which of them have a ready endpoint here, parsed on arrival (for VIP advertisement). */
   private readonly vipServices = new Map<string, ServiceInfo>();
   private readonly localSlices = new Map<string, { readonly service: string; readonly localReady: boolean }>();
+  /** Service addresses the last sync would have advertised but this node's proxy had not committed yet. */
+  private vipsWithheld = 0;
   private readonly unsubscribe: (() => void)[] = [];
   private unwatchRoutes: (() => void) | undefined;
   /** When the kernel state we only write on change (sysctls, chains, sets, tunnel neighbours) was last re-checked. */
@@ -103,6 +105,11 @@ export class RoutingController implements Controller {
     this.logger = ctx.logger.child('routing');
     this.views = { ...ctx.watch.views('nodes'), ...ctx.watch.viewsWith({ cache: 'metadata' }, 'services', 'endpointSlices') };
     this.unsubscribe.push(this.views.services.subscribe(this.onService), this.views.endpointSlices.subscribe(this.onSlice));
+    // A withheld address is advertised once the proxy has committed it.
+    const served = ctx.servedFrontends;
+    if (served) this.unsubscribe.push(served.subscribe(() => {
+      if (this.vipsWithheld > 0) this.requestSync();
+    }));
     this.metrics = routingMetrics(ctx.metrics);
     this.families = enabledFamilies(ctx.config);
     this.runner = new BoundedFrequencyRunner((trigger) => this.run(trigger), { name: this.name, minIntervalMs: 0, maxIntervalMs: Math.min(this.syncPeriodMs, ctx.config.router.injectedRoutesSyncPeriodMs), retryAfterMs: 2000, onResult: syncResultHook(ctx, this.name) }, ctx.clock, this.logger);
@@ -148,7 +155,10 @@ export class RoutingController implements Controller {
     const local = new Set<string>();
     for (const s of this.localSlices.values()) if (s.localReady) local.add(s.service);
     const r = this.ctx.config.router;
-    return vipsToAdvertise(this.vipServices, (svc) => local.has(svc), { clusterIP: r.advertiseClusterIP, externalIP: r.advertiseExternalIP, loadBalancerIP: r.advertiseLoadBalancerIP });
+    const served = this.ctx.servedFrontends;
+    const { vips, withheld } = vipsToAdvertise(this.vipServices, (svc) => local.has(svc), { clusterIP: r.advertiseClusterIP, externalIP: r.advertiseExternalIP, loadBalancerIP: r.advertiseLoadBalancerIP }, served?.attached === true ? servedBy((f, k) => served.state(f, k)) : undefined);
+    this.vipsWithheld = withheld;
+    return vips;
   }
 
   start(): Promise<void> {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { toKubeObject } from '../k8s/object.js';
 import { parseService, type ServiceInfo, type ServiceParseConfig } from '../k8s/kinds/service.js';
 import type { CIDR } from '../util/ip.js';
-import { sliceLocalReady, vipsToAdvertise } from './service-vips.js';
+import { servedBy, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
+import type { FrontendState } from '../runtime/served-frontends.js';
 
 const cfg: ServiceParseConfig = {
   serviceClusterIPRanges: ['198.18.128.0/20' as CIDR],
@@ -26,29 +27,48 @@ const none = { clusterIP: false, externalIP: false, loadBalancerIP: false };
 describe('routing: VIPs to advertise come from the Service model the proxy serves', () => {
   it('advertises cluster, external and LoadBalancer IPs by flag', () => {
     const s = service('a', { type: 'LoadBalancer', clusterIP: '198.18.128.10', externalIPs: ['198.19.0.5'] }, { ingress: [{ ip: '198.19.1.7' }] });
-    assert.deepEqual(vipsToAdvertise([s], () => false, all), ['198.18.128.10/32', '198.19.0.5/32', '198.19.1.7/32']);
-    assert.deepEqual(vipsToAdvertise([s], () => false, none), []);
+    assert.deepEqual(vipsToAdvertise([s], () => false, all).vips, ['198.18.128.10/32', '198.19.0.5/32', '198.19.1.7/32']);
+    assert.deepEqual(vipsToAdvertise([s], () => false, none).vips, []);
   });
 
   it('never announces an address the proxy refuses, whatever the annotation says', () => {
     const ann = { 'kube-router.io/service.advertise.externalip': 'true', 'kube-router.io/service.advertise.loadbalancerip': 'true' };
     const outside = service('outside', { type: 'LoadBalancer', clusterIP: '198.18.128.11', externalIPs: ['198.18.99.1', '198.18.128.99'] }, { annotations: ann, ingress: [{ ip: '198.18.77.7' }, { ip: '198.19.1.8', ipMode: 'Proxy' }] });
-    assert.deepEqual(vipsToAdvertise([outside], () => true, none), []);
+    assert.deepEqual(vipsToAdvertise([outside], () => true, none).vips, []);
     const skip = service('skip', { type: 'LoadBalancer', clusterIP: '198.18.128.12' }, { annotations: { ...ann, 'kube-router.io/service.skiplbips': 'true' }, ingress: [{ ip: '198.19.1.9' }] });
-    assert.deepEqual(vipsToAdvertise([skip], () => true, all), ['198.18.128.12/32']);
+    assert.deepEqual(vipsToAdvertise([skip], () => true, all).vips, ['198.18.128.12/32']);
   });
 
   it('an annotation narrows or widens the flags for its own Service', () => {
     const off = service('off', { clusterIP: '198.18.128.13' }, { annotations: { 'kube-router.io/service.advertise.clusterip': 'false' } });
     const on = service('on', { clusterIP: '198.18.128.14' }, { annotations: { 'kube-router.io/service.advertise.clusterip': 'true' } });
-    assert.deepEqual(vipsToAdvertise([off, on], () => false, all), ['198.18.128.14/32']);
-    assert.deepEqual(vipsToAdvertise([off, on], () => false, none), ['198.18.128.14/32']);
+    assert.deepEqual(vipsToAdvertise([off, on], () => false, all).vips, ['198.18.128.14/32']);
+    assert.deepEqual(vipsToAdvertise([off, on], () => false, none).vips, ['198.18.128.14/32']);
   });
 
   it('a Local traffic policy is advertised only while this node has a ready local endpoint', () => {
     const s = service('local', { type: 'LoadBalancer', clusterIP: '198.18.128.15', externalTrafficPolicy: 'Local' }, { ingress: [{ ip: '198.19.1.10' }] });
-    assert.deepEqual(vipsToAdvertise([s], () => false, all), ['198.18.128.15/32']);
-    assert.deepEqual(vipsToAdvertise([s], (k) => k === 'default/local', all), ['198.18.128.15/32', '198.19.1.10/32']);
+    assert.deepEqual(vipsToAdvertise([s], () => false, all).vips, ['198.18.128.15/32']);
+    assert.deepEqual(vipsToAdvertise([s], (k) => k === 'default/local', all).vips, ['198.18.128.15/32', '198.19.1.10/32']);
+  });
+
+  it("an address is advertised only once this node's proxy has committed it: a Local one with an endpoint", () => {
+    const lb = service('lb', { type: 'LoadBalancer', clusterIP: '198.18.128.16', externalTrafficPolicy: 'Local', ports: [{ port: 80 }, { port: 443 }] }, { ingress: [{ ip: '198.19.1.11' }] });
+    const kernel = new Map<string, FrontendState>();
+    const served = servedBy((family, key) => {
+      assert.equal(family, 4);
+      return kernel.get(key) ?? 'absent';
+    });
+    const local = (): boolean => true;
+    // Nothing committed yet: both addresses wait.
+    assert.deepEqual(vipsToAdvertise([lb], local, all, served), { vips: [], withheld: 2 });
+    // The cluster IP is served even without endpoints (the proxy refuses the connection); the Local LB IP is not.
+    kernel.set('198.18.128.16 . tcp . 80', 'no-endpoints');
+    kernel.set('198.19.1.11 . tcp . 80', 'no-endpoints');
+    assert.deepEqual(vipsToAdvertise([lb], local, all, served), { vips: ['198.18.128.16/32'], withheld: 1 });
+    // One port of the Service with its local endpoint committed is enough.
+    kernel.set('198.19.1.11 . tcp . 443', 'served');
+    assert.deepEqual(vipsToAdvertise([lb], local, all, served), { vips: ['198.18.128.16/32', '198.19.1.11/32'], withheld: 0 });
   });
 
   it('reads local readiness from the parsed EndpointSlice', () => {

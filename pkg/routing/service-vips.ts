@@ -1,7 +1,9 @@
 import type { KubeObject } from '../k8s/object.js';
 import { parseEndpointSlice } from '../k8s/kinds/endpoint-slice.js';
 import type { ServiceInfo } from '../k8s/kinds/service.js';
-import { familyOf, type CIDR, type IP } from '../util/ip.js';
+import { familyOf, type CIDR, type Family, type IP } from '../util/ip.js';
+import { frontendKey } from '../proxy/model/compute.js';
+import type { FrontendState } from '../runtime/served-frontends.js';
 
 /** Whether an EndpointSlice has a ready endpoint on this node, and which service it belongs to. */
 export function sliceLocalReady(o: KubeObject, nodeName: string): { readonly service: string; readonly localReady: boolean } | undefined {
@@ -16,20 +18,44 @@ export function advertisesByAnnotation(s: ServiceInfo): boolean {
 }
 
 /**
+ * Whether this node's service proxy has committed a frontend of the Service at `ip`: with an endpoint
+ * when `local` (a Local traffic policy), at all otherwise (no endpoints: the proxy refuses the
+ * connection, as it should).
+ */
+export type ServedCheck = (s: ServiceInfo, ip: IP, local: boolean) => boolean;
+
+/** A ServedCheck over the proxy's committed frontends: any port of the Service will do. */
+export function servedBy(state: (family: Family, key: string) => FrontendState): ServedCheck {
+  return (s, ip, local) =>
+    s.ports.some((p) => {
+      const st = state(familyOf(ip), frontendKey(ip, p.protocol, p.port));
+      return st === 'served' || (!local && st === 'no-endpoints');
+    });
+}
+
+/**
  * The service addresses this node advertises (upstream's rules): by flag or annotation; a VIP whose
  * traffic policy is Local is withdrawn while this node has no ready local endpoint. The addresses
  * come from the same parsed Service the proxy serves, so an address the proxy refuses (outside its
  * range, `ipMode: Proxy`, `skiplbips`) is never announced: an annotation narrows or widens the flags,
- * never the ranges. Pure.
+ * never the ranges. An address is announced only once `served` says the proxy has committed it
+ * (`withheld` counts those still waiting). Pure.
  */
-export function vipsToAdvertise(services: Iterable<[string, ServiceInfo]>, hasLocal: (svc: string) => boolean, flags: { readonly clusterIP: boolean; readonly externalIP: boolean; readonly loadBalancerIP: boolean }): CIDR[] {
+export function vipsToAdvertise(services: Iterable<[string, ServiceInfo]>, hasLocal: (svc: string) => boolean, flags: { readonly clusterIP: boolean; readonly externalIP: boolean; readonly loadBalancerIP: boolean }, served: ServedCheck = () => true): { vips: CIDR[]; withheld: number } {
   const out = new Set<string>();
+  let withheld = 0;
   const host = (ip: IP): string => `${ip}/${familyOf(ip) === 4 ? 32 : 128}`;
+  const add = (s: ServiceInfo, ips: readonly IP[], local: boolean): void => {
+    for (const ip of ips) {
+      if (served(s, ip, local)) out.add(host(ip));
+      else withheld++;
+    }
+  };
   for (const [key, s] of services) {
-    if (s.advertise.clusterIP ?? flags.clusterIP) if (!s.internalLocal || hasLocal(key)) for (const ip of s.clusterIPs) out.add(host(ip));
+    if (s.advertise.clusterIP ?? flags.clusterIP) if (!s.internalLocal || hasLocal(key)) add(s, s.clusterIPs, s.internalLocal);
     const ext = !s.externalLocal || hasLocal(key);
-    if ((s.advertise.externalIP ?? flags.externalIP) && ext) for (const ip of s.externalIPs) out.add(host(ip));
-    if ((s.advertise.loadBalancerIP ?? flags.loadBalancerIP) && ext) for (const ip of s.loadBalancerIPs) out.add(host(ip));
+    if ((s.advertise.externalIP ?? flags.externalIP) && ext) add(s, s.externalIPs, s.externalLocal);
+    if ((s.advertise.loadBalancerIP ?? flags.loadBalancerIP) && ext) add(s, s.loadBalancerIPs, s.externalLocal);
   }
-  return [...out].sort() as CIDR[];
+  return { vips: [...out].sort() as CIDR[], withheld };
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../util/logger.js';
 import type { Rejections } from './rejections.js';
 import type { KernelAdapters } from '../linux/adapters.js';
 import type { ApiTransport } from '../k8s/transport.js';
+import type { ServedFrontends } from './served-frontends.js';
 
 /** What every controller is built from. Controllers take only what they need from it. */
 export interface ControllerContext {
@@ -21,6 +22,8 @@ export interface ControllerContext {
   readonly rejections: Rejections;
   /** Writes to the API beyond the watch layer (the allocator's Lease and Service status). */
   readonly api: ApiTransport;
+  /** The service proxy's committed frontends, for the router's advertisements (absent: none in this process). */
+  readonly servedFrontends?: ServedFrontends;
 }
 
 /**

@@ -43,6 +43,12 @@ export interface PeerBfd {
 }
 
 /** A prefix we originate, and to whom. */
+/** What a peer's export depends on besides the routes: iBGP or not, and the families its session carries. */
+interface ExportContext {
+  readonly ibgp: boolean;
+  readonly families: ReadonlySet<Family>;
+}
+
 export interface Origination {
   readonly prefix: CIDR;
   readonly communities: readonly number[];
@@ -125,6 +131,8 @@ export interface SpeakerCounters {
 export class BgpSpeaker {
   private readonly peers = new Map<string, Peer>();
   private originations: readonly Origination[] = [];
+  /** The same, by prefix (in order), for a reflector's per-prefix export. */
+  private originationsByPrefix = new Map<string, Origination[]>();
   private servers: Server[] = [];
   private readonly listeners = new Set<(c: BestChange) => void>();
   private readonly offBfd: (() => void) | undefined;
@@ -286,6 +294,8 @@ export class BgpSpeaker {
     const key = (l: readonly Origination[]): string => JSON.stringify([...l].sort((a, b) => (a.prefix < b.prefix ? -1 : 1)));
     if (key(list) === key(this.originations)) return;
     this.originations = [...list];
+    this.originationsByPrefix = new Map();
+    for (const o of list) this.originationsByPrefix.set(o.prefix, [...(this.originationsByPrefix.get(o.prefix) ?? []), o]);
     for (const p of this.peers.values()) this.advertise(p);
   }
 
@@ -494,7 +504,14 @@ export class BgpSpeaker {
         this.pending = set;
       }
     }
-    if (this.cfg.rrClusterId) for (const p of this.peers.values()) this.advertise(p);
+    // A reflector re-exports what changed: only those prefixes, so a burst of UPDATEs costs each
+    // peer the prefixes it carried, not its whole table per message.
+    if (this.cfg.rrClusterId) {
+      for (const p of this.peers.values()) {
+        if (prefixes === undefined) this.advertise(p);
+        else this.advertisePrefixes(p, prefixes);
+      }
+    }
     if (this.notifyQueued) return;
     this.notifyQueued = true;
     queueMicrotask(() => {
@@ -511,42 +528,69 @@ export class BgpSpeaker {
     });
   }
 
+  /** Whether a peer is iBGP and which families its session carries; undefined before it is up. */
+  private exportContext(p: Peer): ExportContext | undefined {
+    const n = p.negotiated;
+    if (!n) return undefined;
+    return { ibgp: p.spec.asn === this.cfg.localAs, families: new Set(n.families.map((f) => (f.afi === Afi.IPv6 ? 6 : 4))) };
+  }
+
+  /** One of our originations as a peer gets it, or undefined when it is not for that peer. */
+  private originated(p: Peer, o: Origination, c: ExportContext): OutPath | undefined {
+    if (o.to === 'nodes' && p.spec.kind !== 'node') return undefined;
+    if (o.to === 'external' && p.spec.kind !== 'external') return undefined;
+    const f = familyOf(o.prefix);
+    const nh = this.nextHopFor(p, f);
+    if (!c.families.has(f) || !nh) return undefined;
+    const prepend = !c.ibgp && o.prepend ? Array.from({ length: o.prepend.count }, () => o.prepend?.asn ?? this.cfg.localAs) : [];
+    return { prefix: o.prefix, nextHop: nh, asPath: c.ibgp ? [] : [this.cfg.localAs, ...prepend], origin: 0, ...(c.ibgp ? { localPref: 100 } : {}), communities: o.communities };
+  }
+
+  /** Route reflection (RFC 4456 8): a learned best path as a peer gets it (from a client to everyone, from a non-client to clients), or undefined. */
+  private reflected(p: Peer, path: LearnedPath, c: ExportContext): OutPath | undefined {
+    const cluster = this.cfg.rrClusterId;
+    if (!cluster || !c.ibgp || !path.ibgp || path.peer === p.spec.address || !c.families.has(familyOf(path.prefix))) return undefined;
+    const from = this.peers.get(path.peer);
+    if (!(from?.spec.rrClient || p.spec.rrClient)) return undefined;
+    return {
+      prefix: path.prefix,
+      nextHop: path.nextHop,
+      asPath: path.asPath,
+      origin: path.origin,
+      localPref: path.localPref ?? 100,
+      ...(path.med !== undefined ? { med: path.med } : {}),
+      communities: path.communities,
+      originatorId: path.originatorId ?? path.peerId,
+      clusterList: [cluster, ...(path.clusterList ?? [])],
+    };
+  }
+
   /** What a peer should have from us now. */
   private exportFor(p: Peer): Map<string, OutPath> {
     const out = new Map<string, OutPath>();
-    const n = p.negotiated;
-    if (!n) return out;
-    const ibgp = p.spec.asn === this.cfg.localAs;
-    const families = new Set(n.families.map((f) => (f.afi === Afi.IPv6 ? 6 : 4)));
+    const c = this.exportContext(p);
+    if (!c) return out;
     for (const o of this.originations) {
-      if (o.to === 'nodes' && p.spec.kind !== 'node') continue;
-      if (o.to === 'external' && p.spec.kind !== 'external') continue;
-      const f = familyOf(o.prefix);
-      const nh = this.nextHopFor(p, f);
-      if (!families.has(f) || !nh) continue;
-      const prepend = !ibgp && o.prepend ? Array.from({ length: o.prepend.count }, () => o.prepend?.asn ?? this.cfg.localAs) : [];
-      out.set(o.prefix, { prefix: o.prefix, nextHop: nh, asPath: ibgp ? [] : [this.cfg.localAs, ...prepend], origin: 0, ...(ibgp ? { localPref: 100 } : {}), communities: o.communities });
+      const v = this.originated(p, o, c);
+      if (v) out.set(o.prefix, v);
     }
-    // Route reflection (RFC 4456 8): from a client to everyone, from a non-client to clients.
-    if (this.cfg.rrClusterId && ibgp) {
+    if (this.cfg.rrClusterId && c.ibgp) {
       for (const [k, path] of this.best()) {
-        if (out.has(k) || !path.ibgp || path.peer === p.spec.address || !families.has(familyOf(path.prefix))) continue;
-        const from = this.peers.get(path.peer);
-        if (!(from?.spec.rrClient || p.spec.rrClient)) continue;
-        out.set(k, {
-          prefix: path.prefix,
-          nextHop: path.nextHop,
-          asPath: path.asPath,
-          origin: path.origin,
-          localPref: path.localPref ?? 100,
-          ...(path.med !== undefined ? { med: path.med } : {}),
-          communities: path.communities,
-          originatorId: path.originatorId ?? path.peerId,
-          clusterList: [this.cfg.rrClusterId, ...(path.clusterList ?? [])],
-        });
+        if (out.has(k)) continue;
+        const v = this.reflected(p, path, c);
+        if (v) out.set(k, v);
       }
     }
     return out;
+  }
+
+  /** What a peer should have from us now for one prefix: what exportFor would hold for it. */
+  private exportOne(p: Peer, k: string, c: ExportContext): OutPath | undefined {
+    let v: OutPath | undefined;
+    for (const o of this.originationsByPrefix.get(k) ?? []) v = this.originated(p, o, c) ?? v;
+    if (v) return v;
+    const path = this.cfg.rrClusterId && c.ibgp ? this.best().get(k) : undefined;
+    return path ? this.reflected(p, path, c) : undefined;
   }
 
   /**
@@ -573,6 +617,29 @@ export class BgpSpeaker {
     for (const prefix of r.unsent) next.delete(prefix);
     if (r.unsent.length > 0) this.deps.logger.warn('bgp routes not advertised: their attributes do not fit one UPDATE', { peer: p.spec.address, routes: r.unsent.length, first: r.unsent[0] });
     for (const u of r.updates) p.session.send(u);
+  }
+
+  /** advertise() for some prefixes only: the rest of the peer's Adj-RIB-Out stays as it is. */
+  private advertisePrefixes(p: Peer, prefixes: Iterable<string>): void {
+    const n = p.negotiated;
+    const c = this.exportContext(p);
+    if (!n || !c) return;
+    const before = new Map<string, OutPath>();
+    const next = new Map<string, OutPath>();
+    const keys = new Set(prefixes);
+    for (const k of keys) {
+      const had = p.adjOut.get(k);
+      if (had) before.set(k, had);
+      const want = this.exportOne(p, k, c);
+      if (want) next.set(k, want);
+    }
+    this.sendDiff(p, n, before, next);
+    this.count(before, next);
+    for (const k of keys) {
+      const v = next.get(k);
+      if (v) p.adjOut.set(k, v);
+      else p.adjOut.delete(k);
+    }
   }
 
   private advertise(p: Peer): void {

@@ -299,7 +299,6 @@ export class ProxyController implements Controller {
     let mode: SyncMode = 'noop';
     let writes = 0;
     const removed: { family: Family; r: RemovedBackend }[] = [];
-    let frontendsChanged = false;
     for (const b of this.backends) {
       const model = this.tracker.model(b.family, node);
       const keys = changed.get(b.family) ?? new Set<string>();
@@ -307,10 +306,10 @@ export class ProxyController implements Controller {
       if (res.mode === 'full' || (res.mode === 'partial' && mode === 'noop')) mode = res.mode;
       writes += res.writes;
       for (const r of res.removedBackends) removed.push({ family: b.family, r });
-      if (this.noteCommitted(b.family, model, res.mode === 'full' ? 'all' : keys)) frontendsChanged = true;
+      // Told per family, right after its commit: a later family's failure must not leave it untold.
+      if (this.noteCommitted(b.family, model, res.mode === 'full' ? 'all' : keys)) this.ctx.servedFrontends?.committed();
     }
     // After commit.
-    if (frontendsChanged) this.ctx.servedFrontends?.committed();
     if (mode !== 'noop') this.logger.v(2, 'kernel committed', { mode, services: services.length <= 5 ? services.join(',') : `${services.length} services` });
     const seconds = (this.ctx.clock.monotonicMs() - t0) / 1000;
     this.metrics.syncTime.observe(seconds);

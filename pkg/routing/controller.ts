@@ -156,7 +156,8 @@ export class RoutingController implements Controller {
     for (const s of this.localSlices.values()) if (s.localReady) local.add(s.service);
     const r = this.ctx.config.router;
     const served = this.ctx.servedFrontends;
-    const { vips, withheld } = vipsToAdvertise(this.vipServices, (svc) => local.has(svc), { clusterIP: r.advertiseClusterIP, externalIP: r.advertiseExternalIP, loadBalancerIP: r.advertiseLoadBalancerIP }, served?.attached === true ? servedBy((f, k) => served.state(f, k)) : undefined);
+    const check = served?.attached === true ? servedBy((f, k) => served.state(f, k), this.families) : undefined;
+    const { vips, withheld } = vipsToAdvertise(this.vipServices, (svc) => local.has(svc), { clusterIP: r.advertiseClusterIP, externalIP: r.advertiseExternalIP, loadBalancerIP: r.advertiseLoadBalancerIP }, check);
     this.vipsWithheld = withheld;
     return vips;
   }

@@ -6,7 +6,7 @@ import { servedBy, sliceLocalReady, vipsToAdvertise } from './service-vips.js';
 import type { FrontendState } from '../runtime/served-frontends.js';
 
 const cfg: ServiceParseConfig = {
-  serviceClusterIPRanges: ['198.18.128.0/20' as CIDR],
+  serviceClusterIPRanges: ['198.18.128.0/20' as CIDR, '2001:db8::/112' as CIDR],
   serviceExternalIPRanges: ['198.19.0.0/24' as CIDR],
   loadBalancerIPRanges: ['198.19.1.0/24' as CIDR],
   strictExternalIPValidation: true,
@@ -58,7 +58,7 @@ describe('routing: VIPs to advertise come from the Service model the proxy serve
     const served = servedBy((family, key) => {
       assert.equal(family, 4);
       return kernel.get(key) ?? 'absent';
-    });
+    }, [4]);
     const local = (): boolean => true;
     // Nothing committed yet: both addresses wait.
     assert.deepEqual(vipsToAdvertise([lb], local, all, served), { vips: [], withheld: 2 });
@@ -69,6 +69,10 @@ describe('routing: VIPs to advertise come from the Service model the proxy serve
     // One port of the Service with its local endpoint committed is enough.
     kernel.set('198.19.1.11 . tcp . 443', 'served');
     assert.deepEqual(vipsToAdvertise([lb], local, all, served), { vips: ['198.18.128.16/32', '198.19.1.11/32'], withheld: 0 });
+    // On an IPv4-only node an IPv6 address is not waited for (the proxy never commits it; the speaker sends none).
+    const v6 = service('v6', { clusterIP: '198.18.128.17', clusterIPs: ['198.18.128.17', '2001:db8::17'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'PreferDualStack' });
+    kernel.set('198.18.128.17 . tcp . 80', 'no-endpoints');
+    assert.deepEqual(vipsToAdvertise([v6], local, all, served), { vips: ['198.18.128.17/32', '2001:db8::17/128'], withheld: 0 });
   });
 
   it('reads local readiness from the parsed EndpointSlice', () => {

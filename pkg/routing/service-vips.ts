@@ -24,13 +24,20 @@ export function advertisesByAnnotation(s: ServiceInfo): boolean {
  */
 export type ServedCheck = (s: ServiceInfo, ip: IP, local: boolean) => boolean;
 
-/** A ServedCheck over the proxy's committed frontends: any port of the Service will do. */
-export function servedBy(state: (family: Family, key: string) => FrontendState): ServedCheck {
-  return (s, ip, local) =>
-    s.ports.some((p) => {
-      const st = state(familyOf(ip), frontendKey(ip, p.protocol, p.port));
+/**
+ * A ServedCheck over the proxy's committed frontends: any port of the Service will do. An address of a
+ * family this node does not run (`families`) is left as it was, to the speaker, which sends none: the
+ * proxy never commits it, and waiting for it would make every proxy commit ask the router for a sync.
+ */
+export function servedBy(state: (family: Family, key: string) => FrontendState, families: readonly Family[]): ServedCheck {
+  return (s, ip, local) => {
+    const family = familyOf(ip);
+    if (!families.includes(family)) return true;
+    return s.ports.some((p) => {
+      const st = state(family, frontendKey(ip, p.protocol, p.port));
       return st === 'served' || (!local && st === 'no-endpoints');
     });
+  };
 }
 
 /**

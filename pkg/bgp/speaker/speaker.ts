@@ -43,6 +43,10 @@ export interface PeerBfd {
 }
 
 /** A prefix we originate, and to whom. */
+function sameOrigination(a: Origination, b: Origination): boolean {
+  return a.prefix === b.prefix && a.to === b.to && a.communities.length === b.communities.length && a.communities.every((c, i) => c === b.communities[i]) && a.prepend?.asn === b.prepend?.asn && a.prepend?.count === b.prepend?.count;
+}
+
 /** What a peer's export depends on besides the routes: iBGP or not, and the families its session carries. */
 interface ExportContext {
   readonly ibgp: boolean;
@@ -290,13 +294,24 @@ export class BgpSpeaker {
     }
   }
 
+  /** What we originate. Only the prefixes whose originations changed are exported again. */
   setOriginations(list: readonly Origination[]): void {
-    const key = (l: readonly Origination[]): string => JSON.stringify([...l].sort((a, b) => (a.prefix < b.prefix ? -1 : 1)));
-    if (key(list) === key(this.originations)) return;
+    const next = new Map<string, Origination[]>();
+    for (const o of list) {
+      const same = next.get(o.prefix);
+      if (same) same.push(o);
+      else next.set(o.prefix, [o]);
+    }
+    const changed = new Set<string>();
+    for (const [k, os] of next) {
+      const had = this.originationsByPrefix.get(k);
+      if (!had || had.length !== os.length || !os.every((o, i) => sameOrigination(o, had[i] as Origination))) changed.add(k);
+    }
+    for (const k of this.originationsByPrefix.keys()) if (!next.has(k)) changed.add(k);
+    if (changed.size === 0) return;
     this.originations = [...list];
-    this.originationsByPrefix = new Map();
-    for (const o of list) this.originationsByPrefix.set(o.prefix, [...(this.originationsByPrefix.get(o.prefix) ?? []), o]);
-    for (const p of this.peers.values()) this.advertise(p);
+    this.originationsByPrefix = next;
+    for (const p of this.peers.values()) this.advertisePrefixes(p, changed);
   }
 
   /** The best learned path per prefix (not our own originations). */
@@ -654,13 +669,13 @@ export class BgpSpeaker {
   private count(before: ReadonlyMap<string, OutPath>, after: ReadonlyMap<string, OutPath>): void {
     const c = this.deps.counters;
     if (!c) return;
-    const vip = new Set(this.originations.filter((o) => o.to === 'external').map((o) => o.prefix as string));
+    const isVip = (k: string): boolean => this.originationsByPrefix.get(k)?.some((o) => o.to === 'external') ?? false;
     let podRoute = 0;
     let advertiseVip = 0;
     let withdrawVip = 0;
     for (const [k, path] of after) {
       if (before.get(k) === path) continue;
-      if (vip.has(k)) advertiseVip++;
+      if (isVip(k)) advertiseVip++;
       else podRoute++;
     }
     // A withdrawn host route is a VIP (pod CIDRs are never /32 or /128).

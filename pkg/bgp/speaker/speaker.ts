@@ -134,8 +134,7 @@ export interface SpeakerCounters {
  */
 export class BgpSpeaker {
   private readonly peers = new Map<string, Peer>();
-  private originations: readonly Origination[] = [];
-  /** The same, by prefix (in order), for a reflector's per-prefix export. */
+  /** What we originate, by prefix (in the order given). */
   private originationsByPrefix = new Map<string, Origination[]>();
   private servers: Server[] = [];
   private readonly listeners = new Set<(c: BestChange) => void>();
@@ -309,7 +308,6 @@ export class BgpSpeaker {
     }
     for (const k of this.originationsByPrefix.keys()) if (!next.has(k)) changed.add(k);
     if (changed.size === 0) return;
-    this.originations = [...list];
     this.originationsByPrefix = next;
     for (const p of this.peers.values()) this.advertisePrefixes(p, changed);
   }
@@ -585,9 +583,11 @@ export class BgpSpeaker {
     const out = new Map<string, OutPath>();
     const c = this.exportContext(p);
     if (!c) return out;
-    for (const o of this.originations) {
-      const v = this.originated(p, o, c);
-      if (v) out.set(o.prefix, v);
+    for (const os of this.originationsByPrefix.values()) {
+      for (const o of os) {
+        const v = this.originated(p, o, c);
+        if (v) out.set(o.prefix, v);
+      }
     }
     if (this.cfg.rrClusterId && c.ibgp) {
       for (const [k, path] of this.best()) {
